@@ -1,0 +1,134 @@
+"""The export contract: the eight raw sources, their required columns and the rules ingestion applies.
+
+This module is the single source of truth for what a raw export must contain. The README's
+contract table, the ingestion loader, the Great Expectations suites and the generator all read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FILE_SUFFIXES = (".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".parquet")
+
+# Lineage columns every raw row carries (prefixed with an underscore so they never clash with export columns).
+LINEAGE_COLUMNS = ("_source_file", "_row_number", "_export_date", "_loaded_at", "_file_sha256")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One raw export: its name, required columns and the columns ingestion must be able to parse."""
+
+    name: str
+    key: str
+    timestamp: str
+    columns: tuple[str, ...]
+    # Other timestamps that may be empty; an unparseable value is nulled and recorded, the row is kept.
+    optional_timestamps: tuple[str, ...] = ()
+    # Money: unparseable or negative amounts quarantine the row, so every cent is accounted for.
+    amount: str | None = None
+    currency: str | None = None
+    # Other numeric columns: a bad value is nulled and recorded, the row is kept.
+    numerics: tuple[str, ...] = ()
+    # Version column: several rows with the same key are versions of one entity (orders, CRM contacts).
+    versioned: bool = False
+    timezone: str = "UTC"
+    enums: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return self.columns
+
+
+SOURCES: dict[str, Source] = {
+    s.name: s
+    for s in (
+        Source(
+            name="web_events",
+            key="event_id",
+            timestamp="occurred_at",
+            columns=(
+                "event_id", "occurred_at", "anonymous_id", "user_id", "event_type", "page_url",
+                "referrer_url", "utm_source", "utm_medium", "utm_campaign", "device_type",
+            ),
+            enums={
+                "event_type": ("page_view", "product_view", "add_to_cart", "checkout_start", "purchase", "login", "signup", "search"),
+                "device_type": ("desktop", "mobile", "tablet"),
+            },
+        ),
+        Source(
+            name="app_events",
+            key="event_id",
+            timestamp="occurred_at",
+            columns=("event_id", "occurred_at", "device_id", "user_id", "event_type", "screen_name", "campaign", "os"),
+            enums={
+                "event_type": ("app_open", "screen_view", "product_view", "add_to_cart", "checkout_start", "purchase", "login", "push_open"),
+                "os": ("ios", "android"),
+            },
+        ),
+        Source(
+            name="orders",
+            key="order_id",
+            timestamp="order_updated_at",
+            columns=(
+                "order_id", "order_updated_at", "placed_at", "user_id", "email", "phone", "first_name", "last_name",
+                "street", "city", "postcode", "country", "status", "total_amount", "currency", "sales_channel",
+            ),
+            optional_timestamps=("placed_at",),
+            amount="total_amount",
+            currency="currency",
+            versioned=True,
+            enums={
+                "status": ("placed", "paid", "shipped", "delivered", "cancelled", "returned"),
+                "sales_channel": ("web", "app"),
+            },
+        ),
+        Source(
+            name="pos_transactions",
+            key="transaction_id",
+            timestamp="occurred_at",
+            columns=("transaction_id", "occurred_at", "store_id", "loyalty_id", "phone", "total_amount", "currency", "items_count"),
+            amount="total_amount",
+            currency="currency",
+            numerics=("items_count",),
+        ),
+        Source(
+            name="email_events",
+            key="event_id",
+            timestamp="occurred_at",
+            columns=("event_id", "occurred_at", "email", "campaign_id", "event_type", "link_url"),
+            enums={"event_type": ("sent", "delivered", "open", "click", "bounce", "unsubscribe")},
+        ),
+        Source(
+            name="crm_contacts",
+            key="contact_id",
+            timestamp="updated_at",
+            columns=(
+                "contact_id", "updated_at", "first_name", "last_name", "email", "phone", "birth_date", "street",
+                "city", "postcode", "country", "loyalty_id", "marketing_consent", "personalization_consent",
+            ),
+            versioned=True,
+        ),
+        Source(
+            name="support_tickets",
+            key="ticket_id",
+            timestamp="opened_at",
+            columns=("ticket_id", "opened_at", "closed_at", "email", "phone", "contact_channel", "category", "satisfaction_score"),
+            optional_timestamps=("closed_at",),
+            numerics=("satisfaction_score",),
+            enums={
+                "contact_channel": ("email", "phone", "chat", "store"),
+                "category": ("delivery", "returns", "billing", "product", "account", "other"),
+            },
+        ),
+        Source(
+            name="reviews",
+            key="review_id",
+            timestamp="posted_at",
+            columns=("review_id", "posted_at", "email", "user_id", "platform", "rating", "product_id"),
+            numerics=("rating",),
+            enums={"platform": ("website", "app_store", "google", "trustpilot")},
+        ),
+    )
+}
+
+CURRENCIES = ("USD", "EUR", "GBP")
