@@ -132,3 +132,16 @@ SOURCES: dict[str, Source] = {
 }
 
 CURRENCIES = ("USD", "EUR", "GBP")
+
+
+def timestamp_sql(column: str, tz: str = "UTC") -> str:
+    """DuckDB SQL turning ISO-8601 text into a naive UTC timestamp (NULL if unparseable).
+
+    Same rule as the dbt macro `parse_timestamp`: text without an offset is read in the source's time zone.
+    """
+    col = f'trim("{column}")'
+    return (
+        f"case when regexp_matches({col}, '[0-9]:[0-9]{{2}}(\\.[0-9]+)?\\s*(Z|z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
+        f"then try_cast({col} as timestamptz) at time zone 'UTC' "
+        f"else timezone('UTC', timezone('{tz}', try_cast({col} as timestamp))) end"
+    )
