@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 FILE_SUFFIXES = (".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".parquet")
 
 # Lineage columns every raw row carries (prefixed with an underscore so they never clash with export columns).
-LINEAGE_COLUMNS = ("_source_file", "_row_number", "_export_date", "_loaded_at", "_file_sha256")
+LINEAGE_COLUMNS = ("_source_file", "_row_number", "_export_date", "_loaded_at", "_file_sha256", "_load_id")
 
 
 @dataclass(frozen=True)
