@@ -1,0 +1,50 @@
+"""The Dagster code location: exports -> raw (+ quality gates) -> dbt models -> mart gates -> publish."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from orchestration.defs.resources import (
+    LANDING_ENV,
+    WAREHOUSE_ENV,
+    WarehouseResource,
+    landing_from_env,
+    published_from_env,
+)
+
+# dbt's profiles.yml reads the same variable; make it explicit (absolute) before dbt is ever invoked.
+os.environ.setdefault(WAREHOUSE_ENV, str(published_from_env()))
+os.environ.setdefault(LANDING_ENV, str(landing_from_env()))
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+from orchestration.defs.dbt.assets import journey_dbt_models  # noqa: E402
+from orchestration.defs.dbt.project import dbt_project  # noqa: E402
+from orchestration.defs.ingest.assets import RAW_ASSETS, build_warehouse  # noqa: E402
+from orchestration.defs.publish.assets import published_warehouse  # noqa: E402
+
+NIGHTLY_JOB = "nightly"
+
+nightly_job = dg.define_asset_job(
+    NIGHTLY_JOB,
+    selection=dg.AssetSelection.all(),
+    description="Load new exports, gate them, build the models, gate the marts, publish.",
+)
+
+
+def build_definitions() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[build_warehouse, *RAW_ASSETS, journey_dbt_models, published_warehouse],
+        jobs=[nightly_job],
+        resources={
+            "warehouse": WarehouseResource(
+                warehouse_path=os.environ[WAREHOUSE_ENV], landing_dir=os.environ[LANDING_ENV]
+            ),
+            "dbt": DbtCliResource(project_dir=dbt_project()),
+        },
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,60 @@
+"""Atomic publish and rollback of the warehouse file.
+
+Readers open the published file read-only. A run writes a build file beside it; publishing checkpoints
+the build file and renames it over the published path (os.replace is atomic on one file system), after
+hard-linking the old version to `<path>.previous`. Readers that already had the old file open keep reading
+it until they reconnect; new connections see the new version. There is no moment without a file at PATH.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+
+@dataclass
+class PublishResult:
+    published: Path
+    previous: Path | None
+
+
+def previous_path(published: Path) -> Path:
+    return published.with_name(published.name + ".previous")
+
+
+def publish(build: Path, published: Path) -> PublishResult:
+    if not build.exists():
+        raise FileNotFoundError(f"nothing to publish: build file {build} does not exist")
+    con = duckdb.connect(str(build))
+    try:
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    wal = build.with_name(build.name + ".wal")
+    if wal.exists():
+        raise RuntimeError(f"{wal} still exists after a checkpoint; refusing to publish a file that depends on it")
+    prev: Path | None = None
+    if published.exists():
+        prev = previous_path(published)
+        prev.unlink(missing_ok=True)
+        os.link(published, prev)
+    os.replace(build, published)
+    return PublishResult(published, prev)
+
+
+def rollback(published: Path) -> Path:
+    """Make the previous version the published one again (the current one is kept as `.previous`)."""
+    prev = previous_path(published)
+    if not prev.exists():
+        raise FileNotFoundError(f"no previous version to roll back to: {prev} does not exist")
+    swap = published.with_name(published.name + ".rollback")
+    swap.unlink(missing_ok=True)
+    os.link(prev, swap)
+    if published.exists():
+        prev.unlink()
+        os.link(published, prev)
+    os.replace(swap, published)
+    return published
