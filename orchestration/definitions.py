@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
@@ -34,6 +37,12 @@ nightly_job = dg.define_asset_job(
 )
 
 
+def dbt_executable() -> str:
+    """The dbt installed next to this Python (a venv's bin is not always on PATH, e.g. under `dagster dev`)."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+
+
 def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=[build_warehouse, *RAW_ASSETS, journey_dbt_models, published_warehouse],
@@ -42,7 +51,7 @@ def build_definitions() -> dg.Definitions:
             "warehouse": WarehouseResource(
                 warehouse_path=os.environ[WAREHOUSE_ENV], landing_dir=os.environ[LANDING_ENV]
             ),
-            "dbt": DbtCliResource(project_dir=dbt_project()),
+            "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
         },
     )
 

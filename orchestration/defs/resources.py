@@ -1,6 +1,5 @@
 """The warehouse resource: where exports land, where the published warehouse lives, where a run builds."""
 
-from __future__ import annotations
 
 import os
 from pathlib import Path

@@ -1,6 +1,5 @@
 """dbt models as Dagster assets: keys are [schema, model] and groups follow the dbt folder."""
 
-from __future__ import annotations
 
 import json
 from collections.abc import Mapping

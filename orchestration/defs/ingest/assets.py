@@ -1,6 +1,5 @@
 """One asset per raw source: load every new export file into raw.<source>, rejects into quarantine.<source>."""
 
-from __future__ import annotations
 
 import shutil
 import uuid

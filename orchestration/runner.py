@@ -1,0 +1,158 @@
+"""`journey run`: materialize the nightly job of the Dagster definitions in-process and print a summary."""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from orchestration.defs.resources import LANDING_ENV, WAREHOUSE_ENV, build_path_for
+
+
+@dataclass
+class CheckOutcome:
+    name: str
+    asset: str
+    passed: bool
+    blocking: bool
+    detail: str = ""
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    success: bool
+    published: bool
+    warehouse: Path
+    sources: list[tuple] = field(default_factory=list)  # (source, files_new, read, loaded, quarantined)
+    reasons: list[tuple] = field(default_factory=list)  # (source, rule, rows)
+    customers: int | None = None
+    touchpoints: int | None = None
+    checks: list[CheckOutcome] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        blocking_failed = any(not c.passed and c.blocking for c in self.checks)
+        return 0 if self.success and self.published and not blocking_failed else 1
+
+
+def set_environment(landing: Path, warehouse: Path) -> None:
+    """Point the definitions (and dbt's profiles.yml) at this run's landing folder and warehouse."""
+    os.environ[WAREHOUSE_ENV] = str(warehouse.resolve())
+    os.environ[LANDING_ENV] = str(landing.resolve())
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+
+def execute(landing: Path, warehouse: Path, tags: dict[str, str] | None = None) -> RunSummary:
+    """Run the nightly job in this process; never raises for a failed step (the summary says what failed)."""
+    set_environment(landing, warehouse)
+    import dagster as dg
+
+    from orchestration.definitions import NIGHTLY_JOB, build_definitions
+
+    warehouse.resolve().parent.mkdir(parents=True, exist_ok=True)
+    defs = build_definitions()
+    job = defs.resolve_job_def(NIGHTLY_JOB)
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, tags=tags or {},
+            run_config={"loggers": {"console": {"config": {"log_level": os.environ.get("JOURNEY_LOG_LEVEL", "WARNING")}}}},
+        )
+        published = any(
+            mat.asset_key == dg.AssetKey(["publish", "warehouse"])
+            for mat in (e.event_specific_data.materialization for e in result.get_asset_materialization_events())
+        )
+        summary = RunSummary(result.run_id, result.success, published, warehouse.resolve())
+        for ev in result.get_asset_check_evaluations():
+            failed_meta = {k: v.value for k, v in (ev.metadata or {}).items() if k in ("failures", "summary")}
+            summary.checks.append(
+                CheckOutcome(ev.check_name, ev.asset_key.to_user_string(), ev.passed, ev.blocking,
+                             str(failed_meta.get("summary") or failed_meta.get("failures") or ""))
+            )
+        for event in result.get_step_failure_events():
+            error = event.event_specific_data.error
+            message = (error.message if error else "").strip()
+            summary.failures.append(f"{event.step_key}: {message.splitlines()[0] if message else 'failed'}")
+    _read_counts(summary)
+    return summary
+
+
+def _read_counts(summary: RunSummary) -> None:
+    """Counts come from the published file when the run published, else from the run's build file."""
+    path = summary.warehouse if summary.published else build_path_for(summary.warehouse)
+    if not path.exists():
+        return
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return
+    try:
+        summary.sources = con.execute(
+            """
+            select source, sum(files_loaded), sum(rows_read), sum(rows_loaded), sum(rows_quarantined)
+            from ops.loads where run_id = ? group by source order by source
+            """,
+            [summary.run_id],
+        ).fetchall()
+        summary.reasons = con.execute(
+            f"""
+            select l.source, q._rule, count(*) from ops.loads l
+            join {_quarantine_union(con)} q on q._load_id = l.load_id
+            where l.run_id = ? group by all order by 1, 2
+            """,
+            [summary.run_id],
+        ).fetchall()
+        summary.customers = _count(con, "marts.dim_customers")
+        summary.touchpoints = _count(con, "marts.fct_touchpoints")
+    finally:
+        con.close()
+
+
+def _quarantine_union(con: duckdb.DuckDBPyConnection) -> str:
+    tables = [r[0] for r in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'quarantine'").fetchall()]
+    if not tables:
+        return "(select null::varchar as _load_id, null::varchar as _rule where false)"
+    return "(" + " union all ".join(
+        f"select _load_id, _rule from quarantine.{t}" for t in tables) + ")"
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int | None:
+    try:
+        return con.execute(f"select count(*) from {table}").fetchone()[0]
+    except duckdb.Error:
+        return None
+
+
+def format_summary(s: RunSummary) -> str:
+    lines = [f"journey run {s.run_id[:8]}: {'OK' if s.exit_code == 0 else 'FAILED'}"]
+    lines.append(f"warehouse: {s.warehouse} ({'published' if s.published else 'NOT published; previous version intact'})")
+    lines.append("")
+    lines.append(f"{'source':<18}{'new files':>10}{'rows read':>12}{'loaded':>12}{'quarantined':>13}")
+    for source, files, read, loaded, quarantined in s.sources:
+        lines.append(f"{source:<18}{files:>10}{read:>12}{loaded:>12}{quarantined:>13}")
+    if s.reasons:
+        lines.append("")
+        lines.append("quarantined rows by rule: " + ", ".join(f"{src}.{rule}={n}" for src, rule, n in s.reasons))
+    lines.append("")
+    lines.append(f"customers: {s.customers if s.customers is not None else 'n/a'}    "
+                 f"touchpoints: {s.touchpoints if s.touchpoints is not None else 'n/a'}")
+    passed = sum(c.passed for c in s.checks)
+    lines.append(f"checks: {passed} passed, {len(s.checks) - passed} failed")
+    for c in s.checks:
+        if not c.passed:
+            lines.append(f"  FAILED {'(blocking) ' if c.blocking else ''}{c.asset} {c.name}: {c.detail[:500]}")
+    for failure in s.failures:
+        lines.append(f"  step failed: {failure[:500]}")
+    return "\n".join(lines)
+
+
+def run_pipeline(landing: Path, warehouse: Path) -> int:
+    if not landing.is_dir():
+        print(f"journey run: landing folder {landing} does not exist (expected <landing>/<source>/<YYYY-MM-DD>/files)")
+        return 2
+    summary = execute(landing, warehouse)
+    print(format_summary(summary))
+    return summary.exit_code
