@@ -1,0 +1,55 @@
+-- Connected components of an undirected graph by min-label propagation: every node ends up labelled with the
+-- smallest node id of its component. `edges` is a relation (or CTE name) with columns src_node, dst_node;
+-- `nodes` is a relation with column node_id (isolated nodes included). Returns (node_id, component_id).
+{% macro identity_connected_components(edges, nodes) -%}
+    {{ return(adapter.dispatch('identity_connected_components', 'customer_journey')(edges, nodes)) }}
+{%- endmacro %}
+
+-- DuckDB: a recursive CTE keyed on the node (`using key`), so each round only revisits nodes whose label
+-- dropped in the previous round; it stops by itself when no label changes (no fixed round count to tune).
+{% macro duckdb__identity_connected_components(edges, nodes) -%}
+    select node_id, component_id from (
+        with recursive
+        undirected as (
+            select src_node, dst_node from {{ edges }}
+            union
+            select dst_node as src_node, src_node as dst_node from {{ edges }}
+        ),
+        labels(node_id, component_id) using key (node_id) as (
+            select node_id, node_id as component_id from {{ nodes }}
+            union
+            select e.dst_node as node_id, min(changed.component_id) as component_id
+            from labels as changed
+            inner join undirected as e on e.src_node = changed.node_id
+            inner join recurring.labels as current_label on current_label.node_id = e.dst_node
+            group by e.dst_node
+            having min(changed.component_id) < min(current_label.component_id)
+        )
+        select node_id, component_id from labels
+    ) as connected_components
+{%- endmacro %}
+
+-- Other engines (Spark, ...): a fixed number of propagation rounds, unrolled into CTEs. Each round takes the
+-- smallest label among a node and its neighbours; var identity_label_rounds must be at least the graph's
+-- diameter (the test `identity_components_are_stable` fails if it was too small).
+{% macro default__identity_connected_components(edges, nodes) -%}
+    {%- set rounds = var('identity_label_rounds', 30) -%}
+    select node_id, component_id from (
+        with undirected as (
+            select src_node, dst_node from {{ edges }}
+            union
+            select dst_node as src_node, src_node as dst_node from {{ edges }}
+        ),
+        round_0 as (select node_id, node_id as component_id from {{ nodes }}),
+        {%- for i in range(1, rounds + 1) %}
+        round_{{ i }} as (
+            select l.node_id, least(l.component_id, coalesce(min(n.component_id), l.component_id)) as component_id
+            from round_{{ i - 1 }} as l
+            left join undirected as e on e.src_node = l.node_id
+            left join round_{{ i - 1 }} as n on n.node_id = e.dst_node
+            group by l.node_id, l.component_id
+        ){{ "," if not loop.last }}
+        {%- endfor %}
+        select node_id, component_id from round_{{ rounds }}
+    ) as connected_components
+{%- endmacro %}

@@ -1,0 +1,23 @@
+-- Every identifier value that belongs to a customer, with its type, the sources it was seen in, and when.
+with
+
+record_identifiers as (select * from {{ ref('int_identity__record_identifiers') }}),
+components as (select * from {{ ref('int_identity__components') }}),
+customer_ids as (select * from {{ ref('int_identity__customer_ids') }}),
+
+final as (
+    select
+        customer_ids.customer_id,
+        components.identifier_type,
+        components.identifier_value,
+        {{ listagg('distinct record_identifiers.source_name', "','", 'order by record_identifiers.source_name') }} as sources,
+        count(*) as record_count,
+        min(record_identifiers.first_seen_at) as first_seen_at,
+        max(record_identifiers.last_seen_at) as last_seen_at
+    from components
+    inner join customer_ids on customer_ids.component_id = components.component_id
+    inner join record_identifiers on record_identifiers.node_id = components.node_id
+    group by customer_ids.customer_id, components.identifier_type, components.identifier_value
+)
+
+select * from final
