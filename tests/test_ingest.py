@@ -1,0 +1,238 @@
+"""Ingestion on hand-made files: every row is loaded or quarantined with a reason, and files load once."""
+
+import gzip
+import json
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from orchestration.lib.contract import SOURCES
+from orchestration.lib.ingest import IngestError, load_source
+from orchestration.lib.warehouse import connect
+
+LOADED_AT = datetime(2026, 9, 2, 3, 0)
+ORDER_COLS = SOURCES["orders"].columns
+
+
+def order_row(order_id="o1", updated="2026-09-01T10:00:00Z", amount="10.50", **overrides) -> dict:
+    row = dict.fromkeys(ORDER_COLS, "")
+    row.update(order_id=order_id, order_updated_at=updated, placed_at=updated, user_id="u1", email="a@b.com",
+               phone="4155550134", first_name="Ann", last_name="Lee", street="1 Main St", city="Springfield",
+               postcode="12345", country="US", status="placed", total_amount=amount, currency="USD",
+               sales_channel="web")
+    row.update(overrides)
+    return row
+
+
+def write_csv(path: Path, rows: list[dict], columns=ORDER_COLS, extra_lines: list[str] = ()) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(columns)] + [",".join(str(r.get(c, "")) for c in columns) for r in rows] + list(extra_lines)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def con(tmp_path):
+    c = connect(str(tmp_path / "w.duckdb"))
+    yield c
+    c.close()
+
+
+def load(con, landing, source="orders", load_id="L1"):
+    return load_source(con, source, landing, load_id, LOADED_AT)
+
+
+def balance(con, source="orders"):
+    """Books of the whole warehouse: rows read per registry = raw rows + quarantined rows."""
+    read = con.execute("select coalesce(sum(rows_read), 0) from ops.loaded_files where source = ?", [source]).fetchone()[0]
+    raw = con.execute(f"select count(*) from raw.{source}").fetchone()[0]
+    quarantined = con.execute(f"select count(*) from quarantine.{source}").fetchone()[0]
+    return read, raw, quarantined
+
+
+def test_bad_rows_are_quarantined_with_reasons_and_good_rows_load(con, tmp_path):
+    landing = tmp_path / "landing"
+    write_csv(
+        landing / "orders/2026-09-02/orders.csv",
+        [
+            order_row("o1"),
+            order_row("o2", updated="not-a-date"),
+            order_row(""),
+            order_row("o3", amount="-5.00"),
+            order_row("o4", amount="ten"),
+            order_row("o5", currency=""),
+            order_row("o6", updated="2031-01-01T00:00:00Z"),
+            order_row("o7", placed_at="garbage", status="teleported"),
+        ],
+        extra_lines=["o8,2026-09-01T10:00:00Z,too,few,columns"],
+    )
+    report = load(con, landing)
+    (f,) = report.files
+    assert (f.rows_read, f.rows_loaded, f.rows_quarantined) == (9, 2, 7)
+    assert f.reasons == {
+        "unparseable_timestamp": 1, "missing_key": 1, "negative_amount": 1, "unparseable_amount": 1,
+        "missing_currency": 1, "timestamp_in_future": 1, "malformed_record": 1,
+    }
+    assert con.execute("select order_id, _row_number from raw.orders order by 2").fetchall() == [("o1", 1), ("o7", 8)]
+    rows = dict(con.execute("select _row_number, _rule from quarantine.orders").fetchall())
+    assert rows == {2: "unparseable_timestamp", 3: "missing_key", 4: "negative_amount", 5: "unparseable_amount",
+                    6: "missing_currency", 7: "timestamp_in_future", 9: "malformed_record"}
+    detail = con.execute("select _detail from quarantine.orders where _row_number = 2").fetchone()[0]
+    assert "not-a-date" in detail
+    # the bad optional field is kept (nulled downstream) and recorded, never a reason to lose the row
+    issues = con.execute("select _row_number, column_name, value, rule from ops.field_issues order by 2").fetchall()
+    assert issues == [(8, "placed_at", "garbage", "unparseable_timestamp"), (8, "status", "teleported", "unknown_value")]
+    read, raw, quarantined = balance(con)
+    assert read == raw + quarantined == 9
+
+
+def test_rerun_and_redelivered_file_add_nothing(con, tmp_path):
+    landing = tmp_path / "landing"
+    first = write_csv(landing / "orders/2026-09-02/orders.csv", [order_row("o1"), order_row("o2")])
+    load(con, landing, load_id="L1")
+    again = load(con, landing, load_id="L2")
+    assert [f.status for f in again.files] == ["duplicate"]
+    # the same bytes delivered again under another name, in a later folder
+    copy = landing / "orders/2026-09-03/orders_resent.csv"
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(first.read_bytes())
+    third = load(con, landing, load_id="L3")
+    assert sorted(f.status for f in third.files) == ["duplicate", "duplicate"]
+    load(con, landing, load_id="L4")
+    assert con.execute("select count(*) from raw.orders").fetchone()[0] == 2
+    statuses = con.execute("select file_path, status from ops.loaded_files order by 1").fetchall()
+    assert statuses == [("orders/2026-09-02/orders.csv", "loaded"), ("orders/2026-09-03/orders_resent.csv", "duplicate")]
+
+
+def test_missing_required_column_fails_naming_file_and_column(con, tmp_path):
+    landing = tmp_path / "landing"
+    cols = tuple(c if c != "currency" else "currency_code" for c in ORDER_COLS)
+    path = write_csv(landing / "orders/2026-09-02/orders.csv", [order_row("o1")], columns=cols)
+    with pytest.raises(IngestError) as err:
+        load(con, landing)
+    message = str(err.value)
+    assert str(path) in message and "currency" in message and "currency_code" in message
+    assert con.execute("select count(*) from raw.orders").fetchone()[0] == 0
+    assert con.execute("select count(*) from ops.loaded_files").fetchone()[0] == 0
+
+
+def test_extra_column_is_kept_and_reported(con, tmp_path):
+    landing = tmp_path / "landing"
+    cols = (*ORDER_COLS, "gift_note")
+    row = order_row("o1") | {"gift_note": "happy birthday"}
+    write_csv(landing / "orders/2026-09-02/orders.csv", [row], columns=cols)
+    report = load(con, landing)
+    assert report.files[0].new_columns == ["gift_note"]
+    assert con.execute("select gift_note from raw.orders").fetchone()[0] == "happy birthday"
+    assert con.execute("select column_name, change from ops.schema_changes").fetchall() == [("gift_note", "added_column")]
+
+
+def test_empty_and_header_only_files_load_zero_rows(con, tmp_path):
+    landing = tmp_path / "landing"
+    (landing / "orders/2026-09-02").mkdir(parents=True)
+    (landing / "orders/2026-09-02/empty.csv").write_bytes(b"")
+    write_csv(landing / "orders/2026-09-02/header_only.csv", [])
+    report = load(con, landing)
+    assert [(f.status, f.rows_read) for f in report.files] == [("empty", 0), ("loaded", 0)]
+
+
+def test_jsonl_gz_and_parquet_are_read_natively(con, tmp_path):
+    landing = tmp_path / "landing"
+    cols = SOURCES["app_events"].columns
+    good = {c: "x" for c in cols} | {"event_id": "e1", "occurred_at": "2026-09-01T10:00:00+02:00",
+                                     "event_type": "app_open", "os": "ios"}
+    folder = landing / "app_events/2026-09-02"
+    folder.mkdir(parents=True)
+    lines = [json.dumps(good), "{not json", "", json.dumps(good | {"event_id": "e2", "occurred_at": "soon"})]
+    with gzip.open(folder / "events.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    report = load(con, landing, source="app_events")
+    assert report.files[0].reasons == {"malformed_record": 1, "unparseable_timestamp": 1}
+    assert con.execute("select _row_number from quarantine.app_events order by 1").fetchall() == [(2,), (4,)]
+    assert con.execute("select event_id, _row_number from raw.app_events").fetchall() == [("e1", 1)]
+
+    pos_cols = SOURCES["pos_transactions"].columns
+    table = pa.table({c: [f"{c}-{i}" for i in range(3)] for c in pos_cols})
+    table = table.set_column(pos_cols.index("occurred_at"), "occurred_at", pa.array(["2026-09-01T10:00:00Z"] * 3))
+    table = table.set_column(pos_cols.index("total_amount"), "total_amount", pa.array(["1.00", "-2.00", "3.00"]))
+    (landing / "pos_transactions/2026-09-02").mkdir(parents=True)
+    pq.write_table(table, landing / "pos_transactions/2026-09-02/tills.parquet")
+    report = load(con, landing, source="pos_transactions")
+    assert (report.rows_loaded, report.rows_quarantined) == (2, 1)
+    assert con.execute("select _row_number from quarantine.pos_transactions").fetchall() == [(2,)]
+
+
+def test_truncated_gzip_fails_and_writes_nothing(con, tmp_path):
+    landing = tmp_path / "landing"
+    path = landing / "orders/2026-09-02/orders.csv.gz"
+    path.parent.mkdir(parents=True)
+    body = "\n".join([",".join(ORDER_COLS)] + [",".join(order_row(f"o{i}").values()) for i in range(2000)])
+    data = gzip.compress(body.encode())
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(IngestError, match="orders.csv.gz"):
+        load(con, landing)
+    assert balance(con) == (0, 0, 0)
+
+
+def test_invalid_utf8_row_is_quarantined(con, tmp_path):
+    landing = tmp_path / "landing"
+    path = write_csv(landing / "orders/2026-09-02/orders.csv", [order_row("o1"), order_row("o2")])
+    raw = path.read_bytes().replace(b"Ann", b"\xff\xfe", 1)
+    path.write_bytes(raw)
+    report = load(con, landing)
+    assert report.files[0].reasons == {"malformed_record": 1}
+    read, loaded, quarantined = balance(con)
+    assert (read, loaded, quarantined) == (2, 1, 1)
+
+
+def test_source_without_exports_tonight_loads_nothing(con, tmp_path):
+    report = load(con, tmp_path / "landing")
+    assert report.files == [] and report.rows_read == 0
+
+
+def test_stray_folder_is_an_error_not_silently_skipped(con, tmp_path):
+    landing = tmp_path / "landing"
+    write_csv(landing / "orders/yesterday/orders.csv", [order_row("o1")])
+    with pytest.raises(IngestError, match="YYYY-MM-DD"):
+        load(con, landing)
+
+
+def test_a_failure_midway_leaves_no_partial_file(con, tmp_path, monkeypatch):
+    """A crash between writing rows and registering the file rolls both back (one transaction)."""
+    landing = tmp_path / "landing"
+    write_csv(landing / "orders/2026-09-02/orders.csv", [order_row("o1"), order_row("")])
+    import orchestration.lib.ingest as ingest
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(ingest, "_register", boom)
+    with pytest.raises(RuntimeError):
+        load(con, landing)
+    assert balance(con) == (0, 0, 0)
+    monkeypatch.undo()
+    load(con, landing, load_id="L2")
+    assert balance(con) == (2, 1, 1)
+
+
+def test_timestamps_without_offset_use_the_source_time_zone(tmp_path):
+    from orchestration.lib.contract import timestamp_sql
+
+    c = duckdb.connect()
+    c.execute("set TimeZone = 'UTC'")
+    got = c.execute(
+        f"select {timestamp_sql('t', 'America/New_York')}, {timestamp_sql('t')} "
+        "from (values ('2026-01-15 10:00:00'), ('2026-01-15T10:00:00Z'), ('2026-01-15T10:00:00-05:00'), "
+        "('2026-01-15'), ('15/01/2026')) v(t)"
+    ).fetchall()
+    assert [tuple(None if v is None else v.isoformat() for v in row) for row in got] == [
+        ("2026-01-15T15:00:00", "2026-01-15T10:00:00"),
+        ("2026-01-15T10:00:00", "2026-01-15T10:00:00"),
+        ("2026-01-15T15:00:00", "2026-01-15T15:00:00"),
+        ("2026-01-15T05:00:00", "2026-01-15T00:00:00"),
+        (None, None),
+    ]
