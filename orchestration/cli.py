@@ -25,6 +25,17 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="load new exports, build and check the warehouse, publish it, print a summary")
     run.add_argument("--landing", type=Path, default=DEFAULT_LANDING)
     run.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    rollback = sub.add_parser("rollback", help="make the previously published warehouse the published one again")
+    rollback.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+
+    evaluate = sub.add_parser("evaluate-identity", help="compare resolved customers with a generator's ground truth")
+    evaluate.add_argument("--truth", type=Path, default=PROJECT_ROOT / "seeds" / "truth",
+                          help="the truth/ folder written by `journey generate`")
+    evaluate.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+
+    explain = sub.add_parser("explain-customer", help="one customer's records, touchpoints, sessions, path, credits")
+    explain.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    explain.add_argument("--customer-id", default=None, help="default: a customer with a multi-touch conversion")
     return parser
 
 
@@ -43,6 +54,26 @@ def main(argv: list[str] | None = None) -> int:
         from orchestration.runner import run_pipeline
 
         return run_pipeline(landing=args.landing, warehouse=args.warehouse)
+    if args.command == "rollback":
+        from orchestration.lib.publish import rollback
+
+        try:
+            rollback(args.warehouse.resolve())
+        except FileNotFoundError as exc:
+            print(f"journey rollback: {exc}", file=sys.stderr)
+            return 1
+        print(f"rolled back: {args.warehouse} is the previous version again (the replaced one is kept as .previous)")
+        return 0
+    if args.command == "evaluate-identity":
+        from orchestration.lib.identity_eval import evaluate_identity, format_report
+
+        print(format_report(evaluate_identity(args.warehouse.resolve(), args.truth.resolve())))
+        return 0
+    if args.command == "explain-customer":
+        from orchestration.lib.worked_example import worked_example
+
+        print(worked_example(args.warehouse.resolve(), args.customer_id))
+        return 0
     return 2
 
 
