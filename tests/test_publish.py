@@ -1,0 +1,106 @@
+"""Publishing and rollback: readers are never blocked and never see a half-built warehouse."""
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+import duckdb
+import pytest
+
+from orchestration.lib.publish import previous_path, publish, rollback
+
+
+def make_warehouse(path, version: int, rows: int = 1000) -> None:
+    con = duckdb.connect(str(path))
+    con.execute("create schema if not exists marts")
+    con.execute(f"create or replace table marts.t as select {version} as version, range as i from range({rows})")
+    con.execute(f"create or replace table marts.u as select {version} as version")
+    con.close()
+
+
+def read_version(path) -> tuple:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("select (select max(version) from marts.t), (select max(version) from marts.u)").fetchone()
+    finally:
+        con.close()
+
+
+def test_publish_keeps_previous_and_rollback_restores_it(tmp_path):
+    published, build = tmp_path / "journey.duckdb", tmp_path / "journey.duckdb.build"
+    make_warehouse(build, 1)
+    publish(build, published)
+    assert read_version(published) == (1, 1) and not build.exists()
+    make_warehouse(build, 2)
+    result = publish(build, published)
+    assert result.previous == previous_path(published)
+    assert read_version(published) == (2, 2) and read_version(result.previous) == (1, 1)
+    rollback(published)
+    assert read_version(published) == (1, 1) and read_version(previous_path(published)) == (2, 2)
+
+
+def test_publish_without_build_file_changes_nothing(tmp_path):
+    published = tmp_path / "journey.duckdb"
+    make_warehouse(published, 1)
+    with pytest.raises(FileNotFoundError):
+        publish(tmp_path / "missing.build", published)
+    assert read_version(published) == (1, 1)
+
+
+def test_rollback_without_previous_version_is_a_clear_error(tmp_path):
+    published = tmp_path / "journey.duckdb"
+    make_warehouse(published, 1)
+    with pytest.raises(FileNotFoundError, match="previous"):
+        rollback(published)
+
+
+READER = textwrap.dedent(
+    """
+    import duckdb, json, sys, time
+    path, out, seconds, mode = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+    query = "select (select max(version) from marts.t), (select max(version) from marts.u)"
+    seen, errors = [], []
+    held = duckdb.connect(path, read_only=True) if mode == "hold" else None  # a BI session left open
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if held is not None:
+                seen.append(list(held.execute(query).fetchone()))
+            else:  # a new dashboard query each time (DuckDB shares one instance per file within a process)
+                fresh = duckdb.connect(path, read_only=True)
+                seen.append(list(fresh.execute(query).fetchone()))
+                fresh.close()
+        except Exception as exc:
+            errors.append(str(exc))
+        time.sleep(0.01)
+    json.dump({"seen": seen, "errors": errors}, open(out, "w"))
+    """
+)
+
+
+def test_reader_during_a_run_is_neither_blocked_nor_sees_a_partial_state(tmp_path):
+    published, build = tmp_path / "journey.duckdb", tmp_path / "journey.duckdb.build"
+    make_warehouse(build, 1)
+    publish(build, published)
+    script = tmp_path / "reader.py"
+    script.write_text(READER)
+    readers = {
+        mode: subprocess.Popen([sys.executable, str(script), str(published), str(tmp_path / f"{mode}.json"), "4", mode])
+        for mode in ("hold", "fresh")
+    }
+    try:
+        time.sleep(1.0)  # the readers are connected before the nightly run starts writing
+        make_warehouse(build, 2, rows=200_000)  # the run writes its build file while readers read ...
+        publish(build, published)  # ... and publishes it in one step
+    finally:
+        for proc in readers.values():
+            proc.wait(timeout=60)
+    held = json.loads((tmp_path / "hold.json").read_text())
+    fresh = json.loads((tmp_path / "fresh.json").read_text())
+    assert held["errors"] == [] and fresh["errors"] == []
+    assert held["seen"] and fresh["seen"]
+    assert all(v == [1, 1] for v in held["seen"])  # an open session keeps its consistent version
+    assert all(v in ([1, 1], [2, 2]) for v in fresh["seen"])  # never a mix of versions
+    assert fresh["seen"][0] == [1, 1] and fresh["seen"][-1] == [2, 2]
