@@ -1,24 +1,15 @@
--- Customer id of each component, derived deterministically from its oldest member: the identifier seen
--- first (ties broken by node id). The same evidence always yields the same id.
+-- Customer id of each component of this run, from the persistent id map.
 with
 
-components as (select * from {{ ref('int_identity__components') }}),
-
-ranked as (
-    select
-        component_id,
-        node_id,
-        row_number() over (partition by component_id order by first_seen_at, node_id) as age_rank
-    from components
-),
+id_map as (select * from {{ ref('int_identity__customer_id_map') }}),
 
 final as (
-    select
+    select distinct
         component_id,
-        node_id as anchor_node_id,
-        'cus_' || substr(md5(node_id), 1, 16) as customer_id
-    from ranked
-    where age_rank = 1
+        customer_id,
+        customer_created_at
+    from id_map
+    where is_active
 )
 
 select * from final

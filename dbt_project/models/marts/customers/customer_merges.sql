@@ -1,0 +1,96 @@
+-- Every change of customer id, so links held downstream can be followed: merges (two customers became one;
+-- the older id survives) and splits (new evidence separated part of a customer under a new id). Appended by
+-- each run that changes ids; never rebuilt.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        full_refresh=false,
+    )
+}}
+
+{%- set run_at = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S') ~ "' as timestamp)" %}
+
+with
+
+id_map as (select * from {{ ref('int_identity__customer_id_map') }}),
+edges as (select * from {{ ref('int_identity__edges') }}),
+guards as (select * from {{ ref('int_identity__identifier_guards') }}),
+
+changed as (
+    select *
+    from id_map
+    where run_at = {{ run_at }}
+        and changed_at = {{ run_at }}
+        and assignment in ('merged', 'split')
+),
+
+changes as (
+    select
+        previous_customer_id as old_customer_id,
+        customer_id as new_customer_id,
+        case when max(assignment) = 'split' then 'split' else 'merge' end as change_type,
+        count(*) as identifier_count,
+        min(node_id) as example_node_id
+    from changed
+    group by previous_customer_id, customer_id
+),
+
+-- Merge evidence: an edge between an identifier of the old customer and one it was not linked to before.
+merge_evidence as (
+    select
+        changes.old_customer_id,
+        changes.new_customer_id,
+        min(
+            edges.edge_kind || ' ' || edges.example_record || ' links ' || edges.src_node || ' and ' || edges.dst_node
+            || coalesce(' (score ' || cast(round(edges.match_score, 3) as varchar) || ')', '')
+        ) as evidence
+    from changes
+    inner join id_map as old_side
+        on old_side.previous_customer_id = changes.old_customer_id and old_side.customer_id = changes.new_customer_id
+    inner join edges on old_side.node_id in (edges.src_node, edges.dst_node)
+    inner join id_map as other_side
+        on other_side.node_id = case when edges.src_node = old_side.node_id then edges.dst_node else edges.src_node end
+    where changes.change_type = 'merge'
+        and other_side.customer_id = changes.new_customer_id
+        and coalesce(other_side.previous_customer_id, '') <> changes.old_customer_id
+    group by changes.old_customer_id, changes.new_customer_id
+),
+
+-- Split evidence: identifiers of the old customer that no longer link (guards) or are gone.
+split_evidence as (
+    select
+        changes.old_customer_id,
+        changes.new_customer_id,
+        min(lost.node_id || coalesce(': ' || guards.block_reason, ': no longer in any record')) as evidence
+    from changes
+    inner join id_map as lost
+        on lost.previous_customer_id = changes.old_customer_id and lost.assignment = 'inactive'
+        and lost.changed_at = {{ run_at }}
+    left join guards on guards.node_id = lost.node_id
+    where changes.change_type = 'split'
+    group by changes.old_customer_id, changes.new_customer_id
+),
+
+final as (
+    select
+        changes.old_customer_id,
+        changes.new_customer_id,
+        changes.change_type,
+        {{ run_at }} as changed_at,
+        case
+            when changes.change_type = 'merge'
+                then 'merged into the older customer: ' || coalesce(merge_evidence.evidence, 'new linking evidence')
+            else 'split: ' || coalesce(split_evidence.evidence, 'the identifiers are no longer connected')
+        end as reason,
+        changes.identifier_count
+    from changes
+    left join merge_evidence
+        on merge_evidence.old_customer_id = changes.old_customer_id
+        and merge_evidence.new_customer_id = changes.new_customer_id
+    left join split_evidence
+        on split_evidence.old_customer_id = changes.old_customer_id
+        and split_evidence.new_customer_id = changes.new_customer_id
+)
+
+select * from final
