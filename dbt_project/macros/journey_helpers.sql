@@ -1,0 +1,92 @@
+-- Helpers of the journey models (models/*/journeys). DuckDB-only syntax lives here, behind adapter.dispatch.
+
+-- An ordered list (array) of `expression` per group, ordered by `order_by`, of the rows where `where` holds.
+{% macro journey_ordered_list(expression, order_by, where='true') -%}
+    {{ return(adapter.dispatch('journey_ordered_list')(expression, order_by, where)) }}
+{%- endmacro %}
+{% macro default__journey_ordered_list(expression, order_by, where) -%}
+    list({{ expression }} order by {{ order_by }}) filter (where {{ where }})
+{%- endmacro %}
+{% macro spark__journey_ordered_list(expression, order_by, where) -%}
+    transform(
+        array_sort(collect_list(case when {{ where }} then struct({{ order_by }} as k, {{ expression }} as v) end)),
+        x -> x.v
+    )
+{%- endmacro %}
+
+-- The median of `expression` in a group.
+{% macro journey_median(expression) -%}
+    {{ return(adapter.dispatch('journey_median')(expression)) }}
+{%- endmacro %}
+{% macro default__journey_median(expression) -%}
+    percentile_cont(0.5) within group (order by {{ expression }})
+{%- endmacro %}
+{% macro spark__journey_median(expression) -%}
+    percentile({{ expression }}, 0.5)
+{%- endmacro %}
+
+-- Keyword that makes a CTE evaluated once (the Markov matrix squaring refers to each step twice).
+{% macro journey_materialized_cte() -%}
+    {{ return(adapter.dispatch('journey_materialized_cte')()) }}
+{%- endmacro %}
+{% macro default__journey_materialized_cte() -%}{%- endmacro %}
+{% macro duckdb__journey_materialized_cte() -%}materialized{%- endmacro %}
+
+-- Seconds from `start` to `end` (timestamps), as a double.
+{% macro journey_seconds_between(start, end) -%}
+    cast({{ dbt.datediff(start, end, 'second') }} as {{ journey_type_double() }})
+{%- endmacro %}
+
+-- Days from `start` to `end` (timestamps), fractional, as a double.
+{% macro journey_days_between(start, end) -%}
+    ({{ journey_seconds_between(start, end) }} / 86400.0)
+{%- endmacro %}
+
+-- Monday of the week of a timestamp, as a date.
+{% macro journey_week(expression) -%}
+    cast({{ dbt.date_trunc('week', expression) }} as date)
+{%- endmacro %}
+
+-- The position (1-based) of a journey stage in var journey_stage_order; null for a null or unknown stage.
+{% macro journey_stage_order(stage) -%}
+    case {{ stage }}
+    {%- for name in var('journey_stage_order') %}
+        when '{{ name }}' then {{ loop.index }}
+    {%- endfor %}
+    end
+{%- endmacro %}
+
+-- Matching rule of the mapping seeds: an empty pattern matches anything, '(none)' matches only an empty value,
+-- anything else is a SQL LIKE pattern ('%' any text) on the lower-cased value.
+{% macro journey_rule_matches(value, pattern) -%}
+    (
+        {{ pattern }} is null
+        or ({{ pattern }} = '(none)' and coalesce({{ value }}, '') = '')
+        or ({{ pattern }} <> '(none)' and lower({{ value }}) like lower({{ pattern }}))
+    )
+{%- endmacro %}
+
+-- The time all "as of now" rules use: var journey_as_of when set, else the latest touchpoint in the warehouse,
+-- so results are reproducible on historical data.
+{% macro journey_as_of(touchpoints_relation) -%}
+    {%- if var('journey_as_of') -%}
+        cast('{{ var("journey_as_of") }}' as {{ dbt.type_timestamp() }})
+    {%- else -%}
+        (select max(occurred_at) from {{ touchpoints_relation }})
+    {%- endif -%}
+{%- endmacro %}
+
+-- Generic test: the combination of `columns` is unique (dbt_utils is not installed).
+{% test journey_unique_combination(model, columns) %}
+    select {{ columns | join(', ') }}, count(*) as rows_count
+    from {{ model }}
+    group by {{ columns | join(', ') }}
+    having count(*) > 1
+{% endtest %}
+
+-- A 64-bit float type (dbt.type_float() is a 32-bit REAL on DuckDB: too coarse for attribution credits).
+{% macro journey_type_double() -%}
+    {{ return(adapter.dispatch('journey_type_double')()) }}
+{%- endmacro %}
+{% macro default__journey_type_double() -%}double{%- endmacro %}
+{% macro postgres__journey_type_double() -%}double precision{%- endmacro %}

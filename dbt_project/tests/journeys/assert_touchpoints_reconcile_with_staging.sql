@@ -1,0 +1,35 @@
+-- Every interaction becomes exactly one touchpoint: per source, the touchpoints equal the staged record keys
+-- that have a time (orders and CRM contacts: one per key over all versions). Returns the sources that differ.
+with
+
+staged as (
+    select 'web_events' as source_name, count(distinct event_id) as records_count
+    from {{ ref('stg_web__events') }} where occurred_at is not null
+    union all
+    select 'app_events', count(distinct event_id) from {{ ref('stg_app__events') }} where occurred_at is not null
+    union all
+    select 'orders', count(distinct order_id) from {{ ref('stg_shop__orders') }}
+    union all
+    select 'pos_transactions', count(distinct transaction_id)
+    from {{ ref('stg_pos__transactions') }} where occurred_at is not null
+    union all
+    select 'email_events', count(distinct event_id) from {{ ref('stg_email__events') }} where occurred_at is not null
+    union all
+    select 'crm_contacts', count(distinct contact_id) from {{ ref('stg_crm__contacts') }} where updated_at is not null
+    union all
+    select 'support_tickets', count(distinct ticket_id)
+    from {{ ref('stg_support__tickets') }} where opened_at is not null
+    union all
+    select 'reviews', count(distinct review_id) from {{ ref('stg_reviews__reviews') }} where posted_at is not null
+),
+
+touchpoints as (
+    select source_name, count(*) as touchpoints_count
+    from {{ ref('fct_touchpoints') }}
+    group by source_name
+)
+
+select staged.source_name, staged.records_count, coalesce(touchpoints.touchpoints_count, 0) as touchpoints_count
+from staged
+left join touchpoints on touchpoints.source_name = staged.source_name
+where staged.records_count <> coalesce(touchpoints.touchpoints_count, 0)
