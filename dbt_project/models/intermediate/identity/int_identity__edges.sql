@@ -1,10 +1,13 @@
--- Edges of the identity graph between linkable identifier values (guards applied). A record carrying several
--- identifiers links them: each to the record's smallest node (a star, so a record with k identifiers adds k-1
--- edges). One row per undirected pair (src_node < dst_node) with the evidence behind it.
+-- Edges of the identity graph between linkable identifier values (guards applied), one row per pair and kind:
+-- - shared_record: a record carrying several identifiers links them, each to the record's smallest node (a
+--   star, so a record with k identifiers adds k-1 edges);
+-- - fuzzy_match: two person records that match (int_identity__fuzzy_matches) link their anchor nodes, with
+--   the match weight kept as match_score.
 with
 
-record_identifiers as (select * from {{ ref('int_identity__record_identifiers') }}),
+record_identifiers as (select * from {{ ref('int_identity__linking_records') }}),
 guards as (select * from {{ ref('int_identity__identifier_guards') }}),
+fuzzy_matches as (select * from {{ ref('int_identity__fuzzy_matches') }}),
 
 linkable as (
     select record_identifiers.*
@@ -31,6 +34,22 @@ record_edges as (
     where linkable.node_id <> hubs.hub_node
 ),
 
+fuzzy_edges as (
+    select
+        least(fuzzy_matches.node_a, fuzzy_matches.node_b) as src_node,
+        greatest(fuzzy_matches.node_a, fuzzy_matches.node_b) as dst_node,
+        'fuzzy_match' as edge_kind,
+        max(fuzzy_matches.match_weight) as match_score,
+        count(*) as record_count,
+        min(fuzzy_matches.record_a || ' ~ ' || fuzzy_matches.record_b) as example_record,
+        min(fuzzy_matches.first_seen_at) as first_seen_at
+    from fuzzy_matches
+    inner join guards as guard_a on guard_a.node_id = fuzzy_matches.node_a and guard_a.is_linkable
+    inner join guards as guard_b on guard_b.node_id = fuzzy_matches.node_b and guard_b.is_linkable
+    where fuzzy_matches.is_match and fuzzy_matches.node_a <> fuzzy_matches.node_b
+    group by least(fuzzy_matches.node_a, fuzzy_matches.node_b), greatest(fuzzy_matches.node_a, fuzzy_matches.node_b)
+),
+
 final as (
     select
         src_node,
@@ -42,6 +61,8 @@ final as (
         min(first_seen_at) as first_seen_at
     from record_edges
     group by src_node, dst_node
+    union all
+    select * from fuzzy_edges
 )
 
 select * from final

@@ -5,50 +5,24 @@
 --    does not link. People are counted in two phases:
 --    - core types (accounts, e-mails, loyalty cards, CRM contacts: is_core) by the largest number of distinct
 --      values of any other core type seen on the same records (an e-mail on three CRM contacts);
---    - other types (phone, device, cookie) by the number of distinct "person cores" they touch: connected
---      components of the linkable core identifiers alone. A family phone touches each member's core.
+--    - other types (phone, device, cookie) by the "person cores" they touch: connected components of the
+--      linkable core identifiers and fuzzy matches alone. A family phone touches each member's core. For
+--      types with people_counted_by (cookies, devices: user_id) people are the accounts in those cores.
 with
 
-record_identifiers as (select * from {{ ref('int_identity__record_identifiers') }}),
-placeholder_values as (select * from {{ ref('identity_placeholder_values') }}),
+record_identifiers as (select * from {{ ref('int_identity__linking_records') }}),
+identifier_values as (select * from {{ ref('int_identity__identifier_values') }}),
 identifier_types as (select * from {{ ref('identity_identifier_types') }}),
-
-nodes as (
-    select
-        node_id,
-        identifier_type,
-        identifier_value,
-        min(first_seen_at) as first_seen_at,
-        max(last_seen_at) as last_seen_at,
-        count(*) as record_count
-    from record_identifiers
-    group by node_id, identifier_type, identifier_value
-),
-
-placeholder_matches as (
-    select
-        nodes.node_id,
-        min(placeholder_values.reason) as placeholder_reason
-    from nodes
-    inner join placeholder_values
-        on (placeholder_values.identifier_type = nodes.identifier_type or placeholder_values.identifier_type = '*')
-        and (
-            (placeholder_values.match_kind = 'exact' and lower(nodes.identifier_value) = lower(placeholder_values.value_pattern))
-            or (placeholder_values.match_kind = 'like' and lower(nodes.identifier_value) like lower(placeholder_values.value_pattern))
-        )
-    group by nodes.node_id
-),
+fuzzy_matches as (select * from {{ ref('int_identity__fuzzy_matches') }}),
 
 typed_nodes as (
     select
-        nodes.*,
+        identifier_values.*,
         coalesce(identifier_types.is_core, false) as is_core,
         identifier_types.max_people_per_value,
-        placeholder_matches.placeholder_reason,
-        placeholder_matches.node_id is not null as is_placeholder
-    from nodes
-    left join identifier_types on identifier_types.identifier_type = nodes.identifier_type
-    left join placeholder_matches on placeholder_matches.node_id = nodes.node_id
+        identifier_types.people_counted_by
+    from identifier_values
+    left join identifier_types on identifier_types.identifier_type = identifier_values.identifier_type
 ),
 
 -- Identifiers of each record that may count as evidence (placeholders never do).
@@ -103,12 +77,20 @@ record_core_hubs as (
     group by source_name, record_id
 ),
 
+-- Core values linked by a record, or by a fuzzy match of two person records (so that a person's duplicate
+-- CRM contact is one core with the first, and their phone on both counts one person, not two).
 core_edges as (
     select distinct hubs.hub_node as src_node, members.node_id as dst_node
     from linkable_core_by_record as members
     inner join record_core_hubs as hubs
         on hubs.source_name = members.source_name and hubs.record_id = members.record_id
     where members.node_id <> hubs.hub_node
+    union
+    select fuzzy_matches.node_a, fuzzy_matches.node_b
+    from fuzzy_matches
+    inner join linkable_core_nodes as a on a.node_id = fuzzy_matches.node_a
+    inner join linkable_core_nodes as b on b.node_id = fuzzy_matches.node_b
+    where fuzzy_matches.is_match and fuzzy_matches.node_a <> fuzzy_matches.node_b
 ),
 
 core_components as (
@@ -122,13 +104,38 @@ record_cores as (
     inner join core_components on core_components.node_id = linkable_core_by_record.node_id
 ),
 
-other_people as (
-    select usable.node_id, count(distinct record_cores.component_id) as people_count
+-- Core values (of the counting type) inside each core.
+core_members as (
+    select core_components.component_id, typed_nodes.identifier_type, typed_nodes.node_id
+    from core_components
+    inner join typed_nodes on typed_nodes.node_id = core_components.node_id
+),
+
+touched_cores as (
+    select distinct usable.node_id, usable.people_counted_by, record_cores.component_id
     from usable
     inner join record_cores
         on record_cores.source_name = usable.source_name and record_cores.record_id = usable.record_id
     where not usable.is_core
-    group by usable.node_id
+),
+
+-- people_counted_by empty: every core is a person (a family landline touches each member's core). Set to a
+-- type (user_id for cookies and devices): people = distinct values of that type in the cores touched, and
+-- cores without one belong to the one account when there is exactly one (someone's own newsletter click on
+-- their own browser), or count one each when there is none.
+other_people as (
+    select
+        touched_cores.node_id,
+        case
+            when max(touched_cores.people_counted_by) is null then count(distinct touched_cores.component_id)
+            when count(distinct core_members.node_id) = 0 then count(distinct touched_cores.component_id)
+            else count(distinct core_members.node_id)
+        end as people_count
+    from touched_cores
+    left join core_members
+        on core_members.component_id = touched_cores.component_id
+        and core_members.identifier_type = touched_cores.people_counted_by
+    group by touched_cores.node_id
 ),
 
 final as (

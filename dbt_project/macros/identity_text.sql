@@ -1,0 +1,32 @@
+-- Text helpers for identity resolution. DuckDB-specific functions live here, behind adapter.dispatch.
+
+-- A name reduced to lower-case ASCII letters: 'José  O''Brien' -> 'joseobrien'. Accents dropped, so a typed
+-- 'Jose' and 'José' agree.
+{% macro identity_name_key(expression) -%}
+    nullif({{ regexp_replace_all('lower(' ~ identity_strip_accents(expression) ~ ')', '[^a-z]', '') }}, '')
+{%- endmacro %}
+
+{% macro identity_strip_accents(expression) -%}
+    {{ return(adapter.dispatch('identity_strip_accents', 'customer_journey')(expression)) }}
+{%- endmacro %}
+
+{% macro duckdb__identity_strip_accents(expression) -%}
+    strip_accents({{ expression }})
+{%- endmacro %}
+
+{% macro default__identity_strip_accents(expression) -%}
+    translate({{ expression }}, 'áàâäãåéèêëíìîïóòôöõúùûüñçÁÀÂÄÃÅÉÈÊËÍÌÎÏÓÒÔÖÕÚÙÛÜÑÇ', 'aaaaaaeeeeiiiiooooouuuuncAAAAAAEEEEIIIIOOOOOUUUUNC')
+{%- endmacro %}
+
+-- Similarity of two strings in [0, 1] (1 = equal): Jaro-Winkler on DuckDB, normalised Levenshtein elsewhere.
+{% macro identity_similarity(a, b) -%}
+    {{ return(adapter.dispatch('identity_similarity', 'customer_journey')(a, b)) }}
+{%- endmacro %}
+
+{% macro duckdb__identity_similarity(a, b) -%}
+    jaro_winkler_similarity({{ a }}, {{ b }})
+{%- endmacro %}
+
+{% macro default__identity_similarity(a, b) -%}
+    (1.0 - cast(levenshtein({{ a }}, {{ b }}) as double) / greatest(length({{ a }}), length({{ b }}), 1))
+{%- endmacro %}

@@ -1,0 +1,43 @@
+-- One row per identifier value (graph node): when it was seen, on how many records, and whether it is a
+-- placeholder (seed identity_placeholder_values: exact values or LIKE patterns, per type or '*' for any).
+with
+
+record_identifiers as (select * from {{ ref('int_identity__record_identifiers') }}),
+placeholder_values as (select * from {{ ref('identity_placeholder_values') }}),
+
+nodes as (
+    select
+        node_id,
+        identifier_type,
+        identifier_value,
+        min(first_seen_at) as first_seen_at,
+        max(last_seen_at) as last_seen_at,
+        count(*) as record_count
+    from record_identifiers
+    group by node_id, identifier_type, identifier_value
+),
+
+placeholder_matches as (
+    select
+        nodes.node_id,
+        min(placeholder_values.reason) as placeholder_reason
+    from nodes
+    inner join placeholder_values
+        on (placeholder_values.identifier_type = nodes.identifier_type or placeholder_values.identifier_type = '*')
+        and (
+            (placeholder_values.match_kind = 'exact' and lower(nodes.identifier_value) = lower(placeholder_values.value_pattern))
+            or (placeholder_values.match_kind = 'like' and lower(nodes.identifier_value) like lower(placeholder_values.value_pattern))
+        )
+    group by nodes.node_id
+),
+
+final as (
+    select
+        nodes.*,
+        placeholder_matches.node_id is not null as is_placeholder,
+        placeholder_matches.placeholder_reason
+    from nodes
+    left join placeholder_matches on placeholder_matches.node_id = nodes.node_id
+)
+
+select * from final
