@@ -1,6 +1,8 @@
 """`journey run`: materialize the nightly job of the Dagster definitions in-process and print a summary."""
 
+import contextlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,7 @@ class RunSummary:
     touchpoints: int | None = None
     checks: list[CheckOutcome] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    log_file: Path | None = None
 
     @property
     def exit_code(self) -> int:
@@ -55,7 +58,14 @@ def execute(landing: Path, warehouse: Path, tags: dict[str, str] | None = None) 
     warehouse.resolve().parent.mkdir(parents=True, exist_ok=True)
     defs = build_definitions()
     job = defs.resolve_job_def(NIGHTLY_JOB)
-    with dg.DagsterInstance.ephemeral() as instance:
+    log_dir = warehouse.resolve().parent / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / "journey-run-latest.log"
+    with (
+        dg.DagsterInstance.ephemeral() as instance,
+        log_file.open("w", encoding="utf-8") as log,
+        contextlib.redirect_stdout(log),  # dbt's own log lines go to the log file, the summary to the terminal
+    ):
         result = job.execute_in_process(
             instance=instance, raise_on_error=False, tags=tags or {},
             run_config={"loggers": {"console": {"config": {"log_level": os.environ.get("JOURNEY_LOG_LEVEL", "WARNING")}}}},
@@ -75,8 +85,20 @@ def execute(landing: Path, warehouse: Path, tags: dict[str, str] | None = None) 
             error = event.event_specific_data.error
             message = (error.message if error else "").strip()
             summary.failures.append(f"{event.step_key}: {message.splitlines()[0] if message else 'failed'}")
+    summary.log_file = log_file
+    summary.failures += dbt_errors(log_file.read_text(encoding="utf-8"))
     _read_counts(summary)
     return summary
+
+
+def dbt_errors(log_text: str, limit: int = 15) -> list[str]:
+    """The dbt lines that say what failed (a model error or a failing data test), without colour codes."""
+    lines = []
+    for raw in log_text.splitlines():
+        line = re.sub(r"\x1b\[[0-9;]*m", "", raw).strip()
+        if re.search(r"\b(ERROR|FAIL) \d+\b|Failure in |Database Error|Compilation Error|Runtime Error", line):
+            lines.append("dbt: " + line)
+    return lines[:limit]
 
 
 def _read_counts(summary: RunSummary) -> None:
@@ -135,7 +157,10 @@ def format_summary(s: RunSummary) -> str:
         lines.append(f"{source:<18}{files:>10}{read:>12}{loaded:>12}{quarantined:>13}")
     if s.reasons:
         lines.append("")
-        lines.append("quarantined rows by rule: " + ", ".join(f"{src}.{rule}={n}" for src, rule, n in s.reasons))
+        lines.append("quarantined rows by rule:")
+        for source in sorted({src for src, _, _ in s.reasons}):
+            rules = ", ".join(f"{rule} {n}" for src, rule, n in s.reasons if src == source)
+            lines.append(f"  {source:<16}  {rules}")
     lines.append("")
     lines.append(f"customers: {s.customers if s.customers is not None else 'n/a'}    "
                  f"touchpoints: {s.touchpoints if s.touchpoints is not None else 'n/a'}")
@@ -145,7 +170,9 @@ def format_summary(s: RunSummary) -> str:
         if not c.passed:
             lines.append(f"  FAILED {'(blocking) ' if c.blocking else ''}{c.asset} {c.name}: {c.detail[:500]}")
     for failure in s.failures:
-        lines.append(f"  step failed: {failure[:500]}")
+        lines.append(f"  failed: {failure[:500]}")
+    if s.log_file:
+        lines.append(f"full log (dbt included): {s.log_file}")
     return "\n".join(lines)
 
 

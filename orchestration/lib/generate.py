@@ -1,67 +1,86 @@
 """Deterministic generator of realistic, messy raw exports and the ground truth behind them.
 
-`generate(out, people, days, seed, start)` simulates `people` customers whose journeys fall in
+`generate(out, people, days, seed, start)` simulates `people` customers whose activity falls in
 [start, start + days) and writes what eight source systems would export about them each night:
 
     out/landing/<source>/<YYYY-MM-DD>/<source>_<YYYY-MM-DD>.<ext>   folder date = export date
-    out/truth/records.csv.gz    source, record_key, person_id (one row per distinct non-empty record key)
-    out/truth/people.csv.gz     the clean truth per person (names, identifiers, household, ...)
+    out/landing/<source>/<YYYY-MM-DD>/<source>_<date>_resent.<ext>  / _redelivered.<ext>: re-delivered copies
+    out/truth/records.csv.gz    source, record_key, person_id: one row per distinct non-empty record key
+    out/truth/people.csv.gz     the clean truth per person (PEOPLE_COLUMNS: names, nicknames, emails, phones,
+                                household, birth date, address and move, user/loyalty/contact/cookie/device ids)
 
-An export dated D holds (mostly) the activity of day D - 1, so export folders run from start + 1 to
-start + days. Same arguments give byte-identical files (seeded RNG, no wall clock, gzip mtime 0).
+An export dated D holds the rows that happened on day D - 1 (plus late and re-sent ones), so folders run
+from start + 1 to start + days. Same arguments give byte-identical files (string-seeded random.Random, no
+wall clock, gzip mtime 0 and no file name, pyarrow Parquet). `out/landing` and `out/truth` are replaced.
 
-Formats (every value is text; empty string, or null in JSON/Parquet, where a system did not know it):
+Formats (every value is text; an empty string, or null in JSON and Parquet, where a system did not know it):
 
-    web_events .csv.gz, app_events .jsonl, orders .csv, pos_transactions .parquet (all columns string),
-    email_events .csv, crm_contacts .csv (CRLF line ends), support_tickets .jsonl, reviews .csv
+    web_events .csv.gz      app_events .jsonl.gz    orders .csv             pos_transactions .parquet
+    email_events .csv.gz    crm_contacts .csv       support_tickets .jsonl  reviews .csv
 
-CSV files have a header row, UTF-8 and RFC-4180 quoting. People are simulated in chunks of
-CHUNK_PEOPLE; a run with more people appends one gzip member per chunk to a .csv.gz file (a valid
-multi-member gzip stream) and appends rows to the other text files.
+CSV: a header row, UTF-8, RFC-4180 quoting (csv module), '\n' line ends except crm_contacts ('\r\n').
+Columns are exactly `contract.SOURCES[source].columns`, in that order. People are simulated in chunks of
+CHUNK_PEOPLE; with more people than that, every chunk appends to the same day files (one more gzip member
+per chunk in .gz files, a valid multi-member stream), so a day stays one file at any scale.
 
-The journey: awareness (ad clicks with utm_source/utm_medium: google/cpc, facebook/paid_social,
-criteo/display, newsletter/email; organic search via a search-engine referrer; referrals; direct),
-consideration (product views, carts, app screens, email opens and clicks), purchase (web and app orders,
-store purchases), retention (repeat purchases, newsletters, unsubscribes) and advocacy (reviews).
-About 60% of people never buy online. Web events carry an anonymous_id cookie (several per person
-across devices) and user_id once logged in; login, signup and purchase events carry both. App events
-carry device_id and user_id once logged in. Orders carry user_id (empty for guest checkout), email,
-phone, name and address; POS carries loyalty_id and sometimes a phone; CRM contacts are versioned.
+Journeys. Awareness: ad clicks tagged utm_source/utm_medium (google|bing/cpc, facebook|instagram|tiktok/
+paid_social, criteo|gdn/display or banner, newsletter/email), organic search (a search-engine referrer, no
+utm), referrals and direct visits; landing page_url keeps its query string. Consideration: product views,
+searches, carts, app screens, newsletter opens and clicks. Purchase: web and app orders, store (POS)
+purchases. Retention: repeat orders, weekly newsletters, unsubscribes. Advocacy: reviews after delivery;
+support tickets. About 60% of people never buy. Identifiers per system:
+- web_events: anonymous_id cookie (new cookies on new devices, more for account holders), user_id once
+  logged in; login, signup and purchase events carry both. Guest buyers often sign up on the confirmation.
+- app_events: device_id (ios ids upper-case), user_id once logged in; times in device local time + offset.
+- orders: user_id (empty for guest checkout), email, phone, name, shipping address; one row per status.
+- pos_transactions: loyalty_id when the card is shown, phone when asked; many are anonymous.
+- email_events: email; newsletter click links carry the ESP's subscriber token (mc_eid=...), and the web
+  visit that follows lands on exactly that URL (the only bridge from email-only people to their cookies).
+- crm_contacts: contact_id (C + digits), versions by updated_at (sign-up, order, loyalty sign-up in store,
+  unsubscribe, move, new email), birth_date (ISO, or MM/DD/YYYY from the store tablet), consents.
+- support_tickets: email and/or phone; reviews: email and/or user_id (Google reviews carry neither).
 
-Mess, with the default rates of `MessRates` (per record unless stated; change them with `rates=`):
+Mess, with the default rates of `MessRates` (per record unless stated; pass `rates=` to change them):
 
-    email_variant        0.08   email with case/whitespace variants (' John.Doe@Example.COM ')
-    phone_other_format   0.35   phone in another US format than the system's usual one
-                                ('+1 415-555-0134', '(415) 555-0134', '415.555.0134', '4155550134', ...)
-    nickname             0.10   nickname instead of the first name (Robert/Bob, Elizabeth/Liz, ...)
-    name_typo            0.03   one-letter typo in a name (or a dropped accent)
+    email_variant        0.08   email with case/whitespace variants (' John.Doe@Example.COM ', upper case)
+    phone_other_format   0.35   phone in another US format than the system's usual one: '+1 415-555-0134',
+                                '(415) 555-0134', '415.555.0134', '4155550134', '1-415-555-0134', ...
+    nickname             0.10   nickname instead of the first name, where one exists (Robert/Bob, ...)
+    name_typo            0.03   one-letter typo or a dropped accent (García/Garcia); 1% upper-cased
     name_swap            0.02   first and last name swapped
-    birth_date_swap      0.04   birth date with day and month swapped (when the day is <= 12)
-    address_variant      0.30   street written differently ('12 Main Street' / '12 Main St.' / 'Apt' / case)
-    household            0.35   share of people living in households of 2-4 (shared address)
-    household_landline   0.60   share of households with a shared landline; given in 25% of phone fields
-    staff_placeholder    0.50   in-store sign-ups where staff type 'noemail@example.com' / 'unknown'
-    placeholder_phone    0.08   phones typed as '0000000000' / 'unknown' by staff or callers
-    crm_disconnected     0.08   people with a second CRM contact that shares no identifier (other
-                                email and phone; only name variant + birth date + address match)
-    crm_store_duplicate  0.25   loyalty sign-ups that create a second contact instead of updating
-    crm_address_move     0.05   people who move (a new CRM version and new addresses afterwards)
-    crm_new_email        0.03   people who change their email (a new CRM version)
-    event_duplicate      0.01   web/app/email/POS events delivered twice (same event id and content),
-    duplicate_next_day   0.40     of which this share lands in the next day's export
+    birth_date_swap      0.10   birth date with day and month swapped (of dates whose day is <= 12)
+    address_variant      0.30   street written differently ('12 Main Street' / '12 Main St' / '12 Main St.' /
+                                'Apt 4B' vs '#4B' / upper case / country 'USA'); 10% of those add ZIP+4
+    household            0.35   people living in households of 2-4 (shared address, mostly shared surname)
+    household_landline   0.60   households with a shared landline, given in 25% of members' phone fields
+    staff_placeholder    0.70   store sign-ups where staff type 'noemail@example.com' (85%) or 'unknown';
+                                on an existing contact the store sync overwrites the email half the time
+    placeholder_phone    0.08   phones typed as '0000000000' or 'unknown' by staff (store, support)
+    crm_disconnected     0.08   people with CRM contacts who get another contact sharing no identifier
+                                (new email, new phone, no loyalty id; name variant + birth date + address)
+    crm_store_duplicate  0.40   store loyalty sign-ups that create a second contact instead of updating one
+    crm_address_move     0.05   people who move (a CRM version and the new address in later records)
+    crm_new_email        0.03   people who change their email (a CRM version, the ESP follows)
+    event_duplicate      0.01   web/app/email/POS rows delivered twice (same event id, same content);
+    duplicate_next_day   0.40     of those, the share that arrives in the next day's export
     late_event           0.01   rows exported 2-6 days after they happened
-    file_redelivery      0.01   files delivered a second time as a byte copy under another name
-                                (at least one in the same folder and one in a later folder per run)
-    naive_timestamp      0.03   timestamps without an offset (UTC); CRM 50%, POS 30% by system habit
-    invalid_row          0.003  rows with an empty key, 'not-a-date', a negative amount or rating
-                                'five' (each kind appears at least once per source where it applies)
-    guest_checkout       0.25   web orders without user_id
-    non_usd              0.03   orders in EUR or GBP
-    order_cancel         0.05   cancelled orders; order_return 0.06 returned after delivery
-    unsubscribe          0.03   unsubscribes per opened newsletter
+    file_redelivery      0.01   files delivered again as a byte copy under another name; every run has at
+                                least one in the same folder and one in a later folder
+    naive_timestamp      0.03   timestamps without an offset (meaning UTC); by habit CRM 50%, POS 30%;
+                                app 90% with the device's offset; orders with milliseconds; Google reviews
+                                carry a date only
+    invalid_row          0.003  rows with an empty key, 'not-a-date', a negative total_amount or rating
+                                'five' (each kind at least once per source where it applies)
+    guest_checkout       0.25   buyers who do not intend to create an account (web orders without user_id)
+    non_usd              0.03   orders in EUR or GBP (POS always USD)
+    order_cancel         0.05   cancelled orders (before or after payment)
+    order_return         0.06   delivered orders returned later (a 'returned' version)
+    unsubscribe          0.08   unsubscribes per opened, not clicked newsletter (marketing_consent 'false')
 
-Orders are versioned (placed -> paid -> shipped -> delivered, some cancelled or returned): each status
-is a new row with a later order_updated_at, exported the night after it happened.
+On the bundled sample (2,000 people, 60 days, seed 7) exact identifiers alone (emails and phones without
+placeholders, user/loyalty/contact/cookie/device ids, mc_eid) put about 60% of people in one piece and about
+88% of same-person record pairs together; the rest needs fuzzy matching or cannot be linked (anonymous
+cookies, anonymous store purchases), as in real exports.
 """
 
 from __future__ import annotations
@@ -126,7 +145,7 @@ class MessRates:
     nickname: float = 0.10
     name_typo: float = 0.03
     name_swap: float = 0.02
-    birth_date_swap: float = 0.04
+    birth_date_swap: float = 0.10
     address_variant: float = 0.30
     household: float = 0.35
     household_landline: float = 0.60
@@ -146,7 +165,7 @@ class MessRates:
     non_usd: float = 0.03
     order_cancel: float = 0.05
     order_return: float = 0.06
-    unsubscribe: float = 0.03
+    unsubscribe: float = 0.08
 
 
 @dataclass
@@ -373,10 +392,10 @@ class _Generator:
         for i, name in enumerate(_SOURCE_NAMES):
             kinds = ["empty_key", "bad_timestamp"]
             if SOURCES[name].amount:
-                kinds.append("negative_amount")
+                kinds.insert(0, "negative_amount")
             if name == "reviews":
-                kinds.append("bad_rating")
-            self.forced[i] = kinds
+                kinds.insert(0, "bad_rating")
+            self.forced[i] = kinds  # each kind at least once per run, early, so small samples show it too
         self.emitted = [0] * 8
         self.pos_rows: list[tuple] = []
 
@@ -422,7 +441,7 @@ class _Generator:
         rng, r = self.rng, self.r
         self.emitted[src] += 1
         forced = self.forced[src]
-        if forced and r.invalid_row > 0 and self.emitted[src] % 13 == 4:
+        if forced and r.invalid_row > 0 and self.emitted[src] >= 2:
             row = self._corrupt(src, row, forced.pop(0))
         elif rng.random() < r.invalid_row:
             kinds = ["empty_key", "bad_timestamp"]
@@ -771,7 +790,8 @@ class _Generator:
     def _create_account(self, p: _Person, t: int) -> None:
         p.user_id = self.ids.dec("user", "U", 7, 1)
         p.account_t = t
-        self.crm_events.append((t, "signup", (self.typed_email(self.email_of(p, t)), self.typed_name(p))))
+        birth = self.typed_birth(p) if self.rng.random() < 0.35 else ""  # asked for a birthday voucher
+        self.crm_events.append((t, "signup", (self.typed_email(self.email_of(p, t)), self.typed_name(p), birth)))
         if self.subscribes and p.sub_t is None and self.rng.random() < 0.6:
             p.sub_t = t + 5
             self.crm_events.append((p.sub_t, "subscribe", None))
@@ -1125,10 +1145,11 @@ class _Generator:
             fill(2, data or self.typed_email(self.email_of(p, t)))
             v[10] = "true"
         elif kind == "signup":
-            email, (first, last) = data
+            email, (first, last), birth = data
             fill(2, email)
             fill(0, first)
             fill(1, last)
+            fill(4, birth)
             fill(10, "false")
             fill(11, rng.choices(("true", "false", ""), (60, 20, 20))[0])
         elif kind == "order":
