@@ -1,0 +1,22 @@
+-- Attributed conversions and revenue by conversion day, attribution model, channel and campaign (the campaign
+-- of the touch; '(none)' when it had none). Sums of int_journeys__attribution_credits.
+with
+
+credits as (select * from {{ ref('int_journeys__attribution_credits') }}),
+
+final as (
+    select
+        cast(conversion_at as date) as conversion_date,
+        model,
+        channel,
+        max(channel_group) as channel_group,
+        coalesce(campaign, '(none)') as campaign,
+        sum(credit) as attributed_conversions,
+        sum(revenue_credit) as attributed_revenue_amount,
+        cast(count(*) as integer) as touches_count,
+        cast(count(distinct conversion_id) as integer) as conversions_touched_count
+    from credits
+    group by cast(conversion_at as date), model, channel, coalesce(campaign, '(none)')
+)
+
+select * from final

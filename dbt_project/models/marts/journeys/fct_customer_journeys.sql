@@ -1,0 +1,119 @@
+-- One row per customer: when each journey stage was first reached, the days between stages, the current and
+-- the highest stage, and how often the journey went back to an earlier stage (journeys are not linear).
+-- Stage order: var journey_stage_order. First purchase and repeat purchase are the customer's first and second
+-- conversions. The current stage and the regressions read only the customer's own actions (is_active): an
+-- e-mail sent to them moves nothing. Touchpoints at the same time are read in stage order (a tie is never a
+-- regression) and the latest of them sets the current stage.
+with
+
+touchpoints as (
+    select
+        *,
+        {{ journey_stage_order('journey_stage') }} as stage_order
+    from {{ ref('fct_touchpoints') }}
+    where customer_id is not null
+),
+
+firsts as (
+    select
+        customer_id,
+        min(occurred_at) as first_touch_at,
+        max(occurred_at) as last_touch_at,
+        cast(count(*) as integer) as touchpoints_count,
+        cast(sum(case when is_conversion then 1 else 0 end) as integer) as conversions_count,
+        min(case when journey_stage = 'awareness' then occurred_at end) as awareness_at,
+        min(case when journey_stage = 'consideration' then occurred_at end) as consideration_at,
+        min(case when is_conversion and conversion_number = 1 then occurred_at end) as first_purchase_at,
+        min(case when is_conversion and conversion_number = 2 then occurred_at end) as repeat_purchase_at,
+        min(case when journey_stage = 'retention' then occurred_at end) as retention_at,
+        min(case when journey_stage = 'advocacy' then occurred_at end) as advocacy_at,
+        max(stage_order) as highest_stage_order
+    from touchpoints
+    group by customer_id
+),
+
+first_touches as (
+    select
+        customer_id,
+        channel as first_touch_channel,
+        channel_group as first_touch_channel_group,
+        row_number() over (partition by customer_id order by occurred_at, touchpoint_id) as touch_rank
+    from touchpoints
+),
+
+active_stages as (
+    select
+        customer_id,
+        occurred_at,
+        touchpoint_id,
+        journey_stage,
+        stage_order,
+        lag(stage_order) over (
+            partition by customer_id order by occurred_at, stage_order, touchpoint_id
+        ) as previous_stage_order,
+        row_number() over (
+            partition by customer_id order by occurred_at desc, stage_order desc, touchpoint_id desc
+        ) as recency_rank
+    from touchpoints
+    where is_active and stage_order is not null
+),
+
+progressions as (
+    select
+        customer_id,
+        cast(sum(case when stage_order < previous_stage_order then 1 else 0 end) as integer)
+            as stage_regressions_count,
+        max(case when recency_rank = 1 then journey_stage end) as current_stage,
+        max(case when recency_rank = 1 then stage_order end) as current_stage_order
+    from active_stages
+    group by customer_id
+),
+
+final as (
+    select
+        firsts.customer_id,
+        firsts.first_touch_at,
+        firsts.last_touch_at,
+        first_touches.first_touch_channel,
+        first_touches.first_touch_channel_group,
+        firsts.touchpoints_count,
+        firsts.conversions_count,
+        firsts.awareness_at,
+        firsts.consideration_at,
+        firsts.first_purchase_at,
+        firsts.repeat_purchase_at,
+        firsts.retention_at,
+        firsts.advocacy_at,
+        {{ journey_days_between('firsts.first_touch_at', 'firsts.first_purchase_at') }}
+            as days_first_touch_to_first_purchase,
+        {{ journey_days_between('firsts.awareness_at', 'firsts.consideration_at') }}
+            as days_awareness_to_consideration,
+        {{ journey_days_between('firsts.consideration_at', 'firsts.first_purchase_at') }}
+            as days_consideration_to_first_purchase,
+        {{ journey_days_between('firsts.first_purchase_at', 'firsts.repeat_purchase_at') }}
+            as days_first_to_repeat_purchase,
+        {{ journey_days_between('firsts.first_purchase_at', 'firsts.advocacy_at') }}
+            as days_first_purchase_to_advocacy,
+        cast(
+            case when firsts.awareness_at is not null then 1 else 0 end
+            + case when firsts.consideration_at is not null then 1 else 0 end
+            + case when firsts.first_purchase_at is not null then 1 else 0 end
+            + case when firsts.retention_at is not null then 1 else 0 end
+            + case when firsts.advocacy_at is not null then 1 else 0 end
+            as integer
+        ) as stages_reached_count,
+        case firsts.highest_stage_order
+        {%- for name in var('journey_stage_order') %}
+            when {{ loop.index }} then '{{ name }}'
+        {%- endfor %}
+        end as highest_stage,
+        progressions.current_stage,
+        coalesce(progressions.stage_regressions_count, 0) as stage_regressions_count,
+        coalesce(progressions.current_stage_order < firsts.highest_stage_order, false) as is_regressed
+    from firsts
+    left join first_touches
+        on first_touches.customer_id = firsts.customer_id and first_touches.touch_rank = 1
+    left join progressions on progressions.customer_id = firsts.customer_id
+)
+
+select * from final

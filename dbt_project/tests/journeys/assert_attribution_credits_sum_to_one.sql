@@ -1,0 +1,28 @@
+-- For every conversion and attribution model the credits sum to 1 and the revenue credits to the conversion
+-- value, and every conversion has all six models. Returns the offending conversion/model pairs.
+with
+
+per_model as (
+    select
+        conversion_id,
+        model,
+        sum(credit) as credit_sum,
+        sum(revenue_credit) as revenue_credit_sum,
+        max(conversion_value) as conversion_value
+    from {{ ref('fct_attribution') }}
+    group by conversion_id, model
+),
+
+models_per_conversion as (
+    select conversion_id, count(*) as models_count
+    from per_model
+    group by conversion_id
+)
+
+select per_model.conversion_id, per_model.model, per_model.credit_sum, per_model.revenue_credit_sum,
+    per_model.conversion_value, models_per_conversion.models_count
+from per_model
+inner join models_per_conversion on models_per_conversion.conversion_id = per_model.conversion_id
+where abs(per_model.credit_sum - 1) > 1e-9
+    or abs(per_model.revenue_credit_sum - coalesce(per_model.conversion_value, 0)) > 1e-6
+    or models_per_conversion.models_count <> 6

@@ -1,0 +1,6 @@
+-- Every conversion of fct_touchpoints has exactly one converting path, and every converting path is one.
+select touchpoints.touchpoint_id, paths.conversion_id
+from (select touchpoint_id from {{ ref('fct_touchpoints') }} where is_conversion) as touchpoints
+full outer join (select conversion_id from {{ ref('fct_conversion_paths') }} where is_converted) as paths
+    on paths.conversion_id = touchpoints.touchpoint_id
+where touchpoints.touchpoint_id is null or paths.conversion_id is null
