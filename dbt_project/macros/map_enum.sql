@@ -1,8 +1,9 @@
--- An enum value lower-cased and trimmed; blank -> null; a value missing from seed staging_enum_values -> 'other'.
--- `known_value` is the seed's value joined on the cleaned text (null when the value is not in the seed).
-{% macro map_enum(expression, known_value) -%}
+-- An enum value (already lower-cased and trimmed, blank -> null) checked against seed staging_enum_values:
+-- null stays null, a listed value is kept, anything else becomes 'other'. `known_value` is the seed's value
+-- left-joined on the cleaned text (null when the value is not listed).
+{% macro map_enum(cleaned_value, known_value) -%}
     case
-        when {{ nullif_blank(expression) }} is null then null
+        when {{ cleaned_value }} is null then null
         when {{ known_value }} is not null then {{ known_value }}
         else 'other'
     end

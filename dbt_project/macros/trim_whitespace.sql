@@ -1,8 +1,15 @@
 -- Trim spaces, tabs, line breaks and non-breaking spaces from both ends (DuckDB's trim() only strips spaces).
+-- Fast path: plain trim(), and the slower character-set trim only when a tab/line break/nbsp is left at an end.
 {% macro trim_whitespace(expression) -%}
     {{ return(adapter.dispatch('trim_whitespace')(expression)) }}
 {%- endmacro %}
 
 {% macro default__trim_whitespace(expression) -%}
-    trim({{ expression }}, ' ' || chr(9) || chr(10) || chr(13) || chr(160))
+    {%- set first = 'ascii(trim(' ~ expression ~ '))' -%}
+    {%- set last = 'ascii(reverse(trim(' ~ expression ~ ')))' -%}
+    case
+        when {{ first }} between 9 and 13 or {{ first }} = 160 or {{ last }} between 9 and 13 or {{ last }} = 160
+            then trim({{ expression }}, chr(32) || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160))
+        else trim({{ expression }})
+    end
 {%- endmacro %}

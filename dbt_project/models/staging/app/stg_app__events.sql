@@ -19,10 +19,10 @@ renamed as (
         {{ parse_timestamp('occurred_at', source_timezone('app_events')) }} as occurred_at,
         {{ nullif_blank('device_id') }} as device_id,
         {{ nullif_blank('user_id') }} as user_id,
-        event_type as event_type_text,
+        lower({{ nullif_blank('event_type') }}) as event_type_text,
         {{ nullif_blank('screen_name') }} as screen_name,
         {{ nullif_blank('campaign') }} as campaign,
-        os as os_text,
+        lower({{ nullif_blank('os') }}) as os_text,
         _source_file,
         _row_number,
         _export_date,
@@ -51,10 +51,10 @@ final as (
     from deduplicated
     left join known_values as event_types
         on event_types.column_name = 'event_type'
-        and event_types.value = lower({{ nullif_blank('deduplicated.event_type_text') }})
+        and event_types.value = deduplicated.event_type_text
     left join known_values as operating_systems
         on operating_systems.column_name = 'os'
-        and operating_systems.value = lower({{ nullif_blank('deduplicated.os_text') }})
+        and operating_systems.value = deduplicated.os_text
 )
 
 select * from final

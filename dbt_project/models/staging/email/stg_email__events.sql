@@ -19,7 +19,7 @@ renamed as (
         {{ parse_timestamp('occurred_at', source_timezone('email_events')) }} as occurred_at,
         {{ normalize_email('email') }} as email,
         {{ nullif_blank('campaign_id') }} as campaign_id,
-        event_type as event_type_text,
+        lower({{ nullif_blank('event_type') }}) as event_type_text,
         {{ nullif_blank('link_url') }} as link_url,
         _source_file,
         _row_number,
@@ -47,7 +47,7 @@ final as (
     from deduplicated
     left join known_values as event_types
         on event_types.column_name = 'event_type'
-        and event_types.value = lower({{ nullif_blank('deduplicated.event_type_text') }})
+        and event_types.value = deduplicated.event_type_text
 )
 
 select * from final

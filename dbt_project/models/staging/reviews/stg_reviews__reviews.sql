@@ -19,7 +19,7 @@ renamed as (
         {{ parse_timestamp('posted_at', source_timezone('reviews')) }} as posted_at,
         {{ normalize_email('email') }} as email,
         {{ nullif_blank('user_id') }} as user_id,
-        platform as platform_text,
+        lower({{ nullif_blank('platform') }}) as platform_text,
         {{ parse_integer('rating') }} as rating,
         {{ nullif_blank('product_id') }} as product_id,
         _source_file,
@@ -49,7 +49,7 @@ final as (
     from deduplicated
     left join known_values as platforms
         on platforms.column_name = 'platform'
-        and platforms.value = lower({{ nullif_blank('deduplicated.platform_text') }})
+        and platforms.value = deduplicated.platform_text
 )
 
 select * from final

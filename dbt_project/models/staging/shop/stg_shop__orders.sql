@@ -27,10 +27,10 @@ renamed as (
         {{ nullif_blank('city') }} as city,
         upper({{ nullif_blank('postcode') }}) as postcode,
         {{ nullif_blank('country') }} as country,
-        status as status_text,
+        lower({{ nullif_blank('status') }}) as status_text,
         {{ parse_amount('total_amount') }} as total_amount,
         upper({{ nullif_blank('currency') }}) as currency,
-        sales_channel as sales_channel_text,
+        lower({{ nullif_blank('sales_channel') }}) as sales_channel_text,
         _source_file,
         _row_number,
         _export_date,
@@ -72,10 +72,10 @@ final as (
     from deduplicated
     left join known_values as statuses
         on statuses.column_name = 'status'
-        and statuses.value = lower({{ nullif_blank('deduplicated.status_text') }})
+        and statuses.value = deduplicated.status_text
     left join known_values as sales_channels
         on sales_channels.column_name = 'sales_channel'
-        and sales_channels.value = lower({{ nullif_blank('deduplicated.sales_channel_text') }})
+        and sales_channels.value = deduplicated.sales_channel_text
 )
 
 select * from final

@@ -20,8 +20,8 @@ renamed as (
         {{ parse_timestamp('closed_at', source_timezone('support_tickets')) }} as closed_at,
         {{ normalize_email('email') }} as email,
         {{ normalize_phone('phone') }} as phone,
-        contact_channel as contact_channel_text,
-        category as category_text,
+        lower({{ nullif_blank('contact_channel') }}) as contact_channel_text,
+        lower({{ nullif_blank('category') }}) as category_text,
         {{ parse_integer('satisfaction_score') }} as satisfaction_score,
         _source_file,
         _row_number,
@@ -51,10 +51,10 @@ final as (
     from deduplicated
     left join known_values as contact_channels
         on contact_channels.column_name = 'contact_channel'
-        and contact_channels.value = lower({{ nullif_blank('deduplicated.contact_channel_text') }})
+        and contact_channels.value = deduplicated.contact_channel_text
     left join known_values as categories
         on categories.column_name = 'category'
-        and categories.value = lower({{ nullif_blank('deduplicated.category_text') }})
+        and categories.value = deduplicated.category_text
 )
 
 select * from final

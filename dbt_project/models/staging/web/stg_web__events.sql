@@ -19,14 +19,14 @@ renamed as (
         {{ parse_timestamp('occurred_at', source_timezone('web_events')) }} as occurred_at,
         {{ nullif_blank('anonymous_id') }} as anonymous_id,
         {{ nullif_blank('user_id') }} as user_id,
-        event_type as event_type_text,
+        lower({{ nullif_blank('event_type') }}) as event_type_text,
         {{ nullif_blank('page_url') }} as page_url,
         {{ nullif_blank('referrer_url') }} as referrer_url,
         {{ url_domain('referrer_url') }} as referrer_domain,
         {{ nullif_blank('utm_source') }} as utm_source,
         {{ nullif_blank('utm_medium') }} as utm_medium,
         {{ nullif_blank('utm_campaign') }} as utm_campaign,
-        device_type as device_type_text,
+        lower({{ nullif_blank('device_type') }}) as device_type_text,
         _source_file,
         _row_number,
         _export_date,
@@ -59,10 +59,10 @@ final as (
     from deduplicated
     left join known_values as event_types
         on event_types.column_name = 'event_type'
-        and event_types.value = lower({{ nullif_blank('deduplicated.event_type_text') }})
+        and event_types.value = deduplicated.event_type_text
     left join known_values as device_types
         on device_types.column_name = 'device_type'
-        and device_types.value = lower({{ nullif_blank('deduplicated.device_type_text') }})
+        and device_types.value = deduplicated.device_type_text
 )
 
 select * from final
