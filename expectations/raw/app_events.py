@@ -1,0 +1,23 @@
+"""Suite for raw.app_events.
+
+Mobile app events: one row per event, at-least-once delivery.
+
+Shared contract rules come from `build_raw_suite`; thresholds from `expectations.thresholds.RAW["app_events"]`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import great_expectations as gx
+
+from expectations.raw._common import build_raw_suite
+from expectations.thresholds import RawThresholds, raw_thresholds
+
+SOURCE = "app_events"
+
+
+def suite(thresholds: RawThresholds | None = None, now: datetime | None = None) -> gx.ExpectationSuite:
+    """Expectations on one load of raw.app_events; `now` (naive UTC) defaults to the current time."""
+    t = thresholds or raw_thresholds(SOURCE)
+    return build_raw_suite(SOURCE, t, now)

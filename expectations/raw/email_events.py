@@ -1,0 +1,23 @@
+"""Suite for raw.email_events.
+
+Email engagement events (sent, open, click, ...): one row per event.
+
+Shared contract rules come from `build_raw_suite`; thresholds from `expectations.thresholds.RAW["email_events"]`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import great_expectations as gx
+
+from expectations.raw._common import build_raw_suite
+from expectations.thresholds import RawThresholds, raw_thresholds
+
+SOURCE = "email_events"
+
+
+def suite(thresholds: RawThresholds | None = None, now: datetime | None = None) -> gx.ExpectationSuite:
+    """Expectations on one load of raw.email_events; `now` (naive UTC) defaults to the current time."""
+    t = thresholds or raw_thresholds(SOURCE)
+    return build_raw_suite(SOURCE, t, now)

@@ -1,0 +1,24 @@
+"""Suite for raw.orders.
+
+Order versions: several rows per order_id (status updates), unique per (order_id, order_updated_at).
+
+Shared contract rules come from `build_raw_suite`; thresholds from `expectations.thresholds.RAW["orders"]`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import great_expectations as gx
+
+from expectations.raw._common import build_raw_suite
+from expectations.thresholds import RawThresholds, raw_thresholds
+
+SOURCE = "orders"
+
+
+def suite(thresholds: RawThresholds | None = None, now: datetime | None = None) -> gx.ExpectationSuite:
+    """Expectations on one load of raw.orders; `now` (naive UTC) defaults to the current time."""
+    t = thresholds or raw_thresholds(SOURCE)
+    # An order is placed before (or when) any of its versions is written.
+    return build_raw_suite(SOURCE, t, now, ordered=[("placed_at", "order_updated_at", "placed_before_updated")])

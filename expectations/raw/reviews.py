@@ -1,0 +1,23 @@
+"""Suite for raw.reviews.
+
+Product reviews: one row per review, rated 1 to 5 stars.
+
+Shared contract rules come from `build_raw_suite`; thresholds from `expectations.thresholds.RAW["reviews"]`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import great_expectations as gx
+
+from expectations.raw._common import build_raw_suite
+from expectations.thresholds import RawThresholds, raw_thresholds
+
+SOURCE = "reviews"
+
+
+def suite(thresholds: RawThresholds | None = None, now: datetime | None = None) -> gx.ExpectationSuite:
+    """Expectations on one load of raw.reviews; `now` (naive UTC) defaults to the current time."""
+    t = thresholds or raw_thresholds(SOURCE)
+    return build_raw_suite(SOURCE, t, now)

@@ -1,0 +1,24 @@
+"""Suite for raw.support_tickets.
+
+Support tickets: one row per ticket; closed_at is empty while a ticket is open.
+
+Shared contract rules come from `build_raw_suite`; thresholds from `expectations.thresholds.RAW["support_tickets"]`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import great_expectations as gx
+
+from expectations.raw._common import build_raw_suite
+from expectations.thresholds import RawThresholds, raw_thresholds
+
+SOURCE = "support_tickets"
+
+
+def suite(thresholds: RawThresholds | None = None, now: datetime | None = None) -> gx.ExpectationSuite:
+    """Expectations on one load of raw.support_tickets; `now` (naive UTC) defaults to the current time."""
+    t = thresholds or raw_thresholds(SOURCE)
+    # A ticket is closed after it was opened.
+    return build_raw_suite(SOURCE, t, now, ordered=[("opened_at", "closed_at", "opened_before_closed")])

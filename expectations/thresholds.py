@@ -1,0 +1,119 @@
+"""Every tolerance the quality gates apply, in one place, with the reason for its default.
+
+A "mostly" value is the share of non-null values that must pass an expectation for the batch to pass
+(Great Expectations' `mostly`): 0.95 means a batch fails once more than 5% of its values break the rule.
+Rows that break a row-level rule are the ingestion's business (quarantine, or a nulled optional field);
+these thresholds decide when a whole batch is too broken to let through to dbt.
+
+The timestamp floor can be moved without touching code: set JOURNEY_QUALITY_TIMESTAMP_FLOOR=YYYY-MM-DD.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from types import MappingProxyType
+
+TIMESTAMP_FLOOR_ENV = "JOURNEY_QUALITY_TIMESTAMP_FLOOR"
+
+
+def default_timestamp_floor() -> date:
+    """The oldest plausible timestamp: 1970-01-01 unless JOURNEY_QUALITY_TIMESTAMP_FLOOR says otherwise."""
+    value = os.environ.get(TIMESTAMP_FLOOR_ENV, "").strip()
+    if not value:
+        return date(1970, 1, 1)
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"{TIMESTAMP_FLOOR_ENV}={value!r} is not a date; use YYYY-MM-DD, e.g. 1990-01-01") from exc
+
+
+@dataclass(frozen=True)
+class RawThresholds:
+    """Tolerances for one raw source's batch (the rows of one load)."""
+
+    # Share of rows that do not repeat an earlier row's key (key + version timestamp for versioned sources).
+    # Exports are delivered at least once, so a few re-sends are normal (staging drops exact copies).
+    key_unique_mostly: float = 0.95
+    # Share of rows whose key (key + version timestamp for versioned sources) is not shared with a row of
+    # *different* content. Two different records under one id is a real conflict, not a re-send.
+    key_conflict_free_mostly: float = 0.99
+    # Share of enum values (trimmed, lower-cased, as staging does) that are in the contract's list.
+    enum_known_mostly: float = 0.95
+    # Share of rows with an enum value at all: a flood of empty values means a renamed or dropped column.
+    enum_populated_mostly: float = 0.90
+    # Share of non-empty emails / phones that are well-formed. Exports carry placeholders and garbage
+    # ("unknown", "n/a"); identity resolution ignores those, but a flood means a broken export.
+    email_valid_mostly: float = 0.90
+    phone_valid_mostly: float = 0.90
+    # Optional timestamps and numerics: a bad value is nulled and recorded by ingestion, the row is kept.
+    optional_parse_mostly: float = 0.95
+    # Money is strict: every amount needs a currency we know.
+    currency_known_mostly: float = 1.0
+    # A rate rule (mostly < 1) fails only when more than this many values break it, so that the nightly batch of a
+    # small source (a dozen app events, one of them re-sent) is not failed by a single pair. 0 disables it.
+    small_batch_allowance: int = 2
+    # Timestamps before this date are implausible; None: default_timestamp_floor() when the suite is built.
+    timestamp_floor: date | None = None
+    # Timestamps later than now + this are in the future (the slack absorbs clock skew between systems).
+    future_tolerance: timedelta = timedelta(days=1)
+    # Two timestamps that must be in order (placed before updated, opened before closed) may be this far out of
+    # order: they come from different systems' clocks (the sample's orders are up to a second apart).
+    clock_skew: timedelta = timedelta(minutes=5)
+    # Plausible ranges of numeric columns, (min, max), None for open; checked at optional_parse_mostly.
+    numeric_ranges: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+
+
+# One explicit entry per source, so a reviewer sees (and tunes) each source's tolerances here.
+RAW: Mapping[str, RawThresholds] = MappingProxyType({
+    "web_events": RawThresholds(key_unique_mostly=0.95, enum_known_mostly=0.95),
+    "app_events": RawThresholds(key_unique_mostly=0.95, enum_known_mostly=0.95),
+    # Versioned: the key is unique per (order_id, order_updated_at); several versions of an order are normal.
+    "orders": RawThresholds(
+        key_unique_mostly=0.95, enum_known_mostly=0.95, email_valid_mostly=0.90, phone_valid_mostly=0.90,
+        currency_known_mostly=1.0,
+    ),
+    "pos_transactions": RawThresholds(
+        key_unique_mostly=0.95, phone_valid_mostly=0.90, currency_known_mostly=1.0,
+        numeric_ranges={"items_count": (0, None)},
+    ),
+    "email_events": RawThresholds(key_unique_mostly=0.95, enum_known_mostly=0.95, email_valid_mostly=0.90),
+    # Versioned: the key is unique per (contact_id, updated_at).
+    "crm_contacts": RawThresholds(key_unique_mostly=0.95, email_valid_mostly=0.90, phone_valid_mostly=0.90),
+    "support_tickets": RawThresholds(
+        key_unique_mostly=0.95, enum_known_mostly=0.95, email_valid_mostly=0.90, phone_valid_mostly=0.90,
+        numeric_ranges={"satisfaction_score": (0, None)},
+    ),
+    "reviews": RawThresholds(
+        key_unique_mostly=0.95, enum_known_mostly=0.95, email_valid_mostly=0.90,
+        numeric_ranges={"rating": (1, 5)},
+    ),
+})
+
+
+@dataclass(frozen=True)
+class MartThresholds:
+    """Tolerances for the marts. Marts are built by us, so most rules are strict."""
+
+    # Share of touchpoints whose customer_id, when present, is in dim_customers (1.0: a dangling id is a bug).
+    touchpoint_customer_known_mostly: float = 1.0
+    # Share of touchpoints that carry a customer_id at all. Anonymous touchpoints (a web visit nobody logged
+    # into) legitimately have none, so 0.0 disables the rule; raise it once stitching covers every source.
+    touchpoint_customer_present_mostly: float = 0.0
+    # Share of touchpoints with a channel (channel mapping seeds should cover every source/medium).
+    touchpoint_channel_populated_mostly: float = 0.99
+    timestamp_floor: date | None = None
+    future_tolerance: timedelta = timedelta(days=1)
+
+
+MARTS = MartThresholds()
+
+
+def raw_thresholds(source: str) -> RawThresholds:
+    """The thresholds of one raw source; a KeyError names the known sources."""
+    try:
+        return RAW[source]
+    except KeyError:
+        raise KeyError(f"no quality thresholds for source {source!r}; known: {', '.join(sorted(RAW))}") from None
