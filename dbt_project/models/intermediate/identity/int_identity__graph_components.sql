@@ -1,5 +1,5 @@
--- Connected components of the identity graph: one row per linkable identifier value with its component
--- (labelled by the component's smallest node id) and the component's size.
+-- Connected components of the identity graph, before the component-size guard: one row per linkable
+-- identifier value, labelled with the smallest node id of its component (label propagation).
 with
 
 guards as (select * from {{ ref('int_identity__identifier_guards') }}),
@@ -18,8 +18,11 @@ final as (
         labelled.node_id,
         labelled.component_id,
         count(*) over (partition by labelled.component_id) as component_size,
+        sum(case when guards.is_core then 1 else 0 end) over (partition by labelled.component_id) as core_node_count,
         guards.identifier_type,
         guards.identifier_value,
+        guards.is_core,
+        guards.core_component_id,
         guards.first_seen_at,
         guards.last_seen_at
     from labelled

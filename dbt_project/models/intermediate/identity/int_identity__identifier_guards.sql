@@ -150,6 +150,7 @@ final as (
         typed_nodes.is_placeholder,
         coalesce(core_people.people_count, other_people.people_count, 0) as people_count,
         typed_nodes.max_people_per_value,
+        core_components.component_id as core_component_id,
         case
             when typed_nodes.is_placeholder then 'placeholder: ' || typed_nodes.placeholder_reason
             when typed_nodes.max_people_per_value is not null
@@ -160,6 +161,7 @@ final as (
     from typed_nodes
     left join core_people on core_people.node_id = typed_nodes.node_id and typed_nodes.is_core
     left join other_people on other_people.node_id = typed_nodes.node_id and not typed_nodes.is_core
+    left join core_components on core_components.node_id = typed_nodes.node_id
 )
 
 select

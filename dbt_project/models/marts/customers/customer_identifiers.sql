@@ -4,6 +4,7 @@ with
 record_identifiers as (select * from {{ ref('int_identity__record_identifiers') }}),
 components as (select * from {{ ref('int_identity__components') }}),
 customer_ids as (select * from {{ ref('int_identity__customer_ids') }}),
+id_map as (select * from {{ ref('int_identity__customer_id_map') }}),
 
 final as (
     select
@@ -13,10 +14,12 @@ final as (
         {{ listagg('distinct record_identifiers.source_name', "','", 'order by record_identifiers.source_name') }} as sources,
         count(*) as record_count,
         min(record_identifiers.first_seen_at) as first_seen_at,
-        max(record_identifiers.last_seen_at) as last_seen_at
+        max(record_identifiers.last_seen_at) as last_seen_at,
+        min(id_map.first_assigned_at) as first_assigned_at
     from components
     inner join customer_ids on customer_ids.component_id = components.component_id
     inner join record_identifiers on record_identifiers.node_id = components.node_id
+    left join id_map on id_map.node_id = components.node_id
     group by customer_ids.customer_id, components.identifier_type, components.identifier_value
 )
 

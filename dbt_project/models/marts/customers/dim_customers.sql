@@ -1,14 +1,21 @@
--- One row per resolved person.
+-- One row per resolved person: golden attributes chosen by the survivorship rules (seed
+-- identity_survivorship_rules) with the source and record each came from, consent from the latest explicit
+-- signal, and activity.
 with
 
 record_customers as (select * from {{ ref('int_identity__record_customers') }}),
 records as (select * from {{ ref('int_identity__records') }}),
+customer_ids as (select * from {{ ref('int_identity__customer_ids') }}),
 identifiers as (select * from {{ ref('customer_identifiers') }}),
+golden as (select * from {{ ref('int_identity__golden_attributes') }}),
+consent as (select * from {{ ref('int_identity__customer_consent') }}),
 
 record_stats as (
     select
         record_customers.customer_id,
         count(*) as source_record_count,
+        count(distinct record_customers.source_name) as source_count,
+        {{ listagg('distinct record_customers.source_name', "','", 'order by record_customers.source_name') }} as sources,
         min(records.first_seen_at) as first_seen_at,
         max(records.last_seen_at) as last_seen_at
     from record_customers
@@ -24,35 +31,67 @@ identifier_stats as (
     group by customer_id
 ),
 
--- Most recently seen value per type (full survivorship rules come from a seed; see int_identity__golden_*).
-latest_identifier as (
-    select
-        customer_id,
-        identifier_type,
-        identifier_value,
-        row_number() over (
-            partition by customer_id, identifier_type order by last_seen_at desc, identifier_value
-        ) as recency_rank
-    from identifiers
+created as (
+    select customer_id, min(customer_created_at) as customer_created_at
+    from customer_ids
+    group by customer_id
 ),
 
 final as (
     select
         record_stats.customer_id,
-        max(case when latest_identifier.identifier_type = 'email' then latest_identifier.identifier_value end) as email,
-        max(case when latest_identifier.identifier_type = 'phone' then latest_identifier.identifier_value end) as phone,
-        max(case when latest_identifier.identifier_type = 'loyalty_id' then latest_identifier.identifier_value end) as loyalty_id,
+        name.first_name,
+        name.last_name,
+        name.source_name as name_source,
+        name.record_id as name_record_id,
+        email.email,
+        email.source_name as email_source,
+        email.record_id as email_record_id,
+        phone.phone,
+        phone.source_name as phone_source,
+        phone.record_id as phone_record_id,
+        address.street,
+        address.city,
+        address.postcode,
+        address.country,
+        address.source_name as address_source,
+        address.record_id as address_record_id,
+        birth.birth_date,
+        birth.source_name as birth_date_source,
+        birth.record_id as birth_date_record_id,
+        loyalty.loyalty_id,
+        loyalty.source_name as loyalty_id_source,
+        loyalty.record_id as loyalty_id_record_id,
+        coalesce(marketing.is_granted, false) as marketing_consent,
+        marketing.signal_at as marketing_consent_at,
+        marketing.signal_kind as marketing_consent_signal,
+        marketing.source_name as marketing_consent_source,
+        marketing.record_id as marketing_consent_record_id,
+        coalesce(personalization.is_granted, false) as personalization_consent,
+        personalization.signal_at as personalization_consent_at,
+        personalization.signal_kind as personalization_consent_signal,
+        personalization.source_name as personalization_consent_source,
+        personalization.record_id as personalization_consent_record_id,
         record_stats.first_seen_at,
         record_stats.last_seen_at,
         record_stats.source_record_count,
-        coalesce(identifier_stats.identifier_count, 0) as identifier_count
+        record_stats.source_count,
+        record_stats.sources,
+        coalesce(identifier_stats.identifier_count, 0) as identifier_count,
+        created.customer_created_at
     from record_stats
     left join identifier_stats on identifier_stats.customer_id = record_stats.customer_id
-    left join latest_identifier
-        on latest_identifier.customer_id = record_stats.customer_id and latest_identifier.recency_rank = 1
-    group by
-        record_stats.customer_id, record_stats.first_seen_at, record_stats.last_seen_at,
-        record_stats.source_record_count, identifier_stats.identifier_count
+    left join created on created.customer_id = record_stats.customer_id
+    left join golden as name on name.customer_id = record_stats.customer_id and name.attribute = 'name'
+    left join golden as email on email.customer_id = record_stats.customer_id and email.attribute = 'email'
+    left join golden as phone on phone.customer_id = record_stats.customer_id and phone.attribute = 'phone'
+    left join golden as address on address.customer_id = record_stats.customer_id and address.attribute = 'address'
+    left join golden as birth on birth.customer_id = record_stats.customer_id and birth.attribute = 'birth_date'
+    left join golden as loyalty on loyalty.customer_id = record_stats.customer_id and loyalty.attribute = 'loyalty_id'
+    left join consent as marketing
+        on marketing.customer_id = record_stats.customer_id and marketing.consent_type = 'marketing'
+    left join consent as personalization
+        on personalization.customer_id = record_stats.customer_id and personalization.consent_type = 'personalization'
 )
 
 select * from final
