@@ -13,6 +13,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # One environment variable names the published warehouse; dbt's profiles.yml derives the build file from it too.
 WAREHOUSE_ENV = "JOURNEY_WAREHOUSE"
 LANDING_ENV = "JOURNEY_LANDING"
+# Derived from JOURNEY_WAREHOUSE by the definitions; the quality checks read the build file through it.
+BUILD_ENV = "JOURNEY_BUILD_WAREHOUSE"
 DEFAULT_WAREHOUSE = PROJECT_ROOT / "warehouse" / "journey.duckdb"
 DEFAULT_LANDING = PROJECT_ROOT / "seeds" / "landing"
 
