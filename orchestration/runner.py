@@ -18,6 +18,7 @@ class CheckOutcome:
     passed: bool
     blocking: bool
     detail: str = ""
+    expectations: list[dict] = field(default_factory=list)  # failed GX expectations: rule, observed, samples
 
 
 @dataclass
@@ -76,10 +77,12 @@ def execute(landing: Path, warehouse: Path, tags: dict[str, str] | None = None) 
         )
         summary = RunSummary(result.run_id, result.success, published, warehouse.resolve())
         for ev in result.get_asset_check_evaluations():
-            failed_meta = {k: v.value for k, v in (ev.metadata or {}).items() if k in ("failures", "summary")}
+            meta = {k: v.value for k, v in (ev.metadata or {}).items()}
+            failed = meta.get("failed_expectations") or []
             summary.checks.append(
                 CheckOutcome(ev.check_name, ev.asset_key.to_user_string(), ev.passed, ev.blocking,
-                             str(failed_meta.get("summary") or failed_meta.get("failures") or ""))
+                             str(ev.description or meta.get("summary") or ""),
+                             failed if isinstance(failed, list) else [])
             )
         for event in result.get_step_failure_events():
             error = event.event_specific_data.error
@@ -168,12 +171,28 @@ def format_summary(s: RunSummary) -> str:
     lines.append(f"checks: {passed} passed, {len(s.checks) - passed} failed")
     for c in s.checks:
         if not c.passed:
-            lines.append(f"  FAILED {'(blocking) ' if c.blocking else ''}{c.asset} {c.name}: {c.detail[:500]}")
+            lines.append(f"  FAILED {'(blocking) ' if c.blocking else ''}{c.asset} {c.name}")
+            lines += [f"    {line}" for line in format_expectations(c)]
     for failure in s.failures:
         lines.append(f"  failed: {failure[:500]}")
     if s.log_file:
         lines.append(f"full log (dbt included): {s.log_file}")
     return "\n".join(lines)
+
+
+def format_expectations(check: CheckOutcome, samples: int = 3) -> list[str]:
+    """Each failed expectation: rule, column, observed value, and a few sample rows (file, line, values)."""
+    if not check.expectations:
+        return [check.detail[:800]] if check.detail else []
+    lines = []
+    for f in check.expectations:
+        column = f" on {f['column']}" if f.get("column") else ""
+        lines.append(f"{f.get('rule')}{column}: {f.get('observed')}")
+        for row in (f.get("sample_rows") or [])[:samples]:
+            lines.append("    e.g. " + ", ".join(f"{k}={v}" for k, v in row.items())[:300])
+        if not f.get("sample_rows") and f.get("samples"):
+            lines.append("    e.g. " + ", ".join(str(v) for v in f["samples"][:samples])[:300])
+    return lines
 
 
 def run_pipeline(landing: Path, warehouse: Path) -> int:
