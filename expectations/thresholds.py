@@ -64,6 +64,17 @@ class RawThresholds:
     clock_skew: timedelta = timedelta(minutes=5)
     # Plausible ranges of numeric columns, (min, max), None for open; checked at optional_parse_mostly.
     numeric_ranges: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    # Batch gate on ingestion's books (orchestration/defs/quality/batch.py): a file whose quarantined share is
+    # above this fails the run, once it has at least `min_rejected_rows` rejects (a 2-row file with one bad row
+    # is noise, a 500-row file of garbage is a broken export).
+    max_reject_rate: float = 0.05
+    min_rejected_rows: int = 5
+    # Volume gate: rows of tonight's export date(s) below this share of the median of the previous
+    # `volume_lookback` export dates mean the export collapsed; only judged once that median is at least
+    # `volume_min_baseline_rows` (tiny sources vary too much night to night).
+    volume_collapse_ratio: float = 0.2
+    volume_lookback: int = 7
+    volume_min_baseline_rows: int = 50
 
 
 # One explicit entry per source, so a reviewer sees (and tunes) each source's tolerances here.

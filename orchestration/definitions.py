@@ -29,6 +29,7 @@ from orchestration.defs.dbt.assets import journey_dbt_models  # noqa: E402
 from orchestration.defs.dbt.project import dbt_project  # noqa: E402
 from orchestration.defs.ingest.assets import RAW_ASSETS, build_warehouse  # noqa: E402
 from orchestration.defs.publish.assets import published_warehouse  # noqa: E402
+from orchestration.defs.quality.batch import batch_checks  # noqa: E402
 from orchestration.defs.quality.checks import mart_checks, raw_source_checks  # noqa: E402
 
 NIGHTLY_JOB = "nightly"
@@ -51,7 +52,7 @@ def build_definitions() -> dg.Definitions:
     os.environ[BUILD_ENV] = str(build_path_for(Path(os.environ[WAREHOUSE_ENV])))
     return dg.Definitions(
         assets=[build_warehouse, *RAW_ASSETS, journey_dbt_models, published_warehouse],
-        asset_checks=[*raw_source_checks(BUILD_ENV), *mart_checks(BUILD_ENV)],
+        asset_checks=[*raw_source_checks(BUILD_ENV), *batch_checks(BUILD_ENV), *mart_checks(BUILD_ENV)],
         jobs=[nightly_job],
         resources={
             "warehouse": WarehouseResource(

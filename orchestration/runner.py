@@ -1,6 +1,7 @@
 """`journey run`: materialize the nightly job of the Dagster definitions in-process and print a summary."""
 
 import contextlib
+import fcntl
 import os
 import re
 from dataclasses import dataclass, field
@@ -49,8 +50,35 @@ def set_environment(landing: Path, warehouse: Path) -> None:
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
 
+class RunInProgress(RuntimeError):
+    """Another `journey run` holds the warehouse's run lock."""
+
+
+@contextlib.contextmanager
+def run_lock(warehouse: Path):
+    """One run at a time per warehouse: two runs would write the same build file."""
+    lock_path = warehouse.resolve().with_name(warehouse.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise RunInProgress(f"another run is writing {warehouse} (lock {lock_path}); wait for it to finish") from exc
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def execute(landing: Path, warehouse: Path, tags: dict[str, str] | None = None) -> RunSummary:
     """Run the nightly job in this process; never raises for a failed step (the summary says what failed)."""
+    with run_lock(warehouse):
+        return _execute(landing, warehouse, tags)
+
+
+def _execute(landing: Path, warehouse: Path, tags: dict[str, str] | None = None) -> RunSummary:
     set_environment(landing, warehouse)
     import dagster as dg
 
@@ -199,6 +227,10 @@ def run_pipeline(landing: Path, warehouse: Path) -> int:
     if not landing.is_dir():
         print(f"journey run: landing folder {landing} does not exist (expected <landing>/<source>/<YYYY-MM-DD>/files)")
         return 2
-    summary = execute(landing, warehouse)
+    try:
+        summary = execute(landing, warehouse)
+    except RunInProgress as exc:
+        print(f"journey run: {exc}")
+        return 3
     print(format_summary(summary))
     return summary.exit_code

@@ -236,3 +236,14 @@ def test_timestamps_without_offset_use_the_source_time_zone(tmp_path):
         ("2026-01-15T05:00:00", "2026-01-15T00:00:00"),
         (None, None),
     ]
+
+
+def test_white_space_only_key_is_missing_and_fractional_count_is_recorded(con, tmp_path):
+    landing = tmp_path / "landing"
+    cols = SOURCES["pos_transactions"].columns
+    base = dict.fromkeys(cols, "") | {"occurred_at": "2026-09-01T10:00:00Z", "total_amount": "3.00", "currency": "USD"}
+    write_csv(landing / "pos_transactions/2026-09-02/tills.csv",
+              [base | {"transaction_id": "\t \u00a0"}, base | {"transaction_id": "T1", "items_count": "2.5"}], columns=cols)
+    report = load(con, landing, source="pos_transactions")
+    assert report.files[0].reasons == {"missing_key": 1}
+    assert con.execute("select column_name, value from ops.field_issues").fetchall() == [("items_count", "2.5")]

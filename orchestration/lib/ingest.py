@@ -261,7 +261,8 @@ def _normalise_header(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
 
 
 def _is_blank(col: str) -> str:
-    return f"(\"{col}\" is null or trim(\"{col}\") = '')"
+    """Empty, or only white space (tabs and non-breaking spaces included, as staging trims them)."""
+    return f"(\"{col}\" is null or regexp_matches(\"{col}\", '^[\\s\\x{{00A0}}]*$'))"
 
 
 def rule_sql(source: Source, export_date: date) -> str:
@@ -298,8 +299,9 @@ def _field_issue_sql(source: Source) -> list[tuple[str, str, str]]:
     for col in source.optional_timestamps:
         checks.append((col, f"not {_is_blank(col)} and ({timestamp_sql(col, source.timezone)}) is null",
                        "unparseable_timestamp"))
-    for col in source.numerics:
-        checks.append((col, f"not {_is_blank(col)} and try_cast(trim(\"{col}\") as double) is null",
+    for col in source.numerics:  # all whole numbers (counts, scores, ratings): staging nulls '4.5' too
+        number = f"try_cast(trim(\"{col}\") as double)"
+        checks.append((col, f"not {_is_blank(col)} and ({number} is null or {number} <> floor({number}))",
                        "unparseable_number"))
     for col, values in source.enums.items():
         allowed = ", ".join(sql_str(v) for v in values)
