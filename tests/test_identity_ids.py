@@ -118,9 +118,10 @@ def test_ids_survive_unrelated_data_and_follow_merges_and_splits(warehouse, tmp_
     assert "user_id:uA" in splits[0][3]
 
     # Run 5: nothing new: nothing changes, nothing is recorded.
-    before = query(build, "select source_name, record_id, customer_id from intermediate.int_identity__record_customers order by 1, 2")
+    all_customers = "select source_name, record_id, customer_id from intermediate.int_identity__record_customers order by 1, 2"
+    before = query(build, all_customers)
     build_identity(published, tmp_path)
-    assert query(build, "select source_name, record_id, customer_id from intermediate.int_identity__record_customers order by 1, 2") == before
+    assert query(build, all_customers) == before
     assert query(build, "select count(*) from marts.customer_merges") == [(2,)]
 
 

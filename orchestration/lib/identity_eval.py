@@ -10,6 +10,13 @@
 
 Over-merged people share a customer with another person's records (a false merge, the privacy incident);
 under-merged people have records under several customers (or records that resolved to none).
+
+The recall ceiling says how much of the truth the data can support at all: an oracle that knows the truth
+links two records of a person only through evidence in the data (an identifier value both carry, directly
+or through a chain of that person's records; any two person records of the person, CRM contacts and orders,
+as if fuzzy matching never missed; the event stitches the pipeline found). Placeholders are not evidence.
+Records with no such evidence (a cookie that never logged in, a till sale without card or phone) cannot be
+placed by any resolver, so recall_vs_ceiling = correct pairs / pairs the oracle links.
 Everything is computed in DuckDB, so it runs on millions of records.
 """
 
@@ -20,6 +27,9 @@ from pathlib import Path
 import duckdb
 
 RECORD_CUSTOMERS = "intermediate.int_identity__record_customers"
+RECORD_IDENTIFIERS = "intermediate.int_identity__record_identifiers"
+IDENTIFIER_VALUES = "intermediate.int_identity__identifier_values"
+EVENT_STITCHES = "intermediate.int_identity__event_stitches"
 
 
 def _pairs(expr: str) -> str:
@@ -81,6 +91,7 @@ def evaluate_identity(warehouse: Path, truth_dir: Path) -> dict:
         per_source = con.execute(
             "select source, count(*), count(*) filter (where is_resolved) from joined group by source order by source"
         ).fetchall()
+        linkable = _linkable_pairs(con)
     finally:
         con.close()
     precision = correct / predicted if predicted else 1.0
@@ -105,7 +116,67 @@ def evaluate_identity(warehouse: Path, truth_dir: Path) -> dict:
         "over_merged_customers": int(over_merged_customers),
         "under_merged_people": int(under_merged_people),
         "per_source": {s: {"records": int(n), "resolved": int(r)} for s, n, r in per_source},
+        "linkable_pairs": linkable,
+        "recall_ceiling": (linkable / true_pairs if true_pairs else 1.0) if linkable is not None else None,
+        "recall_vs_ceiling": (correct / linkable if linkable else 1.0) if linkable is not None else None,
     }
+
+
+def _linkable_pairs(con: duckdb.DuckDBPyConnection) -> int | None:
+    """Pairs of same-person records the data can connect (see the module docstring); None without the models."""
+    tables = {r[0] for r in con.execute(
+        "select table_schema || '.' || table_name from information_schema.tables").fetchall()}
+    if not {RECORD_IDENTIFIERS, IDENTIFIER_VALUES, EVENT_STITCHES} <= tables:
+        return None
+    con.execute(
+        f"""
+        create temp table evidence as
+        select joined.person_id, joined.source || ':' || joined.record_key as record, ri.node_id as evidence
+        from joined
+        inner join {RECORD_IDENTIFIERS} as ri on ri.source_name = joined.source and ri.record_id = joined.record_key
+        inner join {IDENTIFIER_VALUES} as iv on iv.node_id = ri.node_id and not iv.is_placeholder
+        union all
+        select person_id, source || ':' || record_key, 'person-record'
+        from joined where source in ('crm_contacts', 'orders')
+        union all
+        select joined.person_id, joined.source || ':' || joined.record_key, 'stitch:' || st.stitch_id
+        from (select distinct stitch_id from {EVENT_STITCHES}) as st
+        inner join joined
+            on st.stitch_id like joined.source || ':' || joined.record_key || ' ~ %'
+            or st.stitch_id like '% ~ ' || joined.source || ':' || joined.record_key
+        """
+    )
+    # bipartite graph record -- (person, evidence); components by label propagation
+    con.execute(
+        """
+        create temp table oracle as
+        with recursive
+        edges as (
+            select distinct record as a, person_id || '|' || evidence as b from evidence
+        ),
+        undirected as (select a as src, b as dst from edges union select b, a from edges),
+        nodes as (select src as node from undirected union select dst from undirected),
+        labels(node, label) using key (node) as (
+            select node, node from nodes
+            union
+            select u.dst, min(l.label) from labels as l inner join undirected as u on u.src = l.node
+            inner join recurring.labels as r on r.node = u.dst
+            group by u.dst having min(l.label) < min(r.label)
+        )
+        select node, label from labels
+        """
+    )
+    linkable, = con.execute(
+        f"""
+        select {_pairs('n')} from (
+            select count(*) as n
+            from joined
+            left join oracle on oracle.node = joined.source || ':' || joined.record_key
+            group by joined.person_id, coalesce(oracle.label, '~' || joined.source || ':' || joined.record_key)
+        )
+        """
+    ).fetchone()
+    return int(linkable)
 
 
 def format_report(d: dict) -> str:
@@ -121,7 +192,15 @@ def format_report(d: dict) -> str:
         f"  pairwise F1          {d['f1']:.4f}",
         f"  over-merged          {d['over_merged_people']:,} people in {d['over_merged_customers']:,} customers that mix people",
         f"  under-merged         {d['under_merged_people']:,} people whose records are under more than one customer (or none)",
+        _ceiling_line(d),
         "  per source           " + ", ".join(
             f"{s} {v['resolved']:,}/{v['records']:,}" for s, v in d["per_source"].items()),
     ]
-    return "\n".join(lines)
+    return "\n".join(line for line in lines if line)
+
+
+def _ceiling_line(d: dict) -> str:
+    if d.get("linkable_pairs") is None:
+        return ""
+    return (f"  recall ceiling       {d['recall_ceiling']:.4f}   ({d['linkable_pairs']:,} true pairs have evidence in the data; "
+            f"recall of those {d['recall_vs_ceiling']:.4f})")
