@@ -28,6 +28,7 @@ matches as (
         channel_rules.rule_priority,
         channel_rules.channel,
         channel_rules.channel_group,
+        channel_rules.is_path_channel,
         row_number() over (
             partition by
                 combinations.source_name, combinations.touchpoint_type, combinations.traffic_medium,
@@ -48,6 +49,7 @@ final as (
         touchpoints.*,
         matches.channel,
         matches.channel_group,
+        coalesce(matches.is_path_channel, true) as is_path_channel,
         matches.rule_priority as channel_rule_priority
     from touchpoints
     left join matches

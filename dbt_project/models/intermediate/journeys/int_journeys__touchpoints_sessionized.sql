@@ -2,7 +2,7 @@
 -- a new session starts after more than var session_timeout_minutes without an event (a gap of exactly the timeout
 -- stays in the session) and, when var session_split_at_midnight is true, at midnight UTC. Events that share a
 -- timestamp are ordered by touchpoint_id. A session is named after its first event; its events carry the
--- channel, channel group and campaign of that first event (the way the visitor arrived).
+-- channel, channel group, campaign and is_path_channel of that first event (the way the visitor arrived).
 with
 
 touchpoints as (select * from {{ ref('int_journeys__touchpoints_channeled') }}),
@@ -46,7 +46,8 @@ sessioned as (
         first_value(touchpoint_id) over session_window as session_first_touchpoint_id,
         first_value(channel) over session_window as session_channel,
         first_value(channel_group) over session_window as session_channel_group,
-        first_value(campaign) over session_window as session_campaign
+        first_value(campaign) over session_window as session_campaign,
+        first_value(is_path_channel) over session_window as session_is_path_channel
     from numbered
     window session_window as (
         partition by visitor_key, session_number order by occurred_at, touchpoint_id
@@ -60,6 +61,7 @@ final as (
         session_channel as channel,
         session_channel_group as channel_group,
         session_campaign as campaign,
+        session_is_path_channel as is_path_channel,
         channel as own_channel,
         channel_rule_priority,
         {{ dbt.concat(["'session:'", 'session_first_touchpoint_id']) }} as session_id,
@@ -75,6 +77,7 @@ final as (
         channel,
         channel_group,
         campaign,
+        is_path_channel,
         channel as own_channel,
         channel_rule_priority,
         cast(null as {{ dbt.type_string() }}) as session_id,

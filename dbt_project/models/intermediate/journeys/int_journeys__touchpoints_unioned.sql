@@ -141,7 +141,7 @@ unioned as (
         end,
         null,
         'email',
-        null,
+        cast(campaign_id as {{ dbt.type_string() }}),
         null,
         cast(campaign_id as {{ dbt.type_string() }}),
         null,

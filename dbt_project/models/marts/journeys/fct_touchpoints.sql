@@ -1,6 +1,7 @@
 -- Every interaction from all eight sources on one timeline, one row per source record (one per order, one per
 -- CRM contact). Stage, conversion flag, path flag and activity flag come from seed journey_stage_rules (a rule
--- for the touchpoint's source wins over a rule for any source); a purchase-stage touchpoint after the visitor's
+-- for the touchpoint's source wins over a rule for any source; a channel with is_path_channel false in seed
+-- journey_channel_rules is never a path touch); a purchase-stage touchpoint after the visitor's
 -- first conversion is a repeat purchase and gets var journey_repeat_purchase_stage. Revenue is the order's
 -- latest amount (zero for var journey_zero_revenue_order_statuses) or the till amount, in its own currency and,
 -- through seed journey_currency_rates, in var journey_reporting_currency.
@@ -37,7 +38,7 @@ staged as (
         touchpoints.*,
         resolved_rules.journey_stage as rule_stage,
         coalesce(resolved_rules.is_conversion, false) as is_conversion,
-        coalesce(resolved_rules.is_path_touch, false) as is_path_touch,
+        coalesce(resolved_rules.is_path_touch, false) and coalesce(touchpoints.is_path_channel, true) as is_path_touch,
         coalesce(resolved_rules.is_active, false) as is_active
     from touchpoints
     left join resolved_rules
