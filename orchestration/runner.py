@@ -114,6 +114,8 @@ def _execute(landing: Path, warehouse: Path, tags: dict[str, str] | None = None)
             )
         for event in result.get_step_failure_events():
             error = event.event_specific_data.error
+            while error is not None and error.cause is not None and "Error occurred while executing" in error.message:
+                error = error.cause  # the user-facing cause, not Dagster's wrapper
             message = (error.message if error else "").strip()
             summary.failures.append(f"{event.step_key}: {message.splitlines()[0] if message else 'failed'}")
     summary.log_file = log_file
@@ -215,9 +217,11 @@ def format_expectations(check: CheckOutcome, samples: int = 3) -> list[str]:
     lines = []
     for f in check.expectations:
         column = f" on {f['column']}" if f.get("column") else ""
-        lines.append(f"{f.get('rule')}{column}: {f.get('observed')}")
+        where = f" in {f['file']}" if f.get("file") else ""
+        lines.append(f"{f.get('rule')}{column}{where}: {f.get('observed')}")
         for row in (f.get("sample_rows") or [])[:samples]:
-            lines.append("    e.g. " + ", ".join(f"{k}={v}" for k, v in row.items())[:300])
+            shown = {k: v for k, v in row.items() if not k.startswith("_") or k in ("_source_file", "_row_number")}
+            lines.append("    e.g. " + ", ".join(f"{k}={v}" for k, v in shown.items())[:300])
         if not f.get("sample_rows") and f.get("samples"):
             lines.append("    e.g. " + ", ".join(str(v) for v in f["samples"][:samples])[:300])
     return lines

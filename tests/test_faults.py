@@ -80,10 +80,10 @@ def write_csv(path: Path, header: list[str], rows: list[dict], extra_lines: list
 
 
 def tonight_rows(landing: Path, source: str, n: int | None = None) -> tuple[list[str], list[dict]]:
-    """Rows shaped like the source's latest export, re-keyed so they are new records of tonight."""
-    header, rows = read_rows(latest_file(landing, source))
+    """n rows (default: as many as the latest export) shaped like the source's export, re-keyed as tonight's."""
+    header, template = read_rows(latest_file(landing, source))
     key, ts = SOURCES[source].key, SOURCES[source].timestamp
-    rows = rows[:n] if n else rows
+    rows = [dict(template[i % len(template)]) for i in range(n or len(template))]
     for i, row in enumerate(rows):
         row[key] = f"NIGHT-{source}-{i}"
         row[ts] = f"{TONIGHT}T01:{i % 60:02d}:00Z"
@@ -178,11 +178,12 @@ def test_one_bad_night_loads_every_good_row_and_quarantines_every_bad_one(night)
     landing, warehouse = night
     shutil.rmtree(landing / "reviews")  # reviews sends nothing tonight (and has no folder at all)
 
-    header, rows = tonight_rows(landing, "orders", 8)
+    # 5 bad rows in 200: a bad night, but under the 5% reject-rate gate
+    header, rows = tonight_rows(landing, "orders", 198)
     rows[1]["order_updated_at"] = "garbage"
     rows[2]["order_updated_at"] = "2031-01-01T00:00:00Z"
     rows[3]["total_amount"] = "-12.00"
-    good_orders = 8 - 3
+    good_orders = 198 - 3
     orders = write_csv(
         landing / "orders" / TONIGHT / "orders.csv", [*header, "coupon_code"],
         [r | {"coupon_code": "WELCOME"} for r in rows],
@@ -202,7 +203,7 @@ def test_one_bad_night_loads_every_good_row_and_quarantines_every_bad_one(night)
     assert summary.exit_code == 0, format_summary(summary)
     by_source = {s[0]: s[1:] for s in summary.sources}
     assert "reviews" in by_source and by_source["reviews"] == (0, 0, 0, 0)
-    assert by_source["orders"] == (3, 10, good_orders, 5)
+    assert by_source["orders"] == (2, 200, good_orders, 5)  # orders.csv and empty.csv; the copy is skipped
     reasons = {rule: n for src, rule, n in summary.reasons if src == "orders"}
     assert reasons == {"unparseable_timestamp": 1, "timestamp_in_future": 1, "negative_amount": 1, "malformed_record": 2}
 
