@@ -187,7 +187,7 @@ def test_one_bad_night_loads_every_good_row_and_quarantines_every_bad_one(night)
     orders = write_csv(
         landing / "orders" / TONIGHT / "orders.csv", [*header, "coupon_code"],
         [r | {"coupon_code": "WELCOME"} for r in rows],
-        [b"too,few,fields\n", "NIGHT-bad-utf8,2026-10-01T00:00:00Z".encode() + b",\xff\xfe" + b"," * 14 + b"\n"],
+        [b"too,few,fields\n", b"NIGHT-bad-utf8,2026-10-01T00:00:00Z" + b",\xff\xfe" + b"," * 14 + b"\n"],
     )
     (landing / "orders" / TONIGHT / "orders_again.csv").write_bytes(orders.read_bytes())  # delivered twice
     (landing / "orders" / TONIGHT / "empty.csv").write_bytes(b"")
