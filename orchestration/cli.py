@@ -11,6 +11,15 @@ DEFAULT_LANDING = PROJECT_ROOT / "seeds" / "landing"
 DEFAULT_WAREHOUSE = Path("warehouse") / "journey.duckdb"
 
 
+def _date(text: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="journey", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -25,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="load new exports, build and check the warehouse, publish it, print a summary")
     run.add_argument("--landing", type=Path, default=DEFAULT_LANDING)
     run.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    backfill = sub.add_parser("backfill", help="load the export folders of a date range (new files only), build, publish")
+    backfill.add_argument("--from", dest="start", required=True, type=_date, help="first export date, YYYY-MM-DD")
+    backfill.add_argument("--to", dest="end", required=True, type=_date, help="last export date, YYYY-MM-DD")
+    backfill.add_argument("--landing", type=Path, default=DEFAULT_LANDING)
+    backfill.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+
     rollback = sub.add_parser("rollback", help="make the previously published warehouse the published one again")
     rollback.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
 
@@ -54,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         from orchestration.runner import run_pipeline
 
         return run_pipeline(landing=args.landing, warehouse=args.warehouse)
+    if args.command == "backfill":
+        from orchestration.runner import run_pipeline
+
+        return run_pipeline(landing=args.landing, warehouse=args.warehouse, start=args.start, end=args.end,
+                            command="journey backfill")
     if args.command == "rollback":
         from orchestration.lib.publish import rollback
 

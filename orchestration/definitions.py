@@ -28,16 +28,19 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 from orchestration.defs.dbt.assets import journey_dbt_models  # noqa: E402
 from orchestration.defs.dbt.project import dbt_project  # noqa: E402
 from orchestration.defs.ingest.assets import RAW_ASSETS, build_warehouse  # noqa: E402
+from orchestration.defs.partitions import EXPORT_DATES  # noqa: E402
 from orchestration.defs.publish.assets import published_warehouse  # noqa: E402
 from orchestration.defs.quality.batch import batch_checks  # noqa: E402
 from orchestration.defs.quality.checks import mart_checks, raw_source_checks  # noqa: E402
+from orchestration.defs.schedules import landing_sensor, nightly_schedule  # noqa: E402
 
 NIGHTLY_JOB = "nightly"
 
 nightly_job = dg.define_asset_job(
     NIGHTLY_JOB,
     selection=dg.AssetSelection.all(),
-    description="Load new exports, gate them, build the models, gate the marts, publish.",
+    partitions_def=EXPORT_DATES,
+    description="Load new exports of the export date(s), gate them, build the models, gate the marts, publish.",
 )
 
 
@@ -54,6 +57,8 @@ def build_definitions() -> dg.Definitions:
         assets=[build_warehouse, *RAW_ASSETS, journey_dbt_models, published_warehouse],
         asset_checks=[*raw_source_checks(BUILD_ENV), *batch_checks(BUILD_ENV), *mart_checks(BUILD_ENV)],
         jobs=[nightly_job],
+        schedules=[nightly_schedule(nightly_job)],
+        sensors=[landing_sensor(nightly_job)],
         resources={
             "warehouse": WarehouseResource(
                 warehouse_path=os.environ[WAREHOUSE_ENV], landing_dir=os.environ[LANDING_ENV]

@@ -5,6 +5,7 @@ import fcntl
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -72,14 +73,24 @@ def run_lock(warehouse: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def execute(landing: Path, warehouse: Path, tags: dict[str, str] | None = None) -> RunSummary:
-    """Run the nightly job in this process; never raises for a failed step (the summary says what failed)."""
+def execute(landing: Path, warehouse: Path, start: date | None = None, end: date | None = None) -> RunSummary:
+    """Run the nightly job in this process over export dates start..end (default: every landed folder).
+
+    Never raises for a failed step: the summary says what failed. Raises ValueError for a date range the
+    partitions cannot hold, and RunInProgress when another run holds the warehouse.
+    """
+    set_environment(landing, warehouse)
+    from orchestration.defs.partitions import landed_dates, partition_range_tags
+
+    dates = landed_dates(landing)
+    start = start or (dates[0] if dates else date.today())
+    end = end or (dates[-1] if dates else date.today())
+    tags = partition_range_tags(start, end)
     with run_lock(warehouse):
         return _execute(landing, warehouse, tags)
 
 
-def _execute(landing: Path, warehouse: Path, tags: dict[str, str] | None = None) -> RunSummary:
-    set_environment(landing, warehouse)
+def _execute(landing: Path, warehouse: Path, tags: dict[str, str]) -> RunSummary:
     import dagster as dg
 
     from orchestration.definitions import NIGHTLY_JOB, build_definitions
@@ -227,14 +238,15 @@ def format_expectations(check: CheckOutcome, samples: int = 3) -> list[str]:
     return lines
 
 
-def run_pipeline(landing: Path, warehouse: Path) -> int:
+def run_pipeline(landing: Path, warehouse: Path, start: date | None = None, end: date | None = None,
+                 command: str = "journey run") -> int:
     if not landing.is_dir():
-        print(f"journey run: landing folder {landing} does not exist (expected <landing>/<source>/<YYYY-MM-DD>/files)")
+        print(f"{command}: landing folder {landing} does not exist (expected <landing>/<source>/<YYYY-MM-DD>/files)")
         return 2
     try:
-        summary = execute(landing, warehouse)
-    except RunInProgress as exc:
-        print(f"journey run: {exc}")
-        return 3
+        summary = execute(landing, warehouse, start, end)
+    except (RunInProgress, ValueError) as exc:
+        print(f"{command}: {exc}")
+        return 3 if isinstance(exc, RunInProgress) else 2
     print(format_summary(summary))
     return summary.exit_code

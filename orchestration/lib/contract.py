@@ -61,7 +61,10 @@ SOURCES: dict[str, Source] = {
             timestamp="occurred_at",
             columns=("event_id", "occurred_at", "device_id", "user_id", "event_type", "screen_name", "campaign", "os"),
             enums={
-                "event_type": ("app_open", "screen_view", "product_view", "add_to_cart", "checkout_start", "purchase", "login", "push_open"),
+                "event_type": (
+                    "app_open", "screen_view", "product_view", "add_to_cart", "checkout_start", "purchase", "login",
+                    "push_open",
+                ),
                 "os": ("ios", "android"),
             },
         ),

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from orchestration.defs.partitions import EXPORT_DATES, dates_in
 from orchestration.defs.resources import WarehouseResource
 from orchestration.lib.contract import SOURCES
 from orchestration.lib.ingest import IngestError, load_source
@@ -42,17 +43,22 @@ def make_raw_asset(source_name: str) -> dg.AssetsDefinition:
         group_name="raw",
         kinds={"duckdb"},
         description=f"Every row of every {source_name} export, as delivered, with lineage. Key: {source.key}.",
-        retry_policy=dg.RetryPolicy(max_retries=0),
+        partitions_def=EXPORT_DATES,
+        # One run loads a whole range of export dates (a backfill, or `journey run` over every landed folder).
+        backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def _raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         load_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{source_name}-{uuid.uuid4().hex[:8]}"
-        con = warehouse.connect_build()
+        try:
+            con = warehouse.connect_build()
+        except OSError as exc:  # a transient file-system problem: worth another try
+            raise dg.RetryRequested(max_retries=2, seconds_to_wait=10) from exc
         try:
             report = load_source(
                 con, source_name, warehouse.landing, load_id, datetime.now(UTC).replace(tzinfo=None),
-                run_id=context.run_id,
+                run_id=context.run_id, dates=dates_in(context),
             )
-        except IngestError as exc:
+        except IngestError as exc:  # bad data: retrying cannot help, the message says what to fix
             raise dg.Failure(description=f"[{source_name}] {exc}", allow_retries=False) from exc
         finally:
             con.close()
