@@ -19,8 +19,9 @@ final as (
         cast(max(conversion_at) as date) as conversion_date,
         max(conversion_value) as conversion_value,
         cast(count(*) as integer) as touches_count,
-        sum(credit) as credit,
-        sum(revenue_credit) as revenue_credit
+        -- rounded so that reruns and incremental builds are identical to the bit (float sums depend on order)
+        round(sum(credit), 12) as credit,
+        round(sum(revenue_credit), 8) as revenue_credit
     from credits
     group by conversion_id, model, channel
 )

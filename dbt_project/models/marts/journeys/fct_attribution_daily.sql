@@ -11,8 +11,8 @@ final as (
         channel,
         max(channel_group) as channel_group,
         coalesce(campaign, '(none)') as campaign,
-        sum(credit) as attributed_conversions,
-        sum(revenue_credit) as attributed_revenue_amount,
+        round(sum(credit), 9) as attributed_conversions,
+        round(sum(revenue_credit), 6) as attributed_revenue_amount,
         cast(count(*) as integer) as touches_count,
         cast(count(distinct conversion_id) as integer) as conversions_touched_count
     from credits

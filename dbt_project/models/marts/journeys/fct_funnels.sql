@@ -23,7 +23,7 @@ reached as (
         coalesce(entry_channel, '(none)') as entry_channel,
         step_order,
         count(*) as reached_count,
-        avg(hours_from_previous_step) as avg_hours_from_previous_step,
+        round(avg(hours_from_previous_step), 6) as avg_hours_from_previous_step,  -- rounded: reruns identical to the bit
         {{ journey_median('hours_from_previous_step') }} as median_hours_from_previous_step,
         {{ journey_median('hours_from_entry') }} as median_hours_from_entry
     from progress
