@@ -1,0 +1,112 @@
+"""The Dagster definitions load and show what `dagster dev` users rely on: assets, gates, partitions, automation."""
+
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from orchestration.cli import build_parser, main
+from orchestration.defs.partitions import landed_dates, partition_range_tags
+from orchestration.lib.contract import SOURCES
+
+
+@pytest.fixture(scope="module")
+def defs():
+    from orchestration.definitions import build_definitions
+
+    return build_definitions()
+
+
+def test_definitions_load_with_every_layer(defs):
+    keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    assert {f"raw/{s}" for s in SOURCES} <= keys
+    assert {"ops/build_warehouse", "publish/warehouse", "marts/fct_touchpoints", "marts/dim_customers",
+            "marts/customer_identifiers", "marts/customer_merges", "marts/fct_attribution", "marts/customer_360",
+            "staging/stg_web__events"} <= keys
+
+
+def test_quality_gates_are_blocking_checks_on_raw_and_marts(defs):
+    checks = {}
+    for checks_def in defs.asset_checks or []:
+        for spec in checks_def.check_specs:
+            checks[(spec.asset_key.to_user_string(), spec.name)] = spec.blocking
+    for source in SOURCES:
+        for name in (f"raw_{source}_quality", f"raw_{source}_reject_rate", f"raw_{source}_volume"):
+            assert checks[(f"raw/{source}", name)] is True
+    assert checks[("marts/fct_touchpoints", "fct_touchpoints_quality")] is True
+    assert checks[("marts/dim_customers", "dim_customers_quality")] is True
+
+
+def test_publish_waits_for_every_mart_and_raw_asset(defs):
+    graph = defs.resolve_asset_graph()
+    upstream = {k.to_user_string() for k in graph.get(dg.AssetKey(["publish", "warehouse"])).parent_keys}
+    assert {f"raw/{s}" for s in SOURCES} <= upstream
+    assert {"marts/fct_touchpoints", "marts/dim_customers", "marts/customer_360"} <= upstream
+
+
+def test_nightly_job_is_partitioned_by_export_date_with_schedule_and_sensor(defs):
+    job = defs.resolve_job_def("nightly")
+    assert isinstance(job.partitions_def, dg.DailyPartitionsDefinition)
+    assert "2026-09-02" in job.partitions_def.get_partition_keys(current_time=datetime(2026, 11, 1))
+    assert [s.name for s in defs.schedules] == ["nightly"]
+    assert [s.name for s in defs.sensors] == ["new_export_folders"]
+
+
+def test_schedule_requests_tonights_partition(defs):
+    schedule = defs.resolve_schedule_def("nightly")
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 10, 5, 3, 0),
+                                       repository_def=defs.get_repository_def())
+    request = schedule.evaluate_tick(context).run_requests[0]
+    assert request.partition_key == "2026-10-05"
+
+
+def test_sensor_starts_a_run_per_new_or_changed_folder(defs, tmp_path, monkeypatch):
+    landing = tmp_path / "landing"
+    today = date.today()
+    for day in (today - timedelta(days=1), today):
+        (landing / "orders" / day.isoformat()).mkdir(parents=True)
+        (landing / "orders" / day.isoformat() / "orders.csv").write_text("order_id\n1\n")
+    monkeypatch.setenv("JOURNEY_LANDING", str(landing))
+    sensor = defs.resolve_sensor_def("new_export_folders")
+    repo = defs.get_repository_def()
+    first = sensor.evaluate_tick(dg.build_sensor_context(cursor=None, repository_def=repo))
+    assert sorted(r.partition_key for r in first.run_requests) == [(today - timedelta(days=1)).isoformat(), today.isoformat()]
+    unchanged = sensor.evaluate_tick(dg.build_sensor_context(cursor=first.cursor, repository_def=repo))
+    assert unchanged.run_requests == [] and unchanged.skip_message
+    (landing / "orders" / today.isoformat() / "late.csv").write_text("order_id\n2\n")
+    changed = sensor.evaluate_tick(dg.build_sensor_context(cursor=first.cursor, repository_def=repo))
+    assert [r.partition_key for r in changed.run_requests] == [today.isoformat()]
+
+
+def test_partition_ranges_are_validated():
+    assert partition_range_tags(date(2026, 9, 2), date(2026, 9, 5)) == {
+        "dagster/asset_partition_range_start": "2026-09-02", "dagster/asset_partition_range_end": "2026-09-05"}
+    with pytest.raises(ValueError, match="before --from"):
+        partition_range_tags(date(2026, 9, 5), date(2026, 9, 2))
+    with pytest.raises(ValueError, match="JOURNEY_FIRST_EXPORT_DATE"):
+        partition_range_tags(date(1999, 1, 1), date(1999, 1, 2))
+    with pytest.raises(ValueError, match="future"):
+        partition_range_tags(date.today(), date.today() + timedelta(days=30))
+
+
+def test_landed_dates_come_from_folder_names(tmp_path):
+    for source, day in (("orders", "2026-09-03"), ("reviews", "2026-09-01"), ("orders", "2026-09-01")):
+        (tmp_path / source / day).mkdir(parents=True)
+    (tmp_path / "not_a_source" / "2020-01-01").mkdir(parents=True)
+    assert landed_dates(tmp_path) == [date(2026, 9, 1), date(2026, 9, 3)]
+
+
+def test_cli_rejects_bad_dates_and_missing_landing(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["backfill", "--from", "2026-13-01", "--to", "2026-09-02"])
+    assert main(["run", "--landing", str(tmp_path / "nowhere"), "--warehouse", str(tmp_path / "w.duckdb")]) == 2
+    assert "does not exist" in capsys.readouterr().out
+    (tmp_path / "landing").mkdir()
+    code = main(["backfill", "--from", "2026-09-05", "--to", "2026-09-01", "--landing", str(tmp_path / "landing"),
+                 "--warehouse", str(tmp_path / "w.duckdb")])
+    assert code == 2 and "before --from" in capsys.readouterr().out
+
+
+def test_rollback_without_a_previous_version_exits_non_zero(tmp_path, capsys):
+    assert main(["rollback", "--warehouse", str(tmp_path / "journey.duckdb")]) == 1
+    assert "no previous version" in capsys.readouterr().err
