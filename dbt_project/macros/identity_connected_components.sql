@@ -5,8 +5,10 @@
     {{ return(adapter.dispatch('identity_connected_components', 'customer_journey')(edges, nodes)) }}
 {%- endmacro %}
 
--- DuckDB: a recursive CTE keyed on the node (`using key`), so each round only revisits nodes whose label
--- dropped in the previous round; it stops by itself when no label changes (no fixed round count to tune).
+-- DuckDB: a recursive CTE keyed on the node (`using key`): each round only revisits nodes whose label dropped
+-- in the previous round, and stops by itself when no label changes (no round count to tune). Besides passing
+-- a dropped label to the neighbours, a node takes the label of its label and the nodes labelled with it follow
+-- it (pointer jumping), so a long chain needs about log2(length) rounds instead of one per hop.
 {% macro duckdb__identity_connected_components(edges, nodes) -%}
     select node_id, component_id from (
         with recursive
@@ -18,12 +20,26 @@
         labels(node_id, component_id) using key (node_id) as (
             select node_id, node_id as component_id from {{ nodes }}
             union
-            select e.dst_node as node_id, min(changed.component_id) as component_id
-            from labels as changed
-            inner join undirected as e on e.src_node = changed.node_id
-            inner join recurring.labels as current_label on current_label.node_id = e.dst_node
-            group by e.dst_node
-            having min(changed.component_id) < min(current_label.component_id)
+            select candidates.node_id, min(candidates.component_id) as component_id
+            from (
+                -- the neighbours of a node whose label dropped
+                select e.dst_node as node_id, changed.component_id
+                from labels as changed
+                inner join undirected as e on e.src_node = changed.node_id
+                union all
+                -- a node whose label dropped takes the label of its label
+                select changed.node_id, via.component_id
+                from labels as changed
+                inner join recurring.labels as via on via.node_id = changed.component_id
+                union all
+                -- the nodes labelled with a node whose label dropped follow it
+                select follower.node_id, changed.component_id
+                from labels as changed
+                inner join recurring.labels as follower on follower.component_id = changed.node_id
+            ) as candidates
+            inner join recurring.labels as current_label on current_label.node_id = candidates.node_id
+            group by candidates.node_id
+            having min(candidates.component_id) < min(current_label.component_id)
         )
         select node_id, component_id from labels
     ) as connected_components
