@@ -123,7 +123,12 @@ scored as (
 best as (
     select
         *,
-        row_number() over (partition by record_a, record_b order by veto nulls first, match_weight desc) as pair_rank
+        -- full tie-break: two versions of one record can score the same; reruns must pick the same one
+        row_number() over (
+            partition by record_a, record_b
+            order by veto nulls first, match_weight desc, first_seen_at, first_name_level, last_name_level,
+                is_name_swap, birth_date_level, address_level, is_same_phone, is_same_email
+        ) as pair_rank
     from scored
 ),
 
