@@ -9,6 +9,7 @@ it until they reconnect; new connections see the new version. There is no moment
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +42,15 @@ def publish(build: Path, published: Path) -> PublishResult:
         prev = previous_path(published)
         prev.unlink(missing_ok=True)
         os.link(published, prev)
+    failpoint("publish_after_link")
     os.replace(build, published)
     return PublishResult(published, prev)
+
+
+def failpoint(name: str) -> None:
+    """Crash tests only: JOURNEY_FAILPOINT=<name> kills this process here, as a power cut would."""
+    if os.environ.get("JOURNEY_FAILPOINT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def rollback(published: Path) -> Path:

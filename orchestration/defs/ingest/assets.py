@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 import dagster as dg
+import duckdb
 
 from orchestration.defs.partitions import EXPORT_DATES, dates_in
 from orchestration.defs.resources import WarehouseResource
@@ -21,6 +22,18 @@ def build_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     """Start the run's build file from the published warehouse (raw history, id map); readers keep the old one."""
     published, build = warehouse.published, warehouse.build
     build.parent.mkdir(parents=True, exist_ok=True)
+    if build.exists():  # a crashed or failed run's leftovers; make sure none of its processes still writes them
+        try:
+            duckdb.connect(str(build)).close()
+        except duckdb.Error as exc:
+            if "lock" not in str(exc).lower():  # a torn file from a killed run: it is rebuilt below anyway
+                context.log.warning(f"discarding unreadable leftover {build}: {exc}")
+            else:
+                raise dg.Failure(
+                    description=f"{build} is still held by another process ({exc}). A previous run (or its dbt) "
+                    "is still running: wait for it or stop it, then start again.",
+                    allow_retries=False,
+                ) from exc
     for leftover in (build, build.with_name(build.name + ".wal")):
         leftover.unlink(missing_ok=True)
     if published.exists():

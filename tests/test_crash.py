@@ -1,0 +1,149 @@
+"""Kill a run at several points (during ingestion, in the middle of dbt, inside the publish step), start it
+again, and end in exactly the tables an uninterrupted run produces: no duplicates, nothing missing.
+
+The run is a real `journey run` process in its own session; it is killed with SIGKILL of its whole process group,
+as a scheduler (systemd, Kubernetes) stops a job, so dbt dies with it.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration.lib.generate import generate
+
+pytestmark = pytest.mark.slow
+
+# Columns that say when something ran, not what the data is.
+RUN_DEPENDENT = {"_loaded_at", "_load_id", "loaded_at", "load_id", "run_id", "started_at", "finished_at",
+                 "customer_created_at", "first_assigned_at", "changed_at", "run_at", "merged_at", "noted_at"}
+
+
+def content(warehouse: Path) -> dict[str, tuple]:
+    """Row count and content hash of every table (ops registry included), ignoring run-dependent columns."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema in ('raw', 'quarantine', 'ops', 'staging', 'intermediate', 'marts') "
+            "and table_name not in ('loads') order by 1, 2"
+        ).fetchall()
+        out = {}
+        for schema, name in tables:
+            cols = [r[0] for r in con.execute(f'describe "{schema}"."{name}"').fetchall() if r[0] not in RUN_DEPENDENT]
+            col_sql = ", ".join(f'"{c}"' for c in cols)
+            out[f"{schema}.{name}"] = con.execute(
+                f'select count(*), coalesce(sum(hash(row({col_sql}))), 0) from "{schema}"."{name}"').fetchone()
+        return out
+    finally:
+        con.close()
+
+
+def start_run(landing: Path, warehouse: Path, **env) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestration.cli", "run", "--landing", str(landing), "--warehouse", str(warehouse)],
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def dbt_running(session_leader: int) -> bool:
+    """Is a dbt process of this run's session alive?"""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.getsid(int(pid)) != session_leader:
+                continue
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ProcessLookupError):
+            continue
+        if b"dbt" in cmdline and b"build" in cmdline:
+            return True
+    return False
+
+
+def kill_when(proc: subprocess.Popen, condition, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before the kill point:\n{proc.stdout.read().decode()[-3000:]}")
+        if condition():
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    pytest.fail("kill point never reached")
+
+
+def finish_run(landing: Path, warehouse: Path) -> str:
+    proc = start_run(landing, warehouse)
+    out = proc.communicate(timeout=600)[0].decode()
+    assert proc.returncode == 0, out[-4000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """Two nights of exports and the tables an uninterrupted run of the second night ends with."""
+    root = tmp_path_factory.mktemp("crash")
+    generate(root / "gen", people=150, days=8, seed=5, start=date(2026, 9, 1))
+    full = root / "gen" / "landing"
+    first_night = root / "night1"
+    shutil.copytree(full, first_night)
+    for folder in sorted(first_night.glob("*/2026-09-0[7-9]")):  # the last export dates arrive on night 2
+        shutil.rmtree(folder)
+    published = root / "published" / "journey.duckdb"
+    finish_run(first_night, published)
+    reference = root / "reference" / "journey.duckdb"
+    reference.parent.mkdir()
+    shutil.copyfile(published, reference)
+    finish_run(full, reference)
+    return full, published, content(published), content(reference)
+
+
+def fresh_copy(scene, tmp_path) -> Path:
+    _, published, _, _ = scene
+    warehouse = tmp_path / "warehouse" / "journey.duckdb"
+    warehouse.parent.mkdir()
+    shutil.copyfile(published, warehouse)
+    return warehouse
+
+
+def test_kill_during_ingestion_then_restart(scene, tmp_path):
+    landing, _, before, expected = scene
+    warehouse = fresh_copy(scene, tmp_path)
+    build = Path(str(warehouse) + ".build")
+    proc = start_run(landing, warehouse)
+    kill_when(proc, lambda: build.exists() and build.stat().st_size > 0)
+    assert content(warehouse) == before  # readers still see last night's warehouse
+    finish_run(landing, warehouse)
+    assert content(warehouse) == expected
+
+
+def test_kill_in_the_middle_of_dbt_then_restart(scene, tmp_path):
+    landing, _, before, expected = scene
+    warehouse = fresh_copy(scene, tmp_path)
+    proc = start_run(landing, warehouse)
+    kill_when(proc, lambda: dbt_running(proc.pid))
+    assert content(warehouse) == before
+    finish_run(landing, warehouse)
+    assert content(warehouse) == expected
+
+
+def test_kill_inside_the_publish_step_then_restart(scene, tmp_path):
+    landing, _, before, expected = scene
+    warehouse = fresh_copy(scene, tmp_path)
+    proc = start_run(landing, warehouse, JOURNEY_FAILPOINT="publish_after_link")
+    proc.communicate(timeout=600)
+    assert proc.returncode == -signal.SIGKILL
+    assert content(warehouse) == before  # killed between keeping the old version and swapping in the new one
+    finish_run(landing, warehouse)
+    assert content(warehouse) == expected
