@@ -23,7 +23,8 @@ reached as (
         coalesce(entry_channel, '(none)') as entry_channel,
         step_order,
         count(*) as reached_count,
-        round(avg(hours_from_previous_step), 6) as avg_hours_from_previous_step,  -- rounded: reruns identical to the bit
+        -- averaged over whole seconds (an exact integer sum), so reruns are identical to the bit
+        round(avg(cast(round(hours_from_previous_step * 3600) as bigint)) / 3600.0, 6) as avg_hours_from_previous_step,
         {{ journey_median('hours_from_previous_step') }} as median_hours_from_previous_step,
         {{ journey_median('hours_from_entry') }} as median_hours_from_entry
     from progress
