@@ -7,10 +7,15 @@ The column names below are the ones the marts must expose; a mart that names the
 check computes it in SQL first: `UNKNOWN_CUSTOMER_COLUMN` holds a touchpoint's customer_id when that id is not in
 dim_customers (null otherwise), and the suite expects it to be null. A null customer_id is allowed (anonymous
 touchpoints); `MartThresholds.touchpoint_customer_present_mostly` can require ids once stitching covers them.
+
+These two suites validate every row (in chunks). The other marts (customer_identifiers, fct_sessions,
+fct_conversion_paths, fct_attribution, customer_360, fct_customer_journeys) have integrity suites in
+expectations.mart_integrity, computed as violation counts in DuckDB.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import duckdb
@@ -22,6 +27,7 @@ from expectations.prepare import derive
 from expectations.raw._common import floor_datetime, rule, utc_now
 from expectations.thresholds import MARTS, MartThresholds
 from orchestration.lib.contract import SOURCES
+from orchestration.lib.warehouse import quote
 
 TOUCHPOINTS_TABLE = "marts.fct_touchpoints"
 CUSTOMERS_TABLE = "marts.dim_customers"
@@ -32,10 +38,15 @@ CUSTOMER_COLUMNS = (CUSTOMER_KEY,)
 UNKNOWN_CUSTOMER_COLUMN = "_unknown_customer_id"
 
 
-def touchpoints_sql(touchpoints: str = TOUCHPOINTS_TABLE, customers: str = CUSTOMERS_TABLE, where: str = "") -> str:
-    """Touchpoints plus UNKNOWN_CUSTOMER_COLUMN: the customer_id when dim_customers does not know it."""
+def touchpoints_sql(
+    touchpoints: str = TOUCHPOINTS_TABLE, customers: str = CUSTOMERS_TABLE, where: str = "",
+    columns: Sequence[str] | None = None,
+) -> str:
+    """Touchpoints (all columns, or only `columns`) plus UNKNOWN_CUSTOMER_COLUMN: the customer_id when
+    dim_customers does not know it."""
+    selected = ", ".join(f"t.{quote(c)}" for c in columns) if columns else "t.*"
     return (
-        f"select t.*, case when t.{CUSTOMER_KEY} is not null and not exists ("
+        f"select {selected}, case when t.{CUSTOMER_KEY} is not null and not exists ("
         f"select 1 from {customers} as c where c.{CUSTOMER_KEY} = t.{CUSTOMER_KEY}) "
         f"then cast(t.{CUSTOMER_KEY} as varchar) end as {UNKNOWN_CUSTOMER_COLUMN} "
         f"from {touchpoints} as t {where}"

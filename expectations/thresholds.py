@@ -119,6 +119,16 @@ class MartThresholds:
     touchpoint_channel_populated_mostly: float = 0.99
     timestamp_floor: date | None = None
     future_tolerance: timedelta = timedelta(days=1)
+    # The integrity rules of expectations/mart_integrity.py (one row per key, known customers, golden records with
+    # an identifier, stage timestamps in order, attribution) allow no violation at all: a broken one is a bug in a
+    # model, not noise in an export. Only the attribution sums are floating point and need a tolerance:
+    # Per conversion and model, |sum(credit) - 1| may be at most this; each credit may also be this far outside
+    # [0, 1]. fct_attribution rounds every credit to 12 decimals, so honest sums are off by ~1e-11; a lost or
+    # doubled channel is off by at least 1/(channels in the path), far above 1e-6.
+    attribution_credit_tolerance: float = 1e-6
+    # Per conversion and model, |sum(revenue_credit) - conversion_value| may be at most this, in the reporting
+    # currency: one cent. Revenue credits are rounded to 8 decimals, so honest sums are off by ~1e-8.
+    attribution_revenue_tolerance: float = 0.01
 
 
 MARTS = MartThresholds()

@@ -2,8 +2,11 @@
 
 Raw checks validate the rows of the *latest load* of a source (raw.<source> rows whose `_load_id` is the newest
 `ops.loads` row of that source), i.e. what this run just added; older rows passed their own gate already.
-Mart checks validate the whole mart. A failed check has severity ERROR and is blocking, so nothing downstream
-of the asset runs and the last published warehouse stays as it was.
+Mart checks validate the whole mart: fct_touchpoints and dim_customers row by row (expectations.marts, in
+chunks), the other marts through integrity suites whose violation counts DuckDB aggregates
+(expectations.mart_integrity: one profile row per check, plus a few sample rows when a rule fails). A failed
+check has severity ERROR and is blocking, so nothing downstream of the asset runs and the last published
+warehouse stays as it was.
 
 Each check opens the DuckDB file read-only at the path in an environment variable (JOURNEY_BUILD_WAREHOUSE by
 default), only while it reads a chunk, so writers elsewhere are blocked as briefly as possible; a lock held by a
@@ -208,9 +211,12 @@ def check_mart(
     context: AssetCheckExecutionContext, table: str, warehouse_path_env: str = WAREHOUSE_ENV,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> AssetCheckResult:
-    """Validate a whole mart (marts.fct_touchpoints or marts.dim_customers) against its suite."""
+    """Validate a mart: fct_touchpoints and dim_customers row by row (in chunks), every other mart through its
+    integrity suite (violation counts aggregated in DuckDB, see expectations.mart_integrity)."""
     from expectations import marts
 
+    if table not in (marts.TOUCHPOINTS_TABLE, marts.CUSTOMERS_TABLE):
+        return check_mart_integrity(context, table, warehouse_path_env)
     path = warehouse_path(warehouse_path_env)
     con = open_read_only(path)
     try:
@@ -220,17 +226,45 @@ def check_mart(
         con.close()
     if table == marts.TOUCHPOINTS_TABLE:
         key, suite = marts.TOUCHPOINT_KEY, marts.fct_touchpoints_suite()
+        # Only the columns the suite reads (a 10M-row mart is read in chunks; its other columns are not needed).
         # Without a customer_id column the suite's column_present fails; do not fail the SQL before it.
-        select = (marts.touchpoints_sql(where="where true") if marts.CUSTOMER_KEY in columns
-                  else f"select * from {table} as t where true")
+        wanted = [c for c in marts.TOUCHPOINT_COLUMNS if c in columns]
+        select = (marts.touchpoints_sql(where="where true", columns=wanted) if marts.CUSTOMER_KEY in columns
+                  else f"select {', '.join(quote(c) for c in wanted) or '*'} from {table} as t where true")
         key_sql = f"t.{quote(key)}"
     else:
         key, suite = marts.CUSTOMER_KEY, marts.dim_customers_suite()
-        select, key_sql = f"select * from {table} where true", quote(key)
+        wanted = [c for c in marts.CUSTOMER_COLUMNS if c in columns]
+        select, key_sql = f"select {', '.join(quote(c) for c in wanted) or '*'} from {table} where true", quote(key)
     # Without the key column there is nothing to chunk by; the suite reports the missing column.
     queries = chunk_queries(select, key_sql, rows, chunk_rows) if key in columns else [select]
     return _validate_and_report(context, path, suite, read_chunks(path, queries), table,
                                 chunk_count=len(queries))
+
+
+def check_mart_integrity(
+    context: AssetCheckExecutionContext, table: str, warehouse_path_env: str = WAREHOUSE_ENV,
+) -> AssetCheckResult:
+    """Validate a mart's integrity suite: one profile row of violation counts computed in DuckDB, then (only when
+    a rule fails) a few sample rows per failed rule. Each read is a short read-only connection."""
+    from expectations.mart_integrity import validate_mart
+    from expectations.runner import build_data_docs
+
+    path = warehouse_path(warehouse_path_env)
+    result = validate_mart(lambda: open_read_only(path), table)
+    report = None
+    try:
+        report = build_data_docs([result], reports_folder(path))
+    except OSError:  # a report we cannot write must not hide the verdict
+        context.log.warning("could not write the quality report for %s", table, exc_info=True)
+    description = describe_result(result, table)
+    (context.log.info if result.success else context.log.error)(description)
+    return AssetCheckResult(
+        passed=result.success,
+        severity=AssetCheckSeverity.ERROR,
+        description=description,
+        metadata=result_metadata(result, report, profile=MetadataValue.text("aggregated in DuckDB")),
+    )
 
 
 def raw_source_checks(
@@ -262,23 +296,61 @@ def _raw_check(source: str, env: str, chunk_rows: int, pool: str | None) -> Asse
     return _check
 
 
+# Every mart the gate covers: (table, asset name, marts the check also reads besides its own). fct_touchpoints
+# and dim_customers are validated row by row (expectations.marts); the others by their integrity suites
+# (expectations.mart_integrity). A check that reads dim_customers waits for it.
+MART_CHECKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("marts.fct_touchpoints", "fct_touchpoints", ("dim_customers",)),
+    ("marts.dim_customers", "dim_customers", ()),
+    ("marts.customer_identifiers", "customer_identifiers", ("dim_customers",)),
+    ("marts.fct_sessions", "fct_sessions", ("dim_customers",)),
+    ("marts.fct_conversion_paths", "fct_conversion_paths", ()),
+    ("marts.fct_attribution", "fct_attribution", ()),
+    ("marts.customer_360", "customer_360", ("dim_customers",)),
+    ("marts.fct_customer_journeys", "fct_customer_journeys", ("dim_customers",)),
+)
+
+MART_CHECK_DESCRIPTIONS = {
+    "fct_touchpoints": "one row per touchpoint, plausible timestamps, known sources and customers",
+    "dim_customers": "one row per customer id",
+    "customer_identifiers": "one row per (identifier_type, identifier_value), known customers, and no golden "
+                            "record of dim_customers without an identifier",
+    "fct_sessions": "one row per session, known customers, sessions ending no earlier than they start",
+    "fct_conversion_paths": "one row per path_id",
+    "fct_attribution": "one row per (conversion_id, model, channel), known models, credits in [0, 1] summing to 1 "
+                       "per conversion and model, revenue credits summing to the conversion value",
+    "customer_360": "one row per customer, every one in dim_customers",
+    "fct_customer_journeys": "one row per customer, every one in dim_customers, stage timestamps in the orders "
+                             "the model guarantees",
+}
+
+
 def mart_checks(
     warehouse_path_env: str = WAREHOUSE_ENV,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     pool: str | None = None,
     touchpoints_wait_for_customers: bool = True,
+    marts: Sequence[str] | None = None,
 ) -> list[AssetChecksDefinition]:
-    """Blocking checks on marts.fct_touchpoints and marts.dim_customers (run before publishing).
+    """Blocking checks `<mart>_quality` on every mart of MART_CHECKS (or the asset names in `marts`), run before
+    publishing: a failed one stops the publish step, so the published warehouse stays as it was.
 
-    The touchpoints check reads dim_customers (every customer_id must be known), so by default it also waits
-    for that asset; pass touchpoints_wait_for_customers=False if dim_customers is downstream of fct_touchpoints.
+    A check that reads dim_customers (every customer_id must be known) also waits for that asset; pass
+    touchpoints_wait_for_customers=False if dim_customers is downstream of fct_touchpoints.
     """
-    from_table: list[tuple[str, str, list[AssetKey]]] = [
-        ("marts.fct_touchpoints", "fct_touchpoints",
-         [AssetKey(["marts", "dim_customers"])] if touchpoints_wait_for_customers else []),
-        ("marts.dim_customers", "dim_customers", []),
-    ]
-    return [_mart_check(table, name, deps, warehouse_path_env, chunk_rows, pool) for table, name, deps in from_table]
+    known = {name for _, name, _ in MART_CHECKS}
+    unknown = sorted(set(marts or ()) - known)
+    if unknown:
+        raise KeyError(f"no mart check for {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    definitions = []
+    for table, name, reads in MART_CHECKS:
+        if marts is not None and name not in marts:
+            continue
+        if name == "fct_touchpoints" and not touchpoints_wait_for_customers:
+            reads = ()
+        deps = [AssetKey(["marts", other]) for other in reads]
+        definitions.append(_mart_check(table, name, deps, warehouse_path_env, chunk_rows, pool))
+    return definitions
 
 
 def _mart_check(table: str, name: str, deps: list[AssetKey], env: str, chunk_rows: int,
@@ -288,7 +360,7 @@ def _mart_check(table: str, name: str, deps: list[AssetKey], env: str, chunk_row
         name=f"{name}_quality",
         blocking=True,
         additional_deps=deps or None,
-        description=f"Great Expectations suite {table}: one row per key, plausible timestamps, known customers.",
+        description=f"Great Expectations suite {table}: {MART_CHECK_DESCRIPTIONS[name]}.",
         pool=pool,
         metadata={"suite": table, "warehouse_env": env},
     )
@@ -296,4 +368,3 @@ def _mart_check(table: str, name: str, deps: list[AssetKey], env: str, chunk_row
         return check_mart(context, table, env, chunk_rows)
 
     return _check
-
