@@ -197,7 +197,8 @@ def child_build(args) -> dict:
         "stages": stages,
         "ingest_by_source": ingest,
         "raw_checks_by_source": raw_checks,
-        "steps": [{k: s[k] for k in ("step", "stage", "seconds", "outcome")} for s in steps],
+        "steps": [{**{k: s[k] for k in ("step", "stage", "seconds", "outcome")},
+                   "at": s["start"] - first if first is not None else None} for s in steps],
         "dbt": dbt_model_timings(summary.run_id),
         "maxrss_self_mb": self_ru.ru_maxrss / 1024,
         "maxrss_children_mb": child_ru.ru_maxrss / 1024,
@@ -221,11 +222,13 @@ def floor_queries(landing: Path) -> list[tuple[str, str, int]]:
             by_kind.setdefault(kind, []).append(str(p))
         for kind, paths in by_kind.items():
             lst = "[" + ", ".join(sql_str(p) for p in paths) + "]"
+            # Explicit dialect, no union_by_name (every generated file of a source has the same columns):
+            # union_by_name makes DuckDB sniff each file and costs 10-20x the read itself.
             reader = {
-                "csv": f"read_csv({lst}, all_varchar = true, header = true, union_by_name = true, "
-                       "ignore_errors = true, strict_mode = false)",
-                "json": f"read_json({lst}, format = 'newline_delimited', union_by_name = true, ignore_errors = true)",
-                "parquet": f"read_parquet({lst}, union_by_name = true)",
+                "csv": f"read_csv({lst}, all_varchar = true, header = true, delim = ',', quote = '\"', "
+                       "escape = '\"', ignore_errors = true, strict_mode = false)",
+                "json": f"read_json({lst}, format = 'newline_delimited', ignore_errors = true)",
+                "parquet": f"read_parquet({lst})",
             }[kind]
             queries.append((f"{source} ({kind})", f"select count(*), sum(hash(columns(*))) from {reader}", len(paths)))
     return queries
@@ -386,11 +389,20 @@ def bench_size(name: str, people: int, days: int, args) -> dict:
     dates = landed_dates(landing)
     last, before_last = dates[-1], (date.fromisoformat(dates[-1]) - timedelta(days=1)).isoformat()
     runs = work / "runs" / name
-    logs = fresh(work / "logs" / name)
+    if args.only == "floor":
+        res = json.loads((work / "results" / f"{name}.json").read_text())
+        res["floor"] = [run_child("floor", ["--landing", str(landing)], logs_floor(work, name, i))
+                        for i in range(args.repeat)]
+        print(f"  floor: {[round(r['total_seconds'], 1) for r in res['floor']]}", flush=True)
+        res["floor_commit"] = git_commit()
+        _save(work, res)
+        return res
     res: dict = {"name": name, "people": people, "days": days, "seed": args.seed, "start": args.start,
+                 "commit": git_commit(),
                  "generate": gen, "export_dates": [dates[0], dates[-1], len(dates)], "busy_at_start": busy_processes(),
                  "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "floor": [], "full": [],
                  "nightly": []}
+    logs = fresh(work / "logs" / name)
     for i in range(args.repeat):
         r = run_child("floor", ["--landing", str(landing)], logs / f"floor-{i}.log")
         print(f"  floor #{i + 1}: {r['total_seconds']:.1f}s, {r['rows']:,} rows", flush=True)
@@ -427,11 +439,24 @@ def bench_size(name: str, people: int, days: int, args) -> dict:
     return res
 
 
+def logs_floor(work: Path, name: str, i: int) -> Path:
+    (work / "logs" / name).mkdir(parents=True, exist_ok=True)
+    return work / "logs" / name / f"floor-{i}.log"
+
+
+def git_commit() -> str:
+    """HEAD, plus '+dirty' when tracked files differ (the work tree may be shared with other engineers)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
+    return head + ("+dirty" if dirty else "")
+
+
 def bench_sample(args) -> dict:
     """`journey run` on the bundled sample into a fresh warehouse (the CLI itself), and a cold `dbt parse`."""
     work = args.work
     logs = fresh(work / "logs" / "sample")
-    res: dict = {"name": "sample", "runs": [], "busy_at_start": busy_processes(),
+    res: dict = {"name": "sample", "runs": [], "commit": git_commit(), "busy_at_start": busy_processes(),
                  "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     target = fresh(work / "runs" / "sample-parse-target")
     env = dict(os.environ, DBT_TARGET_PATH=str(target), DBT_LOG_PATH=str(target), JOURNEY_WAREHOUSE=str(target / "x.duckdb"))
@@ -503,7 +528,7 @@ def fmt(x, nd=1):
 def summarize_build(runs: list[dict]) -> dict:
     if not runs:
         return {}
-    s = {"n": len(runs), "total": med([r["total_seconds"] for r in runs]),
+    s = {"n": len(runs), "total": med([r["total_seconds"] for r in runs]), "min": min(r["total_seconds"] for r in runs),
          "totals": [r["total_seconds"] for r in runs],
          "process": med([r["process_wall_seconds"] for r in runs]),
          "peak_tree": max(r["peak_tree_rss_mb"] for r in runs),
@@ -548,9 +573,9 @@ def render(work: Path) -> str:
                  "max RSS = ru_maxrss of the Python process / of its largest child (dbt).")
         L.append("")
         L.append("| size | people x days | raw rows | touchpoints | n | floor | setup | copy | ingest | raw checks | dbt "
-                 "| mart checks | publish | other | **total** | total / floor | CPU s | peak memory | max RSS py / dbt "
+                 "| mart checks | publish | other | **total** | min | total / floor | CPU s | peak memory | max RSS py / dbt "
                  "| warehouse |")
-        L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in sizes:
             f = summarize_build(r["full"])
             if not f:
@@ -561,7 +586,7 @@ def render(work: Path) -> str:
                 f"| {r['name']} | {r['people']:,} x {r['days']} | {rows:,} | {f['touchpoints'] or 0:,} | {f['n']} "
                 f"| {fmt(fl)} | {fmt(f['setup'])} | {fmt(f['copy'])} | {fmt(f['ingest'])} | {fmt(f['raw_checks'])} "
                 f"| {fmt(f['dbt_build'])} | {fmt(f['mart_checks'])} | {fmt(f['publish'])} | {fmt(f['other'])} "
-                f"| **{fmt(f['total'])}** | {fmt(f['total'] / fl if fl else None)}x | {fmt(f['cpu'])} "
+                f"| **{fmt(f['total'])}** | {fmt(f['min'])} | {fmt(f['total'] / fl if fl else None)}x | {fmt(f['cpu'])} "
                 f"| {fmt(f['peak_tree'] / 1024, 2)} GB | {fmt(f['rss_self'] / 1024, 2)} / "
                 f"{fmt(f['rss_children'] / 1024, 2)} GB | {fmt((f['warehouse_mb'] or 0) / 1024, 2)} GB |")
         L.append("")
@@ -570,7 +595,7 @@ def render(work: Path) -> str:
         for r in sizes:
             f = summarize_build(r["full"])
             fl = [round(x["total_seconds"], 1) for x in r["floor"]]
-            L.append(f"- {r['name']}: full {[round(t, 1) for t in f.get('totals', [])]}, floor {fl}, "
+            L.append(f"- {r['name']} (commit {r.get('commit', '?')}): full {[round(t, 1) for t in f.get('totals', [])]}, floor {fl}, "
                      f"all runs exit 0: {f.get('ok')}; load {f.get('load')}; generated in "
                      f"{r['generate']['seconds']:.0f} s ({r['generate']['landing_mb']} MB of exports, "
                      f"{r['export_dates'][2]} export dates {r['export_dates'][0]}..{r['export_dates'][1]})")
@@ -590,9 +615,9 @@ def render(work: Path) -> str:
         L.append("")
         L.append("### One nightly day (`journey backfill --from LAST --to LAST` on a warehouse holding every earlier date)")
         L.append("")
-        L.append("| size | n | setup | copy | ingest | raw checks | dbt | mart checks | publish | other | **total** "
-                 "| full build | **nightly / full** | peak memory | backfill of all but the last date |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        L.append("| size | n | setup | copy | ingest | raw checks | dbt | mart checks | publish | other | **total** | min "
+                 "| CPU s | full build | **nightly / full** | min / min | CPU / CPU | peak memory | backfill of all but the last date |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in sizes:
             n, f = summarize_build(r.get("nightly", [])), summarize_build(r["full"])
             if not n or not f:
@@ -600,20 +625,23 @@ def render(work: Path) -> str:
             b = r.get("backfill_all_but_last")
             L.append(f"| {r['name']} | {n['n']} | {fmt(n['setup'])} | {fmt(n['copy'])} | {fmt(n['ingest'])} "
                      f"| {fmt(n['raw_checks'])} | {fmt(n['dbt_build'])} | {fmt(n['mart_checks'])} | {fmt(n['publish'])} "
-                     f"| {fmt(n['other'])} | **{fmt(n['total'])}** | {fmt(f['total'])} "
-                     f"| **{100 * n['total'] / f['total']:.1f}%** | {fmt(n['peak_tree'] / 1024, 2)} GB "
+                     f"| {fmt(n['other'])} | **{fmt(n['total'])}** | {fmt(n['min'])} | {fmt(n['cpu'])} | {fmt(f['total'])} "
+                     f"| **{100 * n['total'] / f['total']:.1f}%** | {100 * n['min'] / f['min']:.1f}% | {100 * n['cpu'] / f['cpu']:.1f}% "
+                     f"| {fmt(n['peak_tree'] / 1024, 2)} GB "
                      f"| {fmt(b['total_seconds']) if b else 'n/a'} |")
         L.append("")
         L.append("### Scaling (full build time ratio against data ratio)")
         L.append("")
-        L.append("| from -> to | touchpoints ratio | time ratio | time ratio / data ratio | dbt ratio | ingest ratio | checks ratio |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        L.append("| from -> to | touchpoints ratio | time ratio (median) | time ratio (min) | CPU s ratio "
+                 "| time ratio / data ratio | dbt ratio | ingest ratio | checks ratio |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         full = [(r, summarize_build(r["full"])) for r in sizes if r["full"]]
         for (a, fa), (b, fb) in zip(full, full[1:], strict=False):
             dr = (fb["touchpoints"] or 1) / (fa["touchpoints"] or 1)
             tr = fb["total"] / fa["total"]
             ck = lambda f: f["raw_checks"] + f["mart_checks"]  # noqa: E731
-            L.append(f"| {a['name']} -> {b['name']} | {dr:.2f}x | {tr:.2f}x | {tr / dr:.2f} "
+            L.append(f"| {a['name']} -> {b['name']} | {dr:.2f}x | {tr:.2f}x | {fb['min'] / fa['min']:.2f}x "
+                     f"| {fb['cpu'] / fa['cpu']:.2f}x | {tr / dr:.2f} "
                      f"| {fb['dbt_build'] / fa['dbt_build']:.2f}x | {fb['ingest'] / fa['ingest']:.2f}x "
                      f"| {ck(fb) / ck(fa):.2f}x |")
         L.append("")
@@ -699,6 +727,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=1, help="runs per measurement (medians are reported)")
     p.add_argument("--work", type=Path, default=DEFAULT_WORK)
     p.add_argument("--skip-nightly", action="store_true")
+    p.add_argument("--only", choices=["all", "floor"], default="all",
+                   help="floor: re-measure only the floor of sizes that already have results")
     p.add_argument("--keep", action="store_true", help="keep every warehouse (default: only the last full build)")
     p.add_argument("--sample", action="store_true", help="also time `journey run` on seeds/landing")
     p.add_argument("--render", action="store_true", help="only rewrite the doc from existing results")
