@@ -152,9 +152,35 @@ def dbt_model_timings(run_id: str, limit: int = 15) -> dict:
             "run_results": paths[0]}
 
 
+def _use_dbt_settings(settings_json: str, work: Path) -> dict:
+    """Experiment only: run dbt with extra DuckDB settings (e.g. memory_limit) from a copy of profiles.yml.
+
+    The copy goes to WORK/profiles/; the definitions' DbtCliResource is pointed at it. The repository's
+    profiles.yml is not changed.
+    """
+    import yaml
+    from dagster_dbt import DbtProject
+
+    import orchestration.definitions as definitions
+    from orchestration.defs.dbt.project import DBT_PROJECT_DIR
+
+    settings = json.loads(settings_json)
+    profiles = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())
+    for profile in profiles.values():
+        for output in profile.get("outputs", {}).values():
+            output.setdefault("settings", {}).update(settings)
+    folder = work / "profiles"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "profiles.yml").write_text(yaml.safe_dump(profiles))
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=folder)
+    definitions.dbt_project = lambda: project
+    return settings
+
+
 def child_build(args) -> dict:
     started = time.perf_counter()
     captured = _capture_dagster_events()
+    dbt_settings = _use_dbt_settings(args.dbt_settings, Path(args.work)) if args.dbt_settings else None
     from orchestration import runner
 
     start = date.fromisoformat(args.start) if args.start else None
@@ -205,6 +231,7 @@ def child_build(args) -> dict:
         "cpu_self_s": self_ru.ru_utime + self_ru.ru_stime,
         "cpu_children_s": child_ru.ru_utime + child_ru.ru_stime,
         "warehouse_mb": _size_mb(Path(args.warehouse)),
+        "dbt_settings": dbt_settings,
     }
 
 
@@ -319,7 +346,7 @@ def busy_processes(n: int = 6) -> list[str]:
     out = subprocess.run(["ps", "-eo", "pcpu,rss,etime,args", "--sort=-pcpu"], capture_output=True, text=True).stdout
     lines = []
     for line in out.splitlines()[1:]:
-        if str(os.getpid()) in line.split()[3:4] or "ps -eo" in line:
+        if "run_benchmarks.py" in line or "ps -eo" in line:  # this script and its own children
             continue
         parts = line.split(None, 3)
         if len(parts) == 4 and float(parts[0]) >= 5.0:
@@ -383,6 +410,9 @@ def fresh(path: Path) -> Path:
 
 def bench_size(name: str, people: int, days: int, args) -> dict:
     work = args.work
+    size_name = name
+    if args.variant:
+        name = f"{name}-{args.variant}"
     print(f"== {name}: {people} people x {days} days", flush=True)
     data, gen = ensure_data(work, people, days, args.seed, args.start)
     landing = data / "landing"
@@ -398,7 +428,7 @@ def bench_size(name: str, people: int, days: int, args) -> dict:
         _save(work, res)
         return res
     res: dict = {"name": name, "people": people, "days": days, "seed": args.seed, "start": args.start,
-                 "commit": git_commit(),
+                 "commit": git_commit(), "size": size_name, "variant": args.variant, "dbt_settings": args.dbt_settings,
                  "generate": gen, "export_dates": [dates[0], dates[-1], len(dates)], "busy_at_start": busy_processes(),
                  "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "floor": [], "full": [],
                  "nightly": []}
@@ -407,16 +437,17 @@ def bench_size(name: str, people: int, days: int, args) -> dict:
         r = run_child("floor", ["--landing", str(landing)], logs / f"floor-{i}.log")
         print(f"  floor #{i + 1}: {r['total_seconds']:.1f}s, {r['rows']:,} rows", flush=True)
         res["floor"].append(r)
+    extra = ["--work", str(work)] + (["--dbt-settings", args.dbt_settings] if args.dbt_settings else [])
     for i in range(args.repeat):
         wh = fresh(runs / f"full-{i}") / "journey.duckdb"
-        r = run_child("build", ["--landing", str(landing), "--warehouse", str(wh)], logs / f"full-{i}.log")
+        r = run_child("build", ["--landing", str(landing), "--warehouse", str(wh), *extra], logs / f"full-{i}.log")
         print(f"  full #{i + 1}: {r['total_seconds']:.1f}s exit {r['exit_code']} touchpoints {r['touchpoints']} "
               f"peak {r['peak_tree_rss_mb']:.0f} MB", flush=True)
         res["full"].append(r)
         if not args.keep and i < args.repeat - 1:
             shutil.rmtree(runs / f"full-{i}")
         _save(work, res)
-    if not args.skip_nightly:
+    if not args.skip_nightly and not args.variant:
         base = fresh(runs / "nightly-base") / "journey.duckdb"
         r = run_child("build", ["--landing", str(landing), "--warehouse", str(base), "--start", dates[0],
                                 "--end", before_last], logs / "backfill-all-but-last.log")
@@ -551,7 +582,8 @@ def render(work: Path) -> str:
     for p in sorted((work / "results").glob("*.json")):
         r = json.loads(p.read_text())
         results[r["name"]] = r
-    sizes = sorted((r for n, r in results.items() if n != "sample"), key=lambda r: r["people"])
+    sizes = sorted((r for n, r in results.items() if n != "sample" and not r.get("variant")), key=lambda r: r["people"])
+    variants = sorted((r for r in results.values() if r.get("variant")), key=lambda r: r["name"])
     m = machine()
     L = []
     L.append(f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `benchmarks/run_benchmarks.py` "
@@ -663,9 +695,26 @@ def render(work: Path) -> str:
             if checks:
                 L.append("Slowest check steps of that run: " + ", ".join(f"`{s['step']}` {s['seconds']:.1f} s" for s in checks[:6]))
                 L.append("")
+        if variants:
+            L.append("### Experiments (full build with another setting; the repository's configuration unchanged)")
+            L.append("")
+            L.append("| experiment | dbt DuckDB settings | n | ingest | raw checks | dbt | mart checks | **total** "
+                     "| CPU s | peak memory | max RSS py / dbt | same size, default settings: total / peak |")
+            L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            for v in variants:
+                f = summarize_build(v["full"])
+                base = next((summarize_build(r["full"]) for r in sizes if r["name"] == v.get("size")), {})
+                if not f:
+                    continue
+                L.append(f"| {v['name']} | `{v.get('dbt_settings')}` | {f['n']} | {fmt(f['ingest'])} "
+                         f"| {fmt(f['raw_checks'])} | {fmt(f['dbt_build'])} | {fmt(f['mart_checks'])} "
+                         f"| **{fmt(f['total'])}** | {fmt(f['cpu'])} | {fmt(f['peak_tree'] / 1024, 2)} GB "
+                         f"| {fmt(f['rss_self'] / 1024, 2)} / {fmt(f['rss_children'] / 1024, 2)} GB "
+                         f"| {fmt(base.get('total'))} s / {fmt((base.get('peak_tree') or 0) / 1024, 2)} GB |")
+            L.append("")
         L.append("Other processes on the machine at the start of each size (cpu%, RSS, command):")
         L.append("")
-        for r in sizes:
+        for r in [*sizes, *variants]:
             L.append(f"- {r['name']} ({r['started']}): " + ("; ".join(r.get("busy_at_start") or []) or "none above 5% cpu"))
         L.append("")
     s = results.get("sample")
@@ -714,6 +763,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--warehouse")
         p.add_argument("--start")
         p.add_argument("--end")
+        p.add_argument("--dbt-settings")
+        p.add_argument("--work", default=str(DEFAULT_WORK))
         args = p.parse_args(argv[1:])
         sys.path.insert(0, str(ROOT))
         result = child_build(args) if args.kind == "build" else child_floor(args)
@@ -727,6 +778,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=1, help="runs per measurement (medians are reported)")
     p.add_argument("--work", type=Path, default=DEFAULT_WORK)
     p.add_argument("--skip-nightly", action="store_true")
+    p.add_argument("--dbt-settings", help='experiment: extra DuckDB settings for dbt, JSON, e.g. '
+                   '\'{"memory_limit": "5GB"}\'; results are stored as NAME-VARIANT, with --variant')
+    p.add_argument("--variant", help="suffix of the result name of an experiment (full builds only)")
     p.add_argument("--only", choices=["all", "floor"], default="all",
                    help="floor: re-measure only the floor of sizes that already have results")
     p.add_argument("--keep", action="store_true", help="keep every warehouse (default: only the last full build)")
