@@ -2,9 +2,47 @@
 -- a web or app session counts once, at its start, with its entry channel and campaign (every event of a session
 -- carries them), when one of its events is a path touch; any other path touchpoint (an e-mail open or click)
 -- counts once, at its own time.
+-- Incremental (docs/journeys.md "Incremental builds"): a run rewrites the touches of the visitors of
+-- int_journeys__rebuild_scope from their rebuild_from on (a session starting before it ended before it).
+{%- set scope_jinja = "{{ ref('int_journeys__rebuild_scope') }}" %}
+{%- set in_rebuilt_part -%}
+    exists (
+        select 1 from {{ scope_jinja }} as rebuild_scope
+        where rebuild_scope.visitor_key = previous.visitor_key
+            and (rebuild_scope.rebuild_from is null or previous.touched_at >= rebuild_scope.rebuild_from)
+    )
+{%- endset %}
+{{
+    config(
+        materialized='incremental',
+        unique_key='touch_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} as previous where " ~ in_rebuilt_part ~ "{% endif %}",
+    )
+}}
+-- depends_on: {{ ref('int_journeys__rebuild_scope') }}
 with
 
-touchpoints as (select * from {{ ref('fct_touchpoints') }}),
+all_touchpoints as (select * from {{ ref('fct_touchpoints') }}),
+
+{% if is_incremental() %}
+
+rebuild_scope as (select * from {{ ref('int_journeys__rebuild_scope') }}),
+
+touchpoints as (
+    select all_touchpoints.*
+    from all_touchpoints
+    inner join rebuild_scope on rebuild_scope.visitor_key = all_touchpoints.visitor_key
+    where rebuild_scope.rebuild_from is null or all_touchpoints.occurred_at >= rebuild_scope.rebuild_from
+),
+
+{% else %}
+
+touchpoints as (select * from all_touchpoints),
+
+{% endif %}
 
 session_touches as (
     select

@@ -7,10 +7,80 @@
 -- A non-converting journey: the visitor's touches after their last conversion (all of them for a visitor who
 -- never converted) within the lookback window before their last touch; Markov attribution needs these.
 -- Touches at the same time are ordered by touch_id.
+-- Incremental (docs/journeys.md "Incremental builds"): a run rewrites, for the visitors of
+-- int_journeys__rebuild_scope, the paths of their conversions at or after rebuild_from and their non-converting
+-- path; an earlier conversion's touches and previous conversion are all before rebuild_from and unchanged. It
+-- reads those visitors' conversions and their touches from attribution_lookback_days before the earlier of
+-- rebuild_from and their last touch.
+{%- set scope_jinja = "{{ ref('int_journeys__rebuild_scope') }}" %}
+{%- set in_rebuilt_part -%}
+    exists (
+        select 1 from {{ scope_jinja }} as rebuild_scope
+        where rebuild_scope.visitor_key = previous.visitor_key
+            and (
+                rebuild_scope.rebuild_from is null
+                or not previous.is_converted
+                or previous.conversion_at >= rebuild_scope.rebuild_from
+            )
+    )
+{%- endset %}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['path_id', 'touch_id'],
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} as previous where " ~ in_rebuilt_part ~ "{% endif %}",
+    )
+}}
+-- depends_on: {{ ref('int_journeys__rebuild_scope') }}
 with
 
-touchpoints as (select * from {{ ref('fct_touchpoints') }}),
-touches as (select * from {{ ref('int_journeys__path_touches') }}),
+all_touchpoints as (select * from {{ ref('fct_touchpoints') }}),
+path_touches as (select * from {{ ref('int_journeys__path_touches') }}),
+
+{% if is_incremental() %}
+
+rebuild_scope as (select * from {{ ref('int_journeys__rebuild_scope') }}),
+
+touchpoints as (
+    select all_touchpoints.*, rebuild_scope.rebuild_from
+    from all_touchpoints
+    inner join rebuild_scope on rebuild_scope.visitor_key = all_touchpoints.visitor_key
+    where all_touchpoints.is_conversion
+),
+
+visitor_touches as (
+    select
+        path_touches.*,
+        rebuild_scope.rebuild_from,
+        max(path_touches.touched_at) over (partition by path_touches.visitor_key) as last_touched_at
+    from path_touches
+    inner join rebuild_scope on rebuild_scope.visitor_key = path_touches.visitor_key
+),
+
+touches as (
+    select touch_id, touch_kind, visitor_key, customer_id, touched_at, channel, channel_group, campaign
+    from visitor_touches
+    where rebuild_from is null
+        or touched_at >= {{ dbt.dateadd(
+            'day',
+            -1 * var('attribution_lookback_days'),
+            'case when last_touched_at < rebuild_from then last_touched_at else rebuild_from end'
+        ) }}
+),
+
+{% else %}
+
+touchpoints as (
+    select all_touchpoints.*, cast(null as {{ dbt.type_timestamp() }}) as rebuild_from
+    from all_touchpoints
+),
+
+touches as (select * from path_touches),
+
+{% endif %}
 
 conversions as (
     select
@@ -23,9 +93,16 @@ conversions as (
         channel,
         channel_group,
         campaign,
-        lag(occurred_at) over (partition by visitor_key order by occurred_at, touchpoint_id) as previous_conversion_at
+        lag(occurred_at) over (partition by visitor_key order by occurred_at, touchpoint_id) as previous_conversion_at,
+        rebuild_from
     from touchpoints
     where is_conversion
+),
+
+-- The conversions whose paths this build writes (all of them in a full build).
+rebuilt_conversions as (
+    select * from conversions
+    where rebuild_from is null or conversion_at >= rebuild_from
 ),
 
 conversion_touches as (
@@ -45,7 +122,7 @@ conversion_touches as (
         touches.channel_group,
         touches.campaign,
         false as is_fallback_touch
-    from conversions
+    from rebuilt_conversions as conversions
     inner join touches
         on touches.visitor_key = conversions.visitor_key
         and touches.touched_at <= conversions.conversion_at
@@ -72,7 +149,7 @@ fallback_touches as (
         conversions.channel_group,
         conversions.campaign,
         true as is_fallback_touch
-    from conversions
+    from rebuilt_conversions as conversions
     where not exists (
         select 1 from conversion_touches where conversion_touches.conversion_id = conversions.conversion_id
     )

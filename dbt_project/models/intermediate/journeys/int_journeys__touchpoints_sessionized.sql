@@ -3,16 +3,101 @@
 -- stays in the session) and, when var session_split_at_midnight is true, at midnight UTC. Events that share a
 -- timestamp are ordered by touchpoint_id. A session is named after its first event; its events carry the
 -- channel, channel group, campaign and is_path_channel of that first event (the way the visitor arrived).
+-- Incremental (docs/journeys.md "Incremental builds"): a run re-stitches only the visitors of the records that
+-- int_journeys__touchpoints_unioned rewrote in this build (their visitor now and the one they belonged to), from
+-- the start of the session in progress at the earliest such record's time (old or new): nothing of a visitor
+-- before that point can change. Those rows carry the build's _build_number, the point they were rebuilt from
+-- (_rebuild_from) and, for a record that moved to another visitor, the one it left (_previous_visitor_key,
+-- _previous_rebuild_from); int_journeys__rebuild_scope reads them.
+{{
+    config(
+        materialized='incremental',
+        unique_key='touchpoint_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+    )
+}}
+
+{%- set session_sources -%}
+    ({% for s in var('session_sources') %}'{{ s }}'{% if not loop.last %}, {% endif %}{% endfor %})
+{%- endset %}
+
 with
 
-touchpoints as (select * from {{ ref('int_journeys__touchpoints_channeled') }}),
+all_touchpoints as (select * from {{ ref('int_journeys__touchpoints_channeled') }}),
+records as (select * from {{ ref('int_journeys__touchpoints_unioned') }}),
+
+current_build as (
+    select max(_build_number) as build_number from records
+),
+
+{% if is_incremental() %}
+
+previous as (
+    select touchpoint_id, visitor_key, occurred_at, is_session_start from {{ this }}
+),
+
+-- Records rewritten upstream in this build, where they are now and where they were.
+changed_records as (
+    select records.touchpoint_id, records.visitor_key, records.occurred_at
+    from records
+    inner join current_build on current_build.build_number = records._build_number
+),
+
+changed_points as (
+    select visitor_key, occurred_at from changed_records
+    union all
+    select previous.visitor_key, previous.occurred_at
+    from changed_records
+    inner join previous on previous.touchpoint_id = changed_records.touchpoint_id
+),
+
+changed_visitors as (
+    select visitor_key, min(occurred_at) as changed_from
+    from changed_points
+    group by visitor_key
+),
+
+-- Rebuild from the start of the visitor's session in progress at the change (events before it stay as they were).
+rebuild_scope as (
+    select
+        changed_visitors.visitor_key,
+        coalesce(max(previous.occurred_at), min(changed_visitors.changed_from)) as rebuild_from
+    from changed_visitors
+    left join previous
+        on previous.visitor_key = changed_visitors.visitor_key
+        and previous.is_session_start
+        and previous.occurred_at <= changed_visitors.changed_from
+    group by changed_visitors.visitor_key
+),
+
+touchpoints as (
+    select
+        all_touchpoints.*,
+        rebuild_scope.rebuild_from as rebuild_from
+    from all_touchpoints
+    inner join rebuild_scope on rebuild_scope.visitor_key = all_touchpoints.visitor_key
+    where all_touchpoints.occurred_at >= rebuild_scope.rebuild_from
+),
+
+{% else %}
+
+touchpoints as (
+    select
+        all_touchpoints.*,
+        cast(null as {{ dbt.type_timestamp() }}) as rebuild_from
+    from all_touchpoints
+),
+
+{% endif %}
 
 digital as (
     select
         *,
         lag(occurred_at) over (partition by visitor_key order by occurred_at, touchpoint_id) as previous_occurred_at
     from touchpoints
-    where source_name in ({% for s in var('session_sources') %}'{{ s }}'{% if not loop.last %}, {% endif %}{% endfor %})
+    where source_name in {{ session_sources }}
 ),
 
 flagged as (
@@ -55,7 +140,7 @@ sessioned as (
     )
 ),
 
-final as (
+stitched as (
     select
         touchpoint_id, source_name, record_id, occurred_at, customer_id, visitor_key, touchpoint_type,
         session_channel as channel,
@@ -67,7 +152,7 @@ final as (
         {{ dbt.concat(["'session:'", 'session_first_touchpoint_id']) }} as session_id,
         is_session_start = 1 as is_session_start,
         traffic_medium, traffic_source, referrer_domain, device, device_os, page, order_status, revenue_amount,
-        currency
+        currency, rebuild_from
     from sessioned
 
     union all
@@ -83,9 +168,37 @@ final as (
         cast(null as {{ dbt.type_string() }}) as session_id,
         cast(null as {{ dbt.type_boolean() }}) as is_session_start,
         traffic_medium, traffic_source, referrer_domain, device, device_os, page, order_status, revenue_amount,
-        currency
+        currency, rebuild_from
     from touchpoints
-    where source_name not in ({% for s in var('session_sources') %}'{{ s }}'{% if not loop.last %}, {% endif %}{% endfor %})
+    where source_name not in {{ session_sources }}
+),
+
+final as (
+    select
+        stitched.touchpoint_id, stitched.source_name, stitched.record_id, stitched.occurred_at,
+        stitched.customer_id, stitched.visitor_key, stitched.touchpoint_type, stitched.channel,
+        stitched.channel_group, stitched.campaign, stitched.is_path_channel, stitched.own_channel,
+        stitched.channel_rule_priority, stitched.session_id, stitched.is_session_start, stitched.traffic_medium,
+        stitched.traffic_source, stitched.referrer_domain, stitched.device, stitched.device_os, stitched.page,
+        stitched.order_status, stitched.revenue_amount, stitched.currency,
+        -- build bookkeeping (see the header); not business columns
+        current_build.build_number as _build_number,
+        stitched.rebuild_from as _rebuild_from,
+        {% if is_incremental() -%}
+        case when previous.visitor_key <> stitched.visitor_key then previous.visitor_key end
+            as _previous_visitor_key,
+        case when previous.visitor_key <> stitched.visitor_key then previous_scope.rebuild_from end
+            as _previous_rebuild_from
+        {%- else -%}
+        cast(null as {{ dbt.type_string() }}) as _previous_visitor_key,
+        cast(null as {{ dbt.type_timestamp() }}) as _previous_rebuild_from
+        {%- endif %}
+    from stitched
+    cross join current_build
+    {%- if is_incremental() %}
+    left join previous on previous.touchpoint_id = stitched.touchpoint_id
+    left join rebuild_scope as previous_scope on previous_scope.visitor_key = previous.visitor_key
+    {%- endif %}
 )
 
 select * from final

@@ -2,7 +2,21 @@
 -- are versioned: one touchpoint per order (its placement, with the latest version's status and amount) and one
 -- per contact (its first version). Channel, session and stage come later (int_journeys__touchpoints_channeled,
 -- int_journeys__touchpoints_sessionized, fct_touchpoints).
-{{ config(materialized='view') }}
+-- Incremental (docs/journeys.md "Incremental builds"): this table is the record state of the last build. A run
+-- rewrites only the records that changed since: new records, records identity resolution gave another customer,
+-- and records that arrived again - loaded after the last build (lineage _loaded_at), or delivered in an export
+-- dated within var incremental_lookback_days of the newest export date already built - with other content. It
+-- marks them with the build's _build_number, which int_journeys__touchpoints_sessionized reads to find the
+-- visitors to re-stitch.
+{{
+    config(
+        materialized='incremental',
+        unique_key='touchpoint_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+    )
+}}
 
 with
 
@@ -20,7 +34,9 @@ record_customers as (select * from {{ ref('int_identity__record_customers') }}),
 order_placements as (
     select
         order_id,
-        coalesce(min(placed_at), min(order_updated_at)) as placed_at
+        coalesce(min(placed_at), min(order_updated_at)) as placed_at,
+        max(_loaded_at) as _loaded_at,
+        max(_export_date) as _export_date
     from orders
     group by order_id
 ),
@@ -32,7 +48,9 @@ latest_orders as (
         orders.status,
         orders.total_amount,
         orders.currency,
-        orders.sales_channel
+        orders.sales_channel,
+        order_placements._loaded_at,
+        order_placements._export_date
     from orders
     inner join order_placements on order_placements.order_id = orders.order_id
     where orders.is_latest_version
@@ -41,7 +59,9 @@ latest_orders as (
 crm_first_versions as (
     select
         contact_id,
-        min(updated_at) as created_at
+        min(updated_at) as created_at,
+        max(_loaded_at) as _loaded_at,
+        max(_export_date) as _export_date
     from crm_contacts
     group by contact_id
 ),
@@ -62,7 +82,9 @@ unioned as (
         cast(page_url as {{ dbt.type_string() }}) as page,
         cast(null as {{ dbt.type_string() }}) as order_status,
         cast(null as decimal(18, 2)) as revenue_amount,
-        cast(null as {{ dbt.type_string() }}) as currency
+        cast(null as {{ dbt.type_string() }}) as currency,
+        _loaded_at,
+        _export_date
     from web_events
 
     union all
@@ -82,7 +104,9 @@ unioned as (
         cast(screen_name as {{ dbt.type_string() }}),
         null,
         null,
-        null
+        null,
+        _loaded_at,
+        _export_date
     from app_events
 
     union all
@@ -106,7 +130,9 @@ unioned as (
                 then cast(0 as decimal(18, 2))
             else cast(total_amount as decimal(18, 2))
         end,
-        cast(currency as {{ dbt.type_string() }})
+        cast(currency as {{ dbt.type_string() }}),
+        _loaded_at,
+        _export_date
     from latest_orders
 
     union all
@@ -126,7 +152,9 @@ unioned as (
         null,
         null,
         cast(total_amount as decimal(18, 2)),
-        cast(currency as {{ dbt.type_string() }})
+        cast(currency as {{ dbt.type_string() }}),
+        _loaded_at,
+        _export_date
     from pos_transactions
 
     union all
@@ -149,7 +177,9 @@ unioned as (
         cast(link_url as {{ dbt.type_string() }}),
         null,
         null,
-        null
+        null,
+        _loaded_at,
+        _export_date
     from email_events
 
     union all
@@ -169,7 +199,9 @@ unioned as (
         null,
         null,
         null,
-        null
+        null,
+        _loaded_at,
+        _export_date
     from crm_first_versions
 
     union all
@@ -189,7 +221,9 @@ unioned as (
         null,
         null,
         null,
-        null
+        null,
+        _loaded_at,
+        _export_date
     from support_tickets
 
     union all
@@ -209,11 +243,13 @@ unioned as (
         null,
         null,
         null,
-        null
+        null,
+        _loaded_at,
+        _export_date
     from reviews
 ),
 
-final as (
+records as (
     select
         {{ dbt.concat(['unioned.source_name', "':'", 'unioned.record_id']) }} as touchpoint_id,
         unioned.source_name,
@@ -242,12 +278,81 @@ final as (
         unioned.page,
         unioned.order_status,
         unioned.revenue_amount,
-        unioned.currency
+        unioned.currency,
+        -- lineage: when the record's newest raw row was loaded and in which export it came
+        unioned._loaded_at,
+        unioned._export_date
     from unioned
     left join record_customers
         on record_customers.source_name = unioned.source_name
         and record_customers.record_id = unioned.record_id
     where unioned.record_id is not null and unioned.occurred_at is not null
+),
+
+{% if is_incremental() %}
+
+{%- set content_columns = [
+    'source_name', 'record_id', 'occurred_at', 'customer_id', 'visitor_key', 'touchpoint_type', 'traffic_medium',
+    'traffic_source', 'referrer_domain', 'campaign', 'device', 'device_os', 'page', 'order_status',
+    'revenue_amount', 'currency',
+] %}
+
+previous as (
+    select touchpoint_id, {{ content_columns | join(', ') }} from {{ this }}
+),
+
+previous_build as (
+    select
+        max(_loaded_at) as loaded_at_mark,
+        max(_export_date) as export_date_mark,
+        coalesce(max(_build_number), 0) as build_number
+    from {{ this }}
+),
+
+compared as (
+    select
+        records.*,
+        previous_build.build_number,
+        previous.touchpoint_id is null as is_new,
+        -- arrived since the last build, or in an export of the last incremental_lookback_days export dates
+        (
+            previous_build.loaded_at_mark is null
+            or records._loaded_at > previous_build.loaded_at_mark
+            or records._export_date > {{ dbt.dateadd('day', -1 * var('incremental_lookback_days'), 'previous_build.export_date_mark') }}
+        ) as is_recent_arrival,
+        (
+            {%- for column in content_columns %}
+            records.{{ column }} is distinct from previous.{{ column }}{% if not loop.last %} or{% endif %}
+            {%- endfor %}
+        ) as is_different,
+        records.customer_id is distinct from previous.customer_id as is_other_customer
+    from records
+    cross join previous_build
+    left join previous on previous.touchpoint_id = records.touchpoint_id
+),
+
+-- New records, records identity resolution gave another customer, and records that arrived again with other content
+-- (a new order status, a re-delivered event that differs; not a re-delivered copy or a CRM version that leaves
+-- the contact's first version as it was).
+final as (
+    select
+        touchpoint_id, source_name, record_id, occurred_at, customer_id,
+        visitor_key, touchpoint_type, traffic_medium, traffic_source, referrer_domain, campaign, device, device_os,
+        page, order_status, revenue_amount, currency, _loaded_at, _export_date,
+        cast(build_number + 1 as integer) as _build_number
+    from compared
+    where is_new or is_other_customer or (is_recent_arrival and is_different)
 )
+
+{% else %}
+
+final as (
+    select
+        records.*,
+        cast(1 as integer) as _build_number
+    from records
+)
+
+{% endif %}
 
 select * from final

@@ -2,9 +2,43 @@
 -- fct_conversion_paths.path_channels; rules in int_journeys__attribution_credits). One row for every channel of
 -- the path under every model, also when that model gives it no credit; per conversion and model the credits sum
 -- to 1 and the revenue credits to the conversion value.
+-- Incremental (docs/journeys.md "Incremental builds"): a run deletes the conversions of the visitors of
+-- int_journeys__rebuild_scope at or after their rebuild_from, and rolls up again every (conversion, model)
+-- whose credits the latest build of int_journeys__attribution_credits wrote (those conversions, and the Markov
+-- credits that changed with the removal effects).
+{%- set scope_jinja = "{{ ref('int_journeys__rebuild_scope') }}" %}
+{%- set rebuilt_conversion -%}
+    exists (
+        select 1 from {{ scope_jinja }} as rebuild_scope
+        where rebuild_scope.visitor_key = previous.visitor_key
+            and (rebuild_scope.rebuild_from is null or previous.conversion_at >= rebuild_scope.rebuild_from)
+    )
+{%- endset %}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['conversion_id', 'model'],
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} as previous where " ~ rebuilt_conversion ~ "{% endif %}",
+    )
+}}
+-- depends_on: {{ ref('int_journeys__rebuild_scope') }}
 with
 
+{% if is_incremental() %}
+
+credits as (
+    select * from {{ ref('int_journeys__attribution_credits') }}
+    where _build_number = (select max(_build_number) from {{ ref('int_journeys__attribution_credits') }})
+),
+
+{% else %}
+
 credits as (select * from {{ ref('int_journeys__attribution_credits') }}),
+
+{% endif %}
 
 final as (
     select
@@ -19,9 +53,10 @@ final as (
         cast(max(conversion_at) as date) as conversion_date,
         max(conversion_value) as conversion_value,
         cast(count(*) as integer) as touches_count,
-        -- rounded so that reruns and incremental builds are identical to the bit (float sums depend on order)
-        round(sum(credit), 12) as credit,
-        round(sum(revenue_credit), 8) as revenue_credit
+        -- summed as exact decimals and rounded, so that reruns and incremental builds are identical to the bit (a
+        -- float sum depends on the order of its rows)
+        cast(round(sum(cast(credit as decimal(38, 18))), 12) as {{ journey_type_double() }}) as credit,
+        cast(round(sum(cast(revenue_credit as decimal(38, 18))), 8) as {{ journey_type_double() }}) as revenue_credit
     from credits
     group by conversion_id, model, channel
 )

@@ -11,8 +11,10 @@ final as (
         channel,
         max(channel_group) as channel_group,
         coalesce(campaign, '(none)') as campaign,
-        round(sum(credit), 9) as attributed_conversions,
-        round(sum(revenue_credit), 6) as attributed_revenue_amount,
+        -- exact decimal sums, rounded: the same to the bit whatever order the rows are added in
+        cast(round(sum(cast(credit as decimal(38, 18))), 9) as {{ journey_type_double() }}) as attributed_conversions,
+        cast(round(sum(cast(revenue_credit as decimal(38, 18))), 6) as {{ journey_type_double() }})
+            as attributed_revenue_amount,
         cast(count(*) as integer) as touches_count,
         cast(count(distinct conversion_id) as integer) as conversions_touched_count
     from credits

@@ -1,9 +1,46 @@
 -- One row per conversion and one per non-converting journey (see int_journeys__paths for the window rules),
 -- with the ordered channels of its touches in three transforms: raw (path_channels, one per touch), repeats
 -- collapsed (a channel repeated in a row counts once) and first occurrences only.
+-- Incremental (docs/journeys.md "Incremental builds"): a run rewrites the paths int_journeys__paths rewrote -
+-- for the visitors of int_journeys__rebuild_scope, conversions at or after rebuild_from and the non-converting
+-- path.
+{%- set scope_jinja = "{{ ref('int_journeys__rebuild_scope') }}" %}
+{%- set rebuilt_path -%}
+    exists (
+        select 1 from {{ scope_jinja }} as rebuild_scope
+        where rebuild_scope.visitor_key = path_rows.visitor_key
+            and (
+                rebuild_scope.rebuild_from is null
+                or not path_rows.is_converted
+                or path_rows.conversion_at >= rebuild_scope.rebuild_from
+            )
+    )
+{%- endset %}
+{{
+    config(
+        materialized='incremental',
+        unique_key='path_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} as path_rows where " ~ rebuilt_path ~ "{% endif %}",
+    )
+}}
+-- depends_on: {{ ref('int_journeys__rebuild_scope') }}
 with
 
+{% if is_incremental() %}
+
+paths as (
+    select * from {{ ref('int_journeys__paths') }} as path_rows
+    where {{ rebuilt_path | replace(scope_jinja, ref('int_journeys__rebuild_scope') | string) }}
+),
+
+{% else %}
+
 paths as (select * from {{ ref('int_journeys__paths') }}),
+
+{% endif %}
 
 flagged as (
     select

@@ -2,9 +2,66 @@
 -- rules). A session converted when a conversion of the same visitor (an order or a till sale) happened between
 -- its start and var session_timeout_minutes after its last event; a conversion that qualifies for two sessions
 -- belongs to the later one.
+-- Incremental (docs/journeys.md "Incremental builds"): a run rewrites the sessions of the visitors of
+-- int_journeys__rebuild_scope that end less than one session timeout before their rebuild_from (later sessions
+-- may have changed; an earlier session's events and conversions cannot have).
+{%- set timeout = var('session_timeout_minutes') %}
+{%- set scope_jinja = "{{ ref('int_journeys__rebuild_scope') }}" %}
+{%- set in_rebuilt_part -%}
+    exists (
+        select 1 from {{ scope_jinja }} as rebuild_scope
+        where rebuild_scope.visitor_key = previous.visitor_key
+            and (
+                rebuild_scope.rebuild_from is null
+                or previous.ended_at >= {{ dbt.dateadd('minute', -1 * timeout, 'rebuild_scope.rebuild_from') }}
+            )
+    )
+{%- endset %}
+{{
+    config(
+        materialized='incremental',
+        unique_key='session_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} as previous where " ~ in_rebuilt_part ~ "{% endif %}",
+    )
+}}
+-- depends_on: {{ ref('int_journeys__rebuild_scope') }}
 with
 
-touchpoints as (select * from {{ ref('fct_touchpoints') }}),
+all_touchpoints as (select * from {{ ref('fct_touchpoints') }}),
+
+{% if is_incremental() %}
+
+rebuild_scope as (select * from {{ ref('int_journeys__rebuild_scope') }}),
+
+rebuilt_sessions as (
+    select distinct all_touchpoints.session_id
+    from all_touchpoints
+    inner join rebuild_scope on rebuild_scope.visitor_key = all_touchpoints.visitor_key
+    where all_touchpoints.session_id is not null
+        and (
+            rebuild_scope.rebuild_from is null
+            or all_touchpoints.occurred_at >= {{ dbt.dateadd('minute', -1 * timeout, 'rebuild_scope.rebuild_from') }}
+        )
+),
+
+-- The events of those sessions, and every conversion of their visitors.
+touchpoints as (
+    select all_touchpoints.*
+    from all_touchpoints
+    left join rebuilt_sessions on rebuilt_sessions.session_id = all_touchpoints.session_id
+    left join rebuild_scope on rebuild_scope.visitor_key = all_touchpoints.visitor_key
+    where rebuilt_sessions.session_id is not null
+        or (rebuild_scope.visitor_key is not null and all_touchpoints.is_conversion)
+),
+
+{% else %}
+
+touchpoints as (select * from all_touchpoints),
+
+{% endif %}
 
 session_events as (
     select

@@ -5,11 +5,61 @@
 -- first conversion is a repeat purchase and gets var journey_repeat_purchase_stage. Revenue is the order's
 -- latest amount (zero for var journey_zero_revenue_order_statuses) or the till amount, in its own currency and,
 -- through seed journey_currency_rates, in var journey_reporting_currency.
+-- Incremental (docs/journeys.md "Incremental builds"): a run rewrites the touchpoints of the visitors of
+-- int_journeys__rebuild_scope from their rebuild_from on; their earlier conversions (unchanged) come from the
+-- table itself, so conversion numbers and repeat purchases continue where they were.
+{{
+    config(
+        materialized='incremental',
+        unique_key='touchpoint_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+    )
+}}
+-- depends_on: {{ ref('int_journeys__rebuild_scope') }}
 with
 
-touchpoints as (select * from {{ ref('int_journeys__touchpoints_sessionized') }}),
+all_touchpoints as (select * from {{ ref('int_journeys__touchpoints_sessionized') }}),
 stage_rules as (select * from {{ ref('journey_stage_rules') }}),
 currency_rates as (select * from {{ ref('journey_currency_rates') }}),
+
+{% if is_incremental() %}
+
+rebuild_scope as (select * from {{ ref('int_journeys__rebuild_scope') }}),
+
+touchpoints as (
+    select all_touchpoints.*
+    from all_touchpoints
+    inner join rebuild_scope on rebuild_scope.visitor_key = all_touchpoints.visitor_key
+    where rebuild_scope.rebuild_from is null or all_touchpoints.occurred_at >= rebuild_scope.rebuild_from
+),
+
+-- The visitor's conversions before the rebuilt part (kept as they were).
+earlier_conversions as (
+    select
+        previous.visitor_key,
+        count(*) as conversions_count,
+        min(previous.occurred_at) as first_conversion_at
+    from {{ this }} as previous
+    inner join rebuild_scope on rebuild_scope.visitor_key = previous.visitor_key
+    where previous.is_conversion and previous.occurred_at < rebuild_scope.rebuild_from
+    group by previous.visitor_key
+),
+
+{% else %}
+
+touchpoints as (select * from all_touchpoints),
+
+earlier_conversions as (
+    select
+        cast(null as {{ dbt.type_string() }}) as visitor_key,
+        cast(0 as {{ dbt.type_bigint() }}) as conversions_count,
+        cast(null as {{ dbt.type_timestamp() }}) as first_conversion_at
+    where 1 = 0
+),
+
+{% endif %}
 
 rule_keys as (
     select distinct source_name, touchpoint_type from touchpoints
@@ -49,15 +99,21 @@ staged as (
 
 numbered as (
     select
-        *,
+        staged.*,
         case
-            when is_conversion then sum(case when is_conversion then 1 else 0 end) over (
-                partition by visitor_key order by occurred_at, touchpoint_id
+            when staged.is_conversion then coalesce(earlier_conversions.conversions_count, 0) + sum(
+                case when staged.is_conversion then 1 else 0 end
+            ) over (
+                partition by staged.visitor_key order by staged.occurred_at, staged.touchpoint_id
                 rows between unbounded preceding and current row
             )
         end as conversion_number,
-        min(case when is_conversion then occurred_at end) over (partition by visitor_key) as first_conversion_at
+        coalesce(
+            earlier_conversions.first_conversion_at,
+            min(case when staged.is_conversion then staged.occurred_at end) over (partition by staged.visitor_key)
+        ) as first_conversion_at
     from staged
+    left join earlier_conversions on earlier_conversions.visitor_key = staged.visitor_key
 ),
 
 final as (

@@ -1,0 +1,234 @@
+"""Incremental journey models: nights that each load part of the export dates end in exactly the tables one full
+build of the same exports gives (docs/journeys.md, "Incremental builds").
+
+One generated landing folder is built twice: night by night (three runs over consecutive export-date ranges, each
+an incremental build of the journey models) and in one run into a fresh warehouse (the first build is a full
+build). Before the second night, exports are added that exercise what incremental builds must get right:
+late-arriving records (a web event in the gap between two sessions of a visitor, an order before a buyer's first
+conversion), a review that carries the e-mail of one customer and the user id of another, so identity
+resolution merges them and their records move to one customer; before the third night, a new version of that late
+order cancels it (a conversion an earlier build knew disappears).
+
+Every fact table (and customer_360) is then compared row by row in both directions (EXCEPT ALL), ignoring only
+columns that say when something ran (load times, id-assignment times; the compared marts hold none today).
+"""
+
+import csv
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration.lib.contract import SOURCES
+from orchestration.lib.generate import generate
+from orchestration.runner import execute, format_summary
+
+pytestmark = pytest.mark.slow
+
+START = date(2026, 9, 1)
+PEOPLE, DAYS, SEED = 300, 12, 3
+# Export dates run from START + 1 to START + DAYS (late rows a few days more); three nights cover them all.
+NIGHTS = [(START + timedelta(days=1), START + timedelta(days=5)),
+          (START + timedelta(days=6), START + timedelta(days=8)),
+          (START + timedelta(days=9), START + timedelta(days=DAYS + 7))]
+INJECT_DATE = NIGHTS[1][0] + timedelta(days=1)  # the folder the hand-made records arrive in (second night)
+CANCEL_DATE = NIGHTS[2][0]  # the folder of the late order's cancellation (third night)
+# Columns whose values say when something ran rather than what the data is.
+RUN_DEPENDENT = {"_loaded_at", "_load_id", "customer_created_at", "first_assigned_at", "changed_at"}
+LATE_ORDER = {"order_id": "O-INC-LATE", "status": "placed", "total_amount": "42.00", "currency": "USD",
+              "sales_channel": "web"}
+
+
+def iso(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_export(landing: Path, source: str, export_date: date, rows: list[dict]) -> None:
+    """An extra export file (CSV, every contract column, empty where not given) in an export-date folder."""
+    columns = SOURCES[source].columns
+    folder = landing / source / export_date.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"{source}_{export_date.isoformat()}_late.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows({c: row.get(c, "") for c in columns} for row in rows)
+
+
+def inject_changes(landing: Path, warehouse: Path) -> dict:
+    """Add the second night's hand-made records, chosen from what the first night published."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        one = lambda sql: con.execute(sql).fetchone()  # noqa: E731
+        # 1. A review linking two buyers: one known by an e-mail, the other by a user id -> they merge.
+        email, user_id = one("""
+            with buyers as (
+                select distinct customer_id from marts.fct_touchpoints where is_conversion and customer_id is not null
+            )
+            select a.identifier_value, b.identifier_value
+            from marts.customer_identifiers as a
+            inner join buyers as buyer_a on buyer_a.customer_id = a.customer_id
+            inner join marts.customer_identifiers as b on b.identifier_type = 'user_id' and b.customer_id <> a.customer_id
+            inner join buyers as buyer_b on buyer_b.customer_id = b.customer_id
+            where a.identifier_type = 'email'
+            order by a.customer_id, b.customer_id
+            limit 1
+        """)
+        # 2. A late web event in the gap between two sessions of one visitor (closing the gap when it is short).
+        visitor, ended_at, next_started_at, first_event = one("""
+            with web as (
+                select visitor_key, session_id, started_at, ended_at,
+                    lead(started_at) over (partition by visitor_key order by started_at, session_id) as next_started_at
+                from marts.fct_sessions
+                where entry_source_name = 'web_events'
+            )
+            select web.visitor_key, web.ended_at, web.next_started_at, replace(web.session_id, 'session:web_events:', '')
+            from web
+            where web.next_started_at is not null
+            order by date_diff('second', web.ended_at, web.next_started_at), web.session_id
+            limit 1
+        """)
+        cookie, web_user = one(f"select anonymous_id, user_id from staging.stg_web__events where event_id = '{first_event}'")
+        late_event_at = min(ended_at + timedelta(minutes=25), next_started_at - timedelta(seconds=1))
+        # 3. A late order an hour before a buyer's first conversion: every later conversion of theirs is renumbered.
+        buyer_email, first_at = one("""
+            select min(ids.identifier_value), min(touchpoints.occurred_at)
+            from marts.fct_touchpoints as touchpoints
+            inner join marts.customer_identifiers as ids
+                on ids.customer_id = touchpoints.customer_id and ids.identifier_type = 'email'
+            where touchpoints.is_conversion
+            group by touchpoints.customer_id
+            order by count(*) desc, touchpoints.customer_id
+            limit 1
+        """)
+    finally:
+        con.close()
+
+    write_export(landing, "reviews", INJECT_DATE, [{
+        "review_id": "R-INC-BRIDGE", "posted_at": iso(datetime.combine(START + timedelta(days=3), datetime.min.time())
+                                                   + timedelta(hours=12)),
+        "email": email, "user_id": user_id, "platform": "trustpilot", "rating": "5", "product_id": "SKU-1",
+    }])
+    write_export(landing, "web_events", INJECT_DATE, [{
+        "event_id": "W-INC-LATE", "occurred_at": iso(late_event_at), "anonymous_id": cookie or "", "user_id": web_user or "",
+        "event_type": "page_view", "page_url": "https://shop.example.com/", "device_type": "desktop",
+    }])
+    placed = first_at - timedelta(hours=1)
+    write_export(landing, "orders", INJECT_DATE, [LATE_ORDER | {
+        "order_updated_at": iso(placed + timedelta(minutes=1)), "placed_at": iso(placed), "email": buyer_email,
+    }])
+    return {"email": email, "user_id": user_id, "visitor": visitor, "buyer_email": buyer_email}
+
+
+def inject_cancellation(landing: Path, injected: dict) -> None:
+    """The third night's new version of the late order: cancelled, so it is no conversion any more."""
+    write_export(landing, "orders", CANCEL_DATE, [LATE_ORDER | {
+        "order_updated_at": iso(datetime.combine(CANCEL_DATE, datetime.min.time()) - timedelta(hours=5)),
+        "email": injected["buyer_email"], "status": "cancelled",
+    }])
+
+
+def differences(incremental: Path, full: Path) -> dict[str, tuple[int, int, list, list]]:
+    """Per fact table: rows only in the incremental build, rows only in the full build (counts and examples)."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{incremental}' as incremental (read_only)")
+        con.execute(f"attach '{full}' as full_build (read_only)")
+        tables = [r[0] for r in con.execute(
+            "select table_name from duckdb_tables() where database_name = 'full_build' and schema_name = 'marts' "
+            "and (table_name like 'fct\\_%' escape '\\' or table_name = 'customer_360') order by 1"
+        ).fetchall()]
+        assert {"fct_touchpoints", "fct_sessions", "fct_conversion_paths", "fct_attribution"} <= set(tables), tables
+        out = {}
+        for table in tables:
+            columns = [r[0] for r in con.execute(
+                "select column_name from duckdb_columns() where database_name = 'full_build' and schema_name = 'marts' "
+                "and table_name = ? order by column_index", [table]
+            ).fetchall() if r[0] not in RUN_DEPENDENT]
+            select = ", ".join(f'"{c}"' for c in columns)
+            only_incremental = f"select {select} from incremental.marts.{table} except all select {select} from full_build.marts.{table}"
+            only_full = f"select {select} from full_build.marts.{table} except all select {select} from incremental.marts.{table}"
+            counts = [con.execute(f"select count(*) from ({q})").fetchone()[0] for q in (only_incremental, only_full)]
+            if any(counts):
+                out[table] = (*counts, con.execute(f"{only_incremental} limit 3").fetchall(),
+                              con.execute(f"{only_full} limit 3").fetchall())
+        return out
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory):
+    """The same exports built night by night (incremental) and in one full build."""
+    root = tmp_path_factory.mktemp("incremental")
+    generate(root / "gen", people=PEOPLE, days=DAYS, seed=SEED, start=START)
+    landing = root / "gen" / "landing"
+    nightly = root / "nightly" / "journey.duckdb"
+    injected, rewritten, late_order = None, [], None
+    for night, (first, last) in enumerate(NIGHTS):
+        if night == 1:
+            injected = inject_changes(landing, nightly)
+        if night == 2:
+            inject_cancellation(landing, injected)
+        summary = execute(landing, nightly, first, last)
+        assert summary.exit_code == 0, format_summary(summary)
+        con = duckdb.connect(str(nightly), read_only=True)
+        try:
+            rewritten.append(con.execute(
+                "select max(_build_number), count(*) filter (where _build_number = (select max(_build_number) "
+                "from intermediate.int_journeys__touchpoints_sessionized)), count(*) "
+                "from intermediate.int_journeys__touchpoints_sessionized"
+            ).fetchone())
+            if night == 1:
+                late_order = con.execute(
+                    "select is_conversion, conversion_number from marts.fct_touchpoints "
+                    "where touchpoint_id = 'orders:O-INC-LATE'"
+                ).fetchone()
+        finally:
+            con.close()
+    injected["late_order_after_second_night"] = late_order
+    full = root / "full" / "journey.duckdb"
+    summary = execute(landing, full)
+    assert summary.exit_code == 0, format_summary(summary)
+    return nightly, full, injected, rewritten
+
+
+def test_nights_were_incremental_and_exercised_the_hard_cases(builds):
+    nightly, _, injected, rewritten = builds
+    # Each night after the first rewrote only part of the touchpoints, in its own build.
+    assert [r[0] for r in rewritten] == [1, 2, 3], rewritten
+    assert all(0 < changed < total for _, changed, total in rewritten[1:]), rewritten
+    con = duckdb.connect(str(nightly), read_only=True)
+    try:
+        merged = con.execute(
+            "select count(distinct customer_id) from marts.customer_identifiers where identifier_value in (?, ?)",
+            [injected["email"], injected["user_id"]],
+        ).fetchone()[0]
+        merges = con.execute("select count(*) from marts.customer_merges where change_type = 'merge'").fetchone()[0]
+        cancelled = con.execute(
+            "select is_conversion, touchpoint_type from marts.fct_touchpoints where touchpoint_id = 'orders:O-INC-LATE'"
+        ).fetchone()
+        late_event = con.execute(
+            "select session_id from marts.fct_touchpoints where touchpoint_id = 'web_events:W-INC-LATE'"
+        ).fetchone()
+        moved = con.execute(
+            "select count(*) from intermediate.int_journeys__touchpoints_sessionized where _previous_visitor_key is not null"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert merged == 1 and merges >= 1, "the bridging review did not merge the two customers"
+    assert moved > 0, "no record moved to another visitor in an incremental build"
+    # the late order became the buyer's first conversion, then it was cancelled
+    assert injected["late_order_after_second_night"] == (True, 1), injected["late_order_after_second_night"]
+    assert cancelled == (False, "order_cancelled"), cancelled
+    assert late_event is not None and late_event[0] is not None, late_event
+
+
+def test_incremental_nights_equal_a_full_build_row_by_row(builds):
+    nightly, full, _, _ = builds
+    diff = differences(nightly, full)
+    assert not diff, "\n".join(
+        f"{table}: {a} rows only in the incremental build, {b} only in the full build\n"
+        f"  incremental: {ex_a}\n  full:        {ex_b}"
+        for table, (a, b, ex_a, ex_b) in diff.items()
+    )
