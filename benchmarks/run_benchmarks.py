@@ -433,12 +433,12 @@ def bench_size(name: str, people: int, days: int, args) -> dict:
                  "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "floor": [], "full": [],
                  "nightly": []}
     logs = fresh(work / "logs" / name)
-    for i in range(args.repeat):
+    for i in range(args.repeat if args.only == "all" else 0):
         r = run_child("floor", ["--landing", str(landing)], logs / f"floor-{i}.log")
         print(f"  floor #{i + 1}: {r['total_seconds']:.1f}s, {r['rows']:,} rows", flush=True)
         res["floor"].append(r)
     extra = ["--work", str(work)] + (["--dbt-settings", args.dbt_settings] if args.dbt_settings else [])
-    for i in range(args.repeat):
+    for i in range(args.repeat if args.only == "all" else 0):
         wh = fresh(runs / f"full-{i}") / "journey.duckdb"
         r = run_child("build", ["--landing", str(landing), "--warehouse", str(wh), *extra], logs / f"full-{i}.log")
         print(f"  full #{i + 1}: {r['total_seconds']:.1f}s exit {r['exit_code']} touchpoints {r['touchpoints']} "
@@ -447,7 +447,7 @@ def bench_size(name: str, people: int, days: int, args) -> dict:
         if not args.keep and i < args.repeat - 1:
             shutil.rmtree(runs / f"full-{i}")
         _save(work, res)
-    if not args.skip_nightly and not args.variant:
+    if not args.skip_nightly and (not args.variant or args.only == "nightly"):
         base = fresh(runs / "nightly-base") / "journey.duckdb"
         r = run_child("build", ["--landing", str(landing), "--warehouse", str(base), "--start", dates[0],
                                 "--end", before_last], logs / "backfill-all-but-last.log")
@@ -499,6 +499,7 @@ def bench_sample(args) -> dict:
         wh = fresh(work / "runs" / f"sample-{i}") / "journey.duckdb"
         cmd = [PY, "-m", "orchestration.cli", "run", "--landing", str(ROOT / "seeds" / "landing"), "--warehouse", str(wh)]
         load_before = loadavg()
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         with (logs / f"run-{i}.log").open("w") as handle:
             proc = subprocess.Popen(cmd, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
@@ -508,7 +509,8 @@ def bench_sample(args) -> dict:
             sampler.stop()
         wall = time.perf_counter() - t0
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-        res["runs"].append({"seconds": wall, "exit_code": code, "peak_tree_rss_mb": sampler.peak_kb / 1024,
+        cpu = ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime
+        res["runs"].append({"seconds": wall, "exit_code": code, "peak_tree_rss_mb": sampler.peak_kb / 1024, "cpu_s": cpu,
                             "load_before": load_before, "load_after": loadavg(), "maxrss_children_mb": ru.ru_maxrss / 1024})
         print(f"  sample run #{i + 1}: {wall:.1f}s exit {code}", flush=True)
         shutil.rmtree(wh.parent)
@@ -648,10 +650,12 @@ def render(work: Path) -> str:
         L.append("### One nightly day (`journey backfill --from LAST --to LAST` on a warehouse holding every earlier date)")
         L.append("")
         L.append("| size | n | setup | copy | ingest | raw checks | dbt | mart checks | publish | other | **total** | min "
-                 "| CPU s | full build | **nightly / full** | min / min | CPU / CPU | peak memory | backfill of all but the last date |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for r in sizes:
-            n, f = summarize_build(r.get("nightly", [])), summarize_build(r["full"])
+                 "| CPU s | full build | **nightly / full** | min / min | CPU / CPU | peak memory | published file after "
+                 "| backfill of all but the last date |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in [*sizes, *variants]:
+            base = next((x for x in sizes if x["name"] == r.get("size")), r)
+            n, f = summarize_build(r.get("nightly", [])), summarize_build(r["full"] or base["full"])
             if not n or not f:
                 continue
             b = r.get("backfill_all_but_last")
@@ -659,7 +663,7 @@ def render(work: Path) -> str:
                      f"| {fmt(n['raw_checks'])} | {fmt(n['dbt_build'])} | {fmt(n['mart_checks'])} | {fmt(n['publish'])} "
                      f"| {fmt(n['other'])} | **{fmt(n['total'])}** | {fmt(n['min'])} | {fmt(n['cpu'])} | {fmt(f['total'])} "
                      f"| **{100 * n['total'] / f['total']:.1f}%** | {100 * n['min'] / f['min']:.1f}% | {100 * n['cpu'] / f['cpu']:.1f}% "
-                     f"| {fmt(n['peak_tree'] / 1024, 2)} GB "
+                     f"| {fmt(n['peak_tree'] / 1024, 2)} GB | {fmt((n['warehouse_mb'] or 0) / 1024, 2)} GB "
                      f"| {fmt(b['total_seconds']) if b else 'n/a'} |")
         L.append("")
         L.append("### Scaling (full build time ratio against data ratio)")
@@ -725,7 +729,8 @@ def render(work: Path) -> str:
         L.append(f"`journey run --landing seeds/landing` into a fresh warehouse, the CLI process end to end: median "
                  f"**{fmt(statistics.median(secs))} s** of {len(secs)} ({', '.join(f'{x:.1f}' for x in secs)}), "
                  f"all exit 0: {all(x['exit_code'] == 0 for x in s['runs'])}, peak memory "
-                 f"{max(x['peak_tree_rss_mb'] for x in s['runs']) / 1024:.2f} GB; `make run` also runs `dbt parse` "
+                 f"{max(x['peak_tree_rss_mb'] for x in s['runs']) / 1024:.2f} GB, CPU "
+                 f"{', '.join(fmt(x.get('cpu_s')) for x in s['runs'])} s; `make run` also runs `dbt parse` "
                  f"first: {s['dbt_parse_cold_seconds']:.1f} s cold (partial parse makes it shorter after the first). "
                  f"Load average before/after: {', '.join(x['load_before'] + '/' + x['load_after'] for x in s['runs'])}. "
                  f"Busy at start: {'; '.join(s.get('busy_at_start') or []) or 'none above 5% cpu'}.")
@@ -781,8 +786,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dbt-settings", help='experiment: extra DuckDB settings for dbt, JSON, e.g. '
                    '\'{"memory_limit": "5GB"}\'; results are stored as NAME-VARIANT, with --variant')
     p.add_argument("--variant", help="suffix of the result name of an experiment (full builds only)")
-    p.add_argument("--only", choices=["all", "floor"], default="all",
-                   help="floor: re-measure only the floor of sizes that already have results")
+    p.add_argument("--only", choices=["all", "floor", "nightly"], default="all",
+                   help="floor: re-measure only the floor of sizes that already have results; nightly: only the "
+                        "backfill and nightly day (with --variant, e.g. after a change of the models)")
     p.add_argument("--keep", action="store_true", help="keep every warehouse (default: only the last full build)")
     p.add_argument("--sample", action="store_true", help="also time `journey run` on seeds/landing")
     p.add_argument("--render", action="store_true", help="only rewrite the doc from existing results")
