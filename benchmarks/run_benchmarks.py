@@ -702,17 +702,19 @@ def render(work: Path) -> str:
         if variants:
             L.append("### Experiments (full build with another setting; the repository's configuration unchanged)")
             L.append("")
-            L.append("| experiment | dbt DuckDB settings | n | ingest | raw checks | dbt | mart checks | **total** "
+            L.append("| experiment | commit | dbt DuckDB settings | n | ingest | raw checks | dbt | mart checks | **total** "
                      "| CPU s | peak memory | max RSS py / dbt | same size, default settings: total / peak |")
-            L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             for v in variants:
                 f = summarize_build(v["full"])
                 base = next((summarize_build(r["full"]) for r in sizes if r["name"] == v.get("size")), {})
                 if not f:
                     continue
-                L.append(f"| {v['name']} | `{v.get('dbt_settings')}` | {f['n']} | {fmt(f['ingest'])} "
+                L.append(f"| {v['name']} | {v.get('commit')} | `{v.get('dbt_settings') or 'repository profiles.yml'}` "
+                         f"| {f['n']} | {fmt(f['ingest'])} "
                          f"| {fmt(f['raw_checks'])} | {fmt(f['dbt_build'])} | {fmt(f['mart_checks'])} "
-                         f"| **{fmt(f['total'])}** | {fmt(f['cpu'])} | {fmt(f['peak_tree'] / 1024, 2)} GB "
+                         f"| **{fmt(f['total'])}**{'' if f['ok'] else ' (run failed)'} | {fmt(f['cpu'])} "
+                         f"| {fmt(f['peak_tree'] / 1024, 2)} GB "
                          f"| {fmt(f['rss_self'] / 1024, 2)} / {fmt(f['rss_children'] / 1024, 2)} GB "
                          f"| {fmt(base.get('total'))} s / {fmt((base.get('peak_tree') or 0) / 1024, 2)} GB |")
             L.append("")
