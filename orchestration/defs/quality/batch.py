@@ -103,6 +103,15 @@ def _result(verdict: BatchVerdict) -> dg.AssetCheckResult:
     )
 
 
+def _judge(env: str, judge, source: str) -> dg.AssetCheckResult:
+    """Run one batch rule on the build warehouse, holding the (read-only) connection only while it reads."""
+    con = _open(env)
+    try:
+        return _result(judge(con, source, raw_thresholds(source)))
+    finally:
+        con.close()
+
+
 def batch_checks(warehouse_path_env: str = "JOURNEY_BUILD_WAREHOUSE") -> list[dg.AssetChecksDefinition]:
     checks = []
     for source in SOURCES:
@@ -112,20 +121,12 @@ def batch_checks(warehouse_path_env: str = "JOURNEY_BUILD_WAREHOUSE") -> list[dg
             @dg.asset_check(asset=key, name=f"raw_{source}_reject_rate", blocking=True,
                             description=f"No {source} file of this load is mostly quarantined rows.")
             def reject_rate() -> dg.AssetCheckResult:
-                con = _open(warehouse_path_env)
-                try:
-                    return _result(judge_reject_rates(con, source, raw_thresholds(source)))
-                finally:
-                    con.close()
+                return _judge(warehouse_path_env, judge_reject_rates, source)
 
             @dg.asset_check(asset=key, name=f"raw_{source}_volume", blocking=True,
                             description=f"Tonight's {source} export has not collapsed against recent exports.")
             def volume() -> dg.AssetCheckResult:
-                con = _open(warehouse_path_env)
-                try:
-                    return _result(judge_volume(con, source, raw_thresholds(source)))
-                finally:
-                    con.close()
+                return _judge(warehouse_path_env, judge_volume, source)
 
             return [reject_rate, volume]
 
