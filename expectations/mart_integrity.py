@@ -17,9 +17,14 @@ validates the aggregate:
    "N of M <unit> <what went wrong>" with those rows (the run summary and the reports show them).
 
 So a check reads one row plus, only when it fails, a handful of sample rows, whatever the size of the mart.
-Tolerances come from MartThresholds (expectations/thresholds.py); every count must be zero.
+Tolerances come from MartThresholds (expectations/thresholds.py); every count must be zero unless its rule
+tolerates a share.
 
-Marts without a spec here (fct_touchpoints, dim_customers) are validated row by row by expectations.marts.
+A rule may tolerate a share of violating rows (`Rule.max_share`, from a `mostly` in MartThresholds: a touchpoint
+without a channel); the suite then bounds its share instead of its count.
+
+dim_customers, the one mart without a spec here, is validated row by row by expectations.marts (its key is all
+the suite reads).
 """
 
 from __future__ import annotations
@@ -36,13 +41,15 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 import pandas as pd
 
+from expectations.raw._common import floor_datetime, utc_now
 from expectations.raw._common import rule as rule_meta
-from expectations.raw._common import utc_now
 from expectations.runner import SAMPLE_COUNT, FailedExpectation, QualityResult, jsonable, validate
 from expectations.thresholds import MARTS, MartThresholds
+from orchestration.lib.contract import SOURCES
 from orchestration.lib.warehouse import quote
 
 CUSTOMERS_TABLE = "marts.dim_customers"
+TOUCHPOINTS_TABLE = "marts.fct_touchpoints"
 IDENTIFIERS_TABLE = "marts.customer_identifiers"
 SESSIONS_TABLE = "marts.fct_sessions"
 PATHS_TABLE = "marts.fct_conversion_paths"
@@ -89,11 +96,19 @@ class Rule:
     worst: str | None = None  # optional SQL aggregate over the violating rows, reported after `worst_label`
     worst_label: str = "worst"
     meta: Mapping[str, Any] = field(default_factory=dict)  # extra expectation meta (tolerance, reference)
+    # None: no violation allowed. Else the largest share of the source's rows that may break the rule (a GX
+    # `mostly` of 0.99 is max_share 0.01); the suite then bounds the rule's share column instead of its count.
+    max_share: float | None = None
 
     @property
     def count_column(self) -> str:
         """The profile column holding the rule's violation count."""
         return f"{self.rule}__{re.sub(r'[^0-9A-Za-z_]+', '_', self.column).strip('_')}"
+
+    @property
+    def share_column(self) -> str:
+        """The profile column holding the rule's violation share (rules with max_share)."""
+        return "_share__" + self.count_column
 
 
 @dataclass(frozen=True)
@@ -152,14 +167,14 @@ def key_rules(key: Sequence[str]) -> list[Rule]:
     ]
 
 
-def customer_known_rule(key: Sequence[str], column: str = "customer_id") -> Rule:
+def customer_known_rule(key: Sequence[str], column: str = "customer_id", max_share: float | None = None) -> Rule:
     """Every non-null customer id of the mart is a dim_customers.customer_id (source "rows")."""
     return Rule(
         "customer_known", column, (*key, column) if column not in key else tuple(key), "rows",
         f"s.{quote(column)} is not null and not exists (select 1 from {CUSTOMERS_TABLE} as c "
         f"where c.customer_id = s.{quote(column)})",
         f"have a {column} that is not in {CUSTOMERS_TABLE}", tuple(dict.fromkeys((*key, column))),
-        meta={"reference": f"{CUSTOMERS_TABLE}.customer_id"},
+        meta={"reference": f"{CUSTOMERS_TABLE}.customer_id"}, max_share=max_share,
     )
 
 
@@ -177,7 +192,52 @@ def _spec(table: str, key: Sequence[str], rules: Sequence[Rule], extra_sources: 
 # --- the marts ------------------------------------------------------------------------------------------------
 
 
-def customer_identifiers_spec(thresholds: MartThresholds = MARTS) -> MartSpec:
+def _tolerated(mostly: float) -> float | None:
+    """A GX-style `mostly` as the share of rows that may break a rule (None when none may)."""
+    return None if mostly >= 1 else round(1.0 - mostly, 12)
+
+
+def fct_touchpoints_spec(thresholds: MartThresholds = MARTS, now: datetime | None = None) -> MartSpec:
+    """One row per touchpoint, on a plausible timeline, from a known source, owned by a known customer or none.
+
+    The same rules as the row-by-row suite expectations.marts.fct_touchpoints_suite, aggregated in DuckDB: a
+    10-million-row mart is read once by a hash aggregate instead of being pulled into pandas."""
+    now = now or utc_now()
+    key = ("touchpoint_id",)
+    latest = now + thresholds.future_tolerance
+    floor = floor_datetime(thresholds.timestamp_floor)
+    sources = ", ".join(f"'{s}'" for s in sorted(SOURCES))
+    rules = [
+        Rule("timestamp_present", "occurred_at", (*key, "occurred_at"), "rows", "s.occurred_at is null",
+             "have no occurred_at", (*key, "occurred_at")),
+        Rule("timestamp_not_future", "occurred_at", (*key, "occurred_at"), "rows",
+             f"s.occurred_at > timestamp '{latest.isoformat(sep=' ', timespec='seconds')}'",
+             f"have occurred_at after {latest.isoformat(sep=' ', timespec='seconds')} (now + tolerance)",
+             (*key, "occurred_at"), worst="max(s.occurred_at)", worst_label="latest:",
+             meta={"max_value": latest.isoformat(timespec="seconds")}),
+        Rule("timestamp_not_before_floor", "occurred_at", (*key, "occurred_at"), "rows",
+             f"s.occurred_at < timestamp '{floor.isoformat(sep=' ', timespec='seconds')}'",
+             f"have occurred_at before {floor.date().isoformat()}", (*key, "occurred_at"),
+             worst="min(s.occurred_at)", worst_label="earliest:", meta={"min_value": floor.isoformat()}),
+        Rule("source_present", "source_name", (*key, "source_name"), "rows", "s.source_name is null",
+             "have no source_name", (*key, "source_name")),
+        Rule("source_known", "source_name", (*key, "source_name"), "rows",
+             f"s.source_name is not null and s.source_name not in ({sources})",
+             "have a source_name that is no export of the contract", (*key, "source_name"),
+             meta={"value_set": sorted(SOURCES)}),
+        Rule("channel_populated", "channel", (*key, "channel"), "rows", "s.channel is null", "have no channel",
+             (*key, "channel"),
+             max_share=_tolerated(thresholds.touchpoint_channel_populated_mostly)),
+        customer_known_rule(key, max_share=_tolerated(thresholds.touchpoint_customer_known_mostly)),
+    ]
+    if thresholds.touchpoint_customer_present_mostly > 0:
+        rules.append(Rule("customer_present", "customer_id", (*key, "customer_id"), "rows",
+                          "s.customer_id is null", "have no customer_id", (*key, "customer_id"),
+                          max_share=_tolerated(thresholds.touchpoint_customer_present_mostly)))
+    return _spec(TOUCHPOINTS_TABLE, key, rules, reads=(CUSTOMERS_TABLE,), unit="touchpoints")
+
+
+def customer_identifiers_spec(thresholds: MartThresholds = MARTS, now: datetime | None = None) -> MartSpec:
     """One row per (identifier_type, identifier_value), owned by a known customer; no golden record without one."""
     key = ("identifier_type", "identifier_value")
     customers = Source(f"select customer_id from {CUSTOMERS_TABLE}", f"customers of {CUSTOMERS_TABLE}")
@@ -190,7 +250,7 @@ def customer_identifiers_spec(thresholds: MartThresholds = MARTS) -> MartSpec:
                  reads=(CUSTOMERS_TABLE,), unit="identifiers")
 
 
-def fct_sessions_spec(thresholds: MartThresholds = MARTS) -> MartSpec:
+def fct_sessions_spec(thresholds: MartThresholds = MARTS, now: datetime | None = None) -> MartSpec:
     """One row per session, ending no earlier than it starts, of a known customer or none."""
     key = ("session_id",)
     in_order = Rule(
@@ -201,12 +261,12 @@ def fct_sessions_spec(thresholds: MartThresholds = MARTS) -> MartSpec:
     return _spec(SESSIONS_TABLE, key, [in_order, customer_known_rule(key)], reads=(CUSTOMERS_TABLE,), unit="sessions")
 
 
-def fct_conversion_paths_spec(thresholds: MartThresholds = MARTS) -> MartSpec:
+def fct_conversion_paths_spec(thresholds: MartThresholds = MARTS, now: datetime | None = None) -> MartSpec:
     """One row per path (a conversion, or a visitor's non-converting journey)."""
     return _spec(PATHS_TABLE, ("path_id",), [], unit="paths")
 
 
-def fct_attribution_spec(thresholds: MartThresholds = MARTS) -> MartSpec:
+def fct_attribution_spec(thresholds: MartThresholds = MARTS, now: datetime | None = None) -> MartSpec:
     """One row per (conversion, model, channel); known models; credits in [0, 1] summing to 1 per conversion and
     model, revenue credits summing to the conversion value. The sums are aggregated per conversion and model in
     DuckDB (sources "credits" and "revenue"); only the count of pairs that do not add up is read."""
@@ -247,13 +307,13 @@ def fct_attribution_spec(thresholds: MartThresholds = MARTS) -> MartSpec:
     return _spec(ATTRIBUTION_TABLE, key, rules, sources)
 
 
-def customer_360_spec(thresholds: MartThresholds = MARTS) -> MartSpec:
+def customer_360_spec(thresholds: MartThresholds = MARTS, now: datetime | None = None) -> MartSpec:
     """One row per customer, every one of them in dim_customers."""
     key = ("customer_id",)
     return _spec(CUSTOMER_360_TABLE, key, [customer_known_rule(key)], reads=(CUSTOMERS_TABLE,), unit="customers")
 
 
-def fct_customer_journeys_spec(thresholds: MartThresholds = MARTS) -> MartSpec:
+def fct_customer_journeys_spec(thresholds: MartThresholds = MARTS, now: datetime | None = None) -> MartSpec:
     """One row per known customer; stage timestamps in the orders the model guarantees (JOURNEY_STAGE_COLUMNS)."""
     key = ("customer_id",)
     rules = [customer_known_rule(key)]
@@ -275,7 +335,9 @@ def fct_customer_journeys_spec(thresholds: MartThresholds = MARTS) -> MartSpec:
     return _spec(JOURNEYS_TABLE, key, rules, reads=(CUSTOMERS_TABLE,), unit="customers")
 
 
-SPECS: Mapping[str, Callable[[MartThresholds], MartSpec]] = {
+# Each builds a spec from the thresholds and the moment of validation (rules about "the future" need it).
+SPECS: Mapping[str, Callable[[MartThresholds, datetime | None], MartSpec]] = {
+    TOUCHPOINTS_TABLE: fct_touchpoints_spec,
     IDENTIFIERS_TABLE: customer_identifiers_spec,
     SESSIONS_TABLE: fct_sessions_spec,
     PATHS_TABLE: fct_conversion_paths_spec,
@@ -285,11 +347,10 @@ SPECS: Mapping[str, Callable[[MartThresholds], MartSpec]] = {
 }
 
 
-def mart_spec(table: str, thresholds: MartThresholds = MARTS) -> MartSpec:
-    try:
-        return SPECS[table](thresholds)
-    except KeyError:
-        raise KeyError(f"no integrity suite for {table!r}; known: {', '.join(SPECS)}") from None
+def mart_spec(table: str, thresholds: MartThresholds = MARTS, now: datetime | None = None) -> MartSpec:
+    if table not in SPECS:
+        raise KeyError(f"no integrity suite for {table!r}; known: {', '.join(SPECS)}")
+    return SPECS[table](thresholds, now)
 
 
 # --- suite, profile, samples ----------------------------------------------------------------------------------
@@ -301,8 +362,9 @@ def integrity_suite(spec: MartSpec, now: datetime | None = None) -> gx.Expectati
     exps: list[gxe.Expectation] = [
         gxe.ExpectColumnToExist(column=c, meta=rule_meta("column_present", c)) for c in spec.columns]
     for r in spec.rules:
+        tolerated = r.max_share is not None
         exps.append(gxe.ExpectColumnMaxToBeBetween(
-            column=r.count_column, max_value=0,
+            column=r.share_column if tolerated else r.count_column, max_value=r.max_share if tolerated else 0,
             meta=rule_meta(r.rule, r.column, columns=list(r.columns), counts=r.source, **r.meta)))
     return gx.ExpectationSuite(
         name=spec.table, expectations=exps,
@@ -341,6 +403,9 @@ def profile_sql(spec: MartSpec, rules: Sequence[Rule]) -> str:
         for r in (r for r in rules if r.source == name):
             violation = _rule_sql(spec, r.violation)
             aggregates.append(f"count(*) filter (where {violation}) as {quote(r.count_column)}")
+            if r.max_share is not None:  # an empty source breaks nothing
+                aggregates.append(f"coalesce(count(*) filter (where {violation}) / nullif(count(*), 0), 0) "
+                                  f"as {quote(r.share_column)}")
             if r.worst:
                 aggregates.append(f"{r.worst} filter (where {violation}) as {quote('_worst__' + r.count_column)}")
         parts.append(f"(select {', '.join(aggregates)} from ({_source_sql(spec, name)}) as s)")
@@ -383,11 +448,14 @@ def _explain(spec: MartSpec, result: QualityResult, row: Mapping[str, Any],
             observed += f"; {r.worst_label} {worst:.6g}" if isinstance(worst, float) else f"; {r.worst_label} {worst}"
         if "tolerance" in r.meta:
             observed += f"; tolerance {r.meta['tolerance']:g}"
+        allowed = 0.0 if r.max_share is None else 100.0 * r.max_share
+        share = round(100.0 * count / total, 4) if total else None
+        observed += "; allowed 0" if r.max_share is None else f" ({share:g}%); allowed {allowed:g}%"
         rows = samples(r)
         result.failures[i] = FailedExpectation(
-            failure.rule, failure.expectation, failure.column, observed + "; allowed 0",
-            unexpected_count=count, unexpected_percent=round(100.0 * count / total, 4) if total else None,
-            allowed_percent=0.0, observed_value=count, samples=[_sample_value(spec, r, s) for s in rows],
+            failure.rule, failure.expectation, failure.column, observed,
+            unexpected_count=count, unexpected_percent=share,
+            allowed_percent=allowed, observed_value=count, samples=[_sample_value(spec, r, s) for s in rows],
             sample_rows=rows,
         )
 
@@ -404,7 +472,8 @@ def validate_mart(
 ) -> QualityResult:
     """Validate one mart's integrity suite. `connect()` opens the warehouse (read-only is enough); it is called
     once for the profile and, when a rule fails, once more for the samples, and each connection is closed."""
-    spec = mart_spec(table, thresholds)
+    now = now or utc_now()
+    spec = mart_spec(table, thresholds, now)
     con = connect()
     try:
         columns = table_columns(con, spec.table)

@@ -9,6 +9,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LANDING = PROJECT_ROOT / "seeds" / "landing"
 DEFAULT_WAREHOUSE = Path("warehouse") / "journey.duckdb"
+FULL_REFRESH_HELP = ("rebuild the incremental journey tables from scratch (after changing journey rules or vars); "
+                     "customer ids and the merge log are kept")
 
 
 def _date(text: str):
@@ -34,11 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="load new exports, build and check the warehouse, publish it, print a summary")
     run.add_argument("--landing", type=Path, default=DEFAULT_LANDING)
     run.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    run.add_argument("--full-refresh", action="store_true", help=FULL_REFRESH_HELP)
     backfill = sub.add_parser("backfill", help="load the export folders of a date range (new files only), build, publish")
     backfill.add_argument("--from", dest="start", required=True, type=_date, help="first export date, YYYY-MM-DD")
     backfill.add_argument("--to", dest="end", required=True, type=_date, help="last export date, YYYY-MM-DD")
     backfill.add_argument("--landing", type=Path, default=DEFAULT_LANDING)
     backfill.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    backfill.add_argument("--full-refresh", action="store_true", help=FULL_REFRESH_HELP)
 
     rollback = sub.add_parser("rollback", help="make the previously published warehouse the published one again")
     rollback.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
@@ -68,12 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from orchestration.runner import run_pipeline
 
-        return run_pipeline(landing=args.landing, warehouse=args.warehouse)
+        return run_pipeline(landing=args.landing, warehouse=args.warehouse, full_refresh=args.full_refresh)
     if args.command == "backfill":
         from orchestration.runner import run_pipeline
 
         return run_pipeline(landing=args.landing, warehouse=args.warehouse, start=args.start, end=args.end,
-                            command="journey backfill")
+                            command="journey backfill", full_refresh=args.full_refresh)
     if args.command == "rollback":
         from orchestration.lib.publish import rollback
 

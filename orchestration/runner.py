@@ -73,7 +73,17 @@ def run_lock(warehouse: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def execute(landing: Path, warehouse: Path, start: date | None = None, end: date | None = None) -> RunSummary:
+def run_config(full_refresh: bool = False, log_level: str | None = None) -> dict:
+    """The Dagster run config of a `journey run`: console log level, and the dbt step's full refresh."""
+    config: dict = {"loggers": {"console": {"config": {
+        "log_level": log_level or os.environ.get("JOURNEY_LOG_LEVEL", "WARNING")}}}}
+    if full_refresh:
+        config["ops"] = {"journey_dbt_models": {"config": {"full_refresh": True}}}
+    return config
+
+
+def execute(landing: Path, warehouse: Path, start: date | None = None, end: date | None = None,
+            full_refresh: bool = False) -> RunSummary:
     """Run the nightly job in this process over export dates start..end (default: every landed folder).
 
     Never raises for a failed step: the summary says what failed. Raises ValueError for a date range the
@@ -87,10 +97,10 @@ def execute(landing: Path, warehouse: Path, start: date | None = None, end: date
     end = end or (dates[-1] if dates else date.today())
     tags = partition_range_tags(start, end)
     with run_lock(warehouse):
-        return _execute(landing, warehouse, tags)
+        return _execute(landing, warehouse, tags, run_config(full_refresh))
 
 
-def _execute(landing: Path, warehouse: Path, tags: dict[str, str]) -> RunSummary:
+def _execute(landing: Path, warehouse: Path, tags: dict[str, str], config: dict) -> RunSummary:
     import dagster as dg
 
     from orchestration.definitions import NIGHTLY_JOB, build_definitions
@@ -107,8 +117,7 @@ def _execute(landing: Path, warehouse: Path, tags: dict[str, str]) -> RunSummary
         contextlib.redirect_stdout(log),  # dbt's own log lines go to the log file, the summary to the terminal
     ):
         result = job.execute_in_process(
-            instance=instance, raise_on_error=False, tags=tags or {},
-            run_config={"loggers": {"console": {"config": {"log_level": os.environ.get("JOURNEY_LOG_LEVEL", "WARNING")}}}},
+            instance=instance, raise_on_error=False, tags=tags or {}, run_config=config,
         )
         published = any(
             mat.asset_key == dg.AssetKey(["publish", "warehouse"])
@@ -239,12 +248,12 @@ def format_expectations(check: CheckOutcome, samples: int = 3) -> list[str]:
 
 
 def run_pipeline(landing: Path, warehouse: Path, start: date | None = None, end: date | None = None,
-                 command: str = "journey run") -> int:
+                 command: str = "journey run", full_refresh: bool = False) -> int:
     if not landing.is_dir():
         print(f"{command}: landing folder {landing} does not exist (expected <landing>/<source>/<YYYY-MM-DD>/files)")
         return 2
     try:
-        summary = execute(landing, warehouse, start, end)
+        summary = execute(landing, warehouse, start, end, full_refresh=full_refresh)
     except (RunInProgress, ValueError) as exc:
         print(f"{command}: {exc}")
         return 3 if isinstance(exc, RunInProgress) else 2

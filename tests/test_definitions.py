@@ -110,3 +110,25 @@ def test_cli_rejects_bad_dates_and_missing_landing(tmp_path, capsys):
 def test_rollback_without_a_previous_version_exits_non_zero(tmp_path, capsys):
     assert main(["rollback", "--warehouse", str(tmp_path / "journey.duckdb")]) == 1
     assert "no previous version" in capsys.readouterr().err
+
+
+def test_full_refresh_reaches_dbt_only_when_asked(defs):
+    from orchestration.defs.dbt.assets import dbt_build_args
+    from orchestration.runner import run_config
+
+    assert dbt_build_args() == ["build", "--exclude-resource-type", "unit_test"]
+    assert dbt_build_args(full_refresh=True)[-1] == "--full-refresh"
+    assert "ops" not in run_config()
+    config = run_config(full_refresh=True)
+    assert config["ops"] == {"journey_dbt_models": {"config": {"full_refresh": True}}}
+    # the nightly job accepts that run config (a wrong op name or field would be rejected here)
+    from orchestration.definitions import NIGHTLY_JOB
+
+    job = defs.resolve_job_def(NIGHTLY_JOB)
+    assert job.run_config_schema.config_type is not None
+    from dagster._config import process_config
+
+    assert process_config(job.run_config_schema.config_type, config).success
+    assert build_parser().parse_args(["run", "--full-refresh"]).full_refresh is True
+    assert build_parser().parse_args(["backfill", "--from", "2026-01-01", "--to", "2026-01-02",
+                                      "--full-refresh"]).full_refresh is True

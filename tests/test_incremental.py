@@ -232,3 +232,33 @@ def test_incremental_nights_equal_a_full_build_row_by_row(builds):
         f"  incremental: {ex_a}\n  full:        {ex_b}"
         for table, (a, b, ex_a, ex_b) in diff.items()
     )
+
+
+def test_full_refresh_rebuilds_the_journey_tables_and_keeps_customer_ids(builds, tmp_path):
+    """`journey run --full-refresh` after the nights: every journey row rewritten by one build, the same tables as
+    the full build, and not one customer id changed (the id map and the merge log are never rebuilt)."""
+    nightly, full, _, _ = builds
+    refreshed = tmp_path / "journey.duckdb"
+    refreshed.write_bytes(nightly.read_bytes())
+    landing = nightly.parent.parent / "gen" / "landing"
+    summary = execute(landing, refreshed, full_refresh=True)
+    assert summary.exit_code == 0, format_summary(summary)
+    ids = "select identifier_type, identifier_value, customer_id from marts.customer_identifiers"
+    merges = "select count(*) from marts.customer_merges"
+    con = duckdb.connect(str(refreshed), read_only=True)
+    try:
+        builds_seen = con.execute(
+            "select min(_build_number), max(_build_number) from intermediate.int_journeys__touchpoints_sessionized"
+        ).fetchone()
+        ids_after, merges_after = set(con.execute(ids).fetchall()), con.execute(merges).fetchone()[0]
+    finally:
+        con.close()
+    con = duckdb.connect(str(nightly), read_only=True)
+    try:
+        ids_before, merges_before = set(con.execute(ids).fetchall()), con.execute(merges).fetchone()[0]
+    finally:
+        con.close()
+    assert builds_seen == (1, 1), f"a full refresh must rewrite every touchpoint in one build, saw {builds_seen}"
+    assert ids_after == ids_before, "customer ids changed in a full refresh"
+    assert merges_after == merges_before, "the merge log changed in a full refresh"
+    assert not differences(refreshed, full), "a full refresh differs from a full build"

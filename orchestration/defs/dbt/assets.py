@@ -25,14 +25,23 @@ class JourneyTranslator(DagsterDbtTranslator):
 TRANSLATOR = JourneyTranslator()
 
 
-def dbt_build_args() -> list[str]:
-    """Nightly runs build models, seeds and data tests; dbt unit tests belong to the test suite, not to runs."""
-    return ["build", "--exclude-resource-type", "unit_test"]
+class DbtBuildConfig(dg.Config):
+    """Run config of the dbt step (`journey run --full-refresh`, or the launchpad of `dagster dev`)."""
+
+    full_refresh: bool = False  # rebuild the incremental journey models from scratch (the id map never is)
+
+
+def dbt_build_args(full_refresh: bool = False) -> list[str]:
+    """Nightly runs build models, seeds and data tests; dbt unit tests belong to the test suite, not to runs.
+
+    With full_refresh, dbt rebuilds every incremental model from scratch (after a change of journey rules or
+    sessionisation vars), except the persistent ones (`full_refresh=false`: the customer id map and the merge log)."""
+    return ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if full_refresh else [])]
 
 
 @dbt_assets(manifest=dbt_project().manifest_path, project=dbt_project(), dagster_dbt_translator=TRANSLATOR)
-def journey_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(dbt_build_args(), context=context).stream()
+def journey_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
+    yield from dbt.cli(dbt_build_args(config.full_refresh), context=context).stream()
 
 
 def mart_keys() -> list[dg.AssetKey]:

@@ -2,8 +2,8 @@
 
 Raw checks validate the rows of the *latest load* of a source (raw.<source> rows whose `_load_id` is the newest
 `ops.loads` row of that source), i.e. what this run just added; older rows passed their own gate already.
-Mart checks validate the whole mart: fct_touchpoints and dim_customers row by row (expectations.marts, in
-chunks), the other marts through integrity suites whose violation counts DuckDB aggregates
+Mart checks validate the whole mart: dim_customers row by row (expectations.marts, in chunks), the other marts
+(fct_touchpoints included) through integrity suites whose violation counts DuckDB aggregates
 (expectations.mart_integrity: one profile row per check, plus a few sample rows when a rule fails). A failed
 check has severity ERROR and is blocking, so nothing downstream of the asset runs and the last published
 warehouse stays as it was.
@@ -211,11 +211,11 @@ def check_mart(
     context: AssetCheckExecutionContext, table: str, warehouse_path_env: str = WAREHOUSE_ENV,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> AssetCheckResult:
-    """Validate a mart: fct_touchpoints and dim_customers row by row (in chunks), every other mart through its
-    integrity suite (violation counts aggregated in DuckDB, see expectations.mart_integrity)."""
+    """Validate a mart: dim_customers row by row (in chunks of its key), every other mart through its integrity
+    suite (violation counts aggregated in DuckDB, see expectations.mart_integrity)."""
     from expectations import marts
 
-    if table not in (marts.TOUCHPOINTS_TABLE, marts.CUSTOMERS_TABLE):
+    if table != marts.CUSTOMERS_TABLE:
         return check_mart_integrity(context, table, warehouse_path_env)
     path = warehouse_path(warehouse_path_env)
     con = open_read_only(path)
@@ -224,20 +224,11 @@ def check_mart(
         columns = {r[0] for r in con.execute(f"describe {table}").fetchall()}
     finally:
         con.close()
-    if table == marts.TOUCHPOINTS_TABLE:
-        key, suite = marts.TOUCHPOINT_KEY, marts.fct_touchpoints_suite()
-        # Only the columns the suite reads (a 10M-row mart is read in chunks; its other columns are not needed).
-        # Without a customer_id column the suite's column_present fails; do not fail the SQL before it.
-        wanted = [c for c in marts.TOUCHPOINT_COLUMNS if c in columns]
-        select = (marts.touchpoints_sql(where="where true", columns=wanted) if marts.CUSTOMER_KEY in columns
-                  else f"select {', '.join(quote(c) for c in wanted) or '*'} from {table} as t where true")
-        key_sql = f"t.{quote(key)}"
-    else:
-        key, suite = marts.CUSTOMER_KEY, marts.dim_customers_suite()
-        wanted = [c for c in marts.CUSTOMER_COLUMNS if c in columns]
-        select, key_sql = f"select {', '.join(quote(c) for c in wanted) or '*'} from {table} where true", quote(key)
+    key, suite = marts.CUSTOMER_KEY, marts.dim_customers_suite()
+    wanted = [c for c in marts.CUSTOMER_COLUMNS if c in columns]
+    select = f"select {', '.join(quote(c) for c in wanted) or '*'} from {table} where true"
     # Without the key column there is nothing to chunk by; the suite reports the missing column.
-    queries = chunk_queries(select, key_sql, rows, chunk_rows) if key in columns else [select]
+    queries = chunk_queries(select, quote(key), rows, chunk_rows) if key in columns else [select]
     return _validate_and_report(context, path, suite, read_chunks(path, queries), table,
                                 chunk_count=len(queries))
 
@@ -296,9 +287,9 @@ def _raw_check(source: str, env: str, chunk_rows: int, pool: str | None) -> Asse
     return _check
 
 
-# Every mart the gate covers: (table, asset name, marts the check also reads besides its own). fct_touchpoints
-# and dim_customers are validated row by row (expectations.marts); the others by their integrity suites
-# (expectations.mart_integrity). A check that reads dim_customers waits for it.
+# Every mart the gate covers: (table, asset name, marts the check also reads besides its own). dim_customers is
+# validated row by row (expectations.marts); the others by their integrity suites (expectations.mart_integrity).
+# A check that reads dim_customers waits for it.
 MART_CHECKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("marts.fct_touchpoints", "fct_touchpoints", ("dim_customers",)),
     ("marts.dim_customers", "dim_customers", ()),
