@@ -247,3 +247,20 @@ def test_white_space_only_key_is_missing_and_fractional_count_is_recorded(con, t
     report = load(con, landing, source="pos_transactions")
     assert report.files[0].reasons == {"missing_key": 1}
     assert con.execute("select column_name, value from ops.field_issues").fetchall() == [("items_count", "2.5")]
+
+
+def test_timestamp_floor_is_the_quality_gates_floor(con, tmp_path, monkeypatch):
+    """One floor for quarantine and the gates: JOURNEY_QUALITY_TIMESTAMP_FLOOR moves both."""
+    from expectations.thresholds import TIMESTAMP_FLOOR_ENV
+
+    landing = tmp_path / "landing"
+    write_csv(landing / "orders/2026-09-02/orders.csv",
+              [order_row("o1", updated="1969-12-31T23:00:00Z"), order_row("o2", updated="2001-06-01T00:00:00Z")])
+    monkeypatch.setenv(TIMESTAMP_FLOOR_ENV, "2010-01-01")
+    (f,) = load(con, landing).files
+    assert (f.rows_loaded, f.reasons) == (0, {"timestamp_before_floor": 2})
+    monkeypatch.delenv(TIMESTAMP_FLOOR_ENV)
+    write_csv(landing / "orders/2026-09-03/orders.csv", [order_row("o3", updated="1969-12-31T23:00:00Z"),
+                                                          order_row("o4", updated="2001-06-01T00:00:00Z")])
+    (f,) = [x for x in load(con, landing, load_id="L2").files if x.status == "loaded"]
+    assert (str(f.export_date), f.rows_loaded, f.reasons) == ("2026-09-03", 1, {"timestamp_before_floor": 1})

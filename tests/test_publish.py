@@ -104,3 +104,39 @@ def test_reader_during_a_run_is_neither_blocked_nor_sees_a_partial_state(tmp_pat
     assert all(v == [1, 1] for v in held["seen"])  # an open session keeps its consistent version
     assert all(v in ([1, 1], [2, 2]) for v in fresh["seen"])  # never a mix of versions
     assert fresh["seen"][0] == [1, 1] and fresh["seen"][-1] == [2, 2]
+
+
+def test_storage_version_applies_to_new_files_and_converts_an_existing_one_once(tmp_path, monkeypatch):
+    from orchestration.lib.warehouse import (
+        STORAGE_VERSION_ENV,
+        requested_storage_version,
+        start_build_file,
+        storage_version,
+    )
+
+    published, build = tmp_path / "journey.duckdb", tmp_path / "journey.duckdb.build"
+    assert "new warehouse file" in start_build_file(str(published), str(build), "v1.4.0")
+    assert storage_version(str(build)) == "v1.4.0+"
+    build.unlink()
+    con = duckdb.connect(str(published))  # a warehouse published in the newest format, with a view and a macro
+    con.execute("create schema raw; create table raw.t as select range as a from range(5); "
+                "create schema staging; create view staging.v as select a * 2 as b from raw.t; "
+                "create macro plus_one(x) as x + 1")
+    con.close()
+    assert storage_version(str(published)) != "v1.4.0+"
+    assert "converted" in start_build_file(str(published), str(build), "v1.4.0")
+    con = duckdb.connect(str(build), read_only=True)
+    try:
+        assert con.execute("select sum(b), plus_one(1) from staging.v").fetchone() == (20, 2)
+    finally:
+        con.close()
+    assert storage_version(str(build)) == "v1.4.0+"
+    build.replace(published)
+    # once converted, later runs copy the file as it is
+    assert "starts from published" in start_build_file(str(published), str(build), "v1.4.0")
+    assert build.read_bytes() == published.read_bytes()
+    monkeypatch.setenv(STORAGE_VERSION_ENV, "1.4")
+    with pytest.raises(ValueError, match="v1.4.0"):
+        requested_storage_version()
+    monkeypatch.setenv(STORAGE_VERSION_ENV, "")
+    assert requested_storage_version() is None

@@ -21,14 +21,16 @@ from pathlib import Path
 
 import duckdb
 
+from expectations.thresholds import default_timestamp_floor
 from orchestration.lib.contract import FILE_SUFFIXES, SOURCES, Source, timestamp_sql
 from orchestration.lib.warehouse import ensure_tables, quote
 
 DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Events may not be later than their export date plus this many days (clock skew, time zones).
 FUTURE_TOLERANCE_DAYS = 2
-# Events before this date are rejected as garbage (the default accepts decades of history).
-TIMESTAMP_FLOOR = "1970-01-01"
+# Events before the timestamp floor are rejected as garbage: the same floor as the quality gates
+# (expectations.thresholds.default_timestamp_floor: 1970-01-01, or JOURNEY_QUALITY_TIMESTAMP_FLOOR), so moving it
+# moves quarantine and the gate together.
 
 
 class IngestError(Exception):
@@ -273,7 +275,7 @@ def rule_sql(source: Source, export_date: date) -> str:
         (_is_blank(source.timestamp), "missing_timestamp"),
         (f"({ts}) is null", "unparseable_timestamp"),
         (f"({ts}) > date '{export_date.isoformat()}' + interval {FUTURE_TOLERANCE_DAYS} day", "timestamp_in_future"),
-        (f"({ts}) < timestamp '{TIMESTAMP_FLOOR}'", "timestamp_before_floor"),
+        (f"({ts}) < timestamp '{default_timestamp_floor().isoformat()}'", "timestamp_before_floor"),
     ]
     if source.amount:
         amount = f"try_cast(trim(\"{source.amount}\") as decimal(18, 2))"

@@ -13,6 +13,11 @@ Layout (the dbt sources and the quality suites rely on it):
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import tempfile
+
 import duckdb
 
 from orchestration.lib.contract import LINEAGE_COLUMNS, SOURCES
@@ -80,3 +85,80 @@ def connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(path, read_only=read_only)
     con.execute("set TimeZone = 'UTC'")
     return con
+
+
+# The DuckDB storage format of a new warehouse file (README "Connecting a BI tool"): empty = this DuckDB's newest.
+# BI drivers often bundle an older DuckDB, which cannot open a newer format: v1.4.0 is readable by DuckDB 1.4+.
+STORAGE_VERSION_ENV = "JOURNEY_STORAGE_VERSION"
+
+
+def requested_storage_version() -> str | None:
+    value = os.environ.get(STORAGE_VERSION_ENV, "").strip()
+    if value and not re.fullmatch(r"v\d+\.\d+\.\d+|latest", value):
+        raise ValueError(f"{STORAGE_VERSION_ENV}={value!r} is not a DuckDB storage version: use e.g. v1.4.0 "
+                         f"(readable by DuckDB 1.4 and newer), or leave it empty for the newest format")
+    return value or None
+
+
+def storage_version(path: str) -> str | None:
+    """The storage format of a DuckDB file as DuckDB reports it ('v1.4.0+' means readable by 1.4.0 and newer)."""
+    con = duckdb.connect(path, read_only=True)
+    try:
+        row = con.execute("select tags['storage_version'] from duckdb_databases() where not internal "
+                          "and database_name = current_database()").fetchone()
+    finally:
+        con.close()
+    return row[0] if row else None
+
+
+def create_database(path: str, version: str | None) -> None:
+    """A new, empty DuckDB file in storage format `version` (None: the newest); the format stays with the file."""
+    config = {"storage_compatibility_version": version} if version else {}
+    duckdb.connect(path, config=config).close()
+
+
+def copy_database(source: str, target: str, version: str | None) -> None:
+    """Every schema, table, view and macro of `source` into a new file `target` written in format `version`."""
+    create_database(target, version)
+    con = duckdb.connect(target)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute(f"attach {sql_literal(source)} as copy_source (read_only)")
+        con.execute(f"copy from database copy_source to {quote(current_catalog(con))}")
+        con.execute("detach copy_source")
+        con.execute("checkpoint")
+    finally:
+        con.close()
+
+
+def current_catalog(con: duckdb.DuckDBPyConnection) -> str:
+    return con.execute("select current_database()").fetchone()[0]
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def storage_tag_for(version: str) -> str | None:
+    """The tag storage_version() reports for a file created with `version` (several versions share one format)."""
+    with tempfile.TemporaryDirectory() as folder:
+        probe = os.path.join(folder, "probe.duckdb")
+        create_database(probe, version)
+        return storage_version(probe)
+
+
+def start_build_file(published: str, build: str, version: str | None) -> str:
+    """The run's build file as a copy of the published warehouse (or a new file): what was done, in words.
+
+    With a storage version asked for and a published file in another format, the copy is a conversion (every
+    table rewritten in the asked format, once: later runs copy the converted file byte for byte)."""
+    if not os.path.exists(published):
+        create_database(build, version)
+        return f"new warehouse file {build} (storage {version or 'newest'})"
+    if version:
+        have, want = storage_version(published), storage_tag_for(version)
+        if have != want:
+            copy_database(published, build, version)
+            return f"converted {published} from storage {have} to {want} into {build}"
+    shutil.copyfile(published, build)
+    return f"build file {build} starts from published {published}"

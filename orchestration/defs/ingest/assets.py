@@ -1,7 +1,6 @@
 """One asset per raw source: load every new export file into raw.<source>, rejects into quarantine.<source>."""
 
 
-import shutil
 import uuid
 from datetime import UTC, datetime
 
@@ -12,7 +11,13 @@ from orchestration.defs.partitions import EXPORT_DATES, dates_in
 from orchestration.defs.resources import WarehouseResource
 from orchestration.lib.contract import SOURCES
 from orchestration.lib.ingest import IngestError, load_source
-from orchestration.lib.warehouse import connect, ensure_tables
+from orchestration.lib.warehouse import (
+    connect,
+    ensure_tables,
+    requested_storage_version,
+    start_build_file,
+    storage_version,
+)
 
 BUILD_KEY = dg.AssetKey(["ops", "build_warehouse"])
 
@@ -36,15 +41,18 @@ def build_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                 ) from exc
     for leftover in (build, build.with_name(build.name + ".wal")):
         leftover.unlink(missing_ok=True)
-    if published.exists():
-        shutil.copyfile(published, build)
-        context.log.info(f"build file {build} starts from published {published}")
+    try:
+        version = requested_storage_version()
+    except ValueError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    context.log.info(start_build_file(str(published), str(build), version))
     con = connect(str(build))
     try:
         ensure_tables(con)
     finally:
         con.close()
-    return dg.MaterializeResult(metadata={"build_file": str(build), "from_published": published.exists()})
+    return dg.MaterializeResult(metadata={"build_file": str(build), "from_published": published.exists(),
+                                          "storage_version": str(storage_version(str(build)))})
 
 
 def make_raw_asset(source_name: str) -> dg.AssetsDefinition:
