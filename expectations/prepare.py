@@ -102,6 +102,24 @@ def prepare(df: pd.DataFrame, derived: Sequence[Derivation] = ()) -> pd.DataFram
         cleaned = "select * replace (" + ", ".join(blanks) + ") from batch" if blanks else "select * from batch"
         usable = [s for s in derived if all(c in types for c in _inputs(s)) and s["name"] not in types]
         extra = "".join(f", {_expression(s, types)} as {quote(s['name'])}" for s in usable)
-        return con.execute(f"select *{extra} from ({cleaned}) as batch").df()
+        return nanosecond_timestamps(con.execute(f"select *{extra} from ({cleaned}) as batch").df())
     finally:
         con.close()
+
+
+# The range of pandas' nanosecond timestamps, a little inside it.
+_NS_MIN, _NS_MAX = pd.Timestamp("1678-01-01"), pd.Timestamp("2262-01-01")
+
+
+def nanosecond_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
+    """Timestamp columns as datetime64[ns], the one unit GX compares vectorised.
+
+    DuckDB hands timestamps to pandas in microseconds, and GX's expect_column_values_to_be_between then calls a
+    Python function per value (it was most of a raw check's time). Values outside the nanosecond range (a year
+    9999 typed into an export) are clamped to its edge first: still in the future, or before any floor, so they
+    break the same rules; NaT stays NaT."""
+    for column in frame.columns:
+        dtype = frame[column].dtype
+        if pd.api.types.is_datetime64_dtype(dtype) and not pd.api.types.is_datetime64_ns_dtype(dtype):
+            frame[column] = frame[column].clip(lower=_NS_MIN, upper=_NS_MAX).astype("datetime64[ns]")
+    return frame

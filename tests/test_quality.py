@@ -167,6 +167,24 @@ def test_timestamp_before_floor_fails_and_the_floor_is_configurable(monkeypatch:
     assert check("email_events", clean_frame("email_events")).failed_rules == ["timestamp_not_before_floor"]
 
 
+def test_timestamps_outside_pandas_nanosecond_range_still_fail_their_rules() -> None:
+    # GX compares timestamps vectorised only in nanoseconds, so prepare() converts them; year 9999 and year 100
+    # do not fit and are clamped to the edge of the range: they must still be "future" and "before the floor".
+    from expectations.prepare import prepare
+
+    frame = clean_frame("email_events", n=5)
+    frame.loc[0, "occurred_at"] = "9999-12-31T00:00:00Z"
+    frame.loc[1, "occurred_at"] = "0100-01-01T00:00:00Z"
+    result = check("email_events", frame)
+    assert sorted(result.failed_rules) == ["timestamp_not_before_floor", "timestamp_not_future"]
+    assert all(f.unexpected_count == 1 for f in result.failures)
+    prepared = prepare(frame, raw_suite("email_events").meta["derived"])
+    assert str(prepared["occurred_at__utc"].dtype) == "datetime64[ns]"
+    key = SOURCES["email_events"].key
+    parsed = dict(zip(prepared[key], prepared["occurred_at__utc"], strict=True))  # prepare() may reorder rows
+    assert parsed[frame.loc[2, key]] == pd.Timestamp(frame.loc[2, "occurred_at"]).tz_localize(None)
+
+
 def test_timestamp_that_is_not_iso8601_fails() -> None:
     frame = clean_frame("web_events")
     frame.loc[0, "occurred_at"] = "01/10/2026 10:00"
