@@ -116,8 +116,10 @@ def nanosecond_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
 
     DuckDB hands timestamps to pandas in microseconds, and GX's expect_column_values_to_be_between then calls a
     Python function per value (it was most of a raw check's time). Values outside the nanosecond range (a year
-    9999 typed into an export) are clamped to its edge first: still in the future, or before any floor, so they
-    break the same rules; NaT stays NaT."""
+    9999 typed into an export) are clamped to its edge first: still in the future, or before any floor (floors
+    start at expectations.thresholds.OLDEST_FLOOR), so they break the same rules; NaT stays NaT. A failure's
+    sample values then show the edge (2262-01-01, 1678-01-01), not the year typed: the quarantine row of the
+    ingest keeps the value as delivered."""
     for column in frame.columns:
         dtype = frame[column].dtype
         if pd.api.types.is_datetime64_dtype(dtype) and not pd.api.types.is_datetime64_ns_dtype(dtype):

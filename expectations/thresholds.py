@@ -17,6 +17,9 @@ from datetime import date, timedelta
 from types import MappingProxyType
 
 TIMESTAMP_FLOOR_ENV = "JOURNEY_QUALITY_TIMESTAMP_FLOOR"
+# The gates compare timestamps in pandas nanoseconds (expectations.prepare), whose range starts in 1678: values
+# older than that are clamped to 1678-01-01, so a floor must lie after it for them to stay below the floor.
+OLDEST_FLOOR = date(1700, 1, 1)
 
 
 def default_timestamp_floor() -> date:
@@ -25,9 +28,13 @@ def default_timestamp_floor() -> date:
     if not value:
         return date(1970, 1, 1)
     try:
-        return date.fromisoformat(value)
+        floor = date.fromisoformat(value)
     except ValueError as exc:
         raise ValueError(f"{TIMESTAMP_FLOOR_ENV}={value!r} is not a date; use YYYY-MM-DD, e.g. 1990-01-01") from exc
+    if floor < OLDEST_FLOOR:
+        raise ValueError(f"{TIMESTAMP_FLOOR_ENV}={value!r} is before {OLDEST_FLOOR}, the oldest floor the gates "
+                         "can judge (their timestamps start in 1678); use a later date")
+    return floor
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,19 @@ def assert_failed_and_untouched(summary, warehouse: Path, before: dict, *needles
     return text
 
 
+def test_a_malformed_setting_fails_once_before_anything_loads(night, monkeypatch):
+    """A typo in JOURNEY_QUALITY_TIMESTAMP_FLOOR stops the run at its first step, naming the variable."""
+    from expectations.thresholds import TIMESTAMP_FLOOR_ENV
+
+    landing, warehouse = night
+    before = snapshot(warehouse)
+    monkeypatch.setenv(TIMESTAMP_FLOOR_ENV, "2010-13-01")
+    summary = execute(landing, warehouse)
+    assert_failed_and_untouched(summary, warehouse, before, TIMESTAMP_FLOOR_ENV, "2010-13-01", "YYYY-MM-DD")
+    assert len(summary.failures) == 1 and summary.failures[0].startswith("ops__build_warehouse")
+    assert summary.sources == []  # no raw source was loaded
+
+
 def test_truncated_gzip_fails_naming_the_file(night):
     landing, warehouse = night
     before = snapshot(warehouse)

@@ -264,3 +264,17 @@ def test_timestamp_floor_is_the_quality_gates_floor(con, tmp_path, monkeypatch):
                                                           order_row("o4", updated="2001-06-01T00:00:00Z")])
     (f,) = [x for x in load(con, landing, load_id="L2").files if x.status == "loaded"]
     assert (str(f.export_date), f.rows_loaded, f.reasons) == ("2026-09-03", 1, {"timestamp_before_floor": 1})
+
+
+def test_timestamp_floor_setting_is_judged(monkeypatch):
+    """A floor that is no date, or older than the gates can compare, is refused with the variable's name."""
+    from expectations.thresholds import TIMESTAMP_FLOOR_ENV, default_timestamp_floor
+
+    monkeypatch.setenv(TIMESTAMP_FLOOR_ENV, "01/02/2010")
+    with pytest.raises(ValueError, match=f"{TIMESTAMP_FLOOR_ENV}='01/02/2010' is not a date"):
+        default_timestamp_floor()
+    monkeypatch.setenv(TIMESTAMP_FLOOR_ENV, "1600-01-01")
+    with pytest.raises(ValueError, match="before 1700-01-01"):
+        default_timestamp_floor()
+    monkeypatch.setenv(TIMESTAMP_FLOOR_ENV, " 1990-01-01 ")
+    assert str(default_timestamp_floor()) == "1990-01-01"

@@ -121,6 +121,7 @@ def test_storage_version_applies_to_new_files_and_converts_an_existing_one_once(
     con = duckdb.connect(str(published))  # a warehouse published in the newest format, with a view and a macro
     con.execute("create schema raw; create table raw.t as select range as a from range(5); "
                 "create schema staging; create view staging.v as select a * 2 as b from raw.t; "
+                "create schema intermediate; create view intermediate.w as select b + 1 as c from staging.v; "
                 "create macro plus_one(x) as x + 1")
     con.close()
     assert storage_version(str(published)) != "v1.4.0+"
@@ -128,6 +129,8 @@ def test_storage_version_applies_to_new_files_and_converts_an_existing_one_once(
     con = duckdb.connect(str(build), read_only=True)
     try:
         assert con.execute("select sum(b), plus_one(1) from staging.v").fetchone() == (20, 2)
+        # a view over a view of another schema (dbt's intermediate layer over staging) survives the conversion
+        assert con.execute("select sum(c) from intermediate.w").fetchone() == (25,)
     finally:
         con.close()
     assert storage_version(str(build)) == "v1.4.0+"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import duckdb
 
+from expectations.thresholds import default_timestamp_floor
 from orchestration.defs.partitions import EXPORT_DATES, dates_in
 from orchestration.defs.resources import WarehouseResource
 from orchestration.lib.contract import SOURCES
@@ -41,8 +42,9 @@ def build_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                 ) from exc
     for leftover in (build, build.with_name(build.name + ".wal")):
         leftover.unlink(missing_ok=True)
-    try:
+    try:  # settings from the environment are judged once, before anything is loaded
         version = requested_storage_version()
+        default_timestamp_floor()
     except ValueError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
     context.log.info(start_build_file(str(published), str(build), version))
