@@ -419,6 +419,22 @@ def bench_size(name: str, people: int, days: int, args) -> dict:
     dates = landed_dates(landing)
     last, before_last = dates[-1], (date.fromisoformat(dates[-1]) - timedelta(days=1)).isoformat()
     runs = work / "runs" / name
+    if args.only == "full":  # more full builds of a size that has results (a median needs several)
+        res = json.loads((work / "results" / f"{name}.json").read_text())
+        extra = ["--work", str(work)] + (["--dbt-settings", args.dbt_settings] if args.dbt_settings else [])
+        for _ in range(args.repeat):
+            i = len(res["full"])
+            wh = fresh(runs / f"full-{i}") / "journey.duckdb"
+            (work / "logs" / name).mkdir(parents=True, exist_ok=True)
+            r = run_child("build", ["--landing", str(landing), "--warehouse", str(wh), *extra],
+                          work / "logs" / name / f"full-{i}.log")
+            r["commit"] = git_commit()
+            print(f"  full #{i + 1}: {r['total_seconds']:.1f}s exit {r['exit_code']} touchpoints {r['touchpoints']} "
+                  f"peak {r['peak_tree_rss_mb']:.0f} MB", flush=True)
+            res["full"].append(r)
+            shutil.rmtree(runs / f"full-{i}")
+            _save(work, res)
+        return res
     if args.only == "floor":
         res = json.loads((work / "results" / f"{name}.json").read_text())
         res["floor"] = [run_child("floor", ["--landing", str(landing)], logs_floor(work, name, i))
@@ -788,9 +804,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dbt-settings", help='experiment: extra DuckDB settings for dbt, JSON, e.g. '
                    '\'{"memory_limit": "5GB"}\'; results are stored as NAME-VARIANT, with --variant')
     p.add_argument("--variant", help="suffix of the result name of an experiment (full builds only)")
-    p.add_argument("--only", choices=["all", "floor", "nightly"], default="all",
-                   help="floor: re-measure only the floor of sizes that already have results; nightly: only the "
-                        "backfill and nightly day (with --variant, e.g. after a change of the models)")
+    p.add_argument("--only", choices=["all", "floor", "full", "nightly"], default="all",
+                   help="floor: re-measure only the floor of sizes that already have results; full: add --repeat "
+                        "full builds to them; nightly: only the backfill and nightly day (with --variant, e.g. "
+                        "after a change of the models)")
     p.add_argument("--keep", action="store_true", help="keep every warehouse (default: only the last full build)")
     p.add_argument("--sample", action="store_true", help="also time `journey run` on seeds/landing")
     p.add_argument("--render", action="store_true", help="only rewrite the doc from existing results")
