@@ -90,19 +90,28 @@ def _expression(spec: Derivation, types: Mapping[str, str]) -> str:
     raise ValueError(f"unknown derivation kind {kind!r} in {dict(spec)}")
 
 
+def prepare_sql(relation: str, types: Mapping[str, str], derived: Sequence[Derivation] = ()) -> str:
+    """A query over `relation` (a table name or a parenthesised select) with blank text as null and the derived
+    columns whose inputs exist (missing ones fail elsewhere) added; `types` are its columns' DuckDB types.
+
+    The raw gates run it in the warehouse itself, so a batch reaches pandas once, already prepared."""
+    blanks = [f"case when trim({quote(c)}) = '' then null else {quote(c)} end as {quote(c)}"
+              for c, t in types.items() if t.upper() in _TEXT_TYPES]
+    cleaned = f"select * replace ({', '.join(blanks)}) from {relation} as batch" if blanks else \
+        f"select * from {relation} as batch"
+    usable = [s for s in derived if all(c in types for c in _inputs(s)) and s["name"] not in types]
+    extra = "".join(f", {_expression(s, types)} as {quote(s['name'])}" for s in usable)
+    return f"select *{extra} from ({cleaned}) as batch"
+
+
 def prepare(df: pd.DataFrame, derived: Sequence[Derivation] = ()) -> pd.DataFrame:
-    """Blank text to null, then add the derived columns whose inputs exist (missing ones fail elsewhere)."""
+    """A DataFrame as prepare_sql prepares a relation (in an in-memory DuckDB), timestamps in nanoseconds."""
     con = duckdb.connect()
     try:
         con.execute("set TimeZone = 'UTC'")
         con.register("batch", df.reset_index(drop=True))
         types = {row[0]: row[1] for row in con.execute("describe batch").fetchall()}
-        blanks = [f"case when trim({quote(c)}) = '' then null else {quote(c)} end as {quote(c)}"
-                  for c, t in types.items() if t.upper() in _TEXT_TYPES]
-        cleaned = "select * replace (" + ", ".join(blanks) + ") from batch" if blanks else "select * from batch"
-        usable = [s for s in derived if all(c in types for c in _inputs(s)) and s["name"] not in types]
-        extra = "".join(f", {_expression(s, types)} as {quote(s['name'])}" for s in usable)
-        return nanosecond_timestamps(con.execute(f"select *{extra} from ({cleaned}) as batch").df())
+        return nanosecond_timestamps(con.execute(prepare_sql("batch", types, derived)).df())
     finally:
         con.close()
 

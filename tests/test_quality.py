@@ -411,6 +411,34 @@ def test_raw_check_fails_with_failed_expectations_in_metadata(warehouse: Path) -
     assert "enum_known" in result.description and "timestamp_not_future" in result.description
 
 
+def test_raw_check_prepared_in_the_warehouse_judges_as_the_frame_suite_does(warehouse: Path) -> None:
+    """The gate derives its columns in DuckDB (prepare_sql); on the same rows it finds what validate() finds on
+    a DataFrame, rule by rule, with the same counts and samples."""
+    bad = clean_frame("orders", n=40)
+    bad.loc[0, "order_id"] = "  "                              # blank key
+    bad.loc[1, "order_updated_at"] = "2099-01-01T00:00:00Z"     # future
+    bad.loc[2, "order_updated_at"] = "01/10/2026 10:00"         # not ISO 8601
+    bad.loc[3:30, "status"] = "Teleported"                     # unknown enum flood (case-insensitive check)
+    bad.loc[4, "total_amount"] = "-5.00"                        # negative
+    bad.loc[5, "currency"] = " "                                # blank currency
+    bad.loc[31:39, "order_id"] = [f"orders-{i}" for i in range(21, 30)]  # keys and versions again, with
+    bad.loc[31:39, "total_amount"] = "99.00"                             # other content: conflicts
+    bad.loc[8, "placed_at"] = "2026-10-03T00:00:00Z"            # placed after it was updated
+    load(warehouse, "orders", "L1", bad, "2026-10-01")
+    result = run_raw_check("orders")
+    expected = validate(bad, raw_suite("orders"))
+    assert not result.passed and not expected.success
+
+    def essentials(failures: list[dict]) -> list[tuple]:
+        return sorted((f["rule"], f["column"] or "", f["unexpected_count"] or 0, str(sorted(map(str, f["samples"]))))
+                      for f in failures)
+
+    got = essentials(result.metadata["failed_expectations"].value)
+    assert got == essentials([f.as_dict() for f in expected.failures])
+    assert {"key_not_null", "key_unique", "key_conflict_free", "timestamp_not_future", "timestamp_iso8601",
+            "enum_known", "amount_non_negative"} <= {g[0] for g in got}
+
+
 def test_raw_check_passes_when_there_is_nothing_new(warehouse: Path) -> None:
     result = run_raw_check("reviews")
     assert result.passed and "no load" in result.metadata["note"].value
