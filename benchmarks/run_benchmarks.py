@@ -419,20 +419,13 @@ def bench_size(name: str, people: int, days: int, args) -> dict:
     dates = landed_dates(landing)
     last, before_last = dates[-1], (date.fromisoformat(dates[-1]) - timedelta(days=1)).isoformat()
     runs = work / "runs" / name
+    extra = ["--work", str(work)] + (["--dbt-settings", args.dbt_settings] if args.dbt_settings else [])
     if args.only == "full":  # more full builds of a size that has results (a median needs several)
         res = json.loads((work / "results" / f"{name}.json").read_text())
-        extra = ["--work", str(work)] + (["--dbt-settings", args.dbt_settings] if args.dbt_settings else [])
+        (work / "logs" / name).mkdir(parents=True, exist_ok=True)
         for _ in range(args.repeat):
-            i = len(res["full"])
-            wh = fresh(runs / f"full-{i}") / "journey.duckdb"
-            (work / "logs" / name).mkdir(parents=True, exist_ok=True)
-            r = run_child("build", ["--landing", str(landing), "--warehouse", str(wh), *extra],
-                          work / "logs" / name / f"full-{i}.log")
-            r["commit"] = git_commit()
-            print(f"  full #{i + 1}: {r['total_seconds']:.1f}s exit {r['exit_code']} touchpoints {r['touchpoints']} "
-                  f"peak {r['peak_tree_rss_mb']:.0f} MB", flush=True)
-            res["full"].append(r)
-            shutil.rmtree(runs / f"full-{i}")
+            full_build(res, landing, runs, work / "logs" / name, extra, keep=False)
+            res["full"][-1]["commit"] = git_commit()
             _save(work, res)
         return res
     if args.only == "floor":
@@ -453,15 +446,8 @@ def bench_size(name: str, people: int, days: int, args) -> dict:
         r = run_child("floor", ["--landing", str(landing)], logs / f"floor-{i}.log")
         print(f"  floor #{i + 1}: {r['total_seconds']:.1f}s, {r['rows']:,} rows", flush=True)
         res["floor"].append(r)
-    extra = ["--work", str(work)] + (["--dbt-settings", args.dbt_settings] if args.dbt_settings else [])
     for i in range(args.repeat if args.only == "all" else 0):
-        wh = fresh(runs / f"full-{i}") / "journey.duckdb"
-        r = run_child("build", ["--landing", str(landing), "--warehouse", str(wh), *extra], logs / f"full-{i}.log")
-        print(f"  full #{i + 1}: {r['total_seconds']:.1f}s exit {r['exit_code']} touchpoints {r['touchpoints']} "
-              f"peak {r['peak_tree_rss_mb']:.0f} MB", flush=True)
-        res["full"].append(r)
-        if not args.keep and i < args.repeat - 1:
-            shutil.rmtree(runs / f"full-{i}")
+        full_build(res, landing, runs, logs, extra, keep=args.keep or i == args.repeat - 1)
         _save(work, res)
     if not args.skip_nightly and (not args.variant or args.only == "nightly"):
         base = fresh(runs / "nightly-base") / "journey.duckdb"
@@ -484,6 +470,18 @@ def bench_size(name: str, people: int, days: int, args) -> dict:
     res["busy_at_end"] = busy_processes()
     _save(work, res)
     return res
+
+
+def full_build(res: dict, landing: Path, runs: Path, logs: Path, extra: list[str], keep: bool) -> None:
+    """One more full build into a fresh warehouse, appended to res["full"]; its warehouse is kept if `keep`."""
+    i = len(res["full"])
+    wh = fresh(runs / f"full-{i}") / "journey.duckdb"
+    r = run_child("build", ["--landing", str(landing), "--warehouse", str(wh), *extra], logs / f"full-{i}.log")
+    print(f"  full #{i + 1}: {r['total_seconds']:.1f}s exit {r['exit_code']} touchpoints {r['touchpoints']} "
+          f"peak {r['peak_tree_rss_mb']:.0f} MB", flush=True)
+    res["full"].append(r)
+    if not keep:
+        shutil.rmtree(runs / f"full-{i}")
 
 
 def logs_floor(work: Path, name: str, i: int) -> Path:

@@ -28,7 +28,7 @@ from great_expectations.data_context.types.base import (
     ProgressBarsConfig,
 )
 
-from expectations.prepare import prepare
+from expectations.prepare import nanosecond_timestamps, prepare
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ def validate_chunks(
     """Validate a batch delivered in chunks; every key's rows must sit in one chunk (see module doc).
 
     `prepared`: the chunks come from expectations.prepare.prepare_sql already (blank text null, the suite's
-    derived columns added, timestamps in nanoseconds); otherwise each chunk is prepared here."""
+    derived columns added); otherwise each chunk is prepared here. Either way timestamps reach GX in nanoseconds."""
     meta = suite.meta or {}
     row_columns = [*meta.get("lineage", []), *meta.get("key", [])]
     tallies: dict[str, _Tally] = {_identity(e.configuration): _Tally(e.configuration) for e in suite.expectations}
@@ -278,7 +278,7 @@ def validate_chunks(
     batch_definition = (context.data_sources.add_pandas("quality").add_dataframe_asset("batch")
                         .add_batch_definition_whole_dataframe("whole"))
     for chunk in chunks:
-        batch = chunk if prepared else prepare(chunk, meta.get("derived", ()))
+        batch = nanosecond_timestamps(chunk) if prepared else prepare(chunk, meta.get("derived", ()))
         rows += len(chunk)
         runnable = _runnable(suite, batch.columns)
         result = batch_definition.get_batch(batch_parameters={"dataframe": batch}).validate(

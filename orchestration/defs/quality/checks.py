@@ -113,18 +113,14 @@ def chunk_queries(select: str, key_sql: str, rows: int, chunk_rows: int) -> list
 
 
 def read_chunks(path: Path, queries: Sequence[str], params: Sequence[Any] = ()) -> Iterator["pd.DataFrame"]:
-    """Each chunk on its own short read-only connection, closed before the chunk is validated; timestamps in
-    nanoseconds, the unit GX compares vectorised (expectations.prepare.nanosecond_timestamps)."""
-    from expectations.prepare import nanosecond_timestamps
-
+    """Each chunk on its own short read-only connection, closed before the chunk is validated."""
     for sql in queries:
         con = open_read_only(path)
         try:
-            con.execute("set TimeZone = 'UTC'")
             frame = con.execute(sql, list(params)).df()
         finally:
             con.close()
-        yield nanosecond_timestamps(frame)
+        yield frame
 
 
 def result_metadata(result: "QualityResult", report: Path | None, **extra: Any) -> dict[str, Any]:
