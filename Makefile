@@ -25,7 +25,7 @@ test: parse
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check orchestration expectations tests benchmarks
+	$(BIN)/ruff check orchestration expectations generator tests benchmarks
 
 dev: parse  ## the Dagster UI on http://127.0.0.1:3000
 	mkdir -p .dagster_home && cp -n orchestration/dagster.yaml .dagster_home/dagster.yaml || true

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "generate":
         from datetime import date
 
-        from orchestration.lib.generate import generate
+        from generator import generate
 
         stats = generate(args.out, people=args.people, days=args.days, seed=args.seed,
                          start=date.fromisoformat(args.start))

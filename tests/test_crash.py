@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.lib.generate import generate
+from generator import generate
 
 pytestmark = pytest.mark.slow
 

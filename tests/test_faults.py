@@ -17,8 +17,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from generator import generate
 from orchestration.lib.contract import SOURCES
-from orchestration.lib.generate import generate
 from orchestration.runner import execute, format_summary
 from tests.test_end_to_end import snapshot
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.lib import generate as gen
+import generator.run
+from generator import FORMATS, PLACEHOLDER_EMAILS, GenerateStats, MessRates, generate
 from orchestration.lib.contract import SOURCES
-from orchestration.lib.generate import FORMATS, PLACEHOLDER_EMAILS, MessRates, generate
 
 PEOPLE, DAYS, SEED, START = 300, 30, 11, date(2026, 9, 1)
 EVENT_SOURCES = ("web_events", "app_events", "email_events")
@@ -63,7 +63,7 @@ def read_gz_csv(path: Path) -> list[dict]:
 class Sample:
     """A generated sample, parsed once: rows per source with their file and folder date, and the truth."""
 
-    def __init__(self, root: Path, stats: gen.GenerateStats) -> None:
+    def __init__(self, root: Path, stats: GenerateStats) -> None:
         self.root, self.stats = root, stats
         self.rows: dict[str, list[tuple[Path, date, dict]]] = defaultdict(list)
         self.headers: dict[Path, list[str]] = {}
@@ -468,7 +468,7 @@ def test_a_few_invalid_rows_of_every_kind(sample: Sample) -> None:
 def test_mess_rates_can_be_switched_off(tmp_path: Path) -> None:
     calm = MessRates(invalid_row=0, event_duplicate=0, file_redelivery=0, late_event=0)
     generate(tmp_path, people=200, days=10, seed=5, rates=calm)
-    sample = Sample(tmp_path, gen.GenerateStats(tmp_path, 200, 10, 5, START))
+    sample = Sample(tmp_path, GenerateStats(tmp_path, 200, 10, 5, START))
     hashes = [hashlib.sha256(p.read_bytes()).hexdigest() for p in landing_files(tmp_path)]
     assert len(hashes) == len(set(hashes))
     for source in EVENT_SOURCES:
@@ -479,7 +479,7 @@ def test_mess_rates_can_be_switched_off(tmp_path: Path) -> None:
 
 
 def test_many_chunks_append_to_the_same_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gen, "CHUNK_PEOPLE", 70)
+    monkeypatch.setattr(generator.run, "CHUNK_PEOPLE", 70)
     stats = generate(tmp_path, people=200, days=8, seed=9)
     sample = Sample(tmp_path, stats)
     assert len(sample.people) == 200

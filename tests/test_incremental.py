@@ -21,8 +21,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from generator import generate
 from orchestration.lib.contract import SOURCES
-from orchestration.lib.generate import generate
 from orchestration.lib.warehouse import STORAGE_VERSION_ENV, storage_version
 from orchestration.runner import execute, format_summary
 

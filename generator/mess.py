@@ -1,0 +1,316 @@
+"""The mess: how people's details get written down differently, and how rows and files go astray.
+
+Values (as people, staff and systems type them): `typed_email`, `typed_phone`, `given_phone`, `typed_name`,
+`typed_address`, `typed_birth` and the placeholders staff type when a customer gives nothing.
+Rows: `InvalidRows` (malformed rows), `export_day` (late rows), `duplicate_export_day` (rows sent twice).
+Files: `redeliver` (byte copies of whole files under another name).
+Mess that is a habit of one system (CRM versions, store sign-ups creating a second contact, a disconnected
+contact) lives with that system in `sources/`; these are its rates too.
+
+Default rates of `MessRates` (per record unless stated; pass `rates=` to `generate` to change them):
+
+    email_variant        0.08   email with case/whitespace variants (' John.Doe@Example.COM ', upper case)
+    phone_other_format   0.35   phone in another US format than the system's usual one: '+1 415-555-0134',
+                                '(415) 555-0134', '415.555.0134', '4155550134', '1-415-555-0134', ...
+    nickname             0.10   nickname instead of the first name, where one exists (Robert/Bob, ...)
+    name_typo            0.03   one-letter typo or a dropped accent (García/Garcia); 1% upper-cased
+    name_swap            0.02   first and last name swapped
+    birth_date_swap      0.10   birth date with day and month swapped (of dates whose day is <= 12)
+    address_variant      0.30   street written differently ('12 Main Street' / '12 Main St' / '12 Main St.' /
+                                'Apt 4B' vs '#4B' / upper case / country 'USA'); 10% of those add ZIP+4
+    household            0.35   people living in households of 2-4 (shared address, mostly shared surname)
+    household_landline   0.60   households with a shared landline, given in 25% of members' phone fields
+    staff_placeholder    0.70   store sign-ups where staff type 'noemail@example.com' (85%) or 'unknown';
+                                on an existing contact the store sync overwrites the email half the time
+    placeholder_phone    0.08   phones typed as '0000000000' or 'unknown' by staff (store, support)
+    crm_disconnected     0.08   people with CRM contacts who get another contact sharing no identifier
+                                (new email, new phone, no loyalty id; name variant + birth date + address)
+    crm_store_duplicate  0.40   store loyalty sign-ups that create a second contact instead of updating one
+    crm_address_move     0.05   people who move (a CRM version and the new address in later records)
+    crm_new_email        0.03   people who change their email (a CRM version, the ESP follows)
+    event_duplicate      0.01   web/app/email/POS rows delivered twice (same event id, same content);
+    duplicate_next_day   0.40     of those, the share that arrives in the next day's export
+    late_event           0.01   rows exported 2-6 days after they happened
+    file_redelivery      0.01   files delivered again as a byte copy under another name; every run has at
+                                least one in the same folder and one in a later folder
+    naive_timestamp      0.03   timestamps without an offset (meaning UTC); by habit CRM 50%, POS 30%;
+                                app 90% with the device's offset; orders with milliseconds; Google reviews
+                                carry a date only
+    invalid_row          0.003  rows with an empty key, 'not-a-date', a negative total_amount or rating
+                                'five' (each kind at least once per source where it applies)
+    guest_checkout       0.25   buyers who do not intend to create an account (web orders without user_id)
+    non_usd              0.03   orders in EUR or GBP (POS always USD)
+    order_cancel         0.05   cancelled orders (before or after payment)
+    order_return         0.06   delivered orders returned later (a 'returned' version)
+    unsubscribe          0.08   unsubscribes per opened, not clicked newsletter (marketing_consent 'false')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from random import Random
+from typing import TYPE_CHECKING
+
+from generator.people import STREET_TYPES, Address, Person, ascii_text
+from orchestration.lib.contract import SOURCES
+
+if TYPE_CHECKING:
+    from generator.world import World
+    from generator.writers import Landing
+
+PLACEHOLDER_EMAILS = ("noemail@example.com", "unknown")
+PLACEHOLDER_PHONES = ("0000000000", "unknown")
+
+
+@dataclass(frozen=True)
+class MessRates:
+    """How often each kind of mess occurs (see the module docstring)."""
+
+    email_variant: float = 0.08
+    phone_other_format: float = 0.35
+    nickname: float = 0.10
+    name_typo: float = 0.03
+    name_swap: float = 0.02
+    birth_date_swap: float = 0.10
+    address_variant: float = 0.30
+    household: float = 0.35
+    household_landline: float = 0.60
+    staff_placeholder: float = 0.70
+    placeholder_phone: float = 0.08
+    crm_disconnected: float = 0.08
+    crm_store_duplicate: float = 0.40
+    crm_address_move: float = 0.05
+    crm_new_email: float = 0.03
+    event_duplicate: float = 0.01
+    duplicate_next_day: float = 0.40
+    late_event: float = 0.01
+    file_redelivery: float = 0.01
+    naive_timestamp: float = 0.03
+    invalid_row: float = 0.003
+    guest_checkout: float = 0.25
+    non_usd: float = 0.03
+    order_cancel: float = 0.05
+    order_return: float = 0.06
+    unsubscribe: float = 0.08
+
+
+# ---------------------------------------------------------------------------------------------- values as typed
+# The phone format each system usually writes (a style of `format_phone`).
+_PHONE_STYLE = {"orders": 5, "pos_transactions": 3, "crm_contacts": 0, "support_tickets": 1}
+
+
+def format_phone(digits: str, style: int) -> str:
+    """Ten digits in one of seven US formats (style 0-6); anything else as it is."""
+    if len(digits) != 10:
+        return digits
+    a, b, c = digits[:3], digits[3:6], digits[6:]
+    if style == 0:
+        return f"+1 {a}-{b}-{c}"
+    if style == 1:
+        return f"({a}) {b}-{c}"
+    if style == 2:
+        return f"{a}.{b}.{c}"
+    if style == 3:
+        return digits
+    if style == 4:
+        return f"1-{a}-{b}-{c}"
+    if style == 5:
+        return f"+1{digits}"
+    return f"{a}-{b}-{c}"
+
+
+def typed_email(w: World, email: str) -> str:
+    rng = w.rng
+    if rng.random() >= w.rates.email_variant or "@" not in email:
+        return email
+    k = rng.randrange(4)
+    if k == 0:
+        return email.upper()
+    if k == 1:
+        return rng.choice((" ", "  ", "\t")) + email if rng.random() < 0.5 else email + " "
+    local, _, domain = email.partition("@")
+    name, _, tld = domain.rpartition(".")
+    fancy = ".".join(x.capitalize() for x in local.split(".")) + "@" + name.capitalize() + "." + tld.upper()
+    return f" {fancy} " if k == 3 else fancy
+
+
+def typed_phone(w: World, digits: str, source: str) -> str:
+    if digits in PLACEHOLDER_PHONES:
+        return digits
+    style = _PHONE_STYLE[source]
+    if w.rng.random() < w.rates.phone_other_format:
+        style = w.rng.randrange(7)
+    return format_phone(digits, style)
+
+
+def given_phone(w: World, p: Person, source: str, staff: bool = False) -> str:
+    """The phone a person gives: a quarter of household members give the landline; staff type placeholders."""
+    rng = w.rng
+    if staff and rng.random() < w.rates.placeholder_phone:
+        return rng.choice(PLACEHOLDER_PHONES)
+    digits = p.landline if p.landline and rng.random() < 0.25 else p.phone
+    return typed_phone(w, digits, source)
+
+
+def typo(w: World, name: str) -> str:
+    """The name without its accents, or with one letter swapped, dropped, doubled or replaced."""
+    rng = w.rng
+    plain = ascii_text(name)
+    if plain != name and rng.random() < 0.5:
+        return plain
+    if len(name) < 4:
+        return name
+    i = rng.randrange(1, len(name) - 1)
+    op = rng.randrange(4)
+    if op == 0:
+        return name[:i] + name[i + 1] + name[i] + name[i + 2:]
+    if op == 1:
+        return name[:i] + name[i + 1:]
+    if op == 2:
+        return name[:i] + name[i] + name[i:]
+    return name[:i] + rng.choice("aeiourstnl") + name[i + 1:]
+
+
+def typed_name(w: World, p: Person) -> tuple[str, str]:
+    rng, r = w.rng, w.rates
+    first, last = p.first, p.last
+    if p.nicks and rng.random() < r.nickname:
+        first = rng.choice(p.nicks)
+    if rng.random() < r.name_typo:
+        if rng.random() < 0.5:
+            first = typo(w, first)
+        else:
+            last = typo(w, last)
+    if rng.random() < 0.01:
+        first, last = first.upper(), last.upper()
+    if rng.random() < r.name_swap:
+        first, last = last, first
+    return first, last
+
+
+def typed_address(w: World, addr: Address) -> tuple[str, str, str, str]:
+    """street, city, postcode, country as one system writes them."""
+    rng = w.rng
+    number, street, type_i, unit, city, zipcode, _ = addr
+    full, abbr = STREET_TYPES[type_i]
+    kind = full
+    unit_text = f", Apt {unit}" if unit else ""
+    country = "US"
+    if rng.random() < w.rates.address_variant:
+        k = rng.randrange(5)
+        if k == 0:
+            kind = abbr
+        elif k == 1:
+            kind = abbr + "."
+        elif k == 2 and unit:
+            unit_text = rng.choice((f" #{unit}", f" Apt. {unit}", f", Unit {unit}", f" Apt {unit}"))
+        elif k == 3:
+            street = street.upper()
+            kind = abbr.upper()
+        else:
+            country = rng.choice(("USA", "United States", "us", ""))
+        if rng.random() < 0.1:
+            zipcode = f"{zipcode}-{rng.randrange(10000):04d}"
+    return f"{number} {street} {kind}{unit_text}", city, zipcode, country
+
+
+def typed_birth(w: World, p: Person, us_format: bool = False) -> str:
+    b = p.birth
+    y, m, d = b.year, b.month, b.day
+    if d <= 12 and d != m and w.rng.random() < w.rates.birth_date_swap:
+        m, d = d, m
+    return f"{m:02d}/{d:02d}/{y}" if us_format else f"{y}-{m:02d}-{d:02d}"
+
+
+# ---------------------------------------------------------------------------------------------- rows
+_COMMON_KINDS = ("empty_key", "bad_timestamp")
+
+
+def _invalid_kinds(source: str) -> list[str]:
+    kinds = list(_COMMON_KINDS)
+    if SOURCES[source].amount:
+        kinds.append("negative_amount")
+    if source == "reviews":
+        kinds.append("bad_rating")
+    return kinds
+
+
+def corrupt(source: str, row: tuple, kind: str) -> tuple:
+    """The row with one value broken: an empty key, 'not-a-date', a negative amount or rating 'five'."""
+    contract = SOURCES[source]
+    values = list(row)
+    if kind == "empty_key":
+        values[contract.columns.index(contract.key)] = ""
+    elif kind == "bad_timestamp":
+        values[contract.columns.index(contract.timestamp)] = "not-a-date"
+    elif kind == "negative_amount":
+        i = contract.columns.index(contract.amount)
+        values[i] = "-" + values[i].lstrip("-")
+    elif kind == "bad_rating":
+        values[contract.columns.index("rating")] = "five"
+    return tuple(values)
+
+
+class InvalidRows:
+    """Corrupts rows at the `invalid_row` rate; every kind a source allows shows up at least once, early,
+    so that small samples show it too (source-specific kinds first, from each source's second row on)."""
+
+    def __init__(self, rates: MessRates) -> None:
+        self._rate = rates.invalid_row
+        self._emitted: dict[str, int] = {}
+        self._forced = {name: [k for k in _invalid_kinds(name) if k not in _COMMON_KINDS] + list(_COMMON_KINDS)
+                        for name in SOURCES}
+
+    def apply(self, rng: Random, source: str, row: tuple) -> tuple:
+        emitted = self._emitted[source] = self._emitted.get(source, 0) + 1
+        forced = self._forced[source]
+        if forced and self._rate > 0 and emitted >= 2:
+            return corrupt(source, row, forced.pop(0))
+        if rng.random() < self._rate:
+            return corrupt(source, row, rng.choice(_invalid_kinds(source)))
+        return row
+
+
+def export_day(rng: Random, rates: MessRates, t: int, days: int) -> int:
+    """The export a row made at time t goes to: the next day's, or 2-6 days later when it is late."""
+    export = t // 86400 + 1
+    if rng.random() < rates.late_event:
+        export += rng.randint(2, 6)
+    return min(export, days)
+
+
+def duplicate_export_day(rng: Random, rates: MessRates, export: int, days: int) -> int | None:
+    """The export that carries a second copy of a row, if the row is sent twice: the same or the next one."""
+    if rng.random() >= rates.event_duplicate:
+        return None
+    return min(export + 1, days) if rng.random() < rates.duplicate_next_day else export
+
+
+# ---------------------------------------------------------------------------------------------- files
+def redeliver(landing: Landing, rates: MessRates, seed: int, days: int) -> list[str]:
+    """Copy some files byte for byte under another name: at least one in the same folder (`_resent`) and one
+    in a folder 1-3 days later (`_redelivered`). Returns the copies' paths relative to the output folder."""
+    rng = Random(f"redelivery:{seed}")
+    files = sorted(landing.files, key=str)
+    if not files:
+        return []
+    picks: list[tuple] = []
+    earlier = [f for f in files if landing.files[f].export < days]
+    if rates.file_redelivery > 0:
+        picks.append((rng.choice(files), False))
+        if earlier:
+            picks.append((rng.choice(earlier), True))
+    picks += [(f, rng.random() < 0.5) for f in files if rng.random() < rates.file_redelivery]
+    copies: list[str] = []
+    for path, later in picks:
+        source, export = landing.files[path].source, landing.files[path].export
+        if later and export < days:
+            folder = min(export + rng.randint(1, 3), days)
+            target = landing.folder(source, folder) / landing.name(source, export, "_redelivered")
+        else:
+            target = path.with_name(landing.name(source, export, "_resent"))
+        if target.exists():
+            continue
+        landing.copy(path, target)
+        copies.append(str(target.relative_to(landing.out)))
+    return copies
