@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import re
+import zlib
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,10 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import generator.run
-from generator import FORMATS, PLACEHOLDER_EMAILS, GenerateStats, MessRates, generate
+from generator import FORMATS, PLACEHOLDER_EMAILS, PLACEHOLDER_PHONES, GenerateStats, MessRates, generate
 from orchestration.lib.contract import SOURCES
 
 PEOPLE, DAYS, SEED, START = 300, 30, 11, date(2026, 9, 1)
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"  # the bundled sample, made by `make sample`
 EVENT_SOURCES = ("web_events", "app_events", "email_events")
 
 
@@ -119,6 +121,17 @@ def test_same_arguments_give_identical_bytes(sample: Sample, tmp_path: Path) -> 
     assert digest(again) == digest(sample.root)
 
 
+def test_the_bundled_sample_is_regenerated_byte_for_byte(tmp_path: Path) -> None:
+    """seeds/ was written by `make sample`; any change to what the generator writes shows up here.
+    If the change is intended, run `make sample` and commit the new seeds/ with it."""
+    generate(tmp_path, people=2000, days=60, seed=7)  # the arguments of `make sample`
+    expected, actual = digest(SEEDS), digest(tmp_path)
+    assert expected, f"no bundled sample under {SEEDS}"
+    assert sorted(actual) == sorted(expected), "files differ: " + str(set(actual) ^ set(expected))
+    changed = sorted(name for name in expected if actual[name] != expected[name])
+    assert not changed, f"{len(changed)} files differ from seeds/, e.g. {changed[:3]}"
+
+
 def test_rerun_into_the_same_folder_replaces_rather_than_appends(tmp_path: Path) -> None:
     generate(tmp_path, people=40, days=5, seed=3)
     first = digest(tmp_path)
@@ -167,8 +180,16 @@ def test_headers_and_keys_follow_the_contract_order(sample: Sample) -> None:
 
 
 def test_every_format_of_the_contract_is_used(sample: Sample) -> None:
-    suffixes = {"." + FORMATS[p.parts[-3]] for p in landing_files(sample.root)}
-    assert {".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".parquet"} <= suffixes
+    suffixes = {"." + p.name.split(".", 1)[1] for p in landing_files(sample.root)}
+    assert suffixes == {".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".parquet"}
+    for path in landing_files(sample.root):
+        head = path.read_bytes()[:4]
+        if path.name.endswith(".gz"):
+            assert head[:2] == b"\x1f\x8b", path
+        elif path.name.endswith(".parquet"):
+            assert head == b"PAR1", path
+        else:
+            assert head.decode("ascii").isprintable(), path  # plain text, starting with the header or a JSON object
     crm = next(p for p in landing_files(sample.root) if p.parts[-3] == "crm_contacts")
     assert b"\r\n" in crm.read_bytes()  # the CRM tool writes CRLF line ends
 
@@ -256,8 +277,42 @@ def test_journeys_cover_channels_and_stages(sample: Sample) -> None:
     assert 0.2 * PEOPLE < len(buyers) < 0.7 * PEOPLE, "many people never convert"
     both = {p for p, _ in sample.keyed("orders")} & {p for p, _ in sample.keyed("pos_transactions")}
     assert both, "some people buy online and in store"
-    assert {p for p, _ in sample.keyed("reviews")} <= buyers | {p for p, _ in sample.keyed("reviews")}
+    reviews = list(sample.keyed("reviews"))
+    assert reviews
+    assert _reviews_without_an_earlier_delivery(reviews, list(sample.keyed("orders"))) == []
     assert Counter(r["sales_channel"] for _, _, r in sample.rows["orders"]).keys() >= {"web", "app"}
+
+
+def _reviews_without_an_earlier_delivery(reviews: list[tuple[str, dict]],
+                                        orders: list[tuple[str, dict]]) -> list[dict]:
+    """Reviews (person, row) whose person has no order delivered before the review was posted. A delivered row
+    whose time was corrupted ('not-a-date', an invalid row on purpose) counts as delivered at an unknown time."""
+    earliest: dict[str, datetime] = {}
+    unknown_time: set[str] = set()
+    for person, row in orders:
+        if row["status"] != "delivered":
+            continue
+        if row["order_updated_at"] == "not-a-date":
+            unknown_time.add(person)
+            continue
+        when = _parse_ts(row["order_updated_at"])
+        earliest[person] = min(when, earliest.get(person, when))
+    return [row for person, row in reviews
+            if row["posted_at"] != "not-a-date" and person not in unknown_time
+            and not (person in earliest and earliest[person] < _parse_ts(row["posted_at"]))]
+
+
+def test_the_review_check_catches_reviews_without_a_delivery() -> None:
+    """The check above fails when the property breaks: a review by someone who never ordered, or before delivery."""
+    orders = [("P1", {"status": "shipped", "order_updated_at": "2026-09-03T10:00:00.000Z"}),
+              ("P1", {"status": "delivered", "order_updated_at": "2026-09-05T10:00:00.000Z"}),
+              ("P2", {"status": "paid", "order_updated_at": "2026-09-03T10:00:00.000Z"})]
+    after, before = {"posted_at": "2026-09-06T08:00:00Z"}, {"posted_at": "2026-09-05 09:00:00"}
+    google = {"posted_at": "2026-09-06"}  # a date only
+    assert _reviews_without_an_earlier_delivery([("P1", after), ("P1", google)], orders) == []
+    assert _reviews_without_an_earlier_delivery([("P1", before)], orders) == [before]
+    assert _reviews_without_an_earlier_delivery([("P2", after)], orders) == [after]  # never delivered
+    assert _reviews_without_an_earlier_delivery([("P3", after)], orders) == [after]  # never ordered
 
 
 def test_logins_bridge_cookies_and_accounts(sample: Sample) -> None:
@@ -282,10 +337,10 @@ def test_placeholders_are_shared_by_many_people(sample: Sample) -> None:
     for source in ("crm_contacts", "support_tickets", "pos_transactions", "orders"):
         for person, row in sample.keyed(source):
             by_phone[(row["phone"] or "").strip()].add(person)
-    assert len(by_email["noemail@example.com"]) > 10
-    assert len(by_email["unknown"]) >= 2
-    assert len(by_phone["0000000000"]) + len(by_phone["unknown"]) >= 4
-    assert set(PLACEHOLDER_EMAILS) <= set(by_email)
+    assert PLACEHOLDER_EMAILS == ("noemail@example.com", "unknown")
+    assert len(by_email.get("noemail@example.com", ())) > 10
+    assert len(by_email.get("unknown", ())) >= 2
+    assert sum(len(by_phone.get(value, ())) for value in PLACEHOLDER_PHONES) >= 4
 
 
 def test_email_and_phone_variants(sample: Sample) -> None:
@@ -478,10 +533,22 @@ def test_mess_rates_can_be_switched_off(tmp_path: Path) -> None:
             assert (folder - _parse_ts(row["occurred_at"]).date()).days == 1
 
 
+def gzip_members(path: Path) -> int:
+    """How many gzip members (one per write) a .gz file holds."""
+    data, members = path.read_bytes(), 0
+    while data:
+        stream = zlib.decompressobj(wbits=31)
+        stream.decompress(data)
+        data, members = stream.unused_data, members + 1
+    return members
+
+
 def test_many_chunks_append_to_the_same_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(generator.run, "CHUNK_PEOPLE", 70)
     stats = generate(tmp_path, people=200, days=8, seed=9)
     sample = Sample(tmp_path, stats)
+    gz = [p for p in landing_files(tmp_path) if p.name.endswith(".gz")]
+    assert max(gzip_members(p) for p in gz) == 3, "three chunks of 70 people append to a day's file"
     assert len(sample.people) == 200
     keys = {(s, r[SOURCES[s].key]) for s, items in sample.rows.items() for _, _, r in items if r[SOURCES[s].key]}
     assert keys == set(sample.truth)
