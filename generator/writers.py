@@ -135,6 +135,7 @@ class Landing:
             start = end
 
     def copy(self, path: Path, target: Path) -> None:
-        """Deliver a file again, byte for byte, under another name."""
+        """Deliver a file again, byte for byte, under another name (maybe in a day with no other file of its source)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
         self.files[target] = self.files[path]

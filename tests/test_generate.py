@@ -463,6 +463,16 @@ def test_a_file_is_delivered_twice(sample: Sample) -> None:
     assert len(sample.stats.redelivered) == sum(len(p) - 1 for p in copies)
 
 
+def test_a_file_is_redelivered_into_a_day_without_exports_of_its_source(tmp_path: Path) -> None:
+    # with one person over two days, crm_contacts has a file on day 1 only; its late copy goes to day 2
+    stats = generate(tmp_path, people=1, days=2, seed=0)
+    later = tmp_path / "landing" / "crm_contacts" / "2026-09-03" / "crm_contacts_2026-09-02_redelivered.csv"
+    assert str(later.relative_to(tmp_path)) in stats.redelivered
+    original = tmp_path / "landing" / "crm_contacts" / "2026-09-02" / "crm_contacts_2026-09-02.csv"
+    assert later.read_bytes() == original.read_bytes()
+    assert [p.name for p in later.parent.iterdir()] == [later.name]
+
+
 def test_orders_are_versioned_across_exports(sample: Sample) -> None:
     versions: dict[str, list[tuple[str, str, date]]] = defaultdict(list)
     for _, folder, row in sample.rows["orders"]:
