@@ -1,21 +1,42 @@
-"""Regular expressions for text as delivered (surrounding whitespace is tolerated: staging trims it)."""
+"""Regular expressions for text as delivered (surrounding whitespace is tolerated: staging trims it).
+
+The raw gates run them in DuckDB (RE2, `regexp_matches`: a search, like the `re.search` GX's pandas engine used),
+so they are written for both engines alike: ASCII classes instead of `\\d` and `\\s` (in Python those match any
+Unicode digit or space, in RE2 only ASCII ones, and RE2's `\\s` lacks the vertical tab), and no look-around (RE2
+has none: the phone rule is a character pattern plus a digit count). Every pattern ends in `WS*$`, so Python's
+`$` matching before a final newline makes no difference either. tests/test_quality.py runs both engines on the
+generator's values and on edge cases.
+"""
 
 from __future__ import annotations
 
+import re
+
+# Whitespace as RE2 and Python agree on it (ASCII).
+WS = r"[ \t\n\r\f\v]"
 # ISO-8601 date or date-time: 2026-09-01, 2026-09-01T10:15, 2026-09-01 10:15:00.123+02:00, ...Z
 ISO_TIMESTAMP = (
-    r"^\s*\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
-    r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d+)?)?\s*(?:[Zz]|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?)?\s*$"
+    rf"^{WS}*[0-9]{{4}}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    rf"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.,][0-9]+)?)?{WS}*"
+    rf"(?:[Zz]|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?)?{WS}*$"
 )
 # A decimal number as DuckDB's try_cast reads it: 12, -3.5, .5, 1e3 (no thousands separators).
-NUMBER = r"^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$"
-# Negative and not zero: -0.01 breaks "non-negative", -0.00 does not.
-NEGATIVE_NUMBER = r"^\s*-\s*0*(?:[1-9]|\.0*[1-9])"
+NUMBER = rf"^{WS}*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?{WS}*$"
 # local@domain.tld, any case; placeholders such as noemail@example.com are well-formed (identity rules drop them).
 EMAIL = (
-    r"^\s*[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}\s*$"
+    rf"^{WS}*[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    rf"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{{2,}}{WS}*$"
 )
 # 7 to 15 digits (E.164 allows 15) with an optional leading + and the usual separators: +44 20 7946 0958,
-# (020) 7946-0958, 020.7946.0958.
-PHONE = r"^(?=(?:\D*\d){7,15}\D*$)\s*\+?[\d\s().\-/]+\s*$"
+# (020) 7946-0958, 020.7946.0958. RE2 has no look-ahead, so the rule is two tests: the characters, and the count
+# of digits among them.
+PHONE_CHARACTERS = rf"^{WS}*\+?[0-9 \t\n\r\f\v().\-/]+$"
+PHONE_DIGITS = (7, 15)
+# The same rule as one Python regular expression (the reference the DuckDB form is tested against).
+PHONE = rf"^(?=(?:[^0-9]*[0-9]){{7,15}}[^0-9]*$){WS}*\+?[0-9 \t\n\r\f\v().\-/]+{WS}*$"
+
+
+def phone_well_formed(text: str) -> bool:
+    """PHONE_CHARACTERS and PHONE_DIGITS in Python: what the gate's SQL computes for one value."""
+    low, high = PHONE_DIGITS
+    return re.search(PHONE_CHARACTERS, text) is not None and low <= sum(c in "0123456789" for c in text) <= high

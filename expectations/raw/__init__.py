@@ -17,6 +17,7 @@ from expectations.raw import (
     support_tickets,
     web_events,
 )
+from expectations.raw_profile import RawSpec
 from expectations.thresholds import RawThresholds
 
 RAW_SUITES: dict[str, Callable[..., gx.ExpectationSuite]] = {
@@ -32,4 +33,20 @@ def raw_suite(source: str, thresholds: RawThresholds | None = None, now: datetim
         build = RAW_SUITES[source]
     except KeyError:
         raise KeyError(f"no suite for source {source!r}; known: {', '.join(sorted(RAW_SUITES))}") from None
+    return build(thresholds=thresholds, now=now)
+
+
+RAW_SPECS: dict[str, Callable[..., RawSpec]] = {
+    module.SOURCE: module.spec
+    for module in (web_events, app_events, orders, pos_transactions, email_events, crm_contacts, support_tickets,
+                   reviews)
+}
+
+
+def raw_spec(source: str, thresholds: RawThresholds | None = None, now: datetime | None = None) -> RawSpec:
+    """The rules of one raw source by name (aggregated in DuckDB, see expectations.raw_profile)."""
+    try:
+        build = RAW_SPECS[source]
+    except KeyError:
+        raise KeyError(f"no rules for source {source!r}; known: {', '.join(sorted(RAW_SPECS))}") from None
     return build(thresholds=thresholds, now=now)

@@ -11,7 +11,8 @@ from datetime import datetime
 
 import great_expectations as gx
 
-from expectations.raw._common import build_raw_suite
+from expectations.raw._common import build_raw_spec, build_raw_suite
+from expectations.raw_profile import RawSpec
 from expectations.thresholds import RawThresholds, raw_thresholds
 
 SOURCE = "email_events"
@@ -21,3 +22,8 @@ def suite(thresholds: RawThresholds | None = None, now: datetime | None = None) 
     """Expectations on one load of raw.email_events; `now` (naive UTC) defaults to the current time."""
     t = thresholds or raw_thresholds(SOURCE)
     return build_raw_suite(SOURCE, t, now)
+
+
+def spec(thresholds: RawThresholds | None = None, now: datetime | None = None) -> RawSpec:
+    """The rules on one load of raw.email_events, aggregated in DuckDB (expectations.raw_profile)."""
+    return build_raw_spec(SOURCE, thresholds or raw_thresholds(SOURCE), now)

@@ -11,7 +11,8 @@ from datetime import datetime
 
 import great_expectations as gx
 
-from expectations.raw._common import build_raw_suite
+from expectations.raw._common import build_raw_spec, build_raw_suite
+from expectations.raw_profile import RawSpec
 from expectations.thresholds import RawThresholds, raw_thresholds
 
 SOURCE = "orders"
@@ -22,3 +23,9 @@ def suite(thresholds: RawThresholds | None = None, now: datetime | None = None) 
     t = thresholds or raw_thresholds(SOURCE)
     # An order is placed before (or when) any of its versions is written.
     return build_raw_suite(SOURCE, t, now, ordered=[("placed_at", "order_updated_at", "placed_before_updated")])
+
+
+def spec(thresholds: RawThresholds | None = None, now: datetime | None = None) -> RawSpec:
+    """The rules on one load of raw.orders, aggregated in DuckDB (expectations.raw_profile)."""
+    return build_raw_spec(SOURCE, thresholds or raw_thresholds(SOURCE), now,
+                          ordered=[("placed_at", "order_updated_at", "placed_before_updated")])

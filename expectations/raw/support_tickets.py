@@ -11,7 +11,8 @@ from datetime import datetime
 
 import great_expectations as gx
 
-from expectations.raw._common import build_raw_suite
+from expectations.raw._common import build_raw_spec, build_raw_suite
+from expectations.raw_profile import RawSpec
 from expectations.thresholds import RawThresholds, raw_thresholds
 
 SOURCE = "support_tickets"
@@ -22,3 +23,8 @@ def suite(thresholds: RawThresholds | None = None, now: datetime | None = None) 
     t = thresholds or raw_thresholds(SOURCE)
     # A ticket is closed after it was opened.
     return build_raw_suite(SOURCE, t, now, ordered=[("opened_at", "closed_at", "opened_before_closed")])
+
+
+def spec(thresholds: RawThresholds | None = None, now: datetime | None = None) -> RawSpec:
+    """The rules on one load of raw.support_tickets, aggregated in DuckDB (expectations.raw_profile)."""
+    return build_raw_spec(SOURCE, thresholds or raw_thresholds(SOURCE), now, ordered=[("opened_at", "closed_at", "opened_before_closed")])
