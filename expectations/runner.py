@@ -294,6 +294,10 @@ def validate_chunks(
     for t in evaluated:
         t.patch_gx_result()
     if gx_result is not None:
+        for r in gx_result.results:  # GX's page renderer reads numpy 2 scalars' repr ("np.float64(0.5)") as text
+            observed = (r.result or {}).get("observed_value")
+            if hasattr(observed, "item"):
+                r.result["observed_value"] = observed.item()
         gx_result.success = not failures
         held = sum(1 for t in evaluated if t.merged_success())
         gx_result.statistics.update({

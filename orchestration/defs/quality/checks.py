@@ -1,17 +1,17 @@
 """Great Expectations suites run as blocking Dagster asset checks on the raw sources and the marts.
 
 Raw checks validate the rows of the *latest load* of a source (raw.<source> rows whose `_load_id` is the newest
-`ops.loads` row of that source), i.e. what this run just added; older rows passed their own gate already.
-Mart checks validate the whole mart: dim_customers row by row (expectations.marts, in chunks), the other marts
-(fct_touchpoints included) through integrity suites whose violation counts DuckDB aggregates
-(expectations.mart_integrity: one profile row per check, plus a few sample rows when a rule fails). A failed
-check has severity ERROR and is blocking, so nothing downstream of the asset runs and the last published
-warehouse stays as it was.
+`ops.loads` row of that source), i.e. what this run just added; older rows passed their own gate already. Their
+rules are counted by DuckDB where the rows are (expectations.raw_profile: one profile row per check, plus a few
+sample rows per failed rule), and GX judges the counts. Mart checks validate the whole mart: dim_customers row
+by row (expectations.marts, in chunks), the other marts (fct_touchpoints included) through integrity suites whose
+violation counts DuckDB aggregates (expectations.mart_integrity, the same way). A failed check has severity ERROR
+and is blocking, so nothing downstream of the asset runs and the last published warehouse stays as it was.
 
 Each check opens the DuckDB file read-only at the path in an environment variable (JOURNEY_BUILD_WAREHOUSE by
-default), only while it reads a chunk, so writers elsewhere are blocked as briefly as possible; a lock held by a
-writer is waited for. Reports (GX Data Docs pages, JSON summaries, index.html) go to JOURNEY_QUALITY_REPORTS,
-or `quality_reports/` beside the warehouse file.
+default), only while it reads (a profile, samples, a chunk of dim_customers), so writers elsewhere are blocked as
+briefly as possible; a lock held by a writer is waited for. Reports (GX Data Docs pages, JSON summaries,
+index.html) go to JOURNEY_QUALITY_REPORTS, or `quality_reports/` beside the warehouse file.
 
 Great Expectations is imported when a check runs, not when the definitions load (it takes seconds).
 """
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 WAREHOUSE_ENV = "JOURNEY_BUILD_WAREHOUSE"
 REPORTS_ENV = "JOURNEY_QUALITY_REPORTS"
-# Rows per pandas chunk: ~0.5 GB of text for the widest source; every key's rows stay in one chunk.
+# Rows per pandas chunk of dim_customers (validated row by row): every key stays in one chunk.
 DEFAULT_CHUNK_ROWS = 500_000
 # How long a check waits for a writer's lock on the warehouse file before giving up.
 LOCK_WAIT_SECONDS = 300.0
@@ -150,26 +150,34 @@ def describe_result(result: "QualityResult", what: str) -> str:
     return f"{what} failed: " + "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
-def _validate_and_report(
-    context: AssetCheckExecutionContext, path: Path, suite: Any, chunks: Iterator["pd.DataFrame"], what: str,
-    chunk_count: int, prepared: bool = False, **extra_metadata: Any,
+def _report(
+    context: AssetCheckExecutionContext, path: Path, result: "QualityResult", what: str, **extra_metadata: Any,
 ) -> AssetCheckResult:
-    from expectations.runner import build_data_docs, validate_chunks
+    """Write the result's Data Docs page, log it, and return it as a blocking check result."""
+    from expectations.runner import build_data_docs
 
-    result = validate_chunks(chunks, suite, prepared=prepared)
     report = None
     try:
         report = build_data_docs([result], reports_folder(path))
     except OSError:  # a report we cannot write must not hide the verdict
-        context.log.warning("could not write the quality report for %s", suite.name, exc_info=True)
+        context.log.warning("could not write the quality report for %s", result.suite_name, exc_info=True)
     description = describe_result(result, what)
     (context.log.info if result.success else context.log.error)(description)
     return AssetCheckResult(
         passed=result.success,
         severity=AssetCheckSeverity.ERROR,
         description=description,
-        metadata=result_metadata(result, report, chunks=MetadataValue.int(chunk_count), **extra_metadata),
+        metadata=result_metadata(result, report, **extra_metadata),
     )
+
+
+def _validate_and_report(
+    context: AssetCheckExecutionContext, path: Path, suite: Any, chunks: Iterator["pd.DataFrame"], what: str,
+    chunk_count: int,
+) -> AssetCheckResult:
+    from expectations.runner import validate_chunks
+
+    return _report(context, path, validate_chunks(chunks, suite), what, chunks=MetadataValue.int(chunk_count))
 
 
 def _passed_without_rows(note: str, **extra: Any) -> AssetCheckResult:
@@ -181,10 +189,12 @@ def _passed_without_rows(note: str, **extra: Any) -> AssetCheckResult:
 
 def check_raw_source(
     context: AssetCheckExecutionContext, source: str, warehouse_path_env: str = WAREHOUSE_ENV,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> AssetCheckResult:
-    """Validate the rows of the latest load of `source` against its suite."""
-    from expectations.raw import raw_suite
+    """Validate the rows of the latest load of `source`: the rules' counts aggregated in DuckDB (one profile row,
+    see expectations.raw_profile), judged by GX; a failed rule reads a few sample rows. Each read is a short
+    read-only connection."""
+    from expectations.raw import raw_spec
+    from expectations.raw_profile import validate_raw
 
     path = warehouse_path(warehouse_path_env)
     table = f"raw.{quote(source)}"
@@ -193,7 +203,7 @@ def check_raw_source(
         load = latest_load(con, source)
         rows = 0 if load is None else con.execute(
             f"select count(*) from {table} where _load_id = ?", [load.load_id]).fetchone()[0]
-        types = {r[0]: r[1] for r in con.execute(f"describe {table}").fetchall()}
+        columns = [r[0] for r in con.execute(f"describe {table}").fetchall()]
     finally:
         con.close()
     if load is None:
@@ -202,16 +212,10 @@ def check_raw_source(
     if rows == 0:
         return _passed_without_rows(f"the latest load of {source} ({load.load_id}) added no rows: nothing new "
                                     f"to validate", **load_meta)
-    from expectations.prepare import prepare_sql
-
-    suite = raw_suite(source)
-    # Blank text, parsed timestamps, key repeats and conflicts are computed by DuckDB in the warehouse (the
-    # same SQL prepare() runs on a DataFrame), so each chunk reaches pandas once, already prepared.
-    selects = chunk_queries(f"select * from {table} where _load_id = ?", quote(SOURCES[source].key), rows, chunk_rows)
-    queries = [prepare_sql(f"({sql})", types, (suite.meta or {}).get("derived", ())) for sql in selects]
-    chunks = read_chunks(path, queries, [load.load_id])
-    return _validate_and_report(context, path, suite, chunks, f"raw.{source} load {load.load_id}",
-                                chunk_count=len(queries), prepared=True, **load_meta)
+    result = validate_raw(lambda: open_read_only(path), raw_spec(source),
+                          f"(select * from {table} where _load_id = $load_id)", columns, {"load_id": load.load_id})
+    return _report(context, path, result, f"raw.{source} load {load.load_id}",
+                   profile=MetadataValue.text("aggregated in DuckDB"), **load_meta)
 
 
 def check_mart(
@@ -246,36 +250,22 @@ def check_mart_integrity(
     """Validate a mart's integrity suite: one profile row of violation counts computed in DuckDB, then (only when
     a rule fails) a few sample rows per failed rule. Each read is a short read-only connection."""
     from expectations.mart_integrity import validate_mart
-    from expectations.runner import build_data_docs
 
     path = warehouse_path(warehouse_path_env)
     result = validate_mart(lambda: open_read_only(path), table)
-    report = None
-    try:
-        report = build_data_docs([result], reports_folder(path))
-    except OSError:  # a report we cannot write must not hide the verdict
-        context.log.warning("could not write the quality report for %s", table, exc_info=True)
-    description = describe_result(result, table)
-    (context.log.info if result.success else context.log.error)(description)
-    return AssetCheckResult(
-        passed=result.success,
-        severity=AssetCheckSeverity.ERROR,
-        description=description,
-        metadata=result_metadata(result, report, profile=MetadataValue.text("aggregated in DuckDB")),
-    )
+    return _report(context, path, result, table, profile=MetadataValue.text("aggregated in DuckDB"))
 
 
 def raw_source_checks(
     warehouse_path_env: str = WAREHOUSE_ENV,
     sources: Sequence[str] | None = None,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
     pool: str | None = None,
 ) -> list[AssetChecksDefinition]:
     """One blocking check `raw_<source>_quality` per raw source, on AssetKey(["raw", source])."""
-    return [_raw_check(source, warehouse_path_env, chunk_rows, pool) for source in (sources or list(SOURCES))]
+    return [_raw_check(source, warehouse_path_env, pool) for source in (sources or list(SOURCES))]
 
 
-def _raw_check(source: str, env: str, chunk_rows: int, pool: str | None) -> AssetChecksDefinition:
+def _raw_check(source: str, env: str, pool: str | None) -> AssetChecksDefinition:
     if source not in SOURCES:
         raise KeyError(f"unknown source {source!r}; known: {', '.join(SOURCES)}")
 
@@ -283,13 +273,14 @@ def _raw_check(source: str, env: str, chunk_rows: int, pool: str | None) -> Asse
         asset=AssetKey(["raw", source]),
         name=f"raw_{source}_quality",
         blocking=True,
-        description=f"Great Expectations suite raw.{source} on the rows of the latest load of {source}: columns, "
-                    f"keys, timestamps, enums, amounts, emails and phones at the rates in expectations/thresholds.py.",
+        description=f"Great Expectations suite raw.{source} on the rows of the latest load of {source} (counted in "
+                    f"DuckDB): columns, keys, timestamps, enums, amounts, emails and phones at the rates in "
+                    f"expectations/thresholds.py.",
         pool=pool,
         metadata={"suite": f"raw.{source}", "warehouse_env": env},
     )
     def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        return check_raw_source(context, source, env, chunk_rows)
+        return check_raw_source(context, source, env)
 
     return _check
 
