@@ -1,7 +1,8 @@
 """Validate DataFrames against a suite in an ephemeral GX context, and write the reports.
 
-`validate(df, suite)` for one batch; `validate_chunks(chunks, suite)` for a batch too large for memory, read in
-chunks that keep every key's rows together (so uniqueness is still judged over the whole batch): per-chunk
+`validate(df, suite)` for one batch: the one-row profiles of the raw and mart gates (expectations.raw_profile,
+expectations.mart_integrity), whose counts DuckDB computed; `validate_chunks(chunks, suite)` for dim_customers,
+read in chunks that keep every key's rows together (so uniqueness is still judged over the whole mart): per-chunk
 counts are summed and each `mostly` is judged on the totals, as if the batch had been validated at once.
 `build_data_docs(results, folder)` writes one GX Data Docs page per suite, a JSON summary and an index.
 """
@@ -27,8 +28,6 @@ from great_expectations.data_context.types.base import (
     InMemoryStoreBackendDefaults,
     ProgressBarsConfig,
 )
-
-from expectations.prepare import nanosecond_timestamps, prepare
 
 log = logging.getLogger(__name__)
 
@@ -256,18 +255,23 @@ class _Tally:
 
 
 def validate(df: pd.DataFrame, suite: gx.ExpectationSuite, sample_count: int = SAMPLE_COUNT) -> QualityResult:
-    """Validate one DataFrame (raw text as delivered, or a mart) against `suite` in an ephemeral context."""
+    """Validate one DataFrame (a profile, or a chunk of a mart) against `suite` in an ephemeral context."""
     return validate_chunks([df], suite, sample_count=sample_count)
+
+
+def blank_as_null(frame: pd.DataFrame) -> pd.DataFrame:
+    """Blank text (only whitespace) as null, as staging reads it: an empty field and a missing one are the same."""
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            text = frame[column]
+            frame[column] = text.mask(text.map(lambda v: isinstance(v, str) and not v.strip()))
+    return frame
 
 
 def validate_chunks(
     chunks: Iterable[pd.DataFrame], suite: gx.ExpectationSuite, sample_count: int = SAMPLE_COUNT,
-    prepared: bool = False,
 ) -> QualityResult:
-    """Validate a batch delivered in chunks; every key's rows must sit in one chunk (see module doc).
-
-    `prepared`: the chunks come from expectations.prepare.prepare_sql already (blank text null, the suite's
-    derived columns added); otherwise each chunk is prepared here. Either way timestamps reach GX in nanoseconds."""
+    """Validate a batch delivered in chunks; every key's rows must sit in one chunk (see module doc)."""
     meta = suite.meta or {}
     row_columns = [*meta.get("lineage", []), *meta.get("key", [])]
     tallies: dict[str, _Tally] = {_identity(e.configuration): _Tally(e.configuration) for e in suite.expectations}
@@ -278,7 +282,7 @@ def validate_chunks(
     batch_definition = (context.data_sources.add_pandas("quality").add_dataframe_asset("batch")
                         .add_batch_definition_whole_dataframe("whole"))
     for chunk in chunks:
-        batch = nanosecond_timestamps(chunk) if prepared else prepare(chunk, meta.get("derived", ()))
+        batch = blank_as_null(chunk)
         rows += len(chunk)
         runnable = _runnable(suite, batch.columns)
         result = batch_definition.get_batch(batch_parameters={"dataframe": batch}).validate(

@@ -17,8 +17,8 @@ from datetime import date, timedelta
 from types import MappingProxyType
 
 TIMESTAMP_FLOOR_ENV = "JOURNEY_QUALITY_TIMESTAMP_FLOOR"
-# The gates compare timestamps in pandas nanoseconds (expectations.prepare), whose range starts in 1678: values
-# older than that are clamped to 1678-01-01, so a floor must lie after it for them to stay below the floor.
+# The oldest floor accepted: a floor before it is a typo (no export carries such dates). The gates once compared
+# timestamps in pandas nanoseconds (from 1678 on); they now compare in DuckDB, which has no such limit.
 OLDEST_FLOOR = date(1700, 1, 1)
 
 
@@ -32,8 +32,8 @@ def default_timestamp_floor() -> date:
     except ValueError as exc:
         raise ValueError(f"{TIMESTAMP_FLOOR_ENV}={value!r} is not a date; use YYYY-MM-DD, e.g. 1990-01-01") from exc
     if floor < OLDEST_FLOOR:
-        raise ValueError(f"{TIMESTAMP_FLOOR_ENV}={value!r} is before {OLDEST_FLOOR}, the oldest floor the gates "
-                         "can judge (their timestamps start in 1678); use a later date")
+        raise ValueError(f"{TIMESTAMP_FLOOR_ENV}={value!r} is before {OLDEST_FLOOR}, the oldest floor accepted "
+                         "(an older one is most likely a typo); use a later date")
     return floor
 
 

@@ -1,4 +1,5 @@
-"""Suites for the raw sources: one module per source, each with `suite(thresholds=None, now=None)`."""
+"""Rules of the raw sources: one module per source, each with `spec(thresholds=None, now=None)` (the rules, counted
+in DuckDB by expectations.raw_profile) and `suite(thresholds=None, now=None)` (the GX suite that judges the counts)."""
 
 from __future__ import annotations
 
