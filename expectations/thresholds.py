@@ -71,11 +71,21 @@ class RawThresholds:
     clock_skew: timedelta = timedelta(minutes=5)
     # Plausible ranges of numeric columns, (min, max), None for open; checked at optional_parse_mostly.
     numeric_ranges: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
-    # Batch gate on ingestion's books (orchestration/defs/quality/batch.py): a file whose quarantined share is
-    # above this fails the run, once it has at least `min_rejected_rows` rejects (a 2-row file with one bad row
-    # is noise, a 500-row file of garbage is a broken export).
+    # Batch gate on ingestion's books (orchestration/defs/quality/batch.py): a file fails the run when its export
+    # is evidently worse than `max_reject_rate`, i.e. the lower bound of a one-sided Clopper-Pearson interval of
+    # its quarantined share, at `reject_rate_confidence`, is above it, and it has at least `min_rejected_rows`
+    # rejects (a 2-row file with one bad row is noise, a 500-row file of garbage is a broken export). The share
+    # alone would stop a small shop's night on noise: 5 rejects in an 88-row file is 5.7%, yet a source that
+    # rejects 1% of its rows produces such a file now and then (bound: 1.5%).
     max_reject_rate: float = 0.05
     min_rejected_rows: int = 5
+    # Confidence that a failing file's true reject share is above max_reject_rate. A source sitting exactly at
+    # the threshold then fails at most 1 file in 100 by chance, one well under it (the generator's ~0.5%)
+    # practically never; a file twice as bad still fails from about 200 rows (19 of 200, 9.5%: bound 5.3%;
+    # 18 of 200: 4.9%), and from 1,000 rows a share of 6.8% fails. At 0.95 a source at the threshold would fail
+    # 1 file in 20: with eight sources delivering every night, a stop every few nights for a source that is not
+    # broken.
+    reject_rate_confidence: float = 0.99
     # Volume gate: rows of tonight's export date(s) below this share of the median of the previous
     # `volume_lookback` export dates mean the export collapsed; only judged once that median is at least
     # `volume_min_baseline_rows` (tiny sources vary too much night to night).

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime
+from fractions import Fraction
+from math import comb
 from pathlib import Path
 
 import duckdb
@@ -24,10 +26,11 @@ from expectations import patterns
 from expectations.raw import raw_spec
 from expectations.raw_profile import literal, validate_raw_frame
 from expectations.runner import QualityResult
+from expectations.thresholds import raw_thresholds
 from orchestration.lib.contract import SOURCES
 from orchestration.lib.generate import generate
 from orchestration.lib.ingest import load_source
-from orchestration.lib.warehouse import connect
+from orchestration.lib.warehouse import connect, ensure_tables
 from tests.test_quality import NOW, clean_frame
 
 
@@ -366,3 +369,139 @@ def test_regular_expressions_agree_in_duckdb_and_python_on_generated_data(genera
         assert checked > 10_000
     finally:
         con.close()
+
+
+# --- the raw gates and the reject-rate gate on generated data ----------------------------------------------
+
+
+def test_generated_loads_pass_every_raw_gate(generated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster import build_asset_check_context
+
+    from orchestration.defs.quality.checks import raw_source_checks
+
+    monkeypatch.setenv("JOURNEY_TEST_WAREHOUSE", str(generated))
+    monkeypatch.setenv("JOURNEY_QUALITY_REPORTS", str(generated.parent / "reports"))
+    for definition in raw_source_checks("JOURNEY_TEST_WAREHOUSE"):
+        result = definition(build_asset_check_context())
+        assert result.passed, result.description
+        assert result.metadata["rows_validated"].value > 0
+
+
+def reject_verdicts(path: Path) -> dict[str, tuple[bool, str]]:
+    from orchestration.defs.quality.batch import judge_reject_rates
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {s: (v.passed, v.description) for s in SOURCES
+                for v in [judge_reject_rates(con, s, raw_thresholds(s))]}
+    finally:
+        con.close()
+
+
+def noisy_files(path: Path) -> list[tuple]:
+    """Files the share alone (above 5%, at least 5 rejects) would have failed."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("select source, file_path, rows_read, rows_quarantined from ops.loaded_files "
+                           "where rows_quarantined >= 5 and rows_quarantined > 0.05 * rows_read").fetchall()
+    finally:
+        con.close()
+
+
+def test_generated_data_passes_the_reject_rate_gate_although_a_small_file_is_noisy(generated: Path) -> None:
+    # journey generate --people 1500 --days 30 --seed 11: one small app_events file has 5 rejects of 88 rows
+    assert [(s, read, bad) for s, _, read, bad in noisy_files(generated)] == [("app_events", 88, 5)]
+    verdicts = reject_verdicts(generated)
+    assert all(passed for passed, _ in verdicts.values()), verdicts
+
+
+@pytest.mark.parametrize(("people", "days", "seed"), [(400, 20, 2), (3000, 10, 5), (1000, 40, 23)])
+def test_generated_data_passes_the_reject_rate_gate_at_other_sizes_and_seeds(
+        tmp_path: Path, people: int, days: int, seed: int) -> None:
+    generate(tmp_path / "gen", people=people, days=days, seed=seed)
+    path = tmp_path / "warehouse.duckdb"
+    con = connect(str(path))
+    try:
+        for source in SOURCES:
+            load_source(con, source, tmp_path / "gen" / "landing", f"L-{source}", datetime(2026, 10, 1))
+        read = con.execute("select sum(rows_read), sum(rows_quarantined) from ops.loaded_files").fetchone()
+    finally:
+        con.close()
+    assert read[1] > 0  # the generator's invalid rows reached quarantine: the gate had something to judge
+    verdicts = reject_verdicts(path)
+    assert all(passed for passed, _ in verdicts.values()), verdicts
+
+
+def binomial_tail(k: int, n: int, p: Fraction) -> Fraction:
+    """P(X >= k) for X ~ Binomial(n, p), exactly."""
+    return 1 - sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k))
+
+
+def test_reject_bound_against_a_hand_computed_binomial_tail() -> None:
+    """The Clopper-Pearson lower bound exceeds 5% exactly when k or more rejects in n rows would have probability
+    below 1 - 0.99 at a true share of 5%: for 200 rows, P(X >= 19) = 0.0058 (fails) and P(X >= 18) = 0.0121
+    (passes)."""
+    from orchestration.defs.quality.batch import reject_share_bound
+
+    p0, alpha = Fraction(5, 100), Fraction(1, 100)
+    assert float(binomial_tail(19, 200, p0)) == pytest.approx(0.005824, abs=1e-6)
+    assert float(binomial_tail(18, 200, p0)) == pytest.approx(0.012089, abs=1e-6)
+    for k, n in [(19, 200), (18, 200), (5, 88), (40, 200), (12, 100), (11, 100), (68, 1000), (67, 1000)]:
+        bound = reject_share_bound(k, n, 0.99)
+        assert (bound > 0.05) == (binomial_tail(k, n, p0) < alpha), (k, n, bound)
+        # the bound is the share at which k or more rejects have probability 1 - confidence
+        assert float(binomial_tail(k, n, Fraction(bound))) == pytest.approx(0.01, rel=1e-6)
+    assert reject_share_bound(0, 50, 0.99) == 0.0
+
+
+def books(tmp_path: Path, files: list[tuple[str, int, int]]) -> Path:
+    """A warehouse whose latest app_events load has these (file, rows read, rows quarantined)."""
+    path = tmp_path / "books.duckdb"
+    con = connect(str(path))
+    try:
+        ensure_tables(con)
+        con.execute("insert into ops.loads (load_id, source, started_at) values ('L1', 'app_events', '2026-10-01')")
+        for name, read, bad in files:
+            con.execute("insert into ops.loaded_files (source, file_path, rows_read, rows_loaded, rows_quarantined, "
+                        "status, load_id) values ('app_events', ?, ?, ?, ?, 'loaded', 'L1')", [name, read, read - bad, bad])
+            for row in range(bad):
+                con.execute("insert into quarantine.app_events (_source_file, _row_number, _rule, _load_id) "
+                            "values (?, ?, 'missing_key', 'L1')", [name, row + 1])
+    finally:
+        con.close()
+    return path
+
+
+def test_reject_rate_fails_a_file_really_worse_than_the_threshold_and_says_share_bound_and_threshold(
+        tmp_path: Path) -> None:
+    from orchestration.defs.quality.batch import judge_reject_rates
+
+    files = [("a/noisy_small.jsonl", 88, 5), ("b/broken.csv", 200, 40), ("c/borderline_fails.csv", 200, 19),
+             ("d/borderline_passes.csv", 200, 18), ("e/tiny_garbage.csv", 4, 4), ("f/clean.csv", 1000, 3)]
+    con = duckdb.connect(str(books(tmp_path, files)), read_only=True)
+    try:
+        verdict = judge_reject_rates(con, "app_events", raw_thresholds("app_events"))
+    finally:
+        con.close()
+    assert not verdict.passed
+    assert [f["file"] for f in verdict.failures] == ["b/broken.csv", "c/borderline_fails.csv"]
+    broken = verdict.failures[0]
+    assert broken["observed"] == ("40 of 200 rows quarantined (20.0%); at 99% confidence the share is at least "
+                                  "13.8% (Clopper-Pearson lower bound), above the 5% allowed")
+    assert broken["samples"] == ["missing_key: 40"]
+    assert (broken["share"], round(broken["bound"], 4), broken["allowed"]) == (0.2, 0.1383, 0.05)
+    assert "b/broken.csv: 40 of 200 rows quarantined (20.0%)" in verdict.description
+    assert "at least 5.3%" in verdict.failures[1]["observed"]
+
+
+def test_reject_rate_passes_small_noisy_files(tmp_path: Path) -> None:
+    from orchestration.defs.quality.batch import judge_reject_rates
+
+    con = duckdb.connect(str(books(tmp_path, [("a.jsonl", 88, 5), ("b.csv", 4, 4), ("c.csv", 200, 18)])),
+                         read_only=True)
+    try:
+        verdict = judge_reject_rates(con, "app_events", raw_thresholds("app_events"))
+    finally:
+        con.close()
+    assert verdict.passed and verdict.failures == []
+    assert verdict.description == "app_events: 3 new file(s), no reject share above 5% at 99% confidence"

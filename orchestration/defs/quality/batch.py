@@ -1,4 +1,5 @@
-"""Batch gates on ingestion's books: a file that is mostly rejects, or an export that collapsed in volume.
+"""Batch gates on ingestion's books: a file evidently worse than the reject threshold, or an export that collapsed
+in volume.
 
 Row-level problems go to quarantine; these checks decide when a whole delivery is too broken to build on.
 They read `ops.loaded_files` (rows read / loaded / quarantined per file) of the source's latest load and are
@@ -23,8 +24,24 @@ class BatchVerdict:
     failures: list[dict]
 
 
+def reject_share_bound(rejected: int, read: int, confidence: float) -> float:
+    """The lower bound of a one-sided Clopper-Pearson interval of a file's reject share at `confidence`.
+
+    The exact (binomial) interval: the bound p is the share at which `rejected` or more rejects in `read` rows have
+    probability 1 - confidence, i.e. the (1 - confidence) quantile of Beta(rejected, read - rejected + 1). Exact
+    rather than Wilson's approximation because files are often small (tens of rows), where the normal
+    approximation under-covers; 0 without rejects."""
+    if rejected <= 0 or read <= 0:
+        return 0.0
+    from scipy.stats import beta  # imported when a check runs: the definitions load without scipy.stats
+
+    return float(beta.ppf(1.0 - confidence, rejected, read - rejected + 1))
+
+
 def judge_reject_rates(con: duckdb.DuckDBPyConnection, source: str, t: RawThresholds) -> BatchVerdict:
-    """Files of the latest load whose quarantined share is above the source's threshold."""
+    """Files of the latest load that are evidently worse than the source's reject threshold: at least
+    `min_rejected_rows` rejects, and a reject share whose lower confidence bound is above `max_reject_rate` (so a
+    small file does not stop the night on noise; see RawThresholds.reject_rate_confidence)."""
     rows = con.execute(
         """
         select file_path, rows_read, rows_quarantined from ops.loaded_files
@@ -34,18 +51,26 @@ def judge_reject_rates(con: duckdb.DuckDBPyConnection, source: str, t: RawThresh
         """,
         [source, source],
     ).fetchall()
+    level = f"{t.reject_rate_confidence:.0%}"
     failures = []
     for path, read, quarantined in rows:
         rate = quarantined / read if read else 0.0
-        if quarantined >= t.min_rejected_rows and rate > t.max_reject_rate:
+        if quarantined < t.min_rejected_rows or rate <= t.max_reject_rate:
+            continue
+        bound = reject_share_bound(quarantined, read, t.reject_rate_confidence)
+        if bound > t.max_reject_rate:
             failures.append({
                 "rule": "reject_rate", "column": None, "file": path,
-                "observed": f"{quarantined} of {read} rows quarantined ({rate:.1%}); allowed {t.max_reject_rate:.0%}",
+                "observed": f"{quarantined} of {read} rows quarantined ({rate:.1%}); at {level} confidence the "
+                            f"share is at least {bound:.1%} (Clopper-Pearson lower bound), above the "
+                            f"{t.max_reject_rate:.0%} allowed",
+                "share": rate, "bound": bound, "allowed": t.max_reject_rate,
                 "samples": _reasons(con, source, path),
             })
     if failures:
         return BatchVerdict(False, f"{source}: " + "; ".join(f"{f['file']}: {f['observed']}" for f in failures), failures)
-    return BatchVerdict(True, f"{source}: {len(rows)} new file(s), reject rates within {t.max_reject_rate:.0%}", [])
+    return BatchVerdict(True, f"{source}: {len(rows)} new file(s), no reject share above {t.max_reject_rate:.0%} "
+                              f"at {level} confidence", [])
 
 
 def _reasons(con: duckdb.DuckDBPyConnection, source: str, path: str) -> list[str]:
