@@ -25,6 +25,13 @@ verdict GX's `mostly` gave on the rows, as the chunked runner used to recompute 
 A failed rule is then reported as before: "N of M non-null values (p%) unexpected; allowed a% (or up to k)",
 with up to SAMPLE_COUNT sample values and rows (lineage, key, the rule's columns and the derived value), read by
 one bounded query per failed rule in file and line order.
+
+Where this differs from the row-by-row suites it replaced, on purpose: the samples are the first offending rows
+in file and line order (they were the first in whatever order the frame held), far-out timestamps show as typed
+(pandas clamped them to 1678 and 2262), a pair rule's sample is ISO text (was nanosecond integers), and content is
+compared by DuckDB's hash of the columns (a 64-bit hash: a collision within one key is practically impossible;
+the md5 of '|'-joined text took ('a|b', 'c') for ('a', 'b|c')). tests/test_quality_raw.py holds the broken
+batches on which both judged alike.
 """
 
 from __future__ import annotations
