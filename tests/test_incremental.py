@@ -11,6 +11,10 @@ order cancels it (a conversion an earlier build knew disappears).
 
 Every fact table (and customer_360) is then compared row by row in both directions (EXCEPT ALL), ignoring only
 columns that say when something ran (load times, id-assignment times; the compared marts hold none today).
+
+Identity is compared with the same nights built with `--full-refresh` each night (everything recomputed from all
+history; customer ids and the merge log are state, never rebuilt): the same customer ids for every identifier, the
+same golden records, consent and activity (dim_customers), the same identifiers and the same merge log entries.
 """
 
 import csv
@@ -37,7 +41,12 @@ NIGHTS = [(START + timedelta(days=1), START + timedelta(days=5)),
 INJECT_DATE = NIGHTS[1][0] + timedelta(days=1)  # the folder the hand-made records arrive in (second night)
 CANCEL_DATE = NIGHTS[2][0]  # the folder of the late order's cancellation (third night)
 # Columns whose values say when something ran rather than what the data is.
-RUN_DEPENDENT = {"_loaded_at", "_load_id", "customer_created_at", "first_assigned_at", "changed_at"}
+RUN_DEPENDENT = {"_loaded_at", "_load_id", "customer_created_at", "first_assigned_at", "changed_at", "run_at",
+                 "_changed_at"}
+# Identity state compared between incremental nights and nights rebuilt in full: (schema, table).
+IDENTITY_TABLES = [("marts", "dim_customers"), ("marts", "customer_identifiers"), ("marts", "customer_merges"),
+                   ("intermediate", "int_identity__customer_id_map"), ("intermediate", "int_identity__identifier_guards"),
+                   ("intermediate", "int_identity__golden_attributes"), ("intermediate", "int_identity__record_customers")]
 LATE_ORDER = {"order_id": "O-INC-LATE", "status": "placed", "total_amount": "42.00", "currency": "USD",
               "sales_channel": "web"}
 
@@ -130,33 +139,46 @@ def inject_cancellation(landing: Path, injected: dict) -> None:
     }])
 
 
-def differences(incremental: Path, full: Path) -> dict[str, tuple[int, int, list, list]]:
-    """Per fact table: rows only in the incremental build, rows only in the full build (counts and examples)."""
+def differences(incremental: Path, full: Path, tables: list[tuple[str, str]] | None = None
+                ) -> dict[str, tuple[int, int, list, list]]:
+    """Per table (default: every fact table and customer_360): rows only in the incremental build, rows only in the
+    full build (counts and examples), ignoring the columns that say when something ran."""
     con = duckdb.connect()
     try:
         con.execute(f"attach '{incremental}' as incremental (read_only)")
         con.execute(f"attach '{full}' as full_build (read_only)")
-        tables = [r[0] for r in con.execute(
-            "select table_name from duckdb_tables() where database_name = 'full_build' and schema_name = 'marts' "
-            "and (table_name like 'fct\\_%' escape '\\' or table_name = 'customer_360') order by 1"
-        ).fetchall()]
-        assert {"fct_touchpoints", "fct_sessions", "fct_conversion_paths", "fct_attribution"} <= set(tables), tables
+        if tables is None:
+            tables = [("marts", r[0]) for r in con.execute(
+                "select table_name from duckdb_tables() where database_name = 'full_build' and schema_name = 'marts' "
+                "and (table_name like 'fct\\_%' escape '\\' or table_name = 'customer_360') order by 1"
+            ).fetchall()]
+            assert {"fct_touchpoints", "fct_sessions", "fct_conversion_paths", "fct_attribution"} <= {t for _, t in tables}
         out = {}
-        for table in tables:
+        for schema, table in tables:
             columns = [r[0] for r in con.execute(
-                "select column_name from duckdb_columns() where database_name = 'full_build' and schema_name = 'marts' "
-                "and table_name = ? order by column_index", [table]
+                "select column_name from duckdb_columns() where database_name = 'full_build' and schema_name = ? "
+                "and table_name = ? order by column_index", [schema, table]
             ).fetchall() if r[0] not in RUN_DEPENDENT]
+            assert columns, f"{schema}.{table} is missing from {full}"
             select = ", ".join(f'"{c}"' for c in columns)
-            only_incremental = f"select {select} from incremental.marts.{table} except all select {select} from full_build.marts.{table}"
-            only_full = f"select {select} from full_build.marts.{table} except all select {select} from incremental.marts.{table}"
+            a, b = f"incremental.{schema}.{table}", f"full_build.{schema}.{table}"
+            only_incremental = f"select {select} from {a} except all select {select} from {b}"
+            only_full = f"select {select} from {b} except all select {select} from {a}"
             counts = [con.execute(f"select count(*) from ({q})").fetchone()[0] for q in (only_incremental, only_full)]
             if any(counts):
-                out[table] = (*counts, con.execute(f"{only_incremental} limit 3").fetchall(),
-                              con.execute(f"{only_full} limit 3").fetchall())
+                out[f"{schema}.{table}"] = (*counts, con.execute(f"{only_incremental} limit 3").fetchall(),
+                                            con.execute(f"{only_full} limit 3").fetchall())
         return out
     finally:
         con.close()
+
+
+def report(diff: dict) -> str:
+    return "\n".join(
+        f"{table}: {a} rows only in the incremental build, {b} only in the full build\n"
+        f"  incremental: {ex_a}\n  full:        {ex_b}"
+        for table, (a, b, ex_a, ex_b) in diff.items()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +211,12 @@ def builds(tmp_path_factory):
         finally:
             con.close()
     injected["late_order_after_second_night"] = late_order
+    # The same nights, each rebuilt in full (identity from all history; the id map and merge log carry over).
+    refreshed = root / "refreshed" / "journey.duckdb"
+    for first, last in NIGHTS:
+        summary = execute(landing, refreshed, first, last, full_refresh=True)
+        assert summary.exit_code == 0, format_summary(summary)
+    injected["refreshed"] = refreshed
     full = root / "full" / "journey.duckdb"
     # The full build is written in the storage format older BI drivers read (DuckDB 1.4); the nightly one in the
     # newest format: the row-by-row comparison also shows the format changes nothing.
@@ -236,11 +264,22 @@ def test_incremental_nights_equal_a_full_build_row_by_row(builds):
     nightly, full, _, _ = builds
     assert storage_version(str(full)) == "v1.4.0+" and storage_version(str(nightly)) != "v1.4.0+"
     diff = differences(nightly, full)
-    assert not diff, "\n".join(
-        f"{table}: {a} rows only in the incremental build, {b} only in the full build\n"
-        f"  incremental: {ex_a}\n  full:        {ex_b}"
-        for table, (a, b, ex_a, ex_b) in diff.items()
-    )
+    assert not diff, report(diff)
+
+
+def test_incremental_identity_equals_nights_rebuilt_in_full(builds):
+    """Incremental identity (changed records, their fuzzy pairs and stitches, the graph scope around them) ends each
+    night where a full recomputation does: same customer ids, golden records, guards and merge log."""
+    nightly, _, injected, _ = builds
+    diff = differences(nightly, injected["refreshed"], IDENTITY_TABLES)
+    assert not diff, report(diff)
+    con = duckdb.connect(str(nightly), read_only=True)
+    try:
+        merges = con.execute("select count(*) from marts.customer_merges").fetchone()[0]
+        customers = con.execute("select count(*) from marts.dim_customers").fetchone()[0]
+    finally:
+        con.close()
+    assert merges >= 1 and customers > 100, (merges, customers)
 
 
 def test_full_refresh_rebuilds_the_journey_tables_and_keeps_customer_ids(builds, tmp_path):

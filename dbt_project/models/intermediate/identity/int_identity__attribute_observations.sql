@@ -2,9 +2,27 @@
 -- loyalty_id), with the customer the record belongs to. Placeholders and identifier values blocked by the
 -- guards (a family landline) are not offered; a name that is a placeholder ('unknown') is not either.
 -- value_key is the value normalised for counting (most_frequent): case, accents and punctuation ignored.
+-- Incremental: a build rewrites the rows of int_identity__dirty_customers only.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }}){% endif %}",
+    )
+}}
+
+-- depends_on: {{ ref('int_identity__dirty_customers') }}
+
 with
 
-record_customers as (select * from {{ ref('int_identity__record_customers') }}),
+record_customers as (
+    select * from {{ ref('int_identity__record_customers') }}
+    {%- if is_incremental() %}
+    where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }})
+    {%- endif %}
+),
 guards as (select * from {{ ref('int_identity__identifier_guards') }}),
 placeholder_values as (select * from {{ ref('identity_placeholder_values') }}),
 crm_contacts as (select * from {{ ref('stg_crm__contacts') }}),

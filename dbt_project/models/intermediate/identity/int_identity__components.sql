@@ -2,9 +2,27 @@
 -- guard applied. A node of an oversized component (int_identity__oversized_components) falls back to its
 -- person core (core identifiers linked by records and fuzzy matches) when that core is small enough, and
 -- stands alone otherwise; its other links are not followed.
+-- Incremental: a build rewrites the values of int_identity__graph_scope (whole components).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where node_id in (select node_id from {{ ref('int_identity__graph_scope') }}){% endif %}",
+    )
+}}
+
+-- depends_on: {{ ref('int_identity__graph_scope') }}
+
 with
 
-graph_components as (select * from {{ ref('int_identity__graph_components') }}),
+graph_components as (
+    select * from {{ ref('int_identity__graph_components') }}
+    {%- if is_incremental() %}
+    where node_id in (select node_id from {{ ref('int_identity__graph_scope') }})
+    {%- endif %}
+),
 oversized as (select * from {{ ref('int_identity__oversized_components') }}),
 
 core_sizes as (

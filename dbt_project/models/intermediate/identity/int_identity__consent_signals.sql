@@ -1,11 +1,29 @@
 -- Explicit consent signals per customer: a CRM contact version that sets or changes a consent flag (a version
 -- repeating the flag it already had is not a new signal, so an older CRM state cannot undo a later
 -- unsubscribe), and every e-mail unsubscribe (marketing consent withdrawn).
+-- Incremental: a build rewrites the rows of int_identity__dirty_customers only.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }}){% endif %}",
+    )
+}}
+
+-- depends_on: {{ ref('int_identity__dirty_customers') }}
+
 with
 
 crm_contacts as (select * from {{ ref('stg_crm__contacts') }}),
 email_events as (select * from {{ ref('stg_email__events') }}),
-record_customers as (select * from {{ ref('int_identity__record_customers') }}),
+record_customers as (
+    select * from {{ ref('int_identity__record_customers') }}
+    {%- if is_incremental() %}
+    where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }})
+    {%- endif %}
+),
 
 crm_flags as (
     select contact_id, updated_at, 'marketing' as consent_type, marketing_consent as is_granted

@@ -1,8 +1,26 @@
 -- Consent per customer and type (marketing, personalization): the latest explicit signal wins; at the same
 -- moment a withdrawal beats a grant. A customer without any signal has no consent row (not consented).
+-- Incremental: a build rewrites the rows of int_identity__dirty_customers only.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }}){% endif %}",
+    )
+}}
+
+-- depends_on: {{ ref('int_identity__dirty_customers') }}
+
 with
 
-signals as (select * from {{ ref('int_identity__consent_signals') }}),
+signals as (
+    select * from {{ ref('int_identity__consent_signals') }}
+    {%- if is_incremental() %}
+    where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }})
+    {%- endif %}
+),
 
 ranked as (
     select

@@ -10,6 +10,9 @@
 --     uses it now (a split that undoes an earlier merge restores the original ids);
 --   - otherwise it gets a new id derived from its oldest identifier (and, when it split from a previous
 --     customer, that customer's id), so reruns on the same data reproduce it.
+-- Incremental: a build rewrites the values of int_identity__graph_scope only (whole components as the previous and
+-- this build have them); every other component keeps its customer. The rules above still see every component: a
+-- previous customer with values outside the scope counts them for its heir, and an id kept outside is not reused.
 {{
     config(
         materialized='incremental',
@@ -20,16 +23,25 @@
     )
 }}
 
-{%- set run_at = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S') ~ "' as timestamp)" %}
+{%- set run_at = build_started_at() %}
+
+-- depends_on: {{ ref('int_identity__graph_scope') }}
 
 with
 
-components as (select * from {{ ref('int_identity__components') }}),
+components as (
+    select * from {{ ref('int_identity__components') }}
+    {%- if is_incremental() %}
+    where node_id in (select node_id from {{ ref('int_identity__graph_scope') }})
+    {%- endif %}
+),
 
 previous as (
     {% if is_incremental() %}
-    select node_id, customer_id, customer_created_at, first_customer_id, first_assigned_at, changed_at, is_active
+    select node_id, customer_id, customer_created_at, first_customer_id, first_assigned_at, changed_at, is_active,
+        previous_customer_id, assignment
     from {{ this }}
+    where node_id in (select node_id from {{ ref('int_identity__graph_scope') }})
     {% else %}
     select
         cast(null as {{ dbt.type_string() }}) as node_id,
@@ -38,7 +50,9 @@ previous as (
         cast(null as {{ dbt.type_string() }}) as first_customer_id,
         cast(null as timestamp) as first_assigned_at,
         cast(null as timestamp) as changed_at,
-        cast(null as boolean) as is_active
+        cast(null as boolean) as is_active,
+        cast(null as {{ dbt.type_string() }}) as previous_customer_id,
+        cast(null as {{ dbt.type_string() }}) as assignment
     where 1 = 0
     {% endif %}
 ),
@@ -52,7 +66,10 @@ current_nodes as (
         previous.customer_created_at as previous_customer_created_at,
         previous.first_customer_id,
         previous.first_assigned_at,
-        previous.changed_at as previous_changed_at
+        previous.changed_at as previous_changed_at,
+        previous.previous_customer_id as previous_change_from,
+        previous.assignment as previous_assignment,
+        coalesce(previous.is_active, false) as was_active
     from components
     left join previous on previous.node_id = components.node_id
 ),
@@ -68,6 +85,22 @@ inheritance as (
     from current_nodes
     where previous_customer_id is not null
     group by component_id, previous_customer_id
+    {%- if is_incremental() %}
+    union all
+    -- the components outside the scope that hold values of a previous customer the scope holds too
+    select
+        outside.component_id,
+        stored.customer_id,
+        min(stored.customer_created_at),
+        count(*),
+        min(outside.first_seen_at)
+    from {{ this }} as stored
+    inner join {{ ref('int_identity__components') }} as outside on outside.node_id = stored.node_id
+    where stored.is_active
+        and stored.node_id not in (select node_id from {{ ref('int_identity__graph_scope') }})
+        and stored.customer_id in (select previous_customer_id from current_nodes)
+    group by outside.component_id, stored.customer_id
+    {%- endif %}
 ),
 
 heirs as (
@@ -91,6 +124,16 @@ kept_ids as (
     where heir_rank = 1
 ),
 
+-- Every customer id a component keeps in this build (outside the scope: the customers that stay as they were).
+kept_customer_ids as (
+    select customer_id from kept_ids where age_rank = 1
+    {%- if is_incremental() %}
+    union
+    select customer_id from {{ this }}
+    where is_active and node_id not in (select node_id from {{ ref('int_identity__graph_scope') }})
+    {%- endif %}
+),
+
 -- Ids first given to the identifiers of components that inherit none, and that no component keeps.
 reclaimable as (
     select
@@ -102,7 +145,7 @@ reclaimable as (
     from current_nodes
     where current_nodes.first_customer_id is not null
         and not exists (select 1 from kept_ids where kept_ids.component_id = current_nodes.component_id and kept_ids.age_rank = 1)
-        and not exists (select 1 from kept_ids where kept_ids.customer_id = current_nodes.first_customer_id and kept_ids.age_rank = 1)
+        and not exists (select 1 from kept_customer_ids where kept_customer_ids.customer_id = current_nodes.first_customer_id)
     group by current_nodes.component_id, current_nodes.first_customer_id
 ),
 
@@ -160,25 +203,32 @@ active_rows as (
         current_nodes.component_id,
         component_customers.customer_id,
         component_customers.customer_created_at,
-        current_nodes.previous_customer_id,
+        -- a value that stays with its customer keeps the record of its last change (what, from whom, when)
+        case when is_unchanged then current_nodes.previous_change_from else current_nodes.previous_customer_id end
+            as previous_customer_id,
         case
+            when is_unchanged then current_nodes.previous_assignment
             when current_nodes.previous_customer_id is null then 'new'
             when current_nodes.previous_customer_id = component_customers.customer_id then 'kept'
             when exists (
-                select 1 from kept_ids
-                where kept_ids.customer_id = current_nodes.previous_customer_id and kept_ids.age_rank = 1
+                select 1 from kept_customer_ids
+                where kept_customer_ids.customer_id = current_nodes.previous_customer_id
             ) then 'split'
             else 'merged'
         end as assignment,
         coalesce(current_nodes.first_customer_id, component_customers.customer_id) as first_customer_id,
         true as is_active,
         coalesce(current_nodes.first_assigned_at, {{ run_at }}) as first_assigned_at,
-        case
-            when current_nodes.previous_customer_id = component_customers.customer_id
-                then current_nodes.previous_changed_at
-            else {{ run_at }}
-        end as changed_at
-    from current_nodes
+        case when is_unchanged then current_nodes.previous_changed_at else {{ run_at }} end as changed_at
+    from (
+        select
+            current_nodes.*,
+            component_customers.customer_id as new_customer_id,
+            current_nodes.was_active and current_nodes.previous_customer_id = component_customers.customer_id
+                as is_unchanged
+        from current_nodes
+        inner join component_customers on component_customers.component_id = current_nodes.component_id
+    ) as current_nodes
     inner join component_customers on component_customers.component_id = current_nodes.component_id
 ),
 
@@ -189,8 +239,9 @@ inactive_rows as (
         cast(null as {{ dbt.type_string() }}) as component_id,
         previous.customer_id,
         previous.customer_created_at,
-        previous.customer_id as previous_customer_id,
-        'inactive' as assignment,
+        case when previous.is_active then previous.customer_id else previous.previous_customer_id end
+            as previous_customer_id,
+        case when previous.is_active then 'inactive' else previous.assignment end as assignment,
         previous.first_customer_id,
         false as is_active,
         previous.first_assigned_at,

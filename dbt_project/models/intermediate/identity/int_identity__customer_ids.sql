@@ -1,4 +1,6 @@
--- Customer id of each component of this run, from the persistent id map.
+-- Customer id of each component of this run, from the persistent id map. A view: it is one pass over the map.
+{{ config(materialized='view') }}
+
 with
 
 id_map as (select * from {{ ref('int_identity__customer_id_map') }}),

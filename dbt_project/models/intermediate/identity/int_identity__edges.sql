@@ -3,16 +3,44 @@
 --   star, so a record with k identifiers adds k-1 edges);
 -- - fuzzy_match: two person records that match (int_identity__fuzzy_matches) link their anchor nodes, with
 --   the match weight kept as match_score.
+-- Incremental: a build rewrites the edges of the values of int_identity__graph_scope (no edge leaves it), from every
+-- record that carries one of them.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where src_node in (select node_id from {{ ref('int_identity__graph_scope') }}) or dst_node in (select node_id from {{ ref('int_identity__graph_scope') }}){% endif %}",
+    )
+}}
+
+-- depends_on: {{ ref('int_identity__graph_scope') }}
+
 with
 
 record_identifiers as (select * from {{ ref('int_identity__linking_records') }}),
 guards as (select * from {{ ref('int_identity__identifier_guards') }}),
 fuzzy_matches as (select * from {{ ref('int_identity__fuzzy_matches') }}),
 
+{%- if is_incremental() %}
+scope as (select * from {{ ref('int_identity__graph_scope') }}),
+
+scope_records as (
+    select distinct source_name, record_id
+    from record_identifiers
+    where node_id in (select node_id from scope)
+),
+{%- endif %}
+
 linkable as (
     select record_identifiers.*
     from record_identifiers
     inner join guards on guards.node_id = record_identifiers.node_id
+    {%- if is_incremental() %}
+    inner join scope_records
+        on scope_records.source_name = record_identifiers.source_name and scope_records.record_id = record_identifiers.record_id
+    {%- endif %}
     where guards.is_linkable
 ),
 
@@ -47,6 +75,9 @@ fuzzy_edges as (
     inner join guards as guard_a on guard_a.node_id = fuzzy_matches.node_a and guard_a.is_linkable
     inner join guards as guard_b on guard_b.node_id = fuzzy_matches.node_b and guard_b.is_linkable
     where fuzzy_matches.is_match and fuzzy_matches.node_a <> fuzzy_matches.node_b
+        {%- if is_incremental() %}
+        and (fuzzy_matches.node_a in (select node_id from scope) or fuzzy_matches.node_b in (select node_id from scope))
+        {%- endif %}
     group by least(fuzzy_matches.node_a, fuzzy_matches.node_b), greatest(fuzzy_matches.node_a, fuzzy_matches.node_b)
 ),
 

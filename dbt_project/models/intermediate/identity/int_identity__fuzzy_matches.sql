@@ -5,7 +5,25 @@
 -- Vetoes: names that disagree, or two birth dates that differ other than by a day/month swap (a household
 -- shares address, landline and often the last name, but not first name and birth date).
 -- One row per compared pair of records (record_a < record_b) with the best-scoring descriptions.
+-- Incremental: a build compares again every pair with a changed record (int_identity__changed_records) on either
+-- side, against all records; the other pairs cannot have changed.
 {%- set w = var('identity_fuzzy_weights') %}
+{%- set changed_keys_jinja = "(select source_name || ':' || record_id from {{ ref('int_identity__changed_records') }}"
+    ~ " where source_name in ('crm_contacts', 'orders'))" %}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where record_a in " ~ changed_keys_jinja
+            ~ " or record_b in " ~ changed_keys_jinja ~ "{% endif %}",
+    )
+}}
+
+-- depends_on: {{ ref('int_identity__changed_records') }}
+
+-- depends_on: {{ ref('int_identity__previous_links') }}
 
 with
 
@@ -33,23 +51,38 @@ name_groups as (
 ),
 
 -- Blocking: only pairs that share one of these keys are compared.
+{%- set blocks = [
+    ['birth_key'], ['postcode_key', 'initials_key'], ['phone'], ['last_name_key', 'street_key'],
+] %}
+{%- if is_incremental() %}
+changed_records as (
+    select records.* from records
+    inner join {{ ref('int_identity__changed_records') }} as changed
+        on changed.source_name = records.source_name and changed.record_id = records.record_id
+),
+
 candidate_pairs as (
+    {%- for block in blocks %}
+    select
+        least(changed_records.record_key, other.record_key) as record_a,
+        greatest(changed_records.record_key, other.record_key) as record_b
+    from changed_records inner join records as other
+        on {% for key in block %}changed_records.{{ key }} = other.{{ key }} and {% endfor -%}
+        changed_records.record_key <> other.record_key
+    {% if not loop.last %}union{% endif %}
+    {%- endfor %}
+),
+{%- else %}
+candidate_pairs as (
+    {%- for block in blocks %}
     select a.record_key as record_a, b.record_key as record_b
     from records as a inner join records as b
-        on a.birth_key = b.birth_key and a.record_key < b.record_key
-    union
-    select a.record_key, b.record_key
-    from records as a inner join records as b
-        on a.postcode_key = b.postcode_key and a.initials_key = b.initials_key and a.record_key < b.record_key
-    union
-    select a.record_key, b.record_key
-    from records as a inner join records as b
-        on a.phone = b.phone and a.record_key < b.record_key
-    union
-    select a.record_key, b.record_key
-    from records as a inner join records as b
-        on a.last_name_key = b.last_name_key and a.street_key = b.street_key and a.record_key < b.record_key
+        on {% for key in block %}a.{{ key }} = b.{{ key }} and {% endfor -%}
+        a.record_key < b.record_key
+    {% if not loop.last %}union{% endif %}
+    {%- endfor %}
 ),
+{%- endif %}
 
 compared as (
     select

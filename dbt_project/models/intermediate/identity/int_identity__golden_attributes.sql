@@ -5,9 +5,27 @@
 --   most_frequent    the value on most records (value_key), then most recent, then source priority
 --   first_non_empty  earliest observation, then source priority
 -- Remaining ties: record id, so the choice is deterministic.
+-- Incremental: a build rewrites the rows of int_identity__dirty_customers only.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }}){% endif %}",
+    )
+}}
+
+-- depends_on: {{ ref('int_identity__dirty_customers') }}
+
 with
 
-observations as (select * from {{ ref('int_identity__attribute_observations') }}),
+observations as (
+    select * from {{ ref('int_identity__attribute_observations') }}
+    {%- if is_incremental() %}
+    where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }})
+    {%- endif %}
+),
 rules as (select * from {{ ref('identity_survivorship_rules') }}),
 source_priority as (select * from {{ ref('identity_source_priority') }}),
 

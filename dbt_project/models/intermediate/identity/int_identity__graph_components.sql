@@ -1,12 +1,34 @@
 -- Connected components of the identity graph, before the component-size guard: one row per linkable
 -- identifier value, labelled with the smallest node id of its component (label propagation).
+-- Incremental: a build labels again the values of int_identity__graph_scope (whole components: no edge leaves it).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where node_id in (select node_id from {{ ref('int_identity__graph_scope') }}){% endif %}",
+    )
+}}
+
+-- depends_on: {{ ref('int_identity__graph_scope') }}
+
 with
 
 guards as (select * from {{ ref('int_identity__identifier_guards') }}),
-edges as (select * from {{ ref('int_identity__edges') }}),
+edges as (
+    select * from {{ ref('int_identity__edges') }}
+    {%- if is_incremental() %}
+    where src_node in (select node_id from {{ ref('int_identity__graph_scope') }})
+    {%- endif %}
+),
 
 nodes as (
-    select node_id from guards where is_linkable
+    select node_id from guards
+    where is_linkable
+    {%- if is_incremental() %}
+        and node_id in (select node_id from {{ ref('int_identity__graph_scope') }})
+    {%- endif %}
 ),
 
 labelled as (

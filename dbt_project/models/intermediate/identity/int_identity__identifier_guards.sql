@@ -8,6 +8,25 @@
 --    - other types (phone, device, cookie) by the "person cores" they touch: connected components of the
 --      linkable core identifiers and fuzzy matches alone. A family phone touches each member's core. For
 --      types with people_counted_by (cookies, devices: user_id) people are the accounts in those cores.
+-- Incremental (docs/identity.md "Incremental builds"): a build works out again only the values whose guard can have
+-- changed, from int_identity__changed_links: the core values whose records changed (phase 1); the person cores that
+-- hold a changed core value, a value linked by a changed fuzzy match, or a record neighbour of a core value whose
+-- guard flipped (phase 2 needs their components); and the other values carried by a changed record or by a record
+-- of such a core. Every other value keeps its row: nothing it depends on changed. `_changed_at` marks the rows whose
+-- guard changed in this build (int_identity__graph_scope starts from them).
+{{
+    config(
+        materialized='incremental',
+        unique_key='node_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        post_hook="{% if is_incremental() %}delete from {{ this }} where node_id not in (select node_id from {{ ref('int_identity__identifier_values') }}){% endif %}",
+    )
+}}
+
+-- depends_on: {{ ref('int_identity__changed_links') }}
+
 with
 
 record_identifiers as (select * from {{ ref('int_identity__linking_records') }}),
@@ -32,6 +51,258 @@ usable as (
     inner join typed_nodes on typed_nodes.node_id = record_identifiers.node_id
     where not typed_nodes.is_placeholder
 ),
+
+{%- if is_incremental() %}
+
+previous as (select * from {{ this }}),
+changed_links as (select * from {{ ref('int_identity__changed_links') }}),
+
+-- Phase 1 for the core values whose records changed: people = most distinct values of another core type on their records.
+recount_core as (
+    select changed_links.node_id
+    from changed_links
+    inner join typed_nodes on typed_nodes.node_id = changed_links.node_id
+    where changed_links.is_count_changed and typed_nodes.is_core
+),
+
+recount_core_records as (
+    select distinct usable.source_name, usable.record_id
+    from usable
+    inner join recount_core on recount_core.node_id = usable.node_id
+),
+
+recount_usable as (
+    select usable.*
+    from usable
+    inner join recount_core_records
+        on recount_core_records.source_name = usable.source_name and recount_core_records.record_id = usable.record_id
+),
+
+core_people as (
+    select node_id, max(distinct_other_values) as people_count
+    from (
+        select v.node_id, other.identifier_type as other_type, count(distinct other.node_id) as distinct_other_values
+        from recount_usable as v
+        inner join recount_usable as other
+            on other.source_name = v.source_name
+            and other.record_id = v.record_id
+            and other.is_core
+            and other.identifier_type <> v.identifier_type
+        where v.is_core and v.node_id in (select node_id from recount_core)
+        group by v.node_id, other.identifier_type
+    ) as core_cooccurrence
+    group by node_id
+),
+
+-- Every core value with its people count (recounted, else as stored) and whether it may link.
+core_guards as (
+    select
+        typed_nodes.node_id,
+        case
+            when recount_core.node_id is not null then core_people.people_count
+            else nullif(previous.people_count, 0)
+        end as people_count,
+        not typed_nodes.is_placeholder
+            and (typed_nodes.max_people_per_value is null
+                 or coalesce(
+                     case when recount_core.node_id is not null then core_people.people_count else nullif(previous.people_count, 0) end,
+                     1) <= typed_nodes.max_people_per_value) as is_linkable
+    from typed_nodes
+    left join recount_core on recount_core.node_id = typed_nodes.node_id
+    left join core_people on core_people.node_id = typed_nodes.node_id
+    left join previous on previous.node_id = typed_nodes.node_id
+    where typed_nodes.is_core
+),
+
+linkable_core_nodes as (
+    select node_id from core_guards where is_linkable
+),
+
+-- Core values whose linkability flipped: their record neighbours may join or leave their cores.
+flipped_core as (
+    select core_guards.node_id
+    from core_guards
+    inner join recount_core on recount_core.node_id = core_guards.node_id
+    left join previous on previous.node_id = core_guards.node_id
+    where core_guards.is_linkable is distinct from coalesce(previous.is_linkable, false)
+),
+
+flipped_neighbours as (
+    select distinct neighbour.node_id
+    from usable as flipped_row
+    inner join flipped_core on flipped_core.node_id = flipped_row.node_id
+    inner join usable as neighbour
+        on neighbour.source_name = flipped_row.source_name and neighbour.record_id = flipped_row.record_id
+    where neighbour.is_core
+),
+
+-- The person cores to recompute: those holding a core value whose records, fuzzy matches or record neighbours
+-- changed, as the previous build had them, plus such values that belong to no core yet.
+touched_core_values as (
+    select changed_links.node_id from changed_links
+    inner join typed_nodes on typed_nodes.node_id = changed_links.node_id
+    where typed_nodes.is_core
+    union
+    select node_id from flipped_neighbours
+),
+
+dirty_cores as (
+    select distinct previous.core_component_id
+    from previous
+    inner join touched_core_values on touched_core_values.node_id = previous.node_id
+    where previous.core_component_id is not null
+),
+
+core_region as (
+    select linkable_core_nodes.node_id
+    from linkable_core_nodes
+    inner join previous on previous.node_id = linkable_core_nodes.node_id
+    inner join dirty_cores on dirty_cores.core_component_id = previous.core_component_id
+    union
+    select touched_core_values.node_id
+    from touched_core_values
+    inner join linkable_core_nodes on linkable_core_nodes.node_id = touched_core_values.node_id
+),
+
+-- The records whose person cores may have changed: those carrying a recomputed or touched core value.
+region_records as (
+    select distinct usable.source_name, usable.record_id
+    from usable
+    where usable.node_id in (select node_id from core_region union select node_id from touched_core_values)
+),
+
+linkable_core_by_record as (
+    select usable.source_name, usable.record_id, usable.node_id
+    from usable
+    inner join region_records
+        on region_records.source_name = usable.source_name and region_records.record_id = usable.record_id
+    inner join linkable_core_nodes on linkable_core_nodes.node_id = usable.node_id
+),
+
+record_core_hubs as (
+    select source_name, record_id, min(node_id) as hub_node
+    from linkable_core_by_record
+    group by source_name, record_id
+),
+
+core_edges as (
+    select distinct hubs.hub_node as src_node, members.node_id as dst_node
+    from linkable_core_by_record as members
+    inner join record_core_hubs as hubs
+        on hubs.source_name = members.source_name and hubs.record_id = members.record_id
+    where members.node_id <> hubs.hub_node
+    union
+    select fuzzy_matches.node_a, fuzzy_matches.node_b
+    from fuzzy_matches
+    inner join linkable_core_nodes as a on a.node_id = fuzzy_matches.node_a
+    inner join linkable_core_nodes as b on b.node_id = fuzzy_matches.node_b
+    where fuzzy_matches.is_match and fuzzy_matches.node_a <> fuzzy_matches.node_b
+        and (fuzzy_matches.node_a in (select node_id from core_region) or fuzzy_matches.node_b in (select node_id from core_region))
+),
+
+region_core_components as (
+    {{ identity_connected_components('core_edges', 'core_region') }}
+),
+
+-- The person core of every linkable core value: recomputed in the region, as stored elsewhere.
+core_components as (
+    select node_id, component_id from region_core_components
+    union all
+    select previous.node_id, previous.core_component_id
+    from previous
+    inner join linkable_core_nodes on linkable_core_nodes.node_id = previous.node_id
+    where previous.core_component_id is not null
+        and previous.node_id not in (select node_id from core_region)
+),
+
+-- Phase 2 for the other values carried by a changed record or by a record of a recomputed core.
+recount_other as (
+    select changed_links.node_id
+    from changed_links
+    inner join typed_nodes on typed_nodes.node_id = changed_links.node_id
+    where changed_links.is_count_changed and not typed_nodes.is_core
+    union
+    select usable.node_id
+    from usable
+    inner join region_records
+        on region_records.source_name = usable.source_name and region_records.record_id = usable.record_id
+    where not usable.is_core
+),
+
+recount_other_records as (
+    select distinct usable.source_name, usable.record_id
+    from usable
+    inner join recount_other on recount_other.node_id = usable.node_id
+),
+
+record_cores as (
+    select distinct usable.source_name, usable.record_id, core_components.component_id
+    from usable
+    inner join recount_other_records
+        on recount_other_records.source_name = usable.source_name and recount_other_records.record_id = usable.record_id
+    inner join linkable_core_nodes on linkable_core_nodes.node_id = usable.node_id
+    inner join core_components on core_components.node_id = usable.node_id
+),
+
+touched_cores as (
+    select distinct usable.node_id, usable.people_counted_by, record_cores.component_id
+    from usable
+    inner join recount_other on recount_other.node_id = usable.node_id
+    inner join record_cores
+        on record_cores.source_name = usable.source_name and record_cores.record_id = usable.record_id
+    where not usable.is_core
+),
+
+core_members as (
+    select core_components.component_id, typed_nodes.identifier_type, typed_nodes.node_id
+    from core_components
+    inner join typed_nodes on typed_nodes.node_id = core_components.node_id
+    where core_components.component_id in (select component_id from touched_cores)
+),
+
+other_people as (
+    select
+        touched_cores.node_id,
+        case
+            when max(touched_cores.people_counted_by) is null then count(distinct touched_cores.component_id)
+            when count(distinct core_members.node_id) = 0 then count(distinct touched_cores.component_id)
+            else count(distinct core_members.node_id)
+        end as people_count
+    from touched_cores
+    left join core_members
+        on core_members.component_id = touched_cores.component_id
+        and core_members.identifier_type = touched_cores.people_counted_by
+    group by touched_cores.node_id
+),
+
+-- The values whose rows are written: everything recounted or in a recomputed core.
+rewritten as (
+    select node_id from recount_core
+    union select node_id from core_region
+    union select node_id from touched_core_values
+    union select node_id from recount_other
+    union select node_id from changed_links
+),
+
+guard_inputs as (
+    select
+        typed_nodes.*,
+        case
+            when typed_nodes.is_core then core_guards.people_count
+            when recount_other.node_id is not null then other_people.people_count
+            else nullif(previous.people_count, 0)
+        end as counted_people,
+        core_components.component_id as core_component_id
+    from typed_nodes
+    inner join rewritten on rewritten.node_id = typed_nodes.node_id
+    left join core_guards on core_guards.node_id = typed_nodes.node_id
+    left join recount_other on recount_other.node_id = typed_nodes.node_id
+    left join other_people on other_people.node_id = typed_nodes.node_id
+    left join previous on previous.node_id = typed_nodes.node_id
+    left join core_components on core_components.node_id = typed_nodes.node_id and typed_nodes.is_core
+),
+
+{%- else %}
 
 -- Phase 1: core values. People = most distinct values of another core type seen on the same records.
 core_cooccurrence as (
@@ -138,33 +409,47 @@ other_people as (
     group by touched_cores.node_id
 ),
 
-final as (
+guard_inputs as (
     select
-        typed_nodes.node_id,
-        typed_nodes.identifier_type,
-        typed_nodes.identifier_value,
-        typed_nodes.first_seen_at,
-        typed_nodes.last_seen_at,
-        typed_nodes.record_count,
-        typed_nodes.is_core,
-        typed_nodes.is_placeholder,
-        coalesce(core_people.people_count, other_people.people_count, 0) as people_count,
-        typed_nodes.max_people_per_value,
-        core_components.component_id as core_component_id,
-        case
-            when typed_nodes.is_placeholder then 'placeholder: ' || typed_nodes.placeholder_reason
-            when typed_nodes.max_people_per_value is not null
-                and coalesce(core_people.people_count, other_people.people_count, 0) > typed_nodes.max_people_per_value
-                then 'shared by ' || cast(coalesce(core_people.people_count, other_people.people_count) as varchar)
-                    || ' people (max ' || cast(typed_nodes.max_people_per_value as varchar) || ')'
-        end as block_reason
+        typed_nodes.*,
+        coalesce(core_people.people_count, other_people.people_count) as counted_people,
+        core_components.component_id as core_component_id
     from typed_nodes
     left join core_people on core_people.node_id = typed_nodes.node_id and typed_nodes.is_core
     left join other_people on other_people.node_id = typed_nodes.node_id and not typed_nodes.is_core
     left join core_components on core_components.node_id = typed_nodes.node_id
+),
+
+{%- endif %}
+
+final as (
+    select
+        node_id,
+        identifier_type,
+        identifier_value,
+        first_seen_at,
+        last_seen_at,
+        record_count,
+        is_core,
+        is_placeholder,
+        coalesce(counted_people, 0) as people_count,
+        max_people_per_value,
+        core_component_id,
+        case
+            when is_placeholder then 'placeholder: ' || placeholder_reason
+            when max_people_per_value is not null and coalesce(counted_people, 0) > max_people_per_value
+                then 'shared by ' || cast(counted_people as varchar)
+                    || ' people (max ' || cast(max_people_per_value as varchar) || ')'
+        end as block_reason
+    from guard_inputs
+),
+
+guarded as (
+    select *, block_reason is null as is_linkable from final
+),
+
+stamped as (
+    {{ stamp_changes('guarded', ['node_id'], ignored=[]) }}
 )
 
-select
-    *,
-    block_reason is null as is_linkable
-from final
+select * from stamped

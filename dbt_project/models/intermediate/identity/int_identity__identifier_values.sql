@@ -1,8 +1,27 @@
 -- One row per identifier value (graph node): when it was seen, on how many records, and whether it is a
 -- placeholder (seed identity_placeholder_values: exact values or LIKE patterns, per type or '*' for any).
+-- Incremental: a build computes again the nodes of int_identity__changed_nodes (a node no record carries any more
+-- disappears).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where node_id in (select node_id from {{ ref('int_identity__changed_nodes') }}){% endif %}",
+    )
+}}
+
+-- depends_on: {{ ref('int_identity__changed_nodes') }}
+
 with
 
-record_identifiers as (select * from {{ ref('int_identity__record_identifiers') }}),
+record_identifiers as (
+    select * from {{ ref('int_identity__record_identifiers') }}
+    {%- if is_incremental() %}
+    where node_id in (select node_id from {{ ref('int_identity__changed_nodes') }})
+    {%- endif %}
+),
 placeholder_values as (select * from {{ ref('identity_placeholder_values') }}),
 
 nodes as (

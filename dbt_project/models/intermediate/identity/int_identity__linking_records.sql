@@ -1,5 +1,8 @@
 -- Everything that links identifiers: each real record with the identifiers it carries, plus each event stitch
--- (a virtual record, source_name 'stitch:<rule>'). Guards and edges read this.
+-- (a virtual record, source_name 'stitch:<rule>'). Guards and edges read this. A view: a table would copy every
+-- record's identifiers each build.
+{{ config(materialized='view') }}
+
 with
 
 record_identifiers as (select * from {{ ref('int_identity__record_identifiers') }}),

@@ -2,11 +2,39 @@
 -- names reduced to letters, birth date, street key (house number + first word of the street name), postcode,
 -- phone and e-mail. One row per distinct description of a record; anchor_node_id is the record's graph node a
 -- fuzzy link attaches to (the contact id; for an order its account, else its e-mail, else its phone).
+-- Incremental: a build rewrites the rows of the changed records (int_identity__changed_records) only.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} as stored where {{ is_changed_record('stored') }}{% endif %}",
+    )
+}}
+
+-- depends_on: {{ ref('int_identity__changed_records') }}
+
 with
 
-crm_contacts as (select * from {{ ref('stg_crm__contacts') }}),
-orders as (select * from {{ ref('stg_shop__orders') }}),
-record_identifiers as (select * from {{ ref('int_identity__record_identifiers') }}),
+crm_contacts as (
+    select * from {{ ref('stg_crm__contacts') }}
+    {%- if is_incremental() %}
+    where contact_id in (select record_id from {{ ref('int_identity__changed_records') }} where source_name = 'crm_contacts')
+    {%- endif %}
+),
+orders as (
+    select * from {{ ref('stg_shop__orders') }}
+    {%- if is_incremental() %}
+    where order_id in (select record_id from {{ ref('int_identity__changed_records') }} where source_name = 'orders')
+    {%- endif %}
+),
+record_identifiers as (
+    select * from {{ ref('int_identity__record_identifiers') }} as record_identifiers
+    {%- if is_incremental() %}
+    where {{ is_changed_record('record_identifiers') }}
+    {%- endif %}
+),
 identifier_values as (select * from {{ ref('int_identity__identifier_values') }}),
 placeholder_values as (select * from {{ ref('identity_placeholder_values') }}),
 

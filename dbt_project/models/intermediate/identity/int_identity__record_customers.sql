@@ -1,9 +1,46 @@
 -- The interface other models join on: one row per staged record key with the customer it belongs to
 -- (null when the record carries no linkable identifier: an anonymous till sale, a placeholder e-mail only).
+-- `_changed_at` is the build that last gave the record another customer (or first saw it): the journey models
+-- rework those records. An incremental build looks at the changed records and the records carrying a value of
+-- int_identity__graph_scope (no other record's customer can change) and writes those whose customer changed.
+{{
+    config(
+        materialized='incremental',
+        unique_key=['source_name', 'record_id'],
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+    )
+}}
+
+-- depends_on: {{ ref('int_identity__changed_records') }}
+-- depends_on: {{ ref('int_identity__graph_scope') }}
+
 with
 
-records as (select * from {{ ref('int_identity__records') }}),
-record_identifiers as (select * from {{ ref('int_identity__record_identifiers') }}),
+{%- if is_incremental() %}
+-- The records whose customer can have changed: changed records, and records carrying a value of the graph scope.
+candidates as (
+    select source_name, record_id from {{ ref('int_identity__changed_records') }}
+    union
+    select source_name, record_id from {{ ref('int_identity__record_identifiers') }}
+    where node_id in (select node_id from {{ ref('int_identity__graph_scope') }})
+),
+{%- endif %}
+
+records as (
+    select records.* from {{ ref('int_identity__records') }} as records
+    {%- if is_incremental() %}
+    inner join candidates on candidates.source_name = records.source_name and candidates.record_id = records.record_id
+    {%- endif %}
+),
+record_identifiers as (
+    select record_identifiers.* from {{ ref('int_identity__record_identifiers') }} as record_identifiers
+    {%- if is_incremental() %}
+    inner join candidates
+        on candidates.source_name = record_identifiers.source_name and candidates.record_id = record_identifiers.record_id
+    {%- endif %}
+),
 components as (select * from {{ ref('int_identity__components') }}),
 customer_ids as (select * from {{ ref('int_identity__customer_ids') }}),
 
@@ -26,6 +63,13 @@ final as (
     left join record_components
         on record_components.source_name = records.source_name and record_components.record_id = records.record_id
     left join customer_ids on customer_ids.component_id = record_components.component_id
+),
+
+stamped as (
+    {{ stamp_changes('final', ['source_name', 'record_id'], ignored=[]) }}
 )
 
-select * from final
+select * from stamped
+{%- if is_incremental() %}
+where _changed_at = {{ build_started_at() }}
+{%- endif %}

@@ -1,8 +1,31 @@
 -- One row per (record, identifier): the identifier values each record carries, typed, across all its versions.
 -- node_id ('email:ann@x.com') is the identifier's node in the identity graph.
+-- Incremental: a build rewrites the rows of int_identity__changed_records only (after
+-- int_identity__previous_record_identifiers kept what they carried before).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} as stored where {{ is_changed_record('stored') }}{% endif %}",
+    )
+}}
+
+-- depends_on: {{ ref('int_identity__previous_record_identifiers') }}
+
+-- depends_on: {{ ref('int_identity__changed_records') }}
+{% for source_name, model, key in staged_sources() %}-- depends_on: {{ ref(model) }}
+{% endfor %}
 with
 
-source_records as (select * from {{ ref('int_identity__source_records') }}),
+source_records as (
+    {%- if is_incremental() %}
+    {{ identity_source_records(changed_only=true) }}
+    {%- else %}
+    select * from {{ ref('int_identity__source_records') }}
+    {%- endif %}
+),
 
 unpivoted as (
     select source_name, record_id, observed_at, 'email' as identifier_type, email as identifier_value

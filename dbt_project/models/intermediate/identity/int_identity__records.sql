@@ -1,7 +1,27 @@
 -- One row per staged record key (an order or CRM contact with several versions is one record).
+-- Incremental: a build rewrites the rows of int_identity__changed_records only.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} as stored where {{ is_changed_record('stored') }}{% endif %}",
+    )
+}}
+
+-- depends_on: {{ ref('int_identity__changed_records') }}
+{% for source_name, model, key in staged_sources() %}-- depends_on: {{ ref(model) }}
+{% endfor %}
 with
 
-source_records as (select * from {{ ref('int_identity__source_records') }}),
+source_records as (
+    {%- if is_incremental() %}
+    {{ identity_source_records(changed_only=true) }}
+    {%- else %}
+    select * from {{ ref('int_identity__source_records') }}
+    {%- endif %}
+),
 
 final as (
     select

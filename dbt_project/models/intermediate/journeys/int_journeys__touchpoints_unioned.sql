@@ -3,10 +3,10 @@
 -- per contact (its first version). Channel, session and stage come later (int_journeys__touchpoints_channeled,
 -- int_journeys__touchpoints_sessionized, fct_touchpoints).
 -- Incremental (docs/journeys.md "Incremental builds"): this table is the record state of the last build. A run
--- rewrites only the records that changed since: new records, records identity resolution gave another customer,
--- and records that arrived again - loaded after the last build (lineage _loaded_at), or delivered in an export
--- dated within var incremental_lookback_days of the newest export date already built - with other content. It
--- marks them with the build's _build_number, which int_journeys__touchpoints_sessionized reads to find the
+-- computes again only the records that may have changed - those whose staged content changed in this build
+-- (`_changed_at`: new, or delivered again with other content) and those identity resolution gave another customer
+-- (int_identity__record_customers._changed_at) - and rewrites the ones whose touchpoint differs from the stored
+-- one. It marks them with the build's _build_number, which int_journeys__touchpoints_sessionized reads to find the
 -- visitors to re-stitch.
 {{
     config(
@@ -18,18 +18,38 @@
     )
 }}
 
+{%- set sources = staged_sources() %}
+
 with
 
-web_events as (select * from {{ ref('stg_web__events') }}),
-app_events as (select * from {{ ref('stg_app__events') }}),
-orders as (select * from {{ ref('stg_shop__orders') }}),
-pos_transactions as (select * from {{ ref('stg_pos__transactions') }}),
-email_events as (select * from {{ ref('stg_email__events') }}),
-crm_contacts as (select * from {{ ref('stg_crm__contacts') }}),
-support_tickets as (select * from {{ ref('stg_support__tickets') }}),
-reviews as (select * from {{ ref('stg_reviews__reviews') }}),
 record_customers as (select * from {{ ref('int_identity__record_customers') }}),
 
+{% if is_incremental() %}
+-- The records this build may change: staged content changed, or another customer.
+changed_records as (
+    {%- for source_name, model, key in sources %}
+    select '{{ source_name }}' as source_name, cast({{ key }} as {{ dbt.type_string() }}) as record_id
+    from {{ ref(model) }}
+    where _changed_at = {{ build_started_at() }}
+    union
+    {%- endfor %}
+    select source_name, record_id
+    from record_customers
+    where _changed_at = {{ build_started_at() }}
+),
+{% endif %}
+
+{% for source_name, model, key in sources -%}
+{{ source_name }} as (
+    select * from {{ ref(model) }}
+    {%- if is_incremental() %}
+    where cast({{ key }} as {{ dbt.type_string() }}) in (
+        select record_id from changed_records where source_name = '{{ source_name }}'
+    )
+    {%- endif %}
+),
+
+{% endfor -%}
 -- The placement time of an order: its earliest placed_at over all versions, else its first version's time.
 order_placements as (
     select
@@ -299,49 +319,30 @@ records as (
 
 previous as (
     select touchpoint_id, {{ content_columns | join(', ') }} from {{ this }}
+    where touchpoint_id in (select touchpoint_id from records)
 ),
 
 previous_build as (
-    select
-        max(_loaded_at) as loaded_at_mark,
-        max(_export_date) as export_date_mark,
-        coalesce(max(_build_number), 0) as build_number
-    from {{ this }}
+    select coalesce(max(_build_number), 0) as build_number from {{ this }}
 ),
 
-compared as (
+-- New records, records identity resolution gave another customer, and records whose touchpoint changed (a new order
+-- status, a re-delivered event that differs; not a re-delivered copy or a CRM version that leaves the contact's
+-- first version as it was).
+final as (
     select
-        records.*,
-        previous_build.build_number,
-        previous.touchpoint_id is null as is_new,
-        -- arrived since the last build, or in an export of the last incremental_lookback_days export dates
-        (
-            previous_build.loaded_at_mark is null
-            or records._loaded_at > previous_build.loaded_at_mark
-            or records._export_date > {{ dbt.dateadd('day', -1 * var('incremental_lookback_days'), 'previous_build.export_date_mark') }}
-        ) as is_recent_arrival,
-        (
-            {%- for column in content_columns %}
-            records.{{ column }} is distinct from previous.{{ column }}{% if not loop.last %} or{% endif %}
-            {%- endfor %}
-        ) as is_different,
-        records.customer_id is distinct from previous.customer_id as is_other_customer
+        records.touchpoint_id, records.source_name, records.record_id, records.occurred_at, records.customer_id,
+        records.visitor_key, records.touchpoint_type, records.traffic_medium, records.traffic_source,
+        records.referrer_domain, records.campaign, records.device, records.device_os, records.page,
+        records.order_status, records.revenue_amount, records.currency, records._loaded_at, records._export_date,
+        cast(previous_build.build_number + 1 as integer) as _build_number
     from records
     cross join previous_build
     left join previous on previous.touchpoint_id = records.touchpoint_id
-),
-
--- New records, records identity resolution gave another customer, and records that arrived again with other content
--- (a new order status, a re-delivered event that differs; not a re-delivered copy or a CRM version that leaves
--- the contact's first version as it was).
-final as (
-    select
-        touchpoint_id, source_name, record_id, occurred_at, customer_id,
-        visitor_key, touchpoint_type, traffic_medium, traffic_source, referrer_domain, campaign, device, device_os,
-        page, order_status, revenue_amount, currency, _loaded_at, _export_date,
-        cast(build_number + 1 as integer) as _build_number
-    from compared
-    where is_new or is_other_customer or (is_recent_arrival and is_different)
+    where previous.touchpoint_id is null
+        {%- for column in content_columns %}
+        or records.{{ column }} is distinct from previous.{{ column }}
+        {%- endfor %}
 )
 
 {% else %}

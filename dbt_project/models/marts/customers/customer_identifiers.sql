@@ -1,9 +1,27 @@
 -- Every identifier value that belongs to a customer, with its type, the sources it was seen in, and when.
+-- Incremental: a build rewrites the customers of int_identity__dirty_customers only.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }}){% endif %}",
+    )
+}}
+
+-- depends_on: {{ ref('int_identity__dirty_customers') }}
+
 with
 
 record_identifiers as (select * from {{ ref('int_identity__record_identifiers') }}),
 components as (select * from {{ ref('int_identity__components') }}),
-customer_ids as (select * from {{ ref('int_identity__customer_ids') }}),
+customer_ids as (
+    select * from {{ ref('int_identity__customer_ids') }}
+    {%- if is_incremental() %}
+    where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }})
+    {%- endif %}
+),
 id_map as (select * from {{ ref('int_identity__customer_id_map') }}),
 
 final as (

@@ -1,9 +1,27 @@
 -- One row per resolved person: golden attributes chosen by the survivorship rules (seed
 -- identity_survivorship_rules) with the source and record each came from, consent from the latest explicit
 -- signal, and activity.
+-- Incremental: a build rewrites the customers of int_identity__dirty_customers only.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }}){% endif %}",
+    )
+}}
+
+-- depends_on: {{ ref('int_identity__dirty_customers') }}
+
 with
 
-record_customers as (select * from {{ ref('int_identity__record_customers') }}),
+record_customers as (
+    select * from {{ ref('int_identity__record_customers') }}
+    {%- if is_incremental() %}
+    where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }})
+    {%- endif %}
+),
 records as (select * from {{ ref('int_identity__records') }}),
 customer_ids as (select * from {{ ref('int_identity__customer_ids') }}),
 identifiers as (select * from {{ ref('customer_identifiers') }}),

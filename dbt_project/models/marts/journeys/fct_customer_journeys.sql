@@ -4,6 +4,19 @@
 -- conversions. The current stage and the regressions read only the customer's own actions (is_active): an
 -- e-mail sent to them moves nothing. Touchpoints at the same time are read in stage order (a tie is never a
 -- regression) and the latest of them sets the current stage.
+-- Incremental: a customer's row depends on their touchpoints only, so a build rewrites the customers whose
+-- touchpoints it rewrote (the visitors of int_journeys__rebuild_scope; a customer merged away loses its row).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select visitor_key from {{ ref('int_journeys__rebuild_scope') }}){% endif %}",
+    )
+}}
+-- depends_on: {{ ref('int_journeys__rebuild_scope') }}
+
 with
 
 touchpoints as (
@@ -12,6 +25,9 @@ touchpoints as (
         {{ journey_stage_order('journey_stage') }} as stage_order
     from {{ ref('fct_touchpoints') }}
     where customer_id is not null
+    {%- if is_incremental() %}
+        and customer_id in (select visitor_key from {{ ref('int_journeys__rebuild_scope') }})
+    {%- endif %}
 ),
 
 firsts as (

@@ -3,9 +3,27 @@
 -- first touchpoint matching step 1; step k is reached at the first matching touchpoint at or after step k-1 and
 -- at most var funnel_conversion_window_days after the entry (inclusive). Funnels have at most
 -- var funnel_max_steps steps.
+-- Incremental: a visitor's rows depend on their touchpoints only, so a build rewrites the visitors whose touchpoints
+-- it rewrote (int_journeys__rebuild_scope).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where visitor_key in (select visitor_key from {{ ref('int_journeys__rebuild_scope') }}){% endif %}",
+    )
+}}
+-- depends_on: {{ ref('int_journeys__rebuild_scope') }}
+
 with
 
-touchpoints as (select * from {{ ref('fct_touchpoints') }}),
+touchpoints as (
+    select * from {{ ref('fct_touchpoints') }}
+    {%- if is_incremental() %}
+    where visitor_key in (select visitor_key from {{ ref('int_journeys__rebuild_scope') }})
+    {%- endif %}
+),
 funnel_steps as (select * from {{ ref('journey_funnel_steps') }}),
 
 matches as (

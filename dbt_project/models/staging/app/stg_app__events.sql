@@ -1,8 +1,18 @@
 -- Mobile app events: one row per event_id (latest delivery wins), typed and normalised.
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+    )
+}}
+
 with
 
 source as (
-    select * from {{ source('raw', 'app_events') }}
+    {{ staging_raw_rows('app_events', 'event_id') }}
 ),
 
 enum_seed as (
@@ -55,6 +65,10 @@ final as (
     left join known_values as operating_systems
         on operating_systems.column_name = 'os'
         and operating_systems.value = deduplicated.os_text
+),
+
+stamped as (
+    {{ stamp_changes('final', ['event_id']) }}
 )
 
-select * from final
+select * from stamped

@@ -1,8 +1,18 @@
 -- CRM contacts: one row per contact version (contact_id, updated_at); exact re-deliveries removed.
+{{
+    config(
+        materialized='incremental',
+        unique_key='contact_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+    )
+}}
+
 with
 
 source as (
-    select * from {{ source('raw', 'crm_contacts') }}
+    {{ staging_raw_rows('crm_contacts', 'contact_id') }}
 ),
 
 renamed as (
@@ -58,6 +68,10 @@ final as (
         _export_date,
         _loaded_at
     from deduplicated
+),
+
+stamped as (
+    {{ stamp_changes('final', ['contact_id', 'updated_at']) }}
 )
 
-select * from final
+select * from stamped

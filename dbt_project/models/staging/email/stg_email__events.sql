@@ -1,8 +1,18 @@
 -- Email marketing events: one row per event_id (latest delivery wins), typed and normalised.
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+    )
+}}
+
 with
 
 source as (
-    select * from {{ source('raw', 'email_events') }}
+    {{ staging_raw_rows('email_events', 'event_id') }}
 ),
 
 enum_seed as (
@@ -48,6 +58,10 @@ final as (
     left join known_values as event_types
         on event_types.column_name = 'event_type'
         and event_types.value = deduplicated.event_type_text
+),
+
+stamped as (
+    {{ stamp_changes('final', ['event_id']) }}
 )
 
-select * from final
+select * from stamped

@@ -1,8 +1,18 @@
 -- In-store point-of-sale transactions: one row per transaction_id (latest delivery wins), typed and normalised.
+{{
+    config(
+        materialized='incremental',
+        unique_key='transaction_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+    )
+}}
+
 with
 
 source as (
-    select * from {{ source('raw', 'pos_transactions') }}
+    {{ staging_raw_rows('pos_transactions', 'transaction_id') }}
 ),
 
 renamed as (
@@ -41,6 +51,10 @@ final as (
         _export_date,
         _loaded_at
     from deduplicated
+),
+
+stamped as (
+    {{ stamp_changes('final', ['transaction_id']) }}
 )
 
-select * from final
+select * from stamped

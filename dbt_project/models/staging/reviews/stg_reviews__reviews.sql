@@ -1,8 +1,18 @@
 -- Product reviews from review platforms: one row per review_id (latest delivery wins), typed and normalised.
+{{
+    config(
+        materialized='incremental',
+        unique_key='review_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+    )
+}}
+
 with
 
 source as (
-    select * from {{ source('raw', 'reviews') }}
+    {{ staging_raw_rows('reviews', 'review_id') }}
 ),
 
 enum_seed as (
@@ -50,6 +60,10 @@ final as (
     left join known_values as platforms
         on platforms.column_name = 'platform'
         and platforms.value = deduplicated.platform_text
+),
+
+stamped as (
+    {{ stamp_changes('final', ['review_id']) }}
 )
 
-select * from final
+select * from stamped

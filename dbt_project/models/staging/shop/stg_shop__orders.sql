@@ -1,8 +1,18 @@
 -- Online shop orders: one row per order version (order_id, order_updated_at); exact re-deliveries removed.
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+    )
+}}
+
 with
 
 source as (
-    select * from {{ source('raw', 'orders') }}
+    {{ staging_raw_rows('orders', 'order_id') }}
 ),
 
 enum_seed as (
@@ -76,6 +86,10 @@ final as (
     left join known_values as sales_channels
         on sales_channels.column_name = 'sales_channel'
         and sales_channels.value = deduplicated.sales_channel_text
+),
+
+stamped as (
+    {{ stamp_changes('final', ['order_id', 'order_updated_at']) }}
 )
 
-select * from final
+select * from stamped

@@ -1,8 +1,18 @@
 -- Customer support tickets: one row per ticket_id (latest delivery wins), typed and normalised.
+{{
+    config(
+        materialized='incremental',
+        unique_key='ticket_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+    )
+}}
+
 with
 
 source as (
-    select * from {{ source('raw', 'support_tickets') }}
+    {{ staging_raw_rows('support_tickets', 'ticket_id') }}
 ),
 
 enum_seed as (
@@ -55,6 +65,10 @@ final as (
     left join known_values as categories
         on categories.column_name = 'category'
         and categories.value = deduplicated.category_text
+),
+
+stamped as (
+    {{ stamp_changes('final', ['ticket_id']) }}
 )
 
-select * from final
+select * from stamped

@@ -1,8 +1,18 @@
 -- Web analytics events: one row per event_id (latest delivery wins), typed and normalised.
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+    )
+}}
+
 with
 
 source as (
-    select * from {{ source('raw', 'web_events') }}
+    {{ staging_raw_rows('web_events', 'event_id') }}
 ),
 
 enum_seed as (
@@ -63,6 +73,10 @@ final as (
     left join known_values as device_types
         on device_types.column_name = 'device_type'
         and device_types.value = deduplicated.device_type_text
+),
+
+stamped as (
+    {{ stamp_changes('final', ['event_id']) }}
 )
 
-select * from final
+select * from stamped

@@ -1,0 +1,55 @@
+-- Every staged row of every source reduced to what identity resolution needs: the record key, when it was seen, and
+-- the identifiers it carries (one column per identifier type). Versions of an order or CRM contact are separate rows;
+-- they share the record key. With changed_only, only the rows of int_identity__changed_records (every version of a
+-- changed record), filtered in each source so that an incremental build reads only those.
+{% macro identity_source_records(changed_only=false) -%}
+{%- set branches = [
+    ('web_events', 'stg_web__events', 'event_id', 'occurred_at',
+        {'anonymous_id': 'anonymous_id', 'user_id': 'user_id'}),
+    ('app_events', 'stg_app__events', 'event_id', 'occurred_at', {'device_id': 'device_id', 'user_id': 'user_id'}),
+    ('orders', 'stg_shop__orders', 'order_id', 'order_updated_at', {'email': 'email', 'phone': 'phone', 'user_id': 'user_id'}),
+    ('pos_transactions', 'stg_pos__transactions', 'transaction_id', 'occurred_at', {'phone': 'phone', 'loyalty_id': 'loyalty_id'}),
+    ('email_events', 'stg_email__events', 'event_id', 'occurred_at', {'email': 'email'}),
+    ('crm_contacts', 'stg_crm__contacts', 'contact_id', 'updated_at',
+        {'email': 'email', 'phone': 'phone', 'loyalty_id': 'loyalty_id', 'crm_contact_id': 'contact_id'}),
+    ('support_tickets', 'stg_support__tickets', 'ticket_id', 'opened_at', {'email': 'email', 'phone': 'phone'}),
+    ('reviews', 'stg_reviews__reviews', 'review_id', 'posted_at', {'email': 'email', 'user_id': 'user_id'}),
+] -%}
+{%- set identifier_types = ['email', 'phone', 'anonymous_id', 'device_id', 'user_id', 'loyalty_id', 'crm_contact_id'] -%}
+    select
+        source_name,
+        record_id,
+        observed_at,
+        -- staging already normalises; this only makes blanks null and trims, so that a staging change cannot
+        -- silently turn '' into an identifier that links everyone
+        nullif(lower(trim(email)), '') as email,
+        nullif(replace(trim(phone), ' ', ''), '') as phone,
+        nullif(trim(anonymous_id), '') as anonymous_id,
+        nullif(trim(device_id), '') as device_id,
+        nullif(trim(user_id), '') as user_id,
+        nullif(trim(loyalty_id), '') as loyalty_id,
+        nullif(trim(crm_contact_id), '') as crm_contact_id
+    from (
+        {%- for source_name, model, key, observed, columns in branches %}
+        select
+            '{{ source_name }}' as source_name,
+            cast({{ key }} as {{ dbt.type_string() }}) as record_id,
+            {{ observed }} as observed_at
+            {%- for identifier_type in identifier_types %},
+            {% if identifier_type in columns -%}
+            cast({{ columns[identifier_type] }} as {{ dbt.type_string() }})
+            {%- else -%}
+            cast(null as {{ dbt.type_string() }})
+            {%- endif %} as {{ identifier_type }}
+            {%- endfor %}
+        from {{ ref(model) }}
+        {%- if changed_only %}
+        where cast({{ key }} as {{ dbt.type_string() }}) in (
+            select record_id from {{ ref('int_identity__changed_records') }} where source_name = '{{ source_name }}'
+        )
+        {%- endif %}
+        {% if not loop.last %}union all{% endif %}
+        {%- endfor %}
+    ) as unioned
+    where record_id is not null
+{%- endmacro %}

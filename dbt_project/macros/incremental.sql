@@ -1,0 +1,113 @@
+-- Helpers of the incremental models (docs/journeys.md "Incremental builds").
+
+-- The start of this dbt invocation as a timestamp literal. A row whose content a build changed carries it in
+-- `_changed_at`, so the models downstream pick "what changed in this build" with `_changed_at = build_started_at()`.
+{% macro build_started_at() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp)
+{%- endmacro %}
+
+-- The lineage columns of a staged row: where and when it was delivered, not what it says.
+{% macro staging_lineage_columns() -%}
+    {{ return(['_source_file', '_row_number', '_export_date', '_loaded_at']) }}
+{%- endmacro %}
+
+-- The raw rows a staging model reads: every row on a full build. On an incremental build, every row (old and new)
+-- of the keys that received a delivery since the model's last build, so the deduplication of those keys (and the
+-- version flags of their records) is recomputed from all their deliveries, exactly as a full build would. "Since"
+-- is a delivery loaded after the newest one the table holds, or one in an export dated within var
+-- incremental_lookback_days of its newest export date (so a run whose clock lags the previous one's still finds
+-- its rows; re-staging them costs a comparison, not a change downstream: see stamp_changes).
+{% macro staging_raw_rows(source_name, key_column) -%}
+    select * from {{ source('raw', source_name) }}
+    {%- if is_incremental() %}
+    where {{ nullif_blank(key_column) }} in (
+        select {{ nullif_blank(key_column) }}
+        from {{ source('raw', source_name) }}
+        where _loaded_at > (select max(_loaded_at) from {{ this }})
+            or _export_date > (
+                select {{ dbt.dateadd('day', -1 * var('incremental_lookback_days'), 'max(_export_date)') }} from {{ this }}
+            )
+            or (select count(*) from {{ this }}) = 0
+    )
+    {%- endif %}
+{%- endmacro %}
+
+-- `relation` (a CTE) with `_changed_at`: the build that last changed the row's content. On an incremental build a
+-- row equal to the stored row of the same `keys` in every column but the `ignored` ones (by default the staging
+-- lineage) keeps the stored `_changed_at`;
+-- anything new or different gets this build's. Downstream models rework only `_changed_at = build_started_at()`.
+-- (A column added to the model compares unequal once, so the first build after a schema change restamps all rows.)
+{% macro stamp_changes(relation, keys, ignored=none) -%}
+    {%- if is_incremental() -%}
+    {{ return(adapter.dispatch('stamp_changes')(relation, keys, staging_lineage_columns() if ignored is none else ignored)) }}
+    {%- else -%}
+    select *, {{ build_started_at() }} as _changed_at from {{ relation }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- DuckDB: compare whole rows (every column but lineage), whatever the model's columns are. -#}
+{% macro duckdb__stamp_changes(relation, keys, ignored) -%}
+    select
+        changed.* exclude (_content),
+        case
+            when stored._content is null or stored._content is distinct from changed._content then {{ build_started_at() }}
+            else stored._changed_at
+        end as _changed_at
+    from (
+        select *, row(*columns(*{% if ignored %} exclude ({{ ignored | join(', ') }}){% endif %})) as _content from {{ relation }}
+    ) as changed
+    left join (
+        select {{ keys | join(', ') }}, _changed_at,
+            row(*columns(* exclude ({{ (ignored + ['_changed_at']) | join(', ') }}))) as _content
+        from {{ this }}
+    ) as stored
+        on {% for key in keys %}stored.{{ key }} = changed.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}
+{%- endmacro %}
+
+{#- Other engines: compare the stored table's columns one by one. -#}
+{% macro default__stamp_changes(relation, keys, ignored) -%}
+    {%- set ignored = ignored + ['_changed_at'] -%}
+    {%- set compared = [] -%}
+    {%- for column in adapter.get_columns_in_relation(this) -%}
+        {%- if column.name not in ignored and column.name not in keys -%}{%- do compared.append(column.name) -%}{%- endif -%}
+    {%- endfor %}
+    select
+        changed.*,
+        case
+            when stored.{{ keys[0] }} is null
+            {%- for column in compared %}
+                or changed.{{ column }} is distinct from stored.{{ column }}
+            {%- endfor %}
+                then {{ build_started_at() }}
+            else stored._changed_at
+        end as _changed_at
+    from {{ relation }} as changed
+    left join {{ this }} as stored
+        on {% for key in keys %}stored.{{ key }} = changed.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}
+{%- endmacro %}
+
+-- The eight staged sources as (source name, staging model, record key column).
+{% macro staged_sources() -%}
+    {{ return([
+        ('web_events', 'stg_web__events', 'event_id'), ('app_events', 'stg_app__events', 'event_id'),
+        ('orders', 'stg_shop__orders', 'order_id'), ('pos_transactions', 'stg_pos__transactions', 'transaction_id'),
+        ('email_events', 'stg_email__events', 'event_id'), ('crm_contacts', 'stg_crm__contacts', 'contact_id'),
+        ('support_tickets', 'stg_support__tickets', 'ticket_id'), ('reviews', 'stg_reviews__reviews', 'review_id'),
+    ]) }}
+{%- endmacro %}
+
+-- True when `alias` (a row with source_name and record_id) is a record int_identity__changed_records lists.
+{% macro is_changed_record(alias, source_column='source_name', record_column='record_id') -%}
+    exists (
+        select 1 from {{ ref('int_identity__changed_records') }} as changed_record
+        where changed_record.source_name = {{ alias }}.{{ source_column }}
+            and changed_record.record_id = {{ alias }}.{{ record_column }}
+    )
+{%- endmacro %}
+
+-- The previous build's table of a model of this schema, read before this build rewrites it (none on a first build).
+-- Only for a model that must know what a later model held (ref would make a cycle); it must run before that model.
+{% macro previous_state(model_name) -%}
+    {%- if not execute -%}{{ return(none) }}{%- endif -%}
+    {{ return(adapter.get_relation(database=this.database, schema=this.schema, identifier=model_name)) }}
+{%- endmacro %}

@@ -1,0 +1,49 @@
+-- Every identifier value (graph node) whose links may have changed in this build, and how:
+-- - counts: the set of records carrying it changed (int_identity__changed_nodes), or an event stitch carrying it
+--   appeared or disappeared: its people count and its edges are worked out again;
+-- - edges: a fuzzy match of a changed record that links it appeared or disappeared (old or new state): its edges are.
+-- int_identity__identifier_guards and int_identity__graph_scope start from these.
+{{ config(materialized='table') }}
+
+with
+
+changed_nodes as (select * from {{ ref('int_identity__changed_nodes') }}),
+changed_records as (select * from {{ ref('int_identity__changed_records') }}),
+previous_links as (select * from {{ ref('int_identity__previous_links') }}),
+fuzzy_matches as (select * from {{ ref('int_identity__fuzzy_matches') }}),
+event_stitches as (select * from {{ ref('int_identity__event_stitches') }}),
+
+current_links as (
+    select 'fuzzy_match' as link_kind, record_a || ' ~ ' || record_b as link_id, node_a as node_id
+    from fuzzy_matches
+    where is_match and (
+        record_a in (select source_name || ':' || record_id from changed_records)
+        or record_b in (select source_name || ':' || record_id from changed_records))
+    union all
+    select 'fuzzy_match', record_a || ' ~ ' || record_b, node_b
+    from fuzzy_matches
+    where is_match and (
+        record_a in (select source_name || ':' || record_id from changed_records)
+        or record_b in (select source_name || ':' || record_id from changed_records))
+    union all
+    select 'stitch', rule_name || ' ' || stitch_id, node_id from event_stitches
+),
+
+-- links in one state and not the other (a stitch whose nodes or uniqueness changed, a new or lost match)
+changed as (
+    (select * from current_links except select * from previous_links)
+    union all
+    (select * from previous_links except select * from current_links)
+),
+
+final as (
+    select node_id, true as is_count_changed from changed_nodes
+    union all
+    select node_id, true from changed where link_kind = 'stitch'
+    union all
+    select node_id, false from changed where link_kind = 'fuzzy_match'
+)
+
+select node_id, bool_or(is_count_changed) as is_count_changed
+from final
+group by node_id
