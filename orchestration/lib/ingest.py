@@ -57,6 +57,7 @@ FILE_ID, PATH, ROW = "__file", "__path", "__row_number"
 # sniffer refuses a whole file for one malformed line (a cut-short last line) that the contract quarantines.
 CSV_DIALECT = ("header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
                "encoding = 'utf-8'")
+TEMP_VIEWS = {"_json"}  # the other temp objects of a load are tables
 HASH_THREADS = 4  # hashing is I/O and hashlib releases the GIL: a few threads keep the disk busy
 
 
@@ -251,10 +252,9 @@ def _read_batch(con: duckdb.DuckDBPyConnection, files: list[_NewFile], statement
             return
         except duckdb.Error as exc:
             message = str(exc)
-        culprit = _culprit(message, files) or _probe(con, files, statement)
-        if culprit is None:
-            raise IngestError(f"{', '.join(str(f.path) for f in files)}: cannot be read as {what}: "
-                              f"{_first_line(Exception(message))}")
+            culprit = _culprit(message, files) or _probe(con, files, statement)
+            if culprit is None:  # every file reads on its own: not a problem of the data (memory, disk, ...)
+                raise
         if repair is None or not repair(culprit, message):
             detail = _first_line(Exception(message.replace(culprit.read_path, str(culprit.path))))
             raise IngestError(f"{culprit.path}: cannot be read as {what}: {detail}. "
@@ -381,11 +381,13 @@ def _repair_line_endings(f: _NewFile, tmp: Path) -> bool:
 
 
 def _read_json_files(con: duckdb.DuckDBPyConnection, files: list[_NewFile]) -> None:
-    """Read every JSON lines file line by line into _json (one statement); sets each file's columns."""
+    """Read every JSON lines file line by line (one statement); _json shows the non-blank lines with their file
+    and line number, and whether they hold a JSON object. Sets each file's columns (the keys of its objects)."""
 
     def statement(batch: list[_NewFile]) -> str:
         return (
-            f"create or replace temp table _json_lines as select line, {PATH} "
+            f"create or replace temp table _json_lines as select line, {PATH}, "
+            "case when json_valid(line) then json_type(line) = 'OBJECT' else false end as is_object "
             f"from read_csv({sql_list([f.read_path for f in batch])}, columns = {{'line': 'VARCHAR'}}, header = false, "
             f"delim = '\x1e', quote = '', escape = '', auto_detect = false, encoding = 'utf-8', filename = '{PATH}')"
         )
@@ -395,9 +397,8 @@ def _read_json_files(con: duckdb.DuckDBPyConnection, files: list[_NewFile]) -> N
     # _row_number of a JSON record is its line number (blank lines count, as they are lines of the file)
     con.execute(
         f"""
-        create or replace temp table _json as
-        select m.{FILE_ID}, l.rowid - m.first + 1 as {ROW}, l.line,
-               case when json_valid(l.line) then json_type(l.line) = 'OBJECT' else false end as is_object
+        create or replace temp view _json as
+        select m.{FILE_ID}, l.rowid - m.first + 1 as {ROW}, l.line, l.is_object
         from _json_lines l join {numbered} m using ({PATH})
         where l.line is not null and trim(l.line) <> ''
         """
@@ -483,8 +484,13 @@ def _read_parquet_files(con: duckdb.DuckDBPyConnection, files: list[_NewFile], f
 
 
 def _is_blank(col: str) -> str:
-    """Empty, or only white space (tabs and non-breaking spaces included, as staging trims them)."""
-    return f"(\"{col}\" is null or regexp_matches(\"{col}\", '^[\\s\\x{{00A0}}]*$'))"
+    """Empty, or only white space (tabs and non-breaking spaces included, as staging trims them).
+
+    The regular expression only runs on values that start with such a character (ord: the first code point),
+    which few do: it is the costliest part of the rules otherwise."""
+    c = quote(col)
+    return (f"({c} is null or {c} = '' or (ord({c}) in (9, 10, 12, 13, 32, 160) "
+            f"and regexp_matches({c}, '^[\\s\\x{{00A0}}]*$')))")
 
 
 def rule_sql(source: Source, export_date: str = "_export_date") -> str:
@@ -539,11 +545,11 @@ def _field_issue_sql(source: Source) -> list[tuple[str, str, str]]:
                        "unparseable_timestamp"))
     for col in source.numerics:  # all whole numbers (counts, scores, ratings): staging nulls '4.5' too
         number = f"try_cast(trim(\"{col}\") as double)"
-        checks.append((col, f"not {_is_blank(col)} and ({number} is null or {number} <> floor({number}))",
+        checks.append((col, f"({number} is null or {number} <> floor({number})) and not {_is_blank(col)}",
                        "unparseable_number"))
     for col, values in source.enums.items():
         allowed = ", ".join(sql_str(v) for v in values)
-        checks.append((col, f"not {_is_blank(col)} and lower(trim(\"{col}\")) not in ({allowed})", "unknown_value"))
+        checks.append((col, f"lower(trim(\"{col}\")) not in ({allowed}) and not {_is_blank(col)}", "unknown_value"))
     return checks
 
 
@@ -572,7 +578,7 @@ def load_source(
         _write_batch(con, source, report, new, register, select, load_id, loaded_at, run_id)
     finally:
         for table in temp_tables:
-            con.execute(f"drop table if exists {table}")
+            con.execute(f"drop {'view' if table in TEMP_VIEWS else 'table'} if exists {table}")
     return report
 
 
@@ -638,7 +644,7 @@ def _read_new_files(
         selects.append(_read_csv_layout(con, f"_csv{n}", group, tmp))
     json_files = [f for f in new if f.kind == "json"]
     if json_files:
-        temp_tables += ["_json_lines", "_json_lines_ids", "_json_lines_files", "_json"]
+        temp_tables += ["_json", "_json_lines", "_json_lines_ids", "_json_lines_files"]
         _read_json_files(con, json_files)
         json_select = _json_select(json_files)
         if json_select:
