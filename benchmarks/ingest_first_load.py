@@ -130,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             results[kind].append(r)
             extra = (f", {r['files']} files, {r['rows_read']:,} rows read, {r['rows_quarantined']:,} quarantined, "
                      f"max RSS {r['maxrss_mb']} MB, per source {r['per_source']}") if kind == "load" else ""
-            print(f"{kind} #{i + 1} ({commit}): {r['seconds']:.1f} s{extra}", flush=True)
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())  # a shared machine: how busy it was
+            print(f"{kind} #{i + 1} ({commit}): {r['seconds']:.1f} s{extra}; load average {load}", flush=True)
+            r["load_average"] = os.getloadavg()
     summary = {k: round(statistics.median(x["seconds"] for x in v), 2) for k, v in results.items() if v}
     if "floor" in summary and "load" in summary:
         summary["load / floor"] = round(summary["load"] / summary["floor"], 2)

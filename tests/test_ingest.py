@@ -296,7 +296,8 @@ def order_line(row: dict) -> str:
 def test_a_line_with_the_wrong_number_of_fields_is_quarantined_and_the_rest_loads(con, tmp_path, newline, bad_line,
                                                                                     ordinal):
     """An export cut short (or patched by hand) has a line with too few or too many fields, ended by a bare LF
-    even in a CRLF file: that line is quarantined with its text and ordinal, the file's other 343 rows load."""
+    even in a CRLF file: that line is quarantined with its text and ordinal, the file's other 343 rows load,
+    and so do the other files of the batch."""
     landing = tmp_path / "landing"
     lines = [",".join(ORDER_COLS)] + [order_line(order_row(f"o{i}")) for i in range(1, 344)]
     body = newline.join(lines[:ordinal]) + newline + bad_line + "\n"
@@ -305,17 +306,22 @@ def test_a_line_with_the_wrong_number_of_fields_is_quarantined_and_the_rest_load
     path = landing / "orders/2026-09-02/orders.csv"
     path.parent.mkdir(parents=True)
     path.write_bytes(body.encode())
-    (f,) = load(con, landing).files
-    assert (f.status, f.rows_read, f.rows_loaded, f.rows_quarantined) == ("loaded", 344, 343, 1)
-    assert f.reasons == {"malformed_record": 1}
-    assert con.execute("select _row_number, _rule, _record from quarantine.orders").fetchall() == [
-        (ordinal, "malformed_record", bad_line)]
-    numbers = [r[0] for r in con.execute("select _row_number from raw.orders order by 1").fetchall()]
-    assert numbers == [n for n in range(1, 345) if n != ordinal]
-    # every good row keeps its own ordinal: o<k> is on line k + 1 (k + 2 once past the bad line)
-    keys = con.execute("select _row_number, order_id from raw.orders").fetchall()
+    for day in (1, 3):
+        write_csv(landing / f"orders/2026-09-0{day}/other.csv", [order_row(f"x{day}")])
+    report = load(con, landing)
+    books = [(f.path.split("/", 1)[1], f.status, f.rows_read, f.rows_loaded, f.rows_quarantined, f.reasons)
+             for f in report.files]
+    assert books == [("2026-09-01/other.csv", "loaded", 1, 1, 0, {}),
+                     ("2026-09-02/orders.csv", "loaded", 344, 343, 1, {"malformed_record": 1}),
+                     ("2026-09-03/other.csv", "loaded", 1, 1, 0, {})]
+    assert con.execute("select _source_file, _row_number, _rule, _record from quarantine.orders").fetchall() == [
+        ("orders/2026-09-02/orders.csv", ordinal, "malformed_record", bad_line)]
+    keys = con.execute("select _row_number, order_id from raw.orders where _source_file = 'orders/2026-09-02/orders.csv' "
+                       "order by 1").fetchall()
+    assert [n for n, _ in keys] == [n for n in range(1, 345) if n != ordinal]
+    # every good row keeps its own ordinal: o<k> is record k (k + 1 once past the bad line)
     assert all(int(key[1:]) == (n if n < ordinal else n - 1) for n, key in keys)
-    assert balance(con) == (344, 343, 1)
+    assert balance(con) == (346, 345, 1)
 
 
 def test_a_quote_never_closed_fails_naming_file_and_line_but_a_stray_quote_is_one_bad_record(con, tmp_path):
@@ -458,12 +464,15 @@ def test_csv_gzip_jsonl_and_parquet_of_one_source_in_one_night(con, tmp_path):
     assert balance(con) == (13, 8, 5)
 
 
-@pytest.mark.parametrize("fault", ["truncated_gzip", "repeated_column", "missing_column"])
+@pytest.mark.parametrize("fault", ["truncated_gzip", "repeated_column", "missing_column", "json_not_utf8",
+                                   "parquet_torn"])
 def test_one_unreadable_file_fails_the_batch_naming_it_and_writes_nothing(con, tmp_path, fault):
     landing = tmp_path / "landing"
     for day in range(1, 6):
         write_csv(landing / f"orders/2026-09-0{day}/orders.csv", [order_row(f"o{day}-{i}") for i in range(3)])
-    bad = landing / "orders/2026-09-03/late.csv.gz"
+        (landing / f"orders/2026-09-0{day}/orders.jsonl").write_text(json.dumps(order_row(f"j{day}")) + "\n")
+        pq.write_table(pa.table({c: [order_row(f"p{day}")[c]] for c in ORDER_COLS}),
+                       landing / f"orders/2026-09-0{day}/orders.parquet")
     columns = list(ORDER_COLS)
     if fault == "repeated_column":
         columns[3] = "EMAIL"
@@ -471,15 +480,25 @@ def test_one_unreadable_file_fails_the_batch_naming_it_and_writes_nothing(con, t
         columns = columns[:-1]
     body = "\n".join([",".join(columns)] + [order_line(order_row(f"x{i}")) for i in range(3000)]) + "\n"
     data = gzip.compress(body.encode())
+    bad = landing / "orders/2026-09-03/late.csv.gz"
     bad.write_bytes(data[: len(data) // 2] if fault == "truncated_gzip" else data)
+    if fault == "json_not_utf8":
+        bad.unlink()
+        bad = landing / "orders/2026-09-03/late.jsonl"
+        bad.write_bytes(json.dumps(order_row("j-bad")).encode().replace(b"Ann", b"\xff\xfe") + b"\n")
+    if fault == "parquet_torn":
+        bad.unlink()
+        bad = landing / "orders/2026-09-03/late.parquet"
+        bad.write_bytes((landing / "orders/2026-09-01/orders.parquet").read_bytes()[:-40])
     with pytest.raises(IngestError) as err:
         load(con, landing)
     message = str(err.value)
     assert message.startswith(f"{bad}: ")
     expected = {"truncated_gzip": "cannot be read as CSV", "repeated_column": "email appear(s)? more than once",
-                "missing_column": "required column\\(s\\) sales_channel missing"}[fault]
+                "missing_column": "required column\\(s\\) sales_channel missing",
+                "json_not_utf8": "cannot be read as JSON lines", "parquet_torn": "cannot be read as Parquet"}[fault]
     assert re.search(expected, message), message
     assert balance(con) == (0, 0, 0)
     assert con.execute("select count(*) from ops.loaded_files").fetchone()[0] == 0
     bad.unlink()  # the export is taken back: the next run loads the rest
-    assert load(con, landing, load_id="L2").rows_loaded == 15
+    assert load(con, landing, load_id="L2").rows_loaded == 25
