@@ -33,6 +33,7 @@ import re
 import tempfile
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -241,8 +242,11 @@ def _culprit(message: str, files: list[_NewFile]) -> _NewFile | None:
     return max(named, key=lambda f: len(f.read_path)) if named else None
 
 
-def _read_batch(con: duckdb.DuckDBPyConnection, files: list[_NewFile], statement, what: str,
-                repair=None) -> None:
+Statement = Callable[[list[_NewFile]], str]
+
+
+def _read_batch(con: duckdb.DuckDBPyConnection, files: list[_NewFile], statement: Statement, what: str,
+                repair: Callable[[_NewFile, str], bool] | None = None) -> None:
     """Run `statement(files)`; on failure find the file to blame and raise IngestError naming it.
 
     `repair(file, message)` may return True when it fixed the file's read_path (the batch is then tried again)."""
@@ -262,7 +266,7 @@ def _read_batch(con: duckdb.DuckDBPyConnection, files: list[_NewFile], statement
     raise IngestError(f"{files[0].path} ...: cannot be read as {what}")  # pragma: no cover (repairs exhausted)
 
 
-def _probe(con: duckdb.DuckDBPyConnection, files: list[_NewFile], statement) -> _NewFile | None:
+def _probe(con: duckdb.DuckDBPyConnection, files: list[_NewFile], statement: Statement) -> _NewFile | None:
     """Read the files one by one to find the first that fails (only when an error names no file)."""
     for f in files:
         try:
@@ -344,8 +348,9 @@ def _read_csv_layout(con: duckdb.DuckDBPyConnection, table: str, files: list[_Ne
 
 
 def _refuse_unterminated_quotes(con: duckdb.DuckDBPyConnection, bad: str, files: list[_NewFile]) -> None:
-    """A quote never closed swallows the rest of the file into one 'line': the records after it are lost to the
-    books, so the file is refused (a stray quote within one line is only a malformed record)."""
+    """A quote never closed swallows the rest of the file into one rejected 'line' (an odd number of quotes, or
+    line breaks inside it): the records after it cannot be counted, so the file is refused. A stray quote within
+    one line is only a malformed record."""
     hit = con.execute(
         f"select {FILE_ID}, ordinal + 1 from {bad} "
         "where (length(line) - length(replace(line, '\"', ''))) % 2 = 1 "
@@ -354,8 +359,9 @@ def _refuse_unterminated_quotes(con: duckdb.DuckDBPyConnection, bad: str, files:
     if hit:
         path = next(f.path for f in files if f.id == hit[0])
         raise IngestError(
-            f"{path}: line {hit[1]}: a quoted field is not closed (unterminated quote), so the records after it "
-            "cannot be told apart. Fix the export and deliver it again; nothing of this file was loaded."
+            f"{path}: line {hit[1]}: a quoted field is not closed where its line ends (unterminated quote), so the "
+            "records after it cannot be told apart. Fix the export and deliver it again; nothing of this file was "
+            "loaded."
         )
 
 
@@ -441,7 +447,7 @@ def _json_path_key(key: str) -> str:
     return '"' + key.replace('"', '\\"') + '"'
 
 
-def _read_parquet_files(con: duckdb.DuckDBPyConnection, files: list[_NewFile], first_table: int) -> list[str]:
+def _read_parquet_files(con: duckdb.DuckDBPyConnection, files: list[_NewFile]) -> list[str]:
     """Read Parquet files, one statement per schema (columns cast to text); returns the SELECTs of their rows."""
 
     def schema_statement(batch: list[_NewFile]) -> str:
@@ -455,7 +461,7 @@ def _read_parquet_files(con: duckdb.DuckDBPyConnection, files: list[_NewFile], f
     for f in files:
         groups.setdefault(schemas.get(f.read_path, ""), []).append(f)
     selects = []
-    for n, group in enumerate(groups.values(), start=first_table):
+    for n, group in enumerate(groups.values()):
         table = f"_pq{n}"
         try:
             names = [r[0] for r in con.execute(
@@ -652,7 +658,7 @@ def _read_new_files(
     parquet_files = [f for f in new if f.kind == "parquet"]
     if parquet_files:
         temp_tables += ["_pq_schema"] + [f"_pq{n}{s}" for n in range(len(parquet_files)) for s in ("", "_ids")]
-        selects += _read_parquet_files(con, parquet_files, 0)
+        selects += _read_parquet_files(con, parquet_files)
     layout_ids: dict[tuple[str, ...], int] = {}
     for f in new:
         f.layout = layout_ids.setdefault(tuple(f.columns), len(layout_ids))
