@@ -417,10 +417,12 @@ def test_two_identical_files_in_one_batch_load_once(con, tmp_path):
 
 def test_csv_gzip_jsonl_and_parquet_of_one_source_in_one_night(con, tmp_path):
     """One batch of five formats and four layouts (extra column, other column order, upper-case header with a
-    BOM): each row lands in its columns with its file's lineage, and each file keeps its own books."""
+    BOM; CRLF and LF line ends): each row lands in its columns with its file's lineage, and each file keeps its
+    own books."""
     landing = tmp_path / "landing"
     night = landing / "orders/2026-09-02"
-    write_csv(night / "a.csv", [order_row("a1"), order_row("a2", amount="-1")])
+    crlf = write_csv(night / "a.csv", [order_row("a1"), order_row("a2", amount="-1")])
+    crlf.write_bytes(crlf.read_bytes().replace(b"\n", b"\r\n"))  # CRLF here, LF in the other files
     reordered = tuple(reversed(ORDER_COLS))
     path = write_csv(night / "b.csv", [order_row("b1"), order_row("b2", updated="soon")], columns=reordered)
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"order_id", b"ORDER_ID", 1))
@@ -451,6 +453,7 @@ def test_csv_gzip_jsonl_and_parquet_of_one_source_in_one_night(con, tmp_path):
         ("e2", "orders/2026-09-02/e.parquet", 2, "10.50", "Springfield", None),
         ("e3", "orders/2026-09-02/e.parquet", 3, "10.50", "Springfield", None),
     ]
+    assert con.execute("select distinct sales_channel from raw.orders").fetchall() == [("web",)]  # no stray CR
     assert con.execute("select file_path, column_name from ops.schema_changes").fetchall() == [
         ("orders/2026-09-02/c.csv.gz", "gift_note")]
     quarantined = con.execute("select _source_file, _row_number, _rule, _record from quarantine.orders order by 1, 2").fetchall()
