@@ -1,20 +1,40 @@
 """Load raw export files into raw.<source>, quarantining rows that break a rule.
 
 Everything heavy happens inside DuckDB (files are read natively, rules are SQL); Python only walks the
-landing folder, hashes files and keeps the books. Guarantees, per file:
+landing folder, hashes files, reads CSV headers and keeps the books. A load of one source:
 
-- rows read = rows loaded + rows quarantined (checked before the file is registered);
-- a file is loaded once: the registry `ops.loaded_files` is keyed by the file's SHA-256, so a file delivered
-  again (under any name) adds nothing; rows, quarantine and registry entry are written in one transaction;
-- a file that cannot be read at all, or that lacks a required column, raises `IngestError` naming the file
-  (and the line or column) and nothing of that file is written.
+1. hashes every export file (SHA-256, the registry's key). A file whose content is already registered in
+   `ops.loaded_files` (under any name), or that comes again later in the same batch (two identical files
+   delivered in one night), is a duplicate; a zero-byte file is empty;
+2. reads the remaining new files in one statement per format and layout: every CSV file with the same header
+   in one `read_csv([...])`, given the dialect and the columns of the header (read here, never sniffed), every
+   JSON lines file in one line-by-line `read_csv([...])`, every Parquet file with the same schema in one
+   `read_parquet([...])`; each row keeps its file and its ordinal in that file;
+3. judges the union once (row rules, optional fields) and writes rows, quarantine, field issues, schema changes,
+   one registry row per file and the `ops.loads` row in ONE transaction.
+
+Guarantees, per file:
+
+- rows read = rows loaded + rows quarantined (checked before anything is committed);
+- a file is loaded once: the registry is keyed by the file's SHA-256, so a file delivered again adds nothing and
+  is noted once as `duplicate`;
+- a file that cannot be read at all (truncated gzip, unterminated quote), or whose header lacks a required column
+  or repeats one, raises `IngestError` naming the file (and the line or column). The whole batch of the source
+  is then left unwritten, not only that file: the run fails anyway and publishes nothing, and the next run
+  loads the source's other new files together with the repaired one.
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
 import re
+import tempfile
+import zlib
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -22,7 +42,7 @@ from pathlib import Path
 import duckdb
 
 from expectations.thresholds import default_timestamp_floor
-from orchestration.lib.contract import FILE_SUFFIXES, SOURCES, Source, timestamp_sql
+from orchestration.lib.contract import FILE_SUFFIXES, LINEAGE_COLUMNS, SOURCES, Source, timestamp_sql
 from orchestration.lib.warehouse import ensure_tables, quote
 
 DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -31,6 +51,15 @@ FUTURE_TOLERANCE_DAYS = 2
 # Events before the timestamp floor are rejected as garbage: the same floor as the quality gates
 # (expectations.thresholds.default_timestamp_floor: 1970-01-01, or JOURNEY_QUALITY_TIMESTAMP_FLOOR), so moving it
 # moves quarantine and the gate together.
+
+# Internal columns of the batch tables; export columns may not use these names (nor the lineage columns').
+FILE_ID, PATH, ROW = "__file", "__path", "__row_number"
+# The one CSV dialect of the export contract (RFC 4180, UTF-8), given to DuckDB instead of sniffing it: the
+# sniffer refuses a whole file for one malformed line (a cut-short last line) that the contract quarantines.
+CSV_DIALECT = ("header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
+               "encoding = 'utf-8'")
+TEMP_VIEWS = {"_json"}  # the other temp objects of a load are tables
+HASH_THREADS = 4  # hashing is I/O and hashlib releases the GIL: a few threads keep the disk busy
 
 
 class IngestError(Exception):
@@ -83,9 +112,32 @@ class SourceReport:
         return dict(total)
 
 
+@dataclass
+class _NewFile:
+    """A file of this batch to be read: its report, what DuckDB is given to read, and its columns."""
+
+    id: int
+    path: Path
+    report: FileReport
+    size: int
+    kind: str  # csv | json | parquet
+    read_path: str  # the file itself, or a copy with consistent line endings (see _repair_line_endings)
+    columns: list[str] = field(default_factory=list)  # normalised export columns in the file's order
+    keys: list[str] = field(default_factory=list)  # JSON: the keys as delivered, matching `columns`
+    layout: int = 0  # files of one layout have the same columns in the same order
+    parsed: int = 0  # records read into columns (the others are in _malformed)
+    records: int = 0  # JSON: non-blank lines
+    detail: str | None = None  # registry note
+
+
 def file_suffix(path: Path) -> str | None:
     name = path.name.lower()
     return next((s for s in sorted(FILE_SUFFIXES, key=len, reverse=True) if name.endswith(s)), None)
+
+
+def file_kind(path: Path) -> str:
+    suffix = file_suffix(path) or ""
+    return "csv" if suffix.startswith(".csv") else "json" if suffix.startswith(".jsonl") else "parquet"
 
 
 def discover_files(landing: Path, source: str, dates: set[date] | None = None) -> list[tuple[date, Path]]:
@@ -125,168 +177,364 @@ def sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[int, str, str]]:
-    """Read a CSV into temp table _in (all text, in file order); return malformed lines (ordinal, text, error)."""
-    con.execute("drop table if exists _rej_errors; drop table if exists _rej_scans")
-    try:
-        con.execute(
-            f"""
-            create or replace temp table _in as
-            select * from read_csv({sql_str(str(path))}, all_varchar = true, header = true, delim = ',',
-                quote = '"', escape = '"', store_rejects = true, rejects_table = '_rej_errors',
-                rejects_scan = '_rej_scans', strict_mode = true, encoding = 'utf-8')
-            """
-        )
-    except duckdb.Error as exc:
-        raise IngestError(f"{path}: cannot be read as CSV: {_first_line(exc)}") from exc
-    rejects = con.execute(
-        """
-        select line - 1 as ordinal, any_value(csv_line) as csv_line,
-               string_agg(error_type || ': ' || error_message, '; ') as errors
-        from _rej_errors group by line order by line
-        """
-    ).fetchall()
-    return [(int(o), str(line or ""), str(err)) for o, line, err in rejects]
+def sql_list(values: list[str]) -> str:
+    return "[" + ", ".join(sql_str(v) for v in values) + "]"
 
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _number_rows(con: duckdb.DuckDBPyConnection, rejected_ordinals: list[int]) -> None:
-    """Give the parsed rows of _in their ordinal in the file, skipping the ordinals of rejected lines."""
-    good = con.execute("select count(*) from _in").fetchone()[0]
-    total = good + len(rejected_ordinals)
-    con.execute("create or replace temp table _rejected_ordinals (o bigint)")
-    if rejected_ordinals:
-        con.executemany("insert into _rejected_ordinals values (?)", [(o,) for o in rejected_ordinals])
+# ------------------------------------------------------------------------------------------- column names
+def normalise_columns(path: Path, names: list[str]) -> list[str]:
+    """Lower-case and trim column names (a BOM or stray spaces in a header are not a schema change).
+
+    An empty name gets DuckDB's generated name (column0, column01, ...), as when DuckDB read the header itself.
+    Raises IngestError for a name that appears twice, or one that would clash with the lineage columns."""
+    width = len(str(len(names) - 1)) if len(names) > 10 else 1
+    clean = [n.replace("\ufeff", "").strip().lower() or f"column{i:0{width}d}" for i, n in enumerate(names)]
+    dupes = [n for n, c in Counter(clean).items() if c > 1]
+    if dupes:
+        raise IngestError(f"{path}: column(s) {', '.join(dupes)} appear more than once in the header. "
+                          "Fix the export and deliver it again; nothing of this file was loaded.")
+    reserved = [n for n in clean if n in LINEAGE_COLUMNS or n.startswith("__")]
+    if reserved:
+        raise IngestError(f"{path}: column(s) {', '.join(reserved)} clash with the warehouse's lineage columns; "
+                          "rename them in the export")
+    return clean
+
+
+def _csv_header(path: Path) -> list[str] | None:
+    """The column names of a CSV file's header row as delivered (None: the file holds only white space)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            first = handle.readline(1 << 20)
+            rest = handle.read(1 << 16) if not first.strip() else b""
+    except (OSError, EOFError, zlib.error) as exc:
+        raise IngestError(f"{path}: cannot be read as CSV: {_first_line(exc)}") from exc
+    if not first.strip():
+        if rest.strip():
+            raise IngestError(f"{path}: line 1 is empty; a CSV export starts with its header row")
+        return None
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"{path}: line 1 (the header) is not valid UTF-8: {exc}") from exc
+    try:
+        return next(csv.reader([text.rstrip("\r\n")], strict=True))
+    except csv.Error as exc:
+        raise IngestError(f"{path}: line 1 (the header) cannot be read as CSV: {exc}") from exc
+
+
+# ------------------------------------------------------------------------------------------------ reading
+def _files_table(con: duckdb.DuckDBPyConnection, name: str, files: list[_NewFile]) -> None:
+    """A temp table mapping what DuckDB read (its filename column) to the file's id."""
+    con.execute(
+        f"create or replace temp table {name} as select unnest(?::varchar[]) as {PATH}, unnest(?::integer[]) as {FILE_ID}",
+        [[f.read_path for f in files], [f.id for f in files]],
+    )
+
+
+def _culprit(message: str, files: list[_NewFile]) -> _NewFile | None:
+    """The file a DuckDB error message names (the longest path that appears in it), if any."""
+    named = [f for f in files if f.read_path in message]
+    return max(named, key=lambda f: len(f.read_path)) if named else None
+
+
+Statement = Callable[[list[_NewFile]], str]
+
+
+def _read_batch(con: duckdb.DuckDBPyConnection, files: list[_NewFile], statement: Statement, what: str,
+                repair: Callable[[_NewFile, str], bool] | None = None) -> None:
+    """Run `statement(files)`; on failure find the file to blame and raise IngestError naming it.
+
+    `repair(file, message)` may return True when it fixed the file's read_path (the batch is then tried again)."""
+    for _ in range(len(files) + 1):
+        try:
+            con.execute(statement(files))
+            return
+        except duckdb.Error as exc:
+            message = str(exc)
+            culprit = _culprit(message, files) or _probe(con, files, statement)
+            if culprit is None:  # every file reads on its own: not a problem of the data (memory, disk, ...)
+                raise
+        if repair is None or not repair(culprit, message):
+            detail = _first_line(Exception(message.replace(culprit.read_path, str(culprit.path))))
+            raise IngestError(f"{culprit.path}: cannot be read as {what}: {detail}. "
+                              "Fix the export and deliver it again; nothing of this file was loaded.")
+    raise IngestError(f"{files[0].path} ...: cannot be read as {what}")  # pragma: no cover (repairs exhausted)
+
+
+def _probe(con: duckdb.DuckDBPyConnection, files: list[_NewFile], statement: Statement) -> _NewFile | None:
+    """Read the files one by one to find the first that fails (only when an error names no file)."""
+    for f in files:
+        try:
+            con.execute(statement([f]))
+        except duckdb.Error:
+            return f
+    return None
+
+
+def _number_rows(con: duckdb.DuckDBPyConnection, table: str, files: list[_NewFile]) -> str:
+    """A temp table of `table`'s files: their id and the rowid of their first row (rows of a file are contiguous
+    and in file order: DuckDB reads a list of files in order and a table keeps insertion order). Returns its name."""
+    ids = f"{table}_ids"
+    _files_table(con, ids, files)
+    con.execute(
+        f"create or replace temp table {table}_files as "
+        f"select i.{PATH}, i.{FILE_ID}, r.first, r.n, r.last from {ids} i "
+        f"left join (select {PATH}, min(rowid) as first, max(rowid) as last, count(*) as n from {table} group by 1) r "
+        f"using ({PATH})"
+    )
+    broken = con.execute(f"select {PATH} from {table}_files where n <> last - first + 1 limit 1").fetchone()
+    if broken:  # never seen; guards the numbering against a DuckDB that reorders (preserve_insertion_order off)
+        raise RuntimeError(f"{broken[0]}: rows of the file were not read in order; cannot number them")
+    rows = dict(con.execute(f"select {FILE_ID}, coalesce(n, 0) from {table}_files").fetchall())
+    for f in files:
+        f.parsed = rows.get(f.id, 0)
+    return f"{table}_files"
+
+
+def _read_csv_layout(con: duckdb.DuckDBPyConnection, table: str, files: list[_NewFile], tmp: Path) -> str:
+    """Read CSV files of one layout into `table` (one statement); returns the SELECT of their numbered rows."""
+    columns = files[0].columns
+    spec = "{" + ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in columns) + "}"
+
+    def statement(batch: list[_NewFile]) -> str:
+        return (
+            f"drop table if exists {table}_rej; drop table if exists {table}_scan; "
+            f"create or replace temp table {table} as select * from read_csv({sql_list([f.read_path for f in batch])}, "
+            f"columns = {spec}, {CSV_DIALECT}, store_rejects = true, rejects_table = '{table}_rej', "
+            f"rejects_scan = '{table}_scan', filename = '{PATH}')"
+        )
+
+    _read_batch(con, files, statement, "CSV", repair=lambda f, _: _repair_line_endings(f, tmp))
+    numbered = _number_rows(con, table, files)
+    # Lines DuckDB could not split into the header's fields (or decode): quarantined whole, with their ordinal.
+    # DuckDB counts records (a quoted line break does not start a new one), header included: ordinal = line - 1.
     con.execute(
         f"""
-        create or replace temp table _in as
-        with parsed as (select *, rowid + 1 as _k from _in),
-        ordinals as (
-            select range as o, row_number() over (order by range) as k
-            from range(1, {total} + 1) where range not in (select o from _rejected_ordinals)
-        )
-        select parsed.* exclude (_k), ordinals.o as _row_number
-        from parsed join ordinals on parsed._k = ordinals.k
+        create or replace temp table {table}_bad as
+        select m.{FILE_ID}, e.line - 1 as ordinal,
+               ltrim(any_value(e.csv_line), chr(13) || chr(10)) as line,
+               string_agg(e.error_type || ': ' || e.error_message, '; ') as errors
+        from {table}_rej e join {table}_scan s using (scan_id, file_id) join {numbered} m on m.{PATH} = s.file_path
+        group by all
         """
     )
-
-
-def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[int, str, str]]:
-    """Read JSON lines into _in (text columns named by the union of keys); return malformed lines."""
-    try:
-        con.execute(
-            f"""
-            create or replace temp table _lines_raw as
-            select line
-            from read_csv({sql_str(str(path))}, columns = {{'line': 'VARCHAR'}}, header = false,
-                          delim = '\x1e', quote = '', escape = '', auto_detect = false, encoding = 'utf-8')
-            """
-        )
-    except duckdb.Error as exc:
-        raise IngestError(f"{path}: cannot be read as JSON lines: {_first_line(exc)}") from exc
+    _refuse_unterminated_quotes(con, f"{table}_bad", files)
+    con.execute(f"insert into _malformed select {FILE_ID}, ordinal, left(errors, 1000), line from {table}_bad")
+    cols = ", ".join(quote(c) for c in columns)
+    if not con.execute(f"select count(*) from {table}_bad").fetchone()[0]:
+        return (f"select {cols}, m.{FILE_ID}, r.rowid - m.first + 1 as {ROW} "
+                f"from {table} r join {numbered} m using ({PATH})")
+    # Good rows take the ordinals the rejected lines left free: the k-th good row of a file is row k plus the
+    # number of rejected lines before it (those with fewer than k good rows ahead of them).
     con.execute(
-        """
-        create or replace temp table _lines as
-        with numbered as (select rowid + 1 as line_no, line from _lines_raw)
-        select line_no, line,
-               case when json_valid(line) then json_type(line) = 'OBJECT' else false end as is_object
-        from numbered where line is not null and trim(line) <> ''
+        f"""
+        create or replace temp table {table}_steps as
+        select {FILE_ID}, ordinal - i as good_before, max(i) as shift
+        from (select {FILE_ID}, ordinal, row_number() over (partition by {FILE_ID} order by ordinal) as i
+              from {table}_bad)
+        group by all
         """
     )
-    keys = [
-        r[0]
-        for r in con.execute(
-            "select distinct unnest(json_keys(line)) as k from _lines where is_object order by k"
-        ).fetchall()
-    ]
-    if keys:
-        cols = ", ".join(f"json_extract_string(line, {sql_str('$.' + _json_path_key(k))}) as {quote(k)}" for k in keys)
-        con.execute(
-            f"create or replace temp table _in as select {cols}, line_no as _row_number "
-            "from _lines where is_object order by line_no"
+    return (
+        f"select {cols}, g.{FILE_ID}, g.k + coalesce(s.shift, 0) as {ROW} from "
+        f"(select r.*, m.{FILE_ID}, r.rowid - m.first + 1 as k from {table} r join {numbered} m using ({PATH})) g "
+        f"asof left join {table}_steps s on g.{FILE_ID} = s.{FILE_ID} and g.k > s.good_before"
+    )
+
+
+def _refuse_unterminated_quotes(con: duckdb.DuckDBPyConnection, bad: str, files: list[_NewFile]) -> None:
+    """A quote never closed swallows the rest of the file into one rejected 'line' (an odd number of quotes, or
+    line breaks inside it): the records after it cannot be counted, so the file is refused. A stray quote within
+    one line is only a malformed record."""
+    hit = con.execute(
+        f"select {FILE_ID}, ordinal + 1 from {bad} "
+        "where (length(line) - length(replace(line, '\"', ''))) % 2 = 1 "
+        "or contains(rtrim(line, chr(13) || chr(10)), chr(10)) order by 1, 2 limit 1"
+    ).fetchone()
+    if hit:
+        path = next(f.path for f in files if f.id == hit[0])
+        raise IngestError(
+            f"{path}: line {hit[1]}: a quoted field is not closed where its line ends (unterminated quote), so the "
+            "records after it cannot be told apart. Fix the export and deliver it again; nothing of this file was "
+            "loaded."
         )
-    else:
-        con.execute("create or replace temp table _in as select line_no as _row_number from _lines where false")
-    bad = con.execute("select line_no, line from _lines where not is_object order by line_no").fetchall()
-    return [(int(n), str(line), "not a JSON object") for n, line in bad]
+
+
+def _repair_line_endings(f: _NewFile, tmp: Path) -> bool:
+    """A CSV file mixing CRLF and LF line ends (a line appended by another tool, an export cut short and patched)
+    stops DuckDB's strict parser. Read instead a copy whose line ends all follow the header's; the lines, and
+    so the ordinals, stay the same. False when that is not the file's problem."""
+    if f.read_path != str(f.path):
+        return False
+    try:
+        data = gzip.decompress(f.path.read_bytes()) if f.path.name.lower().endswith(".gz") else f.path.read_bytes()
+    except (OSError, EOFError, zlib.error):
+        return False
+    crlf = data.count(b"\r\n")
+    if not crlf or crlf == data.count(b"\n"):
+        return False
+    header_crlf = data.split(b"\n", 1)[0].endswith(b"\r")
+    data = re.sub(rb"(?<!\r)\n", b"\r\n", data) if header_crlf else data.replace(b"\r\n", b"\n")
+    copy = tmp / f"{f.id}.csv"
+    copy.write_bytes(data)
+    f.read_path = str(copy)
+    return True
+
+
+def _read_json_files(con: duckdb.DuckDBPyConnection, files: list[_NewFile]) -> None:
+    """Read every JSON lines file line by line (one statement); _json shows the non-blank lines with their file
+    and line number, and whether they hold a JSON object. Sets each file's columns (the keys of its objects)."""
+
+    def statement(batch: list[_NewFile]) -> str:
+        return (
+            f"create or replace temp table _json_lines as select line, {PATH}, "
+            "case when json_valid(line) then json_type(line) = 'OBJECT' else false end as is_object "
+            f"from read_csv({sql_list([f.read_path for f in batch])}, columns = {{'line': 'VARCHAR'}}, header = false, "
+            f"delim = '\x1e', quote = '', escape = '', auto_detect = false, encoding = 'utf-8', filename = '{PATH}')"
+        )
+
+    _read_batch(con, files, statement, "JSON lines")
+    numbered = _number_rows(con, "_json_lines", files)
+    # _row_number of a JSON record is its line number (blank lines count, as they are lines of the file)
+    con.execute(
+        f"""
+        create or replace temp view _json as
+        select m.{FILE_ID}, l.rowid - m.first + 1 as {ROW}, l.line, l.is_object
+        from _json_lines l join {numbered} m using ({PATH})
+        where l.line is not null and trim(l.line) <> ''
+        """
+    )
+    con.execute(f"insert into _malformed select {FILE_ID}, {ROW}, 'not a JSON object', line from _json where not is_object")
+    counts = {i: (objects, lines) for i, objects, lines in con.execute(
+        f"select {FILE_ID}, count(*) filter (where is_object), count(*) from _json group by 1").fetchall()}
+    keys: dict[int, list[str]] = {}
+    for file_id, key in con.execute(
+        f"select distinct {FILE_ID}, unnest(json_keys(line)) as k from _json where is_object order by 1, 2"
+    ).fetchall():
+        keys.setdefault(file_id, []).append(key)
+    for f in files:
+        f.keys = keys.get(f.id, [])
+        f.columns = normalise_columns(f.path, f.keys)
+        f.parsed, f.records = counts.get(f.id, (0, 0))
+
+
+def _json_select(files: list[_NewFile]) -> str | None:
+    """The SELECT of every JSON record's fields as text, one column per (normalised) key of any file."""
+    by_column: dict[str, list[str]] = {}
+    for f in files:
+        for key, col in zip(f.keys, f.columns, strict=True):
+            if key not in by_column.setdefault(col, []):
+                by_column[col].append(key)
+    if not by_column:
+        return None
+    paths = [f"$.{_json_path_key(k)}" for keys in by_column.values() for k in keys]
+    position = iter(range(1, len(paths) + 1))
+    fields = ", ".join(
+        f"coalesce({', '.join(f'v[{next(position)}]' for _ in keys)}) as {quote(col)}" if len(keys) > 1
+        else f"v[{next(position)}] as {quote(col)}"
+        for col, keys in by_column.items()
+    )
+    return (f"select {fields}, {FILE_ID}, {ROW} from "
+            f"(select json_extract_string(line, {sql_list(paths)}) as v, {FILE_ID}, {ROW} from _json where is_object)")
 
 
 def _json_path_key(key: str) -> str:
     return '"' + key.replace('"', '\\"') + '"'
 
 
-def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[int, str, str]]:
-    try:
-        names = [
-            r[0]
-            for r in con.execute(f"describe select * from read_parquet({sql_str(str(path))})").fetchall()
-        ]
-        cols = ", ".join(f"cast({quote(n)} as varchar) as {quote(n)}" for n in names)
-        con.execute(
-            f"create or replace temp table _in as select {cols}, file_row_number + 1 as _row_number "
-            f"from read_parquet({sql_str(str(path))}, file_row_number = true) order by file_row_number"
-        )
-    except duckdb.Error as exc:
-        raise IngestError(f"{path}: cannot be read as Parquet: {_first_line(exc)}") from exc
-    return []
+def _read_parquet_files(con: duckdb.DuckDBPyConnection, files: list[_NewFile]) -> list[str]:
+    """Read Parquet files, one statement per schema (columns cast to text); returns the SELECTs of their rows."""
 
+    def schema_statement(batch: list[_NewFile]) -> str:
+        return (f"create or replace temp table _pq_schema as select file_name, list((name, type, converted_type, "
+                f"logical_type, num_children, repetition_type)) as parts "
+                f"from parquet_schema({sql_list([f.read_path for f in batch])}) group by 1")
 
-def read_file(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[int, str, str]]:
-    """Read one export into temp table _in (text columns + _row_number); return unparseable records."""
-    suffix = file_suffix(path)
-    if suffix in (".csv", ".csv.gz"):
-        rejects = _read_csv(con, path)
-        _number_rows(con, [o for o, _, _ in rejects])
-        return rejects
-    if suffix in (".jsonl", ".jsonl.gz"):
-        return _read_jsonl(con, path)
-    if suffix == ".parquet":
-        return _read_parquet(con, path)
-    raise IngestError(f"{path}: unsupported file type (expected one of {', '.join(FILE_SUFFIXES)})")
+    _read_batch(con, files, schema_statement, "Parquet")
+    schemas = dict(con.execute("select file_name, parts::varchar from _pq_schema").fetchall())
+    groups: dict[str, list[_NewFile]] = {}
+    for f in files:
+        groups.setdefault(schemas.get(f.read_path, ""), []).append(f)
+    selects = []
+    for n, group in enumerate(groups.values()):
+        table = f"_pq{n}"
+        try:
+            names = [r[0] for r in con.execute(
+                f"describe select * from read_parquet({sql_str(group[0].read_path)})").fetchall()]
+        except duckdb.Error as exc:
+            raise IngestError(f"{group[0].path}: cannot be read as Parquet: {_first_line(exc)}") from exc
+        columns = normalise_columns(group[0].path, names)
+        for f in group:
+            f.columns = columns
+        casts = ", ".join(f"cast({quote(n)} as varchar) as {quote(c)}" for n, c in zip(names, columns, strict=True))
 
+        def statement(batch: list[_NewFile], table=table, casts=casts) -> str:
+            return (f"create or replace temp table {table} as select {casts}, {PATH}, file_row_number + 1 as {ROW} "
+                    f"from read_parquet({sql_list([f.read_path for f in batch])}, filename = '{PATH}', "
+                    "file_row_number = true)")
 
-def _normalise_header(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
-    """Lower-case and trim column names (a BOM or stray spaces in a header are not a schema change)."""
-    names = [r[0] for r in con.execute("select column_name from (describe _in)").fetchall()]
-    clean = {n: n.replace("\ufeff", "").strip().lower() for n in names}
-    seen = Counter(clean.values())
-    dupes = [n for n, c in seen.items() if c > 1]
-    if dupes:
-        raise IngestError(f"{path}: column(s) {', '.join(dupes)} appear more than once in the header")
-    for old, new in clean.items():
-        if old != new:
-            con.execute(f"alter table _in rename column {quote(old)} to {quote(new)}")
-    return [clean[n] for n in names if clean[n] != "_row_number"]
+        _read_batch(con, group, statement, "Parquet")
+        _files_table(con, f"{table}_ids", group)
+        rows = dict(con.execute(f"select {FILE_ID}, count(*) from {table} join {table}_ids using ({PATH}) group by 1")
+                    .fetchall())
+        for f in group:
+            f.parsed = rows.get(f.id, 0)
+        cols = ", ".join(quote(c) for c in columns)
+        selects.append(f"select {cols}, m.{FILE_ID}, r.{ROW} from {table} r join {table}_ids m using ({PATH})")
+    return selects
 
 
 def _is_blank(col: str) -> str:
-    """Empty, or only white space (tabs and non-breaking spaces included, as staging trims them)."""
-    return f"(\"{col}\" is null or regexp_matches(\"{col}\", '^[\\s\\x{{00A0}}]*$'))"
+    """Empty, or only white space (tabs and non-breaking spaces included, as staging trims them).
+
+    The regular expression only runs on values that start with such a character (ord: the first code point),
+    which few do: it is the costliest part of the rules otherwise."""
+    c = quote(col)
+    return (f"({c} is null or {c} = '' or (ord({c}) in (9, 10, 12, 13, 32, 160) "
+            f"and regexp_matches({c}, '^[\\s\\x{{00A0}}]*$')))")
 
 
-def rule_sql(source: Source, export_date: date) -> str:
-    """SQL CASE naming the first row rule a row of _in breaks (NULL when the row is loadable)."""
-    ts = timestamp_sql(source.timestamp, source.timezone)
+def rule_sql(source: Source, export_date: str = "_export_date") -> str:
+    """SQL CASE naming the first row rule a row breaks (NULL when the row is loadable).
+
+    The row carries __ts (its main timestamp, parsed) and, for sources with money, __amount (the amount, parsed):
+    see judged_sql, which computes them once. `export_date` is the SQL of the row's export date."""
     rules = [
         (_is_blank(source.key), "missing_key"),
         (_is_blank(source.timestamp), "missing_timestamp"),
-        (f"({ts}) is null", "unparseable_timestamp"),
-        (f"({ts}) > date '{export_date.isoformat()}' + interval {FUTURE_TOLERANCE_DAYS} day", "timestamp_in_future"),
-        (f"({ts}) < timestamp '{default_timestamp_floor().isoformat()}'", "timestamp_before_floor"),
+        ("__ts is null", "unparseable_timestamp"),
+        (f"__ts > {export_date} + interval {FUTURE_TOLERANCE_DAYS} day", "timestamp_in_future"),
+        (f"__ts < timestamp '{default_timestamp_floor().isoformat()}'", "timestamp_before_floor"),
     ]
     if source.amount:
-        amount = f"try_cast(trim(\"{source.amount}\") as decimal(18, 2))"
         rules += [
-            (f"{_is_blank(source.amount)} or {amount} is null", "unparseable_amount"),
-            (f"{amount} < 0", "negative_amount"),
+            (f"{_is_blank(source.amount)} or __amount is null", "unparseable_amount"),
+            ("__amount < 0", "negative_amount"),
         ]
     if source.currency:
         rules.append((_is_blank(source.currency), "missing_currency"))
     whens = " ".join(f"when {cond} then '{name}'" for cond, name in rules)
     return f"case {whens} end"
+
+
+def judged_sql(source: Source, rows: str) -> str:
+    """`rows` (a SELECT with the export columns and _export_date) with _rule (rule_sql) and __issues (the optional
+    fields to record, a list of structs column_name/value/rule). Parsed values are computed once per row: the
+    main timestamp appears in three rules, and DuckDB does not share it between the branches of a CASE."""
+    parsed = f"{timestamp_sql(source.timestamp, source.timezone)} as __ts"
+    if source.amount:
+        parsed += f", try_cast(trim({quote(source.amount)}) as decimal(18, 2)) as __amount"
+    issues = [f"case when {cond} then struct_pack(column_name := {sql_str(col)}, value := {quote(col)}, "
+              f"rule := {sql_str(rule)}) end" for col, cond, rule in _field_issue_sql(source)]
+    issues_sql = f"list_filter([{', '.join(issues)}], lambda x: x is not null)" if issues else "[]"
+    hidden = "__ts, __amount" if source.amount else "__ts"
+    return (f"select * exclude ({hidden}), {rule_sql(source)} as _rule, {issues_sql} as __issues "
+            f"from (select *, {parsed} from ({rows}))")
 
 
 def _detail_sql(source: Source) -> str:
@@ -303,141 +551,12 @@ def _field_issue_sql(source: Source) -> list[tuple[str, str, str]]:
                        "unparseable_timestamp"))
     for col in source.numerics:  # all whole numbers (counts, scores, ratings): staging nulls '4.5' too
         number = f"try_cast(trim(\"{col}\") as double)"
-        checks.append((col, f"not {_is_blank(col)} and ({number} is null or {number} <> floor({number}))",
+        checks.append((col, f"({number} is null or {number} <> floor({number})) and not {_is_blank(col)}",
                        "unparseable_number"))
     for col, values in source.enums.items():
         allowed = ", ".join(sql_str(v) for v in values)
-        checks.append((col, f"not {_is_blank(col)} and lower(trim(\"{col}\")) not in ({allowed})", "unknown_value"))
+        checks.append((col, f"lower(trim(\"{col}\")) not in ({allowed}) and not {_is_blank(col)}", "unknown_value"))
     return checks
-
-
-def load_file(
-    con: duckdb.DuckDBPyConnection,
-    source: Source,
-    path: Path,
-    export_date: date,
-    landing: Path,
-    load_id: str,
-    loaded_at: datetime,
-) -> FileReport:
-    """Load one file (or recognise it as already loaded). Writes nothing if it raises."""
-    rel = path.relative_to(landing).as_posix()
-    digest = sha256_of(path)
-    known = con.execute(
-        "select file_path from ops.loaded_files where file_sha256 = ? and status in ('loaded', 'empty') limit 1",
-        [digest],
-    ).fetchone()
-    if known:
-        seen = con.execute(
-            "select 1 from ops.loaded_files where file_sha256 = ? and file_path = ?", [digest, rel]
-        ).fetchone()
-        report = FileReport(rel, export_date, digest, "duplicate")
-        if not seen:  # first time this copy shows up: note it, once
-            _register(con, source, report, path, load_id, loaded_at, detail=f"same content as {known[0]}")
-        return report
-
-    size = path.stat().st_size
-    if size == 0:
-        report = FileReport(rel, export_date, digest, "empty")
-        _register(con, source, report, path, load_id, loaded_at, detail="empty file")
-        return report
-
-    rejects = read_file(con, path)
-    columns = _normalise_header(con, path)
-    n_parsed = con.execute("select count(*) from _in").fetchone()[0]
-    if not columns and n_parsed == 0 and not rejects:
-        report = FileReport(rel, export_date, digest, "empty")
-        _register(con, source, report, path, load_id, loaded_at, detail="no records")
-        return report
-    missing = [c for c in source.columns if c not in columns]
-    if missing:
-        extra = [c for c in columns if c not in source.columns]
-        hint = f"; unexpected column(s) {', '.join(extra)} — renamed?" if extra else ""
-        raise IngestError(
-            f"{path}: required column(s) {', '.join(missing)} missing from source '{source.name}'{hint}. "
-            "Fix the export and deliver it again; nothing of this file was loaded."
-        )
-
-    report = FileReport(rel, export_date, digest, "loaded")
-    lineage = (
-        f"{sql_str(rel)} as _source_file, _row_number, date '{export_date.isoformat()}' as _export_date, "
-        f"timestamp '{loaded_at.isoformat(sep=' ')}' as _loaded_at, {sql_str(digest)} as _file_sha256, "
-        f"{sql_str(load_id)} as _load_id"
-    )
-    con.execute("begin transaction")
-    try:
-        existing = {r[0] for r in con.execute(f"select column_name from (describe raw.{source.name})").fetchall()}
-        for col in columns:
-            if col not in existing:
-                con.execute(f"alter table raw.{source.name} add column {quote(col)} varchar")
-                con.execute(
-                    "insert into ops.schema_changes values (?, ?, ?, 'added_column', ?, ?)",
-                    [source.name, rel, col, load_id, loaded_at],
-                )
-                report.new_columns.append(col)
-        con.execute(
-            f"create or replace temp table _checked as select *, {rule_sql(source, export_date)} as _rule from _in"
-        )
-        col_list = ", ".join(quote(c) for c in columns)
-        con.execute(
-            f"insert into raw.{source.name} ({col_list}, _source_file, _row_number, _export_date, _loaded_at, "
-            f"_file_sha256, _load_id) select {col_list}, {lineage} from _checked where _rule is null"
-        )
-        record_json = "to_json(struct_pack(" + ", ".join(f"{quote(c)} := {quote(c)}" for c in columns) + "))"
-        con.execute(
-            f"insert into quarantine.{source.name} select {lineage}, _rule, {_detail_sql(source)}, {record_json} "
-            "from _checked where _rule is not null"
-        )
-        for ordinal, line, error in rejects:
-            con.execute(
-                f"insert into quarantine.{source.name} select {lineage.replace('_row_number', '?')}, "
-                "'malformed_record', ?, ?",
-                [ordinal, error[:1000], line],
-            )
-        for col, cond, rule in _field_issue_sql(source):
-            con.execute(
-                f"insert into ops.field_issues select {sql_str(source.name)}, {sql_str(rel)}, _row_number, "
-                f"{sql_str(load_id)}, {sql_str(col)}, {quote(col)}, {sql_str(rule)} "
-                f"from _checked where _rule is null and {cond}"
-            )
-        counts = dict(
-            con.execute("select _rule, count(*) from _checked where _rule is not null group by 1").fetchall()
-        )
-        if rejects:
-            counts["malformed_record"] = len(rejects)
-        report.rows_quarantined = sum(counts.values())
-        report.rows_loaded = con.execute("select count(*) from _checked where _rule is null").fetchone()[0]
-        report.rows_read = n_parsed + len(rejects)
-        report.reasons = {str(k): int(v) for k, v in counts.items()}
-        if report.rows_read != report.rows_loaded + report.rows_quarantined:  # the books must balance
-            raise IngestError(f"{path}: reconciliation failed: {report}")
-        _register(con, source, report, path, load_id, loaded_at, size=size)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    return report
-
-
-def _register(
-    con: duckdb.DuckDBPyConnection,
-    source: Source,
-    report: FileReport,
-    path: Path,
-    load_id: str,
-    loaded_at: datetime,
-    size: int | None = None,
-    detail: str | None = None,
-) -> None:
-    con.execute(
-        "insert into ops.loaded_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            report.sha256, source.name, report.path, report.export_date,
-            size if size is not None else path.stat().st_size, report.rows_read, report.rows_loaded,
-            report.rows_quarantined, report.status, load_id, loaded_at,
-            detail if detail is not None else (str(report.reasons) if report.reasons else None),
-        ],
-    )
 
 
 def load_source(
@@ -449,17 +568,247 @@ def load_source(
     run_id: str = "",
     dates: set[date] | None = None,
 ) -> SourceReport:
-    """Load every new file of one source; record the load in ops.loads."""
+    """Load every new file of one source in one batch; record the load in ops.loads."""
     source = SOURCES[source_name]
     ensure_tables(con)
     report = SourceReport(source_name, load_id)
-    for export_date, path in discover_files(landing, source_name, dates):
-        report.files.append(load_file(con, source, path, export_date, landing, load_id, loaded_at))
+    found = discover_files(landing, source_name, dates)
+    with ThreadPoolExecutor(HASH_THREADS) as pool:
+        digests = list(pool.map(sha256_of, [path for _, path in found]))
+    new, register = _triage(con, found, digests, landing, report)
+    temp_tables: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="journey_ingest_") as tmp:
+            select = _read_new_files(con, source, new, Path(tmp), temp_tables)
+        _check_columns(source, new)
+        _write_batch(con, source, report, new, register, select, load_id, loaded_at, run_id)
+    finally:
+        for table in temp_tables:
+            con.execute(f"drop {'view' if table in TEMP_VIEWS else 'table'} if exists {table}")
+    return report
+
+
+def _triage(
+    con: duckdb.DuckDBPyConnection, found: list[tuple[date, Path]], digests: list[str], landing: Path,
+    report: SourceReport,
+) -> tuple[list[_NewFile], list[_NewFile]]:
+    """Sort the batch into files to read and files only to register (duplicates, empty files), in order."""
+    known: dict[str, str] = {}  # checksum -> a file loaded with that content
+    seen: set[tuple[str, str]] = set()  # (checksum, path) already in the registry
+    for digest, path, status in con.execute(
+        "select file_sha256, file_path, status from ops.loaded_files where file_sha256 in (select unnest(?::varchar[])) "
+        "order by loaded_at, file_path", [sorted(set(digests))]
+    ).fetchall():
+        seen.add((digest, path))
+        if status in ("loaded", "empty"):
+            known.setdefault(digest, path)
+    new: list[_NewFile] = []
+    register: list[_NewFile] = []
+    for (export_date, path), digest in zip(found, digests, strict=True):
+        rel = path.relative_to(landing).as_posix()
+        size = path.stat().st_size
+        entry = _NewFile(len(report.files), path, FileReport(rel, export_date, digest, "loaded"), size,
+                         file_kind(path), str(path))
+        report.files.append(entry.report)
+        if digest in known:  # already loaded, or earlier in this batch (two identical files in one night)
+            entry.report.status = "duplicate"
+            if (digest, rel) not in seen:  # first time this copy shows up: note it, once
+                entry.detail = f"same content as {known[digest]}"
+                register.append(entry)
+                seen.add((digest, rel))
+            continue
+        known[digest] = rel
+        if size == 0:
+            entry.report.status, entry.detail = "empty", "empty file"
+            register.append(entry)
+        else:
+            new.append(entry)
+            register.append(entry)
+    return new, register
+
+
+def _read_new_files(
+    con: duckdb.DuckDBPyConnection, source: Source, new: list[_NewFile], tmp: Path, temp_tables: list[str]
+) -> str | None:
+    """Read every new file into temp tables (one statement per format and layout); fill _malformed with the
+    records that could not be parsed. Returns the SELECT of all parsed rows (export columns, file id, ordinal)."""
+    con.execute(f"create or replace temp table _malformed ({FILE_ID} integer, {ROW} bigint, _detail varchar, "
+                "_record varchar)")
+    temp_tables.append("_malformed")
+    selects: list[str] = []
+    csv_files = [f for f in new if f.kind == "csv"]
+    layouts: dict[tuple[str, ...], list[_NewFile]] = {}
+    for f in csv_files:
+        header = _csv_header(f.path)
+        if header is None:  # only white space: no header, no records
+            f.report.status, f.detail = "empty", "no records"
+            continue
+        f.columns = normalise_columns(f.path, header)
+        layouts.setdefault(tuple(f.columns), []).append(f)
+    for n, group in enumerate(layouts.values()):
+        temp_tables += [f"_csv{n}{s}" for s in ("", "_rej", "_scan", "_ids", "_files", "_bad", "_steps")]
+        selects.append(_read_csv_layout(con, f"_csv{n}", group, tmp))
+    json_files = [f for f in new if f.kind == "json"]
+    if json_files:
+        temp_tables += ["_json", "_json_lines", "_json_lines_ids", "_json_lines_files"]
+        _read_json_files(con, json_files)
+        json_select = _json_select(json_files)
+        if json_select:
+            selects.append(json_select)
+    parquet_files = [f for f in new if f.kind == "parquet"]
+    if parquet_files:
+        temp_tables += ["_pq_schema"] + [f"_pq{n}{s}" for n in range(len(parquet_files)) for s in ("", "_ids")]
+        selects += _read_parquet_files(con, parquet_files)
+    layout_ids: dict[tuple[str, ...], int] = {}
+    for f in new:
+        f.layout = layout_ids.setdefault(tuple(f.columns), len(layout_ids))
+    return " union all by name ".join(f"({s})" for s in selects) or None
+
+
+def _check_columns(source: Source, new: list[_NewFile]) -> None:
+    """Every file of the batch has the required columns (else nothing of the batch is written)."""
+    for f in new:
+        if f.kind == "json" and not f.columns and f.records == 0:  # only blank lines
+            f.report.status, f.detail = "empty", "no records"
+        if f.report.status == "empty":
+            continue
+        missing = [c for c in source.columns if c not in f.columns]
+        if missing:
+            extra = [c for c in f.columns if c not in source.columns]
+            hint = f"; unexpected column(s) {', '.join(extra)} — renamed?" if extra else ""
+            raise IngestError(
+                f"{f.path}: required column(s) {', '.join(missing)} missing from source '{source.name}'{hint}. "
+                "Fix the export and deliver it again; nothing of this file was loaded."
+            )
+
+
+def _write_batch(
+    con: duckdb.DuckDBPyConnection, source: Source, report: SourceReport, new: list[_NewFile],
+    register: list[_NewFile], select: str | None, load_id: str, loaded_at: datetime, run_id: str,
+) -> None:
+    """Judge the batch's rows once and write everything of it in one transaction (or nothing).
+
+    One pass over the rows keeps only those that break a rule or carry a field issue (_flagged, small); the
+    insert into raw.<source> is a second pass that leaves out the rejected ones."""
+    files = [f for f in new if f.report.status == "loaded"]
     con.execute(
-        "insert into ops.loads values (?, ?, ?, ?, now() at time zone 'UTC', ?, ?, ?, ?, ?, ?)",
+        f"create or replace temp table _batch_files as select unnest(?::integer[]) as {FILE_ID}, "
+        "unnest(?::varchar[]) as _source_file, unnest(?::date[]) as _export_date, unnest(?::varchar[]) as _file_sha256, "
+        "unnest(?::integer[]) as __layout",
+        [[f.id for f in files], [f.report.path for f in files], [f.report.export_date for f in files],
+         [f.report.sha256 for f in files], [f.layout for f in files]],
+    )
+    if select:
+        con.execute(f"create or replace temp view _rows as select b.*, f._source_file, f._export_date, "
+                    f"f._file_sha256, f.__layout from ({select}) b join _batch_files f using ({FILE_ID})")
+        con.execute(f"create or replace temp table _flagged as select * from ({judged_sql(source, 'select * from _rows')}) "
+                    "where _rule is not null or len(__issues) > 0")
+    columns = list(dict.fromkeys(c for f in files for c in f.columns))
+    loaded_at_sql = f"timestamp '{loaded_at.isoformat(sep=' ')}'"
+    lineage = (f"_source_file, {ROW} as _row_number, _export_date, {loaded_at_sql} as _loaded_at, _file_sha256, "
+               f"{sql_str(load_id)} as _load_id")
+    con.execute("begin transaction")
+    try:
+        _add_new_columns(con, source, files, load_id, loaded_at)
+        inserted = quarantined = 0
+        if select and columns:
+            col_list = ", ".join(quote(c) for c in columns)
+            inserted = _count(con.execute(
+                f"insert into raw.{source.name} ({col_list}, _source_file, _row_number, _export_date, _loaded_at, "
+                f"_file_sha256, _load_id) select {col_list}, {lineage} from _rows "
+                f"anti join (select {FILE_ID}, {ROW} from _flagged where _rule is not null) using ({FILE_ID}, {ROW})"
+            ))
+            for layout, layout_columns in sorted({f.layout: f.columns for f in files}.items()):
+                record = "to_json(struct_pack(" + ", ".join(f"{quote(c)} := {quote(c)}" for c in layout_columns) + "))"
+                quarantined += _count(con.execute(
+                    f"insert into quarantine.{source.name} select {lineage}, _rule, {_detail_sql(source)}, {record} "
+                    f"from _flagged where _rule is not null and __layout = {layout}"
+                ))
+            con.execute(
+                f"insert into ops.field_issues select {sql_str(source.name)}, _source_file, {ROW}, {sql_str(load_id)}, "
+                "i.column_name, i.value, i.rule from (select _source_file, {ROW}, unnest(__issues) as i from _flagged "
+                "where _rule is null)".replace("{ROW}", ROW)
+            )
+        quarantined += _count(con.execute(
+            f"insert into quarantine.{source.name} select f._source_file, m.{ROW}, f._export_date, {loaded_at_sql}, "
+            f"f._file_sha256, {sql_str(load_id)}, 'malformed_record', m._detail, m._record "
+            f"from _malformed m join _batch_files f using ({FILE_ID})"
+        ))
+        _keep_books(con, files, inserted, quarantined, flagged=bool(select))
+        _register(con, source, register, load_id, loaded_at)
+        con.execute(
+            "insert into ops.loads values (?, ?, ?, ?, now() at time zone 'UTC', ?, ?, ?, ?, ?, ?)",
+            [load_id, source.name, run_id, loaded_at, len(report.files), report.files_loaded, report.files_skipped,
+             report.rows_read, report.rows_loaded, report.rows_quarantined],
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.execute("drop view if exists _rows; drop table if exists _flagged; drop table if exists _batch_files")
+
+
+def _count(result: duckdb.DuckDBPyConnection) -> int:
+    row = result.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, source: Source, files: list[_NewFile], load_id: str,
+                     loaded_at: datetime) -> None:
+    """Extra export columns are kept: added to raw.<source>, noted in ops.schema_changes by the first file."""
+    existing = {r[0] for r in con.execute(f"select column_name from (describe raw.{source.name})").fetchall()}
+    for f in files:
+        for col in f.columns:
+            if col not in existing:
+                con.execute(f"alter table raw.{source.name} add column {quote(col)} varchar")
+                con.execute("insert into ops.schema_changes values (?, ?, ?, 'added_column', ?, ?)",
+                            [source.name, f.report.path, col, load_id, loaded_at])
+                f.report.new_columns.append(col)
+                existing.add(col)
+
+
+def _keep_books(con: duckdb.DuckDBPyConnection, files: list[_NewFile], inserted: int, quarantined: int,
+                flagged: bool) -> None:
+    """Per file: rows read (as the reader counted them), quarantined by rule or as malformed, loaded (the rest),
+    and the reasons; the totals must match what was written to raw and quarantine."""
+    reasons: dict[int, Counter[str]] = {f.id: Counter() for f in files}
+    if flagged:
+        for file_id, rule, n in con.execute(
+            f"select {FILE_ID}, _rule, count(*) from _flagged where _rule is not null group by all order by 2"
+        ).fetchall():
+            reasons[file_id][rule] += n
+    for file_id, n in con.execute(f"select {FILE_ID}, count(*) from _malformed group by 1").fetchall():
+        reasons[file_id]["malformed_record"] += n
+    for f in files:
+        r = f.report
+        r.reasons = dict(reasons[f.id])
+        r.rows_quarantined = sum(r.reasons.values())
+        r.rows_read = f.parsed + r.reasons.get("malformed_record", 0)
+        r.rows_loaded = r.rows_read - r.rows_quarantined
+    loaded = sum(f.report.rows_loaded for f in files)
+    rejected = sum(f.report.rows_quarantined for f in files)
+    if (loaded, rejected) != (inserted, quarantined):  # the books must balance with what was written
+        raise IngestError(f"reconciliation failed: the books say {loaded} rows loaded and {rejected} quarantined, "
+                          f"{inserted} and {quarantined} were written")
+
+
+def _register(
+    con: duckdb.DuckDBPyConnection, source: Source, entries: list[_NewFile], load_id: str, loaded_at: datetime,
+) -> None:
+    """One registry row per file of the batch that is new to the registry (loaded, empty, or a new duplicate)."""
+    if not entries:
+        return
+    reports = [f.report for f in entries]
+    con.execute(
+        "insert into ops.loaded_files select unnest(?::varchar[]), ?, unnest(?::varchar[]), unnest(?::date[]), "
+        "unnest(?::bigint[]), unnest(?::bigint[]), unnest(?::bigint[]), unnest(?::bigint[]), unnest(?::varchar[]), "
+        "?, ?, unnest(?::varchar[])",
         [
-            load_id, source_name, run_id, loaded_at, len(report.files), report.files_loaded, report.files_skipped,
-            report.rows_read, report.rows_loaded, report.rows_quarantined,
+            [r.sha256 for r in reports], source.name, [r.path for r in reports], [r.export_date for r in reports],
+            [f.size for f in entries], [r.rows_read for r in reports], [r.rows_loaded for r in reports],
+            [r.rows_quarantined for r in reports], [r.status for r in reports], load_id, loaded_at,
+            [f.detail if f.detail is not None else (str(f.report.reasons) if f.report.reasons else None)
+             for f in entries],
         ],
     )
-    return report
