@@ -84,20 +84,64 @@ def run_config(full_refresh: bool = False, log_level: str | None = None) -> dict
 
 def execute(landing: Path, warehouse: Path, start: date | None = None, end: date | None = None,
             full_refresh: bool = False) -> RunSummary:
-    """Run the nightly job in this process over export dates start..end (default: every landed folder).
+    """Run the nightly job in this process over export dates start..end (default: export_date_range).
 
     Never raises for a failed step: the summary says what failed. Raises ValueError for a date range the
     partitions cannot hold, and RunInProgress when another run holds the warehouse.
     """
     set_environment(landing, warehouse)
-    from orchestration.defs.partitions import landed_dates, partition_range_tags
+    from orchestration.defs.partitions import partition_range_tags
+
+    with run_lock(warehouse):
+        if start is None and end is None:
+            start, end = export_date_range(landing, warehouse)
+        tags = partition_range_tags(start or end, end or start)
+        with environment(DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS="1"):
+            return _execute(landing, warehouse, tags, run_config(full_refresh))
+
+
+def export_date_range(landing: Path, warehouse: Path) -> tuple[date, date]:
+    """The export dates a `journey run` covers: from the first to the last date holding a file the published
+    warehouse has not registered (a night: tonight's folder), so a run costs what is new, not every landed folder.
+    With nothing new, the latest landed date (the run loads nothing and builds, e.g. after a rule change)."""
+    from orchestration.defs.partitions import landed_dates
+    from orchestration.lib.ingest import IngestError, pending_export_dates
 
     dates = landed_dates(landing)
-    start = start or (dates[0] if dates else date.today())
-    end = end or (dates[-1] if dates else date.today())
-    tags = partition_range_tags(start, end)
-    with run_lock(warehouse):
-        return _execute(landing, warehouse, tags, run_config(full_refresh))
+    if not dates:
+        return date.today(), date.today()
+    registry: set[tuple[str, str]] | None = set()
+    if warehouse.exists():
+        try:
+            con = duckdb.connect(str(warehouse), read_only=True)
+            try:
+                registry = set(con.execute("select file_sha256, file_path from ops.loaded_files").fetchall())
+            finally:
+                con.close()
+        except duckdb.Error:
+            registry = None  # no registry (or an unreadable file): cover everything, the run will say what is wrong
+    if registry is None:
+        return dates[0], dates[-1]
+    try:
+        pending = pending_export_dates(registry, landing)
+    except IngestError:
+        return dates[0], dates[-1]  # a stray folder: the ingestion step names it and fails the run
+    return (pending[0], pending[-1]) if pending else (dates[-1], dates[-1])
+
+
+@contextlib.contextmanager
+def environment(**values: str):
+    """Set environment variables for the duration of a block, then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _execute(landing: Path, warehouse: Path, tags: dict[str, str], config: dict) -> RunSummary:

@@ -588,6 +588,17 @@ def load_source(
     return report
 
 
+def pending_export_dates(registry: set[tuple[str, str]], landing: Path) -> list[date]:
+    """Export dates that hold a file the registry does not know yet as (checksum, path below landing): the dates a
+    run must load. `registry` is ops.loaded_files' (file_sha256, file_path) pairs; a copy of a loaded file under a
+    new name is pending too, so it is noted once as a duplicate. Raises IngestError for a stray folder."""
+    found = [(export_date, path) for source in SOURCES for export_date, path in discover_files(landing, source)]
+    with ThreadPoolExecutor(HASH_THREADS) as pool:
+        digests = list(pool.map(sha256_of, [path for _, path in found]))
+    return sorted({export_date for (export_date, path), digest in zip(found, digests, strict=True)
+                   if (digest, path.relative_to(landing).as_posix()) not in registry})
+
+
 def _triage(
     con: duckdb.DuckDBPyConnection, found: list[tuple[date, Path]], digests: list[str], landing: Path,
     report: SourceReport,
