@@ -59,7 +59,12 @@
     left join (
         select {{ keys | join(', ') }}, _changed_at,
             row(*columns(* exclude ({{ (ignored + ['_changed_at']) | join(', ') }}))) as _content
-        from {{ this }}
+        from {{ this }} as stored_row
+        {#- only the stored rows of the keys at hand: a night compares its few rows, not the whole table #}
+        where exists (
+            select 1 from {{ relation }} as candidate
+            where {% for key in keys %}candidate.{{ key }} = stored_row.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}
+        )
     ) as stored
         on {% for key in keys %}stored.{{ key }} = changed.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}
 {%- endmacro %}

@@ -2,7 +2,8 @@
 -- loyalty_id), with the customer the record belongs to. Placeholders and identifier values blocked by the
 -- guards (a family landline) are not offered; a name that is a placeholder ('unknown') is not either.
 -- value_key is the value normalised for counting (most_frequent): case, accents and punctuation ignored.
--- Incremental: a build rewrites the rows of int_identity__dirty_customers only.
+-- Incremental: a build rewrites the rows of int_identity__dirty_customers only, reading only the staged rows of their
+-- records.
 {{
     config(
         materialized='incremental',
@@ -41,26 +42,44 @@ person_rows as (
     select 'crm_contacts' as source_name, cast(contact_id as {{ dbt.type_string() }}) as record_id, updated_at as observed_at,
         first_name, last_name, email, phone, street, city, postcode, country, birth_date, loyalty_id
     from crm_contacts
+    {%- if is_incremental() %}
+    where cast(contact_id as {{ dbt.type_string() }}) in (select record_id from record_customers where source_name = 'crm_contacts')
+    {%- endif %}
     union all
     select 'orders', cast(order_id as {{ dbt.type_string() }}), order_updated_at,
         first_name, last_name, email, phone, street, city, postcode, country, null, null
     from orders
+    {%- if is_incremental() %}
+    where cast(order_id as {{ dbt.type_string() }}) in (select record_id from record_customers where source_name = 'orders')
+    {%- endif %}
     union all
     select 'support_tickets', cast(ticket_id as {{ dbt.type_string() }}), opened_at,
         null, null, email, phone, null, null, null, null, null, null
     from support_tickets
+    {%- if is_incremental() %}
+    where cast(ticket_id as {{ dbt.type_string() }}) in (select record_id from record_customers where source_name = 'support_tickets')
+    {%- endif %}
     union all
     select 'reviews', cast(review_id as {{ dbt.type_string() }}), posted_at,
         null, null, email, null, null, null, null, null, null, null
     from reviews
+    {%- if is_incremental() %}
+    where cast(review_id as {{ dbt.type_string() }}) in (select record_id from record_customers where source_name = 'reviews')
+    {%- endif %}
     union all
     select 'email_events', cast(event_id as {{ dbt.type_string() }}), occurred_at,
         null, null, email, null, null, null, null, null, null, null
     from email_events
+    {%- if is_incremental() %}
+    where cast(event_id as {{ dbt.type_string() }}) in (select record_id from record_customers where source_name = 'email_events')
+    {%- endif %}
     union all
     select 'pos_transactions', cast(transaction_id as {{ dbt.type_string() }}), occurred_at,
         null, null, null, phone, null, null, null, null, null, loyalty_id
     from pos_transactions
+    {%- if is_incremental() %}
+    where cast(transaction_id as {{ dbt.type_string() }}) in (select record_id from record_customers where source_name = 'pos_transactions')
+    {%- endif %}
 ),
 
 with_customer as (

@@ -44,9 +44,16 @@ typed_nodes as (
     left join identifier_types on identifier_types.identifier_type = identifier_values.identifier_type
 ),
 
--- Identifiers of each record that may count as evidence (placeholders never do).
+-- Identifiers of each record that may count as evidence (placeholders never do). Only the columns the guards read:
+-- this is the largest relation of the model (every record's identifiers), kept in memory for its many readers.
 usable as (
-    select record_identifiers.source_name, record_identifiers.record_id, typed_nodes.*
+    select
+        record_identifiers.source_name,
+        record_identifiers.record_id,
+        typed_nodes.node_id,
+        typed_nodes.identifier_type,
+        typed_nodes.is_core,
+        typed_nodes.people_counted_by
     from record_identifiers
     inner join typed_nodes on typed_nodes.node_id = record_identifiers.node_id
     where not typed_nodes.is_placeholder

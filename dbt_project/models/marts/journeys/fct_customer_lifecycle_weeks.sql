@@ -5,6 +5,22 @@
 --   resurrecting active, not active the week before, not new
 --   dormant      not active this week
 -- Weeks start on Monday (UTC).
+-- Incremental: a customer's weeks depend on their own touchpoints and the as-of week only. A build rewrites the
+-- customers whose touchpoints it rewrote (the visitors of int_journeys__rebuild_scope; a customer merged away loses
+-- its rows), and when the as-of week moved on, every other customer gets the new weeks, dormant (they did nothing
+-- new: else they would be in scope), up to their var journey_max_weeks-th week. Weeks past the as-of week (a var
+-- journey_as_of set earlier than the last build's) are deleted.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        full_refresh=none if var('journey_incremental') else true,
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select visitor_key from {{ ref('int_journeys__rebuild_scope') }}) or week_start > {{ journey_week(journey_as_of(ref('fct_touchpoints'))) }}{% endif %}",
+    )
+}}
+-- depends_on: {{ ref('int_journeys__rebuild_scope') }}
+
 with
 
 all_touchpoints as (select * from {{ ref('fct_touchpoints') }}),
@@ -22,6 +38,9 @@ active_weeks as (
         sum(case when is_conversion then reporting_revenue_amount end) as revenue_amount
     from all_touchpoints
     where customer_id is not null and is_active
+    {%- if is_incremental() %}
+        and customer_id in (select visitor_key from {{ ref('int_journeys__rebuild_scope') }})
+    {%- endif %}
     group by customer_id, {{ journey_week('occurred_at') }}
 ),
 
@@ -65,6 +84,34 @@ flagged as (
         and active_weeks.week_start = customer_weeks.week_start
 ),
 
+{%- if is_incremental() %}
+
+-- The customers out of scope whose stored weeks end before the as-of week and before their last allowed week, and how
+-- many weeks they get (the stored table holds no scope customer any more: the pre-hook deleted them).
+extended as (
+    select
+        customer_id,
+        last_week,
+        cast(least(
+            {{ dbt.datediff('last_week', 'as_of_week', 'day') }},
+            {{ dbt.datediff('last_week', dbt.dateadd('day', '7 * (' ~ var('journey_max_weeks') ~ ' - 1)', 'first_week'), 'day') }}
+        ) / 7 as integer) as new_weeks
+    from (
+        select customer_id, min(week_start) as first_week, max(week_start) as last_week
+        from {{ this }}
+        group by customer_id
+    ) as stored
+    cross join as_of
+    where stored.last_week < as_of.as_of_week
+),
+
+new_offsets as (
+    select week_offset from offsets
+    where week_offset >= 1 and week_offset <= (select max(new_weeks) from extended)
+),
+
+{%- endif %}
+
 final as (
     select
         customer_id,
@@ -80,6 +127,21 @@ final as (
         cast(purchases_count as integer) as purchases_count,
         cast(revenue_amount as decimal(18, 2)) as reporting_revenue_amount
     from flagged
+{%- if is_incremental() %}
+
+    union all
+
+    select
+        extended.customer_id,
+        cast({{ dbt.dateadd('day', '7 * new_offsets.week_offset', 'extended.last_week') }} as date) as week_start,
+        'dormant' as lifecycle_status,
+        false as is_active,
+        0 as active_touchpoints_count,
+        0 as purchases_count,
+        cast(0 as decimal(18, 2)) as reporting_revenue_amount
+    from extended
+    inner join new_offsets on new_offsets.week_offset <= extended.new_weeks
+{%- endif %}
 )
 
 select * from final
