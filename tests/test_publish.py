@@ -58,13 +58,14 @@ def test_rollback_without_previous_version_is_a_clear_error(tmp_path):
 
 READER = textwrap.dedent(
     """
-    import duckdb, json, sys, time
+    import duckdb, json, os, sys, time
     path, out, seconds, mode = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
     query = "select (select max(version) from marts.t), (select max(version) from marts.u)"
     seen, errors = [], []
     held = duckdb.connect(path, read_only=True) if mode == "hold" else None  # a BI session left open
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + seconds  # a safety net: the test says when to stop
+    while True:
+        stopping = os.path.exists(out + ".stop")  # created after the publish: this read is the last one
         try:
             if held is not None:
                 seen.append(list(held.execute(query).fetchone()))
@@ -74,6 +75,10 @@ READER = textwrap.dedent(
                 fresh.close()
         except Exception as exc:
             errors.append(str(exc))
+        if not os.path.exists(out + ".ready"):
+            open(out + ".ready", "w").close()  # connected and read once: the run may start
+        if stopping or time.monotonic() > deadline:
+            break
         time.sleep(0.01)
     json.dump({"seen": seen, "errors": errors}, open(out, "w"))
     """
@@ -86,19 +91,26 @@ def test_reader_during_a_run_is_neither_blocked_nor_sees_a_partial_state(tmp_pat
     publish(build, published)
     script = tmp_path / "reader.py"
     script.write_text(READER)
+    outs = {mode: tmp_path / f"{mode}.json" for mode in ("hold", "fresh")}
     readers = {
-        mode: subprocess.Popen([sys.executable, str(script), str(published), str(tmp_path / f"{mode}.json"), "4", mode])
-        for mode in ("hold", "fresh")
+        mode: subprocess.Popen([sys.executable, str(script), str(published), str(out), "120", mode])
+        for mode, out in outs.items()
     }
     try:
-        time.sleep(1.0)  # the readers are connected before the nightly run starts writing
+        deadline = time.monotonic() + 60
+        while not all(out.with_name(out.name + ".ready").exists() for out in outs.values()):
+            assert time.monotonic() < deadline, "the readers never connected"
+            time.sleep(0.05)  # the readers are connected before the nightly run starts writing
         make_warehouse(build, 2, rows=200_000)  # the run writes its build file while readers read ...
         publish(build, published)  # ... and publishes it in one step
+        time.sleep(0.5)  # readers go on reading the new version for a while
     finally:
+        for out in outs.values():
+            out.with_name(out.name + ".stop").touch()
         for proc in readers.values():
             proc.wait(timeout=60)
-    held = json.loads((tmp_path / "hold.json").read_text())
-    fresh = json.loads((tmp_path / "fresh.json").read_text())
+    held = json.loads(outs["hold"].read_text())
+    fresh = json.loads(outs["fresh"].read_text())
     assert held["errors"] == [] and fresh["errors"] == []
     assert held["seen"] and fresh["seen"]
     assert all(v == [1, 1] for v in held["seen"])  # an open session keeps its consistent version
@@ -306,12 +318,48 @@ def test_publish_leaves_a_build_with_few_free_blocks_as_it_is(tmp_path):
     assert published.stat().st_ino == inode and published.stat().st_size == size  # the same file, renamed
 
 
+def test_deleted_rows_still_stored_count_as_dead_space_and_are_compacted_away(tmp_path):
+    """An incremental model's deletes: DuckDB keeps deleted rows in their row group unless merging row groups saves
+    one. 240,000 rows in two row groups (122,880 + 117,120); 86,666 deleted leave 153,334, still two row groups:
+    nothing is vacuumed, no block is free, yet 36% of the table is dead."""
+    from orchestration.lib.warehouse import file_space
+
+    published, build = tmp_path / "journey.duckdb", tmp_path / "journey.duckdb.build"
+    con = duckdb.connect(str(build))
+    con.execute("create schema staging; create table staging.events as "
+                "select range as id, md5(range::varchar) as payload from range(240000)")
+    con.execute("checkpoint")
+    con.execute("delete from staging.events where id >= 130000 and id % 3 = 0")  # 36,667 rows
+    con.execute("delete from staging.events where id < 100000 and id % 2 = 0")  # 50,000 rows
+    con.execute("checkpoint")
+    assert con.execute("select count(*), any_value(estimated_size) from staging.events, duckdb_tables() "
+                       "where table_name = 'events'").fetchone() == (153_334, 240_000)
+    space = file_space(con, str(build))
+    con.close()
+    assert space.free_bytes < 0.02 * space.file_bytes  # pragma database_size alone sees nothing to give back
+    assert space.deleted_bytes == pytest.approx(space.used_bytes * 86_666 / 240_000, rel=0.1)
+    assert space.free_share == pytest.approx(0.36, abs=0.04)
+    size, expected = build.stat().st_size, answers_of(build, "select count(*), sum(hash(id, payload)) from staging.events")
+    result = publish(build, published, compact_above=0.25)
+    assert result.compaction.compacted and "deleted rows" in str(result.compaction)
+    assert published.stat().st_size < 0.75 * size
+    assert answers_of(published, "select count(*), sum(hash(id, payload)) from staging.events") == expected
+
+
+def answers_of(path, query: str):
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(query).fetchall()
+    finally:
+        con.close()
+
+
 def test_compaction_setting(monkeypatch, tmp_path):
     from orchestration.lib.warehouse import COMPACT_FREE_SHARE_ENV, DEFAULT_COMPACT_FREE_SHARE, compact_free_share
 
     monkeypatch.delenv(COMPACT_FREE_SHARE_ENV, raising=False)
-    assert compact_free_share() == DEFAULT_COMPACT_FREE_SHARE == 0.15
-    for good, value in (("0.3", 0.3), ("0", 0.0), ("1", 1.0), (" ", 0.15)):
+    assert compact_free_share() == DEFAULT_COMPACT_FREE_SHARE
+    for good, value in (("0.3", 0.3), ("0", 0.0), ("1", 1.0), (" ", DEFAULT_COMPACT_FREE_SHARE)):
         monkeypatch.setenv(COMPACT_FREE_SHARE_ENV, good)
         assert compact_free_share() == value
     for bad in ("15%", "1.5", "-0.1", "often"):

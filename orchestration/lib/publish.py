@@ -1,7 +1,7 @@
 """Atomic publish and rollback of the warehouse file.
 
 Readers open the published file read-only. A run writes a build file beside it; publishing checkpoints
-the build file, compacts it when too many of its blocks are free (JOURNEY_COMPACT_FREE_SHARE, see
+the build file, compacts it when too much of it is dead space (JOURNEY_COMPACT_FREE_SHARE, see
 warehouse.compact_if_fragmented: a rewrite into `<build>.compact` renamed over the build file, which nobody
 reads), and renames it over the published path (os.replace is atomic on one file system), after hard-linking
 the old version to `<path>.previous`. Readers that already had the old file open keep reading it until they
@@ -31,8 +31,8 @@ def previous_path(published: Path) -> Path:
 
 
 def publish(build: Path, published: Path, compact_above: float | None = None) -> PublishResult:
-    """Publish the build file; compact it first when its free-block share is above `compact_above`
-    (default: JOURNEY_COMPACT_FREE_SHARE, 0.15)."""
+    """Publish the build file; compact it first when its dead share (free blocks, deleted rows) is above
+    `compact_above` (default: JOURNEY_COMPACT_FREE_SHARE, else warehouse.DEFAULT_COMPACT_FREE_SHARE)."""
     if not build.exists():
         raise FileNotFoundError(f"nothing to publish: build file {build} does not exist")
     threshold = compact_free_share() if compact_above is None else compact_above
