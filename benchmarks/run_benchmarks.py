@@ -133,6 +133,20 @@ def step_timings(entries: list) -> tuple[list[dict], float | None, float | None]
     return out, first, last
 
 
+def file_metadata(entries: list) -> dict:
+    """What the build-file and publish steps reported (how the build file started, compaction), by asset key."""
+    out = {}
+    for e in entries:
+        ev = e.dagster_event
+        if ev is None or ev.event_type_value != "ASSET_MATERIALIZATION":
+            continue
+        mat = ev.event_specific_data.materialization
+        key = mat.asset_key.to_user_string()
+        if key in ("ops/build_warehouse", "publish/warehouse"):
+            out[key] = {k: v.value for k, v in (mat.metadata or {}).items()}
+    return out
+
+
 def dbt_model_timings(run_id: str, limit: int = 15) -> dict:
     """Slowest dbt nodes of this run (from the unique target folder dagster-dbt gave the invocation)."""
     paths = glob.glob(str(ROOT / "dbt_project" / "target" / f"journey_dbt_models-{run_id[:7]}-*" / "run_results.json"))
@@ -226,6 +240,7 @@ def child_build(args) -> dict:
         "steps": [{**{k: s[k] for k in ("step", "stage", "seconds", "outcome")},
                    "at": s["start"] - first if first is not None else None} for s in steps],
         "dbt": dbt_model_timings(summary.run_id),
+        "files": file_metadata(entries),
         "maxrss_self_mb": self_ru.ru_maxrss / 1024,
         "maxrss_children_mb": child_ru.ru_maxrss / 1024,
         "cpu_self_s": self_ru.ru_utime + self_ru.ru_stime,

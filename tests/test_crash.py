@@ -1,5 +1,6 @@
-"""Kill a run at several points (during ingestion, in the middle of dbt, inside the publish step), start it
-again, and end in exactly the tables an uninterrupted run produces: no duplicates, nothing missing.
+"""Kill a run at several points (during ingestion, in the middle of dbt, inside the publish step and its
+compaction), start it again, and end in exactly the tables an uninterrupted run produces: no duplicates, nothing
+missing.
 
 The run is a real `journey run` process in its own session; it is killed with SIGKILL of its whole process group,
 as a scheduler (systemd, Kubernetes) stops a job, so dbt dies with it.
@@ -18,6 +19,7 @@ import duckdb
 import pytest
 
 from generator import generate
+from orchestration.lib.warehouse import compact_database
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +29,7 @@ RUN_DEPENDENT = {"_loaded_at", "_load_id", "loaded_at", "load_id", "run_id", "st
                  "_changed_at"}
 
 
-def content(warehouse: Path) -> dict[str, tuple]:
+def content(warehouse: Path, ignore: set[str] = RUN_DEPENDENT) -> dict[str, tuple]:
     """Row count and content hash of every table (ops registry included), ignoring run-dependent columns."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
@@ -38,7 +40,7 @@ def content(warehouse: Path) -> dict[str, tuple]:
         ).fetchall()
         out = {}
         for schema, name in tables:
-            cols = [r[0] for r in con.execute(f'describe "{schema}"."{name}"').fetchall() if r[0] not in RUN_DEPENDENT]
+            cols = [r[0] for r in con.execute(f'describe "{schema}"."{name}"').fetchall() if r[0] not in ignore]
             col_sql = ", ".join(f'"{c}"' for c in cols)
             out[f"{schema}.{name}"] = con.execute(
                 f'select count(*), coalesce(sum(hash(row({col_sql}))), 0) from "{schema}"."{name}"').fetchone()
@@ -146,5 +148,66 @@ def test_kill_inside_the_publish_step_then_restart(scene, tmp_path):
     proc.communicate(timeout=600)
     assert proc.returncode == -signal.SIGKILL
     assert content(warehouse) == before  # killed between keeping the old version and swapping in the new one
+    finish_run(landing, warehouse)
+    assert content(warehouse) == expected
+
+
+def test_kill_inside_the_compaction_then_restart_and_roll_back(scene, tmp_path):
+    """JOURNEY_COMPACT_FREE_SHARE=0 compacts every build; the run is killed with the compacted file written beside
+    the build file, before it replaces it. Readers still see last night; the restart cleans up, compacts and
+    publishes; rollback swaps between the two versions."""
+    landing, _, before, expected = scene
+    warehouse = fresh_copy(scene, tmp_path)
+    compacted = Path(str(warehouse) + ".build.compact")
+    proc = start_run(landing, warehouse, JOURNEY_FAILPOINT="compact_before_swap", JOURNEY_COMPACT_FREE_SHARE="0")
+    proc.communicate(timeout=600)
+    assert proc.returncode == -signal.SIGKILL
+    assert compacted.exists()  # the kill came after the compacted file was written, before the rename
+    assert content(warehouse) == before
+    proc = start_run(landing, warehouse, JOURNEY_COMPACT_FREE_SHARE="0", JOURNEY_LOG_LEVEL="INFO")
+    out = proc.communicate(timeout=600)[0].decode()
+    assert proc.returncode == 0, out[-4000:]
+    assert "build file compacted:" in out  # the publish step's log line
+    assert "starts from published" in out and "no copy-on-write clone here" in out or "cloned copy-on-write" in out
+    assert not compacted.exists()
+    assert content(warehouse) == expected
+    subprocess.run([sys.executable, "-m", "orchestration.cli", "rollback", "--warehouse", str(warehouse)], check=True)
+    assert content(warehouse) == before
+    subprocess.run([sys.executable, "-m", "orchestration.cli", "rollback", "--warehouse", str(warehouse)], check=True)
+    assert content(warehouse) == expected
+
+
+def catalog(warehouse: Path) -> dict[str, list]:
+    """Every object a compaction must carry over, with its definition."""
+    queries = {
+        "tables": "select schema_name, table_name, comment, column_count from duckdb_tables() order by all",
+        "columns": "select schema_name, table_name, column_name, data_type, is_nullable from duckdb_columns() "
+                   "order by all",
+        "views": "select schema_name, view_name, sql from duckdb_views() where not internal order by all",
+        "macros": "select schema_name, function_name, macro_definition from duckdb_functions() "
+                  "where not internal and function_type like '%macro' order by all",
+        "sequences": "select schema_name, sequence_name, start_value, last_value from duckdb_sequences() order by all",
+        "constraints": "select schema_name, table_name, constraint_type, constraint_text from duckdb_constraints() "
+                       "order by all",
+    }
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return {name: con.execute(sql).fetchall() for name, sql in queries.items()}
+    finally:
+        con.close()
+
+
+def test_compacted_warehouse_answers_the_same_and_takes_the_next_night(scene, tmp_path):
+    """A compaction changes nothing a query can see (every row, run-dependent columns included: the persistent
+    customer-id map and the merge log with their timestamps, the ops books, views, macros), and the next
+    incremental night on the compacted file ends in the same tables as on the uncompacted one."""
+    landing, _, before, expected = scene
+    warehouse = fresh_copy(scene, tmp_path)
+    rows, objects = content(warehouse, ignore=set()), catalog(warehouse)
+    assert "intermediate.int_identity__customer_id_map" in rows and objects["views"]
+    size = warehouse.stat().st_size
+    assert compact_database(str(warehouse)) <= size
+    assert content(warehouse, ignore=set()) == rows
+    assert catalog(warehouse) == objects
     finish_run(landing, warehouse)
     assert content(warehouse) == expected

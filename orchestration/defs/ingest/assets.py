@@ -3,6 +3,7 @@
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -13,6 +14,8 @@ from orchestration.defs.resources import WarehouseResource
 from orchestration.lib.contract import SOURCES
 from orchestration.lib.ingest import IngestError, load_source
 from orchestration.lib.warehouse import (
+    compact_free_share,
+    compact_path,
     connect,
     ensure_tables,
     requested_storage_version,
@@ -40,21 +43,24 @@ def build_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                     "is still running: wait for it or stop it, then start again.",
                     allow_retries=False,
                 ) from exc
-    for leftover in (build, build.with_name(build.name + ".wal")):
-        leftover.unlink(missing_ok=True)
+    compact = compact_path(str(build))  # a compaction a killed publish step left half-written
+    for leftover in (build, build.with_name(build.name + ".wal"), compact, f"{compact}.wal"):
+        Path(leftover).unlink(missing_ok=True)
     try:  # settings from the environment are judged once, before anything is loaded
         version = requested_storage_version()
         default_timestamp_floor()
+        compact_free_share()
     except ValueError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
-    context.log.info(start_build_file(str(published), str(build), version))
+    started = start_build_file(str(published), str(build), version)
+    context.log.info(started)
     con = connect(str(build))
     try:
         ensure_tables(con)
     finally:
         con.close()
     return dg.MaterializeResult(metadata={"build_file": str(build), "from_published": published.exists(),
-                                          "storage_version": str(storage_version(str(build)))})
+                                          "start": started, "storage_version": str(storage_version(str(build)))})
 
 
 def make_raw_asset(source_name: str) -> dg.AssetsDefinition:

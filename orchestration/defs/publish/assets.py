@@ -16,7 +16,16 @@ RAW_KEYS = [dg.AssetKey(["raw", name]) for name in SOURCES]
 
 @dg.asset(key=PUBLISH_KEY, deps=[*RAW_KEYS, *mart_keys()], group_name="publish", kinds={"duckdb"})
 def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Runs only when every mart and blocking check upstream succeeded; keeps the previous version for rollback."""
+    """Runs only when every mart and blocking check upstream succeeded; compacts the build file when too many of
+    its blocks are free (JOURNEY_COMPACT_FREE_SHARE); keeps the previous version for rollback."""
     result = publish(warehouse.build, warehouse.published)
+    compaction = result.compaction
+    (context.log.warning if compaction.error else context.log.info)(f"build file {compaction}")
     context.log.info(f"published {warehouse.published} (previous kept at {result.previous})")
-    return dg.MaterializeResult(metadata={"published": str(warehouse.published), "previous": str(result.previous)})
+    return dg.MaterializeResult(metadata={
+        "published": str(warehouse.published), "previous": str(result.previous),
+        "compaction": str(compaction), "compacted": compaction.compacted,
+        "free_share_before": round(compaction.before.free_share, 4),
+        "compact_seconds": round(compaction.seconds, 2),
+        "published_bytes": dg.MetadataValue.int(warehouse.published.stat().st_size),
+    })
