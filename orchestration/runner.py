@@ -4,6 +4,7 @@ import contextlib
 import fcntl
 import os
 import re
+import textwrap
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -33,6 +34,7 @@ class RunSummary:
     reasons: list[tuple] = field(default_factory=list)  # (source, rule, rows)
     customers: int | None = None
     touchpoints: int | None = None
+    markov: list[tuple] = field(default_factory=list)  # (channel, standard-model conversions, per-conversion sum)
     checks: list[CheckOutcome] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     log_file: Path | None = None
@@ -225,6 +227,11 @@ def _read_counts(summary: RunSummary) -> None:
         ).fetchall()
         summary.customers = _count(con, "marts.dim_customers")
         summary.touchpoints = _count(con, "marts.fct_touchpoints")
+        with contextlib.suppress(duckdb.Error):
+            summary.markov = con.execute(
+                "select channel, attributed_conversions, per_conversion_credits "
+                "from marts.fct_markov_channel_attribution order by attributed_conversions desc, channel"
+            ).fetchall()
     finally:
         con.close()
 
@@ -261,6 +268,13 @@ def format_summary(s: RunSummary) -> str:
     lines.append("")
     lines.append(f"customers: {s.customers if s.customers is not None else 'n/a'}    "
                  f"touchpoints: {s.touchpoints if s.touchpoints is not None else 'n/a'}")
+    if s.markov:
+        lines += textwrap.wrap(
+            "markov attribution, conversions by channel: the standard model (marts.fct_markov_channel_attribution, "
+            "for channel totals) and, in brackets, the sums of fct_attribution's per-conversion markov credits, which "
+            "keep each conversion on its own path's channels and so differ (use those per conversion):", width=110)
+        lines += textwrap.wrap(", ".join(f"{c} {std:.1f} ({per:.1f})" for c, std, per in s.markov),
+                               width=110, initial_indent="  ", subsequent_indent="  ")
     passed = sum(c.passed for c in s.checks)
     lines.append(f"checks: {passed} passed, {len(s.checks) - passed} failed")
     for c in s.checks:

@@ -152,7 +152,8 @@ def differences(incremental: Path, full: Path, tables: list[tuple[str, str]] | N
                 "select table_name from duckdb_tables() where database_name = 'full_build' and schema_name = 'marts' "
                 "and (table_name like 'fct\\_%' escape '\\' or table_name = 'customer_360') order by 1"
             ).fetchall()]
-            assert {"fct_touchpoints", "fct_sessions", "fct_conversion_paths", "fct_attribution"} <= {t for _, t in tables}
+            assert {"fct_touchpoints", "fct_sessions", "fct_conversion_paths", "fct_attribution",
+                    "fct_markov_channel_attribution"} <= {t for _, t in tables}
         out = {}
         for schema, table in tables:
             columns = [r[0] for r in con.execute(
