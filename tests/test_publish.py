@@ -58,13 +58,13 @@ def test_rollback_without_previous_version_is_a_clear_error(tmp_path):
 
 READER = textwrap.dedent(
     """
-    import duckdb, json, sys, time
-    path, out, seconds, mode = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+    import duckdb, json, os, sys, time
+    path, out, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     query = "select (select max(version) from marts.t), (select max(version) from marts.u)"
     seen, errors = [], []
     held = duckdb.connect(path, read_only=True) if mode == "hold" else None  # a BI session left open
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+
+    def read():
         try:
             if held is not None:
                 seen.append(list(held.execute(query).fetchone()))
@@ -74,10 +74,25 @@ READER = textwrap.dedent(
                 fresh.close()
         except Exception as exc:
             errors.append(str(exc))
+
+    read()
+    open(out + ".ready", "w").close()  # connected and read once: the run may start
+    deadline = time.monotonic() + 120  # a safety net only: the test says when to stop
+    while not os.path.exists(out + ".stop") and time.monotonic() < deadline:
+        read()
         time.sleep(0.01)
+    read()  # once more after the publish
     json.dump({"seen": seen, "errors": errors}, open(out, "w"))
     """
 )
+
+
+def wait_for(path, proc, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, "a reader ended before it was ready"
+        assert time.monotonic() < deadline, f"no {path} after {timeout} s"
+        time.sleep(0.01)
 
 
 def test_reader_during_a_run_is_neither_blocked_nor_sees_a_partial_state(tmp_path):
@@ -87,14 +102,17 @@ def test_reader_during_a_run_is_neither_blocked_nor_sees_a_partial_state(tmp_pat
     script = tmp_path / "reader.py"
     script.write_text(READER)
     readers = {
-        mode: subprocess.Popen([sys.executable, str(script), str(published), str(tmp_path / f"{mode}.json"), "4", mode])
+        mode: subprocess.Popen([sys.executable, str(script), str(published), str(tmp_path / f"{mode}.json"), mode])
         for mode in ("hold", "fresh")
     }
     try:
-        time.sleep(1.0)  # the readers are connected before the nightly run starts writing
+        for mode, proc in readers.items():  # the readers are connected before the nightly run starts writing
+            wait_for(tmp_path / f"{mode}.json.ready", proc)
         make_warehouse(build, 2, rows=200_000)  # the run writes its build file while readers read ...
         publish(build, published)  # ... and publishes it in one step
     finally:
+        for mode in readers:
+            (tmp_path / f"{mode}.json.stop").touch()
         for proc in readers.values():
             proc.wait(timeout=60)
     held = json.loads((tmp_path / "hold.json").read_text())
