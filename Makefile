@@ -21,8 +21,8 @@ parse: $(STAMP)  ## dagster-dbt needs a manifest before the definitions import
 run: parse  ## the whole pipeline on the bundled sample, then a summary
 	$(BIN)/journey run
 
-test: parse
-	$(BIN)/pytest -q
+test: parse  ## every test, on two workers (tests/conftest.py shares the built warehouses between them)
+	$(BIN)/pytest -q -n 2 --dist loadgroup --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check orchestration expectations generator tests benchmarks

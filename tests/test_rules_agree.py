@@ -3,7 +3,7 @@
 import csv
 
 from orchestration.lib.contract import SOURCES
-from tests.conftest import DBT_DIR
+from tests.helpers import DBT_DIR
 
 
 def test_staging_enum_seed_lists_exactly_the_contract_enums():
