@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-parse: $(STAMP)  ## dagster-dbt needs a manifest before the definitions import
+parse: $(STAMP)  ## dbt's manifest, parsed again (the definitions parse it themselves only when it is missing)
 	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
 
 run: parse  ## the whole pipeline on the bundled sample, then a summary

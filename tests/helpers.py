@@ -33,7 +33,7 @@ def dbt(*args: str, warehouse: Path | None = None, target: Path | None = None) -
     does, so dbt does not parse the whole project again when the profile is the same."""
     env = dict(os.environ)
     if warehouse is not None:
-        env["JOURNEY_WAREHOUSE"] = str(warehouse)
+        env["JOURNEY_BUILD_WAREHOUSE"] = str(warehouse.with_name(warehouse.name + ".build"))
     if target is None:
         target = Path(tempfile.mkdtemp(prefix="dbt-target-"))
     target.mkdir(parents=True, exist_ok=True)
@@ -116,3 +116,12 @@ def snapshot(warehouse: Path) -> dict[str, tuple]:
         return out
     finally:
         con.close()
+
+
+def resource_for(build: Path, reports: Path | None = None):
+    """The warehouse resource of a run whose build file is `build` (named `<published>.build`)."""
+    from orchestration.defs.resources import WarehouseResource
+
+    assert build.name.endswith(".build"), f"{build}: a build file is named <published warehouse>.build"
+    return WarehouseResource(warehouse_path=str(build)[: -len(".build")], landing_dir=str(build.parent),
+                             reports_dir=str(reports or ""))

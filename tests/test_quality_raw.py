@@ -12,6 +12,7 @@ row-by-row path is gone; its outcomes stay here as fixed expectations.
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable
 from datetime import datetime
 from fractions import Fraction
@@ -31,6 +32,7 @@ from generator import generate
 from orchestration.lib.contract import SOURCES
 from orchestration.lib.ingest import load_source
 from orchestration.lib.warehouse import connect, ensure_tables
+from tests.helpers import resource_for
 from tests.test_quality import NOW, clean_frame
 
 
@@ -374,15 +376,17 @@ def test_regular_expressions_agree_in_duckdb_and_python_on_generated_data(genera
 # --- the raw gates and the reject-rate gate on generated data ----------------------------------------------
 
 
-def test_generated_loads_pass_every_raw_gate(generated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generated_loads_pass_every_raw_gate(generated: Path) -> None:
     from dagster import build_asset_check_context
 
     from orchestration.defs.quality.checks import raw_source_checks
 
-    monkeypatch.setenv("JOURNEY_TEST_WAREHOUSE", str(generated))
-    monkeypatch.setenv("JOURNEY_QUALITY_REPORTS", str(generated.parent / "reports"))
-    for definition in raw_source_checks("JOURNEY_TEST_WAREHOUSE"):
-        result = definition(build_asset_check_context())
+    # the checks read a run's build file, <published>.build
+    build = generated.with_name("journey.duckdb.build")
+    shutil.copyfile(generated, build)
+    resources = {"warehouse": resource_for(build, reports=generated.parent / "reports")}
+    for definition in raw_source_checks():
+        result = definition(build_asset_check_context(resources=resources))
         assert result.passed, result.description
         assert result.metadata["rows_validated"].value > 0
 
