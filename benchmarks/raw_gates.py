@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sources", default="", help="comma-separated; default every source")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
-    from orchestration.lib.contract import SOURCES
+    from rules.contract import SOURCES
 
     sources = [s for s in args.sources.split(",") if s] or list(SOURCES)
     figures = time_checks(args.warehouse.resolve(), sources, args.repeat)

@@ -17,7 +17,7 @@ validates the aggregate:
    "N of M <unit> <what went wrong>" with those rows (the run summary and the reports show them).
 
 So a check reads one row plus, only when it fails, a handful of sample rows, whatever the size of the mart.
-Tolerances come from MartThresholds (expectations/thresholds.py); every count must be zero unless its rule
+Tolerances come from MartThresholds (rules/thresholds.py); every count must be zero unless its rule
 tolerates a share.
 
 A rule may tolerate a share of violating rows (`Rule.max_share`, from a `mostly` in MartThresholds: a touchpoint
@@ -44,9 +44,10 @@ import pandas as pd
 from expectations.raw._common import floor_datetime, utc_now
 from expectations.raw._common import rule as rule_meta
 from expectations.runner import SAMPLE_COUNT, FailedExpectation, QualityResult, jsonable, validate
-from expectations.thresholds import MARTS, MartThresholds
-from orchestration.lib.contract import SOURCES
 from orchestration.lib.warehouse import quote
+from rules.contract import SOURCES
+from rules.journeys import ATTRIBUTION_MODELS
+from rules.thresholds import MARTS, MartThresholds
 
 CUSTOMERS_TABLE = "marts.dim_customers"
 TOUCHPOINTS_TABLE = "marts.fct_touchpoints"
@@ -56,9 +57,6 @@ PATHS_TABLE = "marts.fct_conversion_paths"
 ATTRIBUTION_TABLE = "marts.fct_attribution"
 CUSTOMER_360_TABLE = "marts.customer_360"
 JOURNEYS_TABLE = "marts.fct_customer_journeys"
-
-# fct_attribution.model: the models int_journeys__attribution_credits computes (and dbt's accepted_values lists).
-ATTRIBUTION_MODELS = ("first_touch", "last_touch", "linear", "time_decay", "position_based", "markov")
 
 # fct_customer_journeys: first reached times of each stage. Journeys are not linear (on the bundled sample a few
 # hundred customers consider before any awareness touchpoint, and a hundred buy before considering), so the model

@@ -9,7 +9,7 @@ import pytest
 from orchestration.cli import build_parser, main
 from orchestration.defs.partitions import landed_dates, partition_range_tags
 from orchestration.defs.resources import WarehouseResource
-from orchestration.lib.contract import SOURCES
+from rules.contract import SOURCES
 
 
 @pytest.fixture(scope="module")

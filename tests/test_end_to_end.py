@@ -7,9 +7,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.lib.contract import SOURCES
 from orchestration.lib.ingest import discover_files
 from orchestration.runner import execute, format_summary
+from rules.contract import SOURCES
 from tests.helpers import SAMPLE_TRUTH, copy_warehouse, count_records, snapshot
 
 pytestmark = pytest.mark.slow

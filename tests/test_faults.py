@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from generator import generate
-from orchestration.lib.contract import SOURCES
 from orchestration.runner import execute, format_summary
+from rules.contract import SOURCES
 from tests.helpers import BuiltWarehouse, built_once, copy_warehouse, snapshot
 
 pytestmark = pytest.mark.slow
@@ -102,7 +102,7 @@ def assert_failed_and_untouched(summary, warehouse: Path, before: dict, *needles
 
 def test_a_malformed_setting_fails_once_before_anything_loads(night, monkeypatch):
     """A typo in JOURNEY_QUALITY_TIMESTAMP_FLOOR stops the run at its first step, naming the variable."""
-    from expectations.thresholds import TIMESTAMP_FLOOR_ENV
+    from rules.thresholds import TIMESTAMP_FLOOR_ENV
 
     landing, warehouse = night
     before = snapshot(warehouse)

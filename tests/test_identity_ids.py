@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.lib.contract import SOURCES
 from orchestration.lib.warehouse import connect, ensure_tables
+from rules.contract import SOURCES
 from tests.helpers import dbt
 
 pytestmark = pytest.mark.slow

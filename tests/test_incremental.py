@@ -27,9 +27,9 @@ import duckdb
 import pytest
 
 from generator import generate
-from orchestration.lib.contract import SOURCES
 from orchestration.lib.warehouse import STORAGE_VERSION_ENV, storage_version
 from orchestration.runner import execute, format_summary
+from rules.contract import SOURCES
 from tests.helpers import BuiltWarehouse, built_once, copy_warehouse
 
 pytestmark = pytest.mark.slow

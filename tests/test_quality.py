@@ -18,10 +18,10 @@ from expectations.marts import dim_customers_suite
 from expectations.raw import RAW_SPECS, RAW_SUITES, raw_spec
 from expectations.raw_profile import validate_raw_frame
 from expectations.runner import QualityResult, build_data_docs, validate
-from expectations.thresholds import RAW, TIMESTAMP_FLOOR_ENV
 from orchestration.defs.quality.checks import mart_checks, raw_source_checks
-from orchestration.lib.contract import SOURCES
 from orchestration.lib.warehouse import connect, ensure_tables
+from rules.contract import SOURCES
+from rules.thresholds import RAW, TIMESTAMP_FLOOR_ENV
 from tests.helpers import resource_for
 
 NOW = datetime(2026, 11, 1)
@@ -157,10 +157,11 @@ def test_future_timestamp_fails_with_sample_rows_naming_file_and_row() -> None:
 
 def test_timestamp_offsets_are_applied_before_the_future_check() -> None:
     frame = clean_frame("app_events")
-    # 2026-11-02 01:00 at +05:00 is 2026-11-01 20:00 UTC: within a day of NOW, so not "future".
-    frame.loc[0, "occurred_at"] = "2026-11-02T01:00:00+05:00"
-    assert check("app_events", frame).success
+    # 2026-11-03 01:00 at +05:00 is 2026-11-02 20:00 UTC: within the two days' tolerance of NOW, so not "future";
+    # 2026-11-04 01:00 at +05:00 (2026-11-03 20:00 UTC) is past it, as 2026-11-03 01:00 without an offset (UTC).
     frame.loc[0, "occurred_at"] = "2026-11-03T01:00:00+05:00"
+    assert check("app_events", frame).success
+    frame.loc[0, "occurred_at"] = "2026-11-04T01:00:00+05:00"
     assert check("app_events", frame).failed_rules == ["timestamp_not_future"]
 
 

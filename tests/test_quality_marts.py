@@ -25,8 +25,8 @@ from expectations.mart_integrity import (
     validate_mart,
 )
 from expectations.runner import QualityResult
-from expectations.thresholds import MARTS, MartThresholds
 from orchestration.defs.quality.checks import MART_CHECKS, mart_checks
+from rules.thresholds import MARTS, MartThresholds
 from tests.helpers import resource_for
 
 NOW = datetime(2026, 11, 1)
@@ -151,7 +151,7 @@ BROKEN = [
      {("key_not_null", "touchpoint_id")}),
     ("marts.fct_touchpoints", "update marts.fct_touchpoints set occurred_at = null where source_name = 'orders'",
      {("timestamp_present", "occurred_at")}),
-    # NOW + the 1-day tolerance is the latest plausible time; a year later is not
+    # NOW + the 2-day tolerance is the latest plausible time; a year later is not
     ("marts.fct_touchpoints", "update marts.fct_touchpoints set occurred_at = occurred_at + interval 1 year "
      "where source_name = 'orders'", {("timestamp_not_future", "occurred_at")}),
     ("marts.fct_touchpoints", "update marts.fct_touchpoints set occurred_at = '1960-01-01' "

@@ -27,11 +27,11 @@ from expectations import patterns
 from expectations.raw import raw_spec
 from expectations.raw_profile import literal, validate_raw_frame
 from expectations.runner import QualityResult
-from expectations.thresholds import raw_thresholds
 from generator import generate
-from orchestration.lib.contract import SOURCES
 from orchestration.lib.ingest import load_source
 from orchestration.lib.warehouse import connect, ensure_tables
+from rules.contract import SOURCES
+from rules.thresholds import raw_thresholds
 from tests.helpers import resource_for
 from tests.test_quality import NOW, clean_frame
 

@@ -9,7 +9,7 @@ import dagster as dg
 
 from orchestration.defs.partitions import landed_dates
 from orchestration.defs.resources import WarehouseResource
-from orchestration.lib.contract import SOURCES
+from rules.contract import SOURCES
 
 NIGHTLY_CRON = "0 3 * * *"  # 03:00 in the schedule's time zone, after the exports of the day have landed
 

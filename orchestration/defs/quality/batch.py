@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import dagster as dg
 import duckdb
 
-from expectations.thresholds import RawThresholds, raw_thresholds
 from orchestration.defs.resources import WarehouseResource
-from orchestration.lib.contract import SOURCES
 from orchestration.lib.warehouse import connect
+from rules.contract import SOURCES
+from rules.thresholds import RawThresholds, raw_thresholds
 
 
 @dataclass

@@ -36,8 +36,8 @@ from dagster import (
 )
 
 from orchestration.defs.resources import WarehouseResource
-from orchestration.lib.contract import SOURCES
 from orchestration.lib.warehouse import connect, quote
+from rules.contract import SOURCES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -256,7 +256,7 @@ def _raw_check(source: str, pool: str | None) -> AssetChecksDefinition:
         blocking=True,
         description=f"Great Expectations suite raw.{source} on the rows of the latest load of {source} (counted in "
                     f"DuckDB): columns, keys, timestamps, enums, amounts, emails and phones at the rates in "
-                    f"expectations/thresholds.py.",
+                    f"rules/thresholds.py.",
         pool=pool,
         metadata={"suite": f"raw.{source}"},
     )
