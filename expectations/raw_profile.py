@@ -48,7 +48,7 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 import pandas as pd
 
-from expectations.runner import SAMPLE_COUNT, FailedExpectation, QualityResult, jsonable, validate
+from expectations.validation import SAMPLE_COUNT, FailedExpectation, QualityResult, jsonable, validate
 from orchestration.lib.warehouse import quote
 from rules.contract import LINEAGE_COLUMNS
 

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from dagster import AssetCheckSeverity, AssetKey, build_asset_check_context
 
-from expectations.marts import dim_customers_suite
+from expectations.dim_customers import dim_customers_suite
 from expectations.raw import RAW_SPECS, RAW_SUITES, raw_spec
 from expectations.raw_profile import validate_raw_frame
-from expectations.runner import QualityResult, build_data_docs, validate
+from expectations.validation import QualityResult, build_data_docs, validate
 from orchestration.defs.quality.checks import mart_checks, raw_source_checks
 from orchestration.lib.warehouse import connect, ensure_tables
 from rules.contract import SOURCES

@@ -24,7 +24,7 @@ from expectations.mart_integrity import (
     table_columns,
     validate_mart,
 )
-from expectations.runner import QualityResult
+from expectations.validation import QualityResult
 from orchestration.defs.quality.checks import MART_CHECKS, mart_checks
 from rules.thresholds import MARTS, MartThresholds
 from tests.helpers import resource_for

@@ -26,7 +26,7 @@ import pytest
 from expectations import patterns
 from expectations.raw import raw_spec
 from expectations.raw_profile import literal, validate_raw_frame
-from expectations.runner import QualityResult
+from expectations.validation import QualityResult
 from generator import generate
 from orchestration.lib.ingest import load_source
 from orchestration.lib.warehouse import connect, ensure_tables
@@ -168,8 +168,9 @@ def app_without_column() -> pd.DataFrame:
 def app_timestamps() -> pd.DataFrame:
     frame = clean_frame("app_events", n=30)
     at = {c: frame.columns.get_loc(c) for c in frame.columns}
-    frame.iloc[0, at["occurred_at"]] = "2026-11-02T01:00:00+05:00"  # 20:00 UTC: within a day of NOW
-    frame.iloc[1, at["occurred_at"]] = "2026-11-03T01:00:00+05:00"  # future once the offset is applied
+    # NOW + FUTURE_TOLERANCE (two days) is 2026-11-03 00:00 UTC
+    frame.iloc[0, at["occurred_at"]] = "2026-11-03T01:00:00+05:00"  # 2026-11-02 20:00 UTC: within the tolerance
+    frame.iloc[1, at["occurred_at"]] = "2026-11-04T01:00:00+05:00"  # future once the offset is applied
     frame.iloc[2:30, at["os"]] = "Windows"
     frame.iloc[2:4, at["event_type"]] = [" APP_OPEN ", "Push_Open"]  # case and spaces are normalised
     return frame

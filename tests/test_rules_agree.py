@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from expectations.dim_customers import CUSTOMER_KEY
 from expectations.mart_integrity import SPECS, mart_spec
-from expectations.marts import CUSTOMER_KEY
 from orchestration.defs.quality.checks import MART_CHECKS
 from rules.contract import SOURCES
 from rules.journeys import ATTRIBUTION_MODELS

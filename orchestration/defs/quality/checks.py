@@ -4,7 +4,7 @@ Raw checks validate the rows of the *latest load* of a source (raw.<source> rows
 `ops.loads` row of that source), i.e. what this run just added; older rows passed their own gate already. Their
 rules are counted by DuckDB where the rows are (expectations.raw_profile: one profile row per check, plus a few
 sample rows per failed rule), and GX judges the counts. Mart checks validate the whole mart: dim_customers row
-by row (expectations.marts, in chunks), the other marts (fct_touchpoints included) through integrity suites whose
+by row (expectations.dim_customers, in chunks), the other marts (fct_touchpoints included) through integrity suites whose
 violation counts DuckDB aggregates (expectations.mart_integrity, the same way). A failed check has severity ERROR
 and is blocking, so nothing downstream of the asset runs and the last published warehouse stays as it was.
 
@@ -42,7 +42,7 @@ from rules.contract import SOURCES
 if TYPE_CHECKING:
     import pandas as pd
 
-    from expectations.runner import QualityResult
+    from expectations.validation import QualityResult
 
 # Rows per pandas chunk of dim_customers (validated row by row): every key stays in one chunk.
 DEFAULT_CHUNK_ROWS = 500_000
@@ -120,7 +120,7 @@ def result_metadata(result: "QualityResult", report: Path | None, **extra: Any) 
         "summary": MetadataValue.md(result.markdown()),
     }
     if report is not None:
-        from expectations.runner import page_name
+        from expectations.validation import page_name
 
         metadata["quality_report"] = MetadataValue.path(str(report.parent / page_name(result.suite_name)))
         metadata["quality_reports_index"] = MetadataValue.path(str(report))
@@ -141,7 +141,7 @@ def _report(
     context: AssetCheckExecutionContext, reports: Path, result: "QualityResult", what: str, **extra_metadata: Any,
 ) -> AssetCheckResult:
     """Write the result's Data Docs page, log it, and return it as a blocking check result."""
-    from expectations.runner import build_data_docs
+    from expectations.validation import build_data_docs
 
     report = None
     try:
@@ -162,7 +162,7 @@ def _validate_and_report(
     context: AssetCheckExecutionContext, reports: Path, suite: Any, chunks: Iterator["pd.DataFrame"], what: str,
     chunk_count: int,
 ) -> AssetCheckResult:
-    from expectations.runner import validate_chunks
+    from expectations.validation import validate_chunks
 
     return _report(context, reports, validate_chunks(chunks, suite), what, chunks=MetadataValue.int(chunk_count))
 
@@ -208,9 +208,9 @@ def check_mart(
 ) -> AssetCheckResult:
     """Validate a mart: dim_customers row by row (in chunks of its key), every other mart through its integrity
     suite (violation counts aggregated in DuckDB, see expectations.mart_integrity)."""
-    from expectations import marts
+    from expectations import dim_customers
 
-    if table != marts.CUSTOMERS_TABLE:
+    if table != dim_customers.CUSTOMERS_TABLE:
         return check_mart_integrity(context, table, path, reports)
     path = existing(path)
     con = open_read_only(path)
@@ -219,8 +219,8 @@ def check_mart(
         columns = {r[0] for r in con.execute(f"describe {table}").fetchall()}
     finally:
         con.close()
-    key, suite = marts.CUSTOMER_KEY, marts.dim_customers_suite()
-    wanted = [c for c in marts.CUSTOMER_COLUMNS if c in columns]
+    key, suite = dim_customers.CUSTOMER_KEY, dim_customers.dim_customers_suite()
+    wanted = [c for c in dim_customers.CUSTOMER_COLUMNS if c in columns]
     select = f"select {', '.join(quote(c) for c in wanted) or '*'} from {table} where true"
     # Without the key column there is nothing to chunk by; the suite reports the missing column.
     queries = chunk_queries(select, quote(key), rows, chunk_rows) if key in columns else [select]
@@ -267,7 +267,7 @@ def _raw_check(source: str, pool: str | None) -> AssetChecksDefinition:
 
 
 # Every mart the gate covers: (table, asset name, marts the check also reads besides its own). dim_customers is
-# validated row by row (expectations.marts); the others by their integrity suites (expectations.mart_integrity).
+# validated row by row (expectations.dim_customers); the others by their integrity suites (expectations.mart_integrity).
 # A check that reads dim_customers waits for it.
 MART_CHECKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("marts.fct_touchpoints", "fct_touchpoints", ("dim_customers",)),

@@ -40,5 +40,3 @@ def dim_customers_suite(thresholds: MartThresholds = MARTS, now: datetime | None
               "built_at": now.isoformat(timespec="seconds")},
     )
 
-
-MART_SUITES = {CUSTOMERS_TABLE: dim_customers_suite}
