@@ -1,6 +1,7 @@
 """The whole Dagster graph on real files: the bundled sample, a rerun, a re-delivered file and a file with bad rows."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -82,8 +83,9 @@ def test_marts_cover_every_source_and_every_touchpoint_has_a_known_customer_or_n
 
 def test_rerun_and_redelivery_change_nothing(own_copy):
     landing, warehouse = own_copy
-    before = snapshot(warehouse)
+    before, environment = snapshot(warehouse), dict(os.environ)
     again = execute(landing, warehouse)
+    assert dict(os.environ) == environment  # a run leaves no variable behind (paths go through its resources)
     assert again.exit_code == 0, format_summary(again)
     assert all(row[1] == 0 for row in again.sources), again.sources  # no new files
     assert snapshot(warehouse) == before
