@@ -21,8 +21,8 @@ parse: $(STAMP)  ## dbt's manifest, parsed again (the definitions parse it thems
 run: parse  ## the whole pipeline on the bundled sample, then a summary
 	$(BIN)/journey run
 
-test: parse  ## every test, on two workers (tests/conftest.py shares the built warehouses between them)
-	$(BIN)/pytest -q -n 2 --dist loadgroup --no-loadscope-reorder
+test: parse  ## every test, on two workers, a file each at a time (tests/conftest.py: shared warehouses, order)
+	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check orchestration expectations generator tests benchmarks

@@ -16,12 +16,10 @@ from tests.helpers import DBT_DIR, SAMPLE_LANDING, BuiltWarehouse, built_once, d
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
-# Files whose tests run the whole pipeline or many dbt builds; they start first, so two workers end together.
+# Files whose tests run the whole pipeline or many dbt builds. `make test` hands whole files to its two workers
+# (`--dist loadfile`: a module fixture is built once) in this order, the longest first, so both end together.
 SLOW_FIRST = ("test_crash.py", "test_incremental.py", "test_end_to_end.py", "test_faults.py", "test_dbt.py",
-              "test_identity_ids.py")
-# Files whose tests share a module fixture that only they use: one pytest-xdist worker runs all of them
-# (`--dist loadgroup`), so the fixture is built once.
-ONE_WORKER = {"test_crash.py": "crash"}
+              "test_identity_ids.py", "test_definitions.py")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -34,17 +32,13 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("dbt parse failed:\n" + result.stdout[-4000:] + result.stderr[-2000:])
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the group markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest files first (a stable sort keeps the order within a file); module-fixture files on one worker."""
+    """The longest files first (a stable sort keeps the order within a file)."""
     def rank(item: pytest.Item) -> int:
         name = item.path.name
         return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
 
     items.sort(key=rank)
-    for item in items:
-        if item.path.name in ONE_WORKER:
-            item.add_marker(pytest.mark.xdist_group(ONE_WORKER[item.path.name]))
 
 
 @pytest.fixture(scope="session")
