@@ -15,14 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-parse: $(STAMP)  ## dagster-dbt needs a manifest before the definitions import
+parse: $(STAMP)  ## dbt's manifest, parsed again (the definitions parse it themselves only when it is missing)
 	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
 
 run: parse  ## the whole pipeline on the bundled sample, then a summary
 	$(BIN)/journey run
 
-test: parse
-	$(BIN)/pytest -q
+test: parse  ## every test, on two workers, a file each at a time (tests/conftest.py: shared warehouses, order)
+	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check orchestration expectations generator tests benchmarks

@@ -23,13 +23,6 @@ from pathlib import Path
 
 import duckdb
 
-BLOCKING_RULES = [
-    "l.birth_key = r.birth_key",
-    "l.postcode_key = r.postcode_key and l.initials_key = r.initials_key",
-    "l.phone = r.phone",
-    "l.last_name_key = r.last_name_key and l.street_key = r.street_key",
-]
-
 
 def prepare(con: duckdb.DuckDBPyConnection, truth: Path) -> None:
     con.execute(f"create table truth as select source || ':' || record_key as record_key, person_id "

@@ -22,23 +22,20 @@ import sys
 import time
 from pathlib import Path
 
-ENV = "JOURNEY_BENCH_WAREHOUSE"
-
 
 def time_checks(warehouse: Path, sources: list[str], repeat: int) -> dict:
     from dagster import build_asset_check_context
 
     import orchestration.defs.quality.checks as checks
 
-    os.environ[ENV] = str(warehouse)
-    os.environ.setdefault("JOURNEY_QUALITY_REPORTS", str(Path("/tmp") / f"raw_gates_reports_{os.getpid()}"))
+    reports = Path("/tmp") / f"raw_gates_reports_{os.getpid()}"
     results = {}
     for source in sources:
         seconds, rows, passed = [], None, None
         for _ in range(repeat):
             context = build_asset_check_context()  # Dagster's own set-up, not the check's
             start = time.perf_counter()
-            result = checks.check_raw_source(context, source, ENV)
+            result = checks.check_raw_source(context, source, warehouse, reports)
             seconds.append(time.perf_counter() - start)
             rows, passed = result.metadata["rows_validated"].value, result.passed
         results[source] = {"rows": rows, "passed": passed, "seconds": seconds, "median": statistics.median(seconds)}
@@ -63,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sources", default="", help="comma-separated; default every source")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
-    from orchestration.lib.contract import SOURCES
+    from rules.contract import SOURCES
 
     sources = [s for s in args.sources.split(",") if s] or list(SOURCES)
     figures = time_checks(args.warehouse.resolve(), sources, args.repeat)

@@ -519,7 +519,7 @@ def bench_sample(args) -> dict:
     res: dict = {"name": "sample", "runs": [], "commit": git_commit(), "busy_at_start": busy_processes(),
                  "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     target = fresh(work / "runs" / "sample-parse-target")
-    env = dict(os.environ, DBT_TARGET_PATH=str(target), DBT_LOG_PATH=str(target), JOURNEY_WAREHOUSE=str(target / "x.duckdb"))
+    env = dict(os.environ, DBT_TARGET_PATH=str(target), DBT_LOG_PATH=str(target), JOURNEY_BUILD_WAREHOUSE=str(target / "x.duckdb.build"))
     t0 = time.perf_counter()
     subprocess.run([str(Path(PY).parent / "dbt"), "parse", "--quiet", "--profiles-dir", ".", "--project-dir", "."],
                    cwd=ROOT / "dbt_project", env=env, check=True)

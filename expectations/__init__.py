@@ -1,5 +1,6 @@
-"""Great Expectations suites as code: raw sources (expectations.raw), marts (expectations.marts).
+"""Great Expectations suites as code: raw sources (expectations.raw), marts (expectations.mart_integrity, and
+expectations.dim_customers row by row).
 
-Thresholds live in expectations.thresholds; expectations.runner validates DataFrames and writes the reports.
+Thresholds live in rules.thresholds; expectations.validation validates DataFrames and writes the reports.
 Importing this package does not import Great Expectations (the submodules do).
 """

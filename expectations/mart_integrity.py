@@ -17,13 +17,13 @@ validates the aggregate:
    "N of M <unit> <what went wrong>" with those rows (the run summary and the reports show them).
 
 So a check reads one row plus, only when it fails, a handful of sample rows, whatever the size of the mart.
-Tolerances come from MartThresholds (expectations/thresholds.py); every count must be zero unless its rule
+Tolerances come from MartThresholds (rules/thresholds.py); every count must be zero unless its rule
 tolerates a share.
 
 A rule may tolerate a share of violating rows (`Rule.max_share`, from a `mostly` in MartThresholds: a touchpoint
 without a channel); the suite then bounds its share instead of its count.
 
-dim_customers, the one mart without a spec here, is validated row by row by expectations.marts (its key is all
+dim_customers, the one mart without a spec here, is validated row by row by expectations.dim_customers (its key is all
 the suite reads).
 """
 
@@ -43,10 +43,11 @@ import pandas as pd
 
 from expectations.raw._common import floor_datetime, utc_now
 from expectations.raw._common import rule as rule_meta
-from expectations.runner import SAMPLE_COUNT, FailedExpectation, QualityResult, jsonable, validate
-from expectations.thresholds import MARTS, MartThresholds
-from orchestration.lib.contract import SOURCES
+from expectations.validation import SAMPLE_COUNT, FailedExpectation, QualityResult, jsonable, validate
 from orchestration.lib.warehouse import quote
+from rules.contract import SOURCES
+from rules.journeys import ATTRIBUTION_MODELS
+from rules.thresholds import MARTS, MartThresholds
 
 CUSTOMERS_TABLE = "marts.dim_customers"
 TOUCHPOINTS_TABLE = "marts.fct_touchpoints"
@@ -56,9 +57,6 @@ PATHS_TABLE = "marts.fct_conversion_paths"
 ATTRIBUTION_TABLE = "marts.fct_attribution"
 CUSTOMER_360_TABLE = "marts.customer_360"
 JOURNEYS_TABLE = "marts.fct_customer_journeys"
-
-# fct_attribution.model: the models int_journeys__attribution_credits computes (and dbt's accepted_values lists).
-ATTRIBUTION_MODELS = ("first_touch", "last_touch", "linear", "time_decay", "position_based", "markov")
 
 # fct_customer_journeys: first reached times of each stage. Journeys are not linear (on the bundled sample a few
 # hundred customers consider before any awareness touchpoint, and a hundred buy before considering), so the model
@@ -75,7 +73,7 @@ TABLE_PRESENT = "table_present"
 
 
 @dataclass(frozen=True)
-class Source:
+class Relation:
     """A relation the rules count rows of: SQL over the mart (`{table}`), and what one row of it is."""
 
     sql: str
@@ -117,7 +115,7 @@ class MartSpec:
 
     table: str
     key: tuple[str, ...]
-    sources: Mapping[str, Source]
+    sources: Mapping[str, Relation]
     rules: tuple[Rule, ...]
     reads: tuple[str, ...] = ()  # other marts the rules read (the check waits for them)
 
@@ -145,14 +143,14 @@ def _label(columns: Sequence[str]) -> str:
     return ", ".join(columns)
 
 
-def rows_source(unit: str = "rows") -> Source:
-    return Source("select * from {table}", unit)
+def rows_source(unit: str = "rows") -> Relation:
+    return Relation("select * from {table}", unit)
 
 
-def keys_source(key: Sequence[str]) -> Source:
+def keys_source(key: Sequence[str]) -> Relation:
     """One row per (non-null) key with its number of rows: a hash aggregate in DuckDB, never read into pandas."""
     present = " and ".join(f"{quote(c)} is not null" for c in key)
-    return Source(f"select {_q(key)}, count(*) as rows from {{table}} where {present} group by {_q(key)}", "keys")
+    return Relation(f"select {_q(key)}, count(*) as rows from {{table}} where {present} group by {_q(key)}", "keys")
 
 
 def key_rules(key: Sequence[str]) -> list[Rule]:
@@ -178,7 +176,7 @@ def customer_known_rule(key: Sequence[str], column: str = "customer_id", max_sha
     )
 
 
-def _spec(table: str, key: Sequence[str], rules: Sequence[Rule], extra_sources: Mapping[str, Source] | None = None,
+def _spec(table: str, key: Sequence[str], rules: Sequence[Rule], extra_sources: Mapping[str, Relation] | None = None,
           reads: Sequence[str] = (), unit: str = "rows") -> MartSpec:
     """`unit`: what one row of the mart is, for the reports ("2 of 2,728 customers have ...")."""
     sources = {"rows": rows_source(unit), "keys": keys_source(key), **(extra_sources or {})}
@@ -240,7 +238,7 @@ def fct_touchpoints_spec(thresholds: MartThresholds = MARTS, now: datetime | Non
 def customer_identifiers_spec(thresholds: MartThresholds = MARTS, now: datetime | None = None) -> MartSpec:
     """One row per (identifier_type, identifier_value), owned by a known customer; no golden record without one."""
     key = ("identifier_type", "identifier_value")
-    customers = Source(f"select customer_id from {CUSTOMERS_TABLE}", f"customers of {CUSTOMERS_TABLE}")
+    customers = Relation(f"select customer_id from {CUSTOMERS_TABLE}", f"customers of {CUSTOMERS_TABLE}")
     golden = Rule(
         "golden_record_identified", "customer_id", ("customer_id",), "customers",
         "not exists (select 1 from {table} as i where i.customer_id = s.customer_id)",
@@ -275,9 +273,9 @@ def fct_attribution_spec(thresholds: MartThresholds = MARTS, now: datetime | Non
     pair = "where conversion_id is not null and model is not null group by conversion_id, model"
     unit = "(conversion, model) pairs"
     sources = {
-        "credits": Source(f"select conversion_id, model, count(*) as channels, sum(credit) as credit_sum "
+        "credits": Relation(f"select conversion_id, model, count(*) as channels, sum(credit) as credit_sum "
                           f"from {{table}} {pair}", unit),
-        "revenue": Source(f"select conversion_id, model, max(conversion_value) as conversion_value, "
+        "revenue": Relation(f"select conversion_id, model, max(conversion_value) as conversion_value, "
                           f"sum(revenue_credit) as revenue_credit_sum from {{table}} {pair}", unit),
     }
     models = ", ".join(f"'{m}'" for m in ATTRIBUTION_MODELS)

@@ -48,9 +48,9 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 import pandas as pd
 
-from expectations.runner import SAMPLE_COUNT, FailedExpectation, QualityResult, jsonable, validate
-from orchestration.lib.contract import LINEAGE_COLUMNS
+from expectations.validation import SAMPLE_COUNT, FailedExpectation, QualityResult, jsonable, validate
 from orchestration.lib.warehouse import quote
+from rules.contract import LINEAGE_COLUMNS
 
 ROWS = "rows"  # a rule counted by `count(*) filter (where violation)` over the prepared rows
 KEY_REPEAT = "key_repeat"  # counted from the key aggregate: rows repeating an earlier row's key

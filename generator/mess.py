@@ -52,7 +52,7 @@ from random import Random
 from typing import TYPE_CHECKING
 
 from generator.people import STREET_TYPES, Address, Person, ascii_text
-from orchestration.lib.contract import SOURCES
+from rules.contract import SOURCES
 
 if TYPE_CHECKING:
     from generator.world import World

@@ -19,7 +19,7 @@ from generator.people import make_people
 from generator.sources import SOURCE_NAMES, check_contract
 from generator.world import World
 from generator.writers import Landing, appendable
-from orchestration.lib.contract import SOURCES
+from rules.contract import SOURCES
 
 CHUNK_PEOPLE = 20_000
 

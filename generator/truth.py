@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from generator.people import STREET_TYPES, Address, Person
 from generator.writers import gzip_text
-from orchestration.lib.contract import SOURCES
+from rules.contract import SOURCES
 
 if TYPE_CHECKING:
     from _csv import Writer  # the type csv.writer() returns

@@ -25,7 +25,7 @@ from typing import BinaryIO, NamedTuple
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from orchestration.lib.contract import SOURCES
+from rules.contract import SOURCES
 
 FORMATS: dict[str, str] = {
     "web_events": "csv.gz",

@@ -6,9 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_LANDING = PROJECT_ROOT / "seeds" / "landing"
-DEFAULT_WAREHOUSE = Path("warehouse") / "journey.duckdb"
+from orchestration.lib.paths import PROJECT_ROOT, resolve_landing, resolve_warehouse
+
+LANDING_HELP = "the exports' folder (default: JOURNEY_LANDING, else the bundled sample seeds/landing)"
+WAREHOUSE_HELP = "the published warehouse file (default: JOURNEY_WAREHOUSE, else warehouse/journey.duckdb)"
 FULL_REFRESH_HELP = ("rebuild the incremental journey tables from scratch (after changing journey rules or vars); "
                      "customer ids and the merge log are kept")
 
@@ -34,32 +35,36 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--start", default="2026-09-01", help="first day of activity (YYYY-MM-DD)")
 
     run = sub.add_parser("run", help="load new exports, build and check the warehouse, publish it, print a summary")
-    run.add_argument("--landing", type=Path, default=DEFAULT_LANDING)
-    run.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    run.add_argument("--landing", type=Path, help=LANDING_HELP)
+    run.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
     run.add_argument("--full-refresh", action="store_true", help=FULL_REFRESH_HELP)
     backfill = sub.add_parser("backfill", help="load the export folders of a date range (new files only), build, publish")
     backfill.add_argument("--from", dest="start", required=True, type=_date, help="first export date, YYYY-MM-DD")
     backfill.add_argument("--to", dest="end", required=True, type=_date, help="last export date, YYYY-MM-DD")
-    backfill.add_argument("--landing", type=Path, default=DEFAULT_LANDING)
-    backfill.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    backfill.add_argument("--landing", type=Path, help=LANDING_HELP)
+    backfill.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
     backfill.add_argument("--full-refresh", action="store_true", help=FULL_REFRESH_HELP)
 
     rollback = sub.add_parser("rollback", help="make the previously published warehouse the published one again")
-    rollback.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    rollback.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
 
     evaluate = sub.add_parser("evaluate-identity", help="compare resolved customers with a generator's ground truth")
     evaluate.add_argument("--truth", type=Path, default=PROJECT_ROOT / "seeds" / "truth",
                           help="the truth/ folder written by `journey generate`")
-    evaluate.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    evaluate.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
 
     explain = sub.add_parser("explain-customer", help="one customer's records, touchpoints, sessions, path, credits")
-    explain.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    explain.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
     explain.add_argument("--customer-id", default=None, help="default: a customer with a multi-touch conversion")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if "warehouse" in args:
+        args.warehouse = resolve_warehouse(args.warehouse)
+    if "landing" in args:
+        args.landing = resolve_landing(args.landing)
     if args.command == "generate":
         from datetime import date
 
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         from orchestration.lib.publish import rollback
 
         try:
-            rollback(args.warehouse.resolve())
+            rollback(args.warehouse)
         except FileNotFoundError as exc:
             print(f"journey rollback: {exc}", file=sys.stderr)
             return 1
@@ -91,12 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "evaluate-identity":
         from orchestration.lib.identity_eval import evaluate_identity, format_report
 
-        print(format_report(evaluate_identity(args.warehouse.resolve(), args.truth.resolve())))
+        print(format_report(evaluate_identity(args.warehouse, args.truth.resolve())))
         return 0
     if args.command == "explain-customer":
         from orchestration.lib.worked_example import worked_example
 
-        print(worked_example(args.warehouse.resolve(), args.customer_id))
+        print(worked_example(args.warehouse, args.customer_id))
         return 0
     return 2
 

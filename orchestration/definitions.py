@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from orchestration.defs.resources import (
-    BUILD_ENV,
-    LANDING_ENV,
-    WAREHOUSE_ENV,
-    WarehouseResource,
-    build_path_for,
-    landing_from_env,
-    published_from_env,
-)
-
-# dbt's profiles.yml reads the same variable; make it explicit (absolute) before dbt is ever invoked.
-os.environ.setdefault(WAREHOUSE_ENV, str(published_from_env()))
-os.environ.setdefault(LANDING_ENV, str(landing_from_env()))
-os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-
-from orchestration.defs.dbt.assets import journey_dbt_models  # noqa: E402
-from orchestration.defs.dbt.project import dbt_project  # noqa: E402
-from orchestration.defs.ingest.assets import RAW_ASSETS, build_warehouse  # noqa: E402
-from orchestration.defs.partitions import EXPORT_DATES  # noqa: E402
-from orchestration.defs.publish.assets import published_warehouse  # noqa: E402
-from orchestration.defs.quality.batch import batch_checks  # noqa: E402
-from orchestration.defs.quality.checks import mart_checks, raw_source_checks  # noqa: E402
-from orchestration.defs.schedules import landing_sensor, nightly_schedule  # noqa: E402
+from orchestration.defs.dbt.assets import journey_dbt_models
+from orchestration.defs.dbt.project import dbt_executable, dbt_project
+from orchestration.defs.ingest.assets import RAW_ASSETS, build_warehouse
+from orchestration.defs.partitions import EXPORT_DATES
+from orchestration.defs.publish.assets import published_warehouse
+from orchestration.defs.quality.batch import batch_checks
+from orchestration.defs.quality.checks import mart_checks, raw_source_checks
+from orchestration.defs.resources import warehouse_resource
+from orchestration.defs.schedules import landing_sensor, nightly_schedule
 
 NIGHTLY_JOB = "nightly"
 
@@ -44,25 +27,17 @@ nightly_job = dg.define_asset_job(
 )
 
 
-def dbt_executable() -> str:
-    """The dbt installed next to this Python (a venv's bin is not always on PATH, e.g. under `dagster dev`)."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
-
-
-def build_definitions() -> dg.Definitions:
-    # Quality checks read the run's build file, named after the published warehouse.
-    os.environ[BUILD_ENV] = str(build_path_for(Path(os.environ[WAREHOUSE_ENV])))
+def build_definitions(warehouse: Path | None = None, landing: Path | None = None) -> dg.Definitions:
+    """The code location, for the published warehouse and landing folder given (`journey run`), else those of
+    JOURNEY_WAREHOUSE and JOURNEY_LANDING (`dagster dev`), else the defaults (orchestration.defs.resources)."""
     return dg.Definitions(
         assets=[build_warehouse, *RAW_ASSETS, journey_dbt_models, published_warehouse],
-        asset_checks=[*raw_source_checks(BUILD_ENV), *batch_checks(BUILD_ENV), *mart_checks(BUILD_ENV)],
+        asset_checks=[*raw_source_checks(), *batch_checks(), *mart_checks()],
         jobs=[nightly_job],
-        schedules=[nightly_schedule(nightly_job)],
-        sensors=[landing_sensor(nightly_job)],
+        schedules=[nightly_schedule(NIGHTLY_JOB)],
+        sensors=[landing_sensor(NIGHTLY_JOB)],
         resources={
-            "warehouse": WarehouseResource(
-                warehouse_path=os.environ[WAREHOUSE_ENV], landing_dir=os.environ[LANDING_ENV]
-            ),
+            "warehouse": warehouse_resource(warehouse, landing),
             "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
         },
     )

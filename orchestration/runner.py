@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.defs.resources import LANDING_ENV, WAREHOUSE_ENV, build_path_for
+from orchestration.defs.resources import build_path_for, scoped_environment
 
 
 @dataclass
@@ -45,12 +45,10 @@ class RunSummary:
         return 0 if self.success and self.published and not blocking_failed else 1
 
 
-def set_environment(landing: Path, warehouse: Path) -> None:
-    """Point the definitions (and dbt's profiles.yml) at this run's landing folder and warehouse."""
-    os.environ[WAREHOUSE_ENV] = str(warehouse.resolve())
-    os.environ[LANDING_ENV] = str(landing.resolve())
-    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+# Set while a run executes, restored after: one planned event per asset for a run over a range of export dates,
+# and no usage reports from Dagster or dbt.
+RUN_ENVIRONMENT = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1", "DAGSTER_DISABLE_TELEMETRY": "1",
+                   "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
 
 
 class RunInProgress(RuntimeError):
@@ -89,16 +87,16 @@ def execute(landing: Path, warehouse: Path, start: date | None = None, end: date
     """Run the nightly job in this process over export dates start..end (default: export_date_range).
 
     Never raises for a failed step: the summary says what failed. Raises ValueError for a date range the
-    partitions cannot hold, and RunInProgress when another run holds the warehouse.
+    partitions cannot hold, and RunInProgress when another run holds the warehouse. The paths reach the run through
+    its resources; the environment variables set for the run are restored afterwards.
     """
-    set_environment(landing, warehouse)
     from orchestration.defs.partitions import partition_range_tags
 
     with run_lock(warehouse):
         if start is None and end is None:
             start, end = export_date_range(landing, warehouse)
         tags = partition_range_tags(start or end, end or start)
-        with environment(DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS="1"):
+        with scoped_environment(**RUN_ENVIRONMENT):
             return _execute(landing, warehouse, tags, run_config(full_refresh))
 
 
@@ -131,28 +129,13 @@ def export_date_range(landing: Path, warehouse: Path) -> tuple[date, date]:
     return (pending[0], pending[-1]) if pending else (dates[-1], dates[-1])
 
 
-@contextlib.contextmanager
-def environment(**values: str):
-    """Set environment variables for the duration of a block, then restore them."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def _execute(landing: Path, warehouse: Path, tags: dict[str, str], config: dict) -> RunSummary:
     import dagster as dg
 
     from orchestration.definitions import NIGHTLY_JOB, build_definitions
 
     warehouse.resolve().parent.mkdir(parents=True, exist_ok=True)
-    defs = build_definitions()
+    defs = build_definitions(warehouse=warehouse, landing=landing)
     job = defs.resolve_job_def(NIGHTLY_JOB)
     log_dir = warehouse.resolve().parent / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)

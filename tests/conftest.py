@@ -1,39 +1,58 @@
-"""Shared fixtures: dbt's manifest (dagster-dbt needs it before the definitions import) and sample copies."""
+"""Shared fixtures: dbt's manifest, and built warehouses that tests share instead of building again.
+
+A built warehouse is made once per test session (across pytest-xdist workers too: the first worker that needs it
+builds it under a file lock, the others wait and reuse it). Tests that only read it use it as it is; tests that
+load more, break something or run the pipeline again work on their own copy (`tests.helpers.copy_warehouse`).
+"""
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-DBT_DIR = ROOT / "dbt_project"
-SAMPLE_LANDING = ROOT / "seeds" / "landing"
-SAMPLE_TRUTH = ROOT / "seeds" / "truth"
+from tests.helpers import DBT_DIR, SAMPLE_LANDING, BuiltWarehouse, built_once, dbt
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
-
-def dbt(*args: str, warehouse: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the dbt beside this Python against `warehouse` (dbt writes `<warehouse>.build`)."""
-    env = dict(os.environ)
-    if warehouse is not None:
-        env["JOURNEY_WAREHOUSE"] = str(warehouse)
-    exe = Path(sys.executable).parent / "dbt"
-    return subprocess.run(
-        [str(exe), *args, "--profiles-dir", str(DBT_DIR), "--project-dir", str(DBT_DIR)],
-        cwd=DBT_DIR, env=env, capture_output=True, text=True, check=False,
-    )
+# Files whose tests run the whole pipeline or many dbt builds. `make test` hands whole files to its two workers
+# (`--dist loadfile`: a module fixture is built once) in this order, the longest first, so both end together.
+SLOW_FIRST = ("test_crash.py", "test_incremental.py", "test_end_to_end.py", "test_faults.py", "test_dbt.py",
+              "test_identity_ids.py", "test_definitions.py")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def dbt_manifest() -> Path:
-    result = dbt("parse", "--quiet")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return DBT_DIR / "target" / "manifest.json"
+def pytest_configure(config: pytest.Config) -> None:
+    """Parse the dbt project once per session (in the controller when pytest-xdist runs workers): the definitions
+    read the manifest, and every dbt invocation of the tests starts from its partial-parse state."""
+    if hasattr(config, "workerinput"):
+        return
+    result = dbt("parse", "--quiet", target=DBT_DIR / "target")
+    if result.returncode != 0:
+        raise pytest.UsageError("dbt parse failed:\n" + result.stdout[-4000:] + result.stderr[-2000:])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first (a stable sort keeps the order within a file)."""
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)
+
+
+@pytest.fixture(scope="session")
+def sample_build(tmp_path_factory) -> BuiltWarehouse:
+    """The bundled sample (seeds/landing) through the whole pipeline into a new warehouse, once per session.
+
+    Read-only: tests that change the landing folder or the warehouse copy them first."""
+    from orchestration.runner import execute
+
+    def build(root: Path) -> BuiltWarehouse:
+        warehouse = root / "warehouse" / "journey.duckdb"
+        return BuiltWarehouse(SAMPLE_LANDING, warehouse, execute(SAMPLE_LANDING, warehouse))
+
+    return built_once(tmp_path_factory, "sample", build)
 
 
 @pytest.fixture

@@ -1,20 +1,42 @@
-"""Every dbt rule's unit tests (hand-computed rows) and the data tests, on an empty warehouse."""
+"""Every dbt rule's unit tests (hand-computed rows), and every data test on the built sample warehouse."""
 
 import json
+from pathlib import Path
+
+import pytest
 
 from orchestration.lib.devdb import create_empty
-from tests.conftest import DBT_DIR, dbt
+from tests.helpers import copy_warehouse, dbt
+
+pytestmark = pytest.mark.slow
 
 
-def test_dbt_unit_and_data_tests_pass(tmp_path):
+def results(target: Path) -> list[dict]:
+    return json.loads((target / "run_results.json").read_text())["results"]
+
+
+def test_dbt_models_build_on_an_empty_warehouse_and_unit_tests_pass(tmp_path):
+    """The first night of a new warehouse (no exports yet) builds every model, and every unit test passes."""
     warehouse = tmp_path / "journey.duckdb"
     create_empty(warehouse.with_name(warehouse.name + ".build"))
     # Models first (empty), as dbt requires: unit tests of incremental models read their own relation (`this`).
-    built = dbt("build", "--exclude-resource-type", "unit_test", warehouse=warehouse)
+    built = dbt("build", "--exclude-resource-type", "unit_test", warehouse=warehouse, target=tmp_path / "build")
     assert built.returncode == 0, built.stdout[-6000:] + built.stderr[-2000:]
-    tested = dbt("test", "--select", "test_type:unit", warehouse=warehouse)
+    tested = dbt("test", "--select", "test_type:unit", warehouse=warehouse, target=tmp_path / "unit")
     assert tested.returncode == 0, tested.stdout[-6000:] + tested.stderr[-2000:]
-    run = json.loads((DBT_DIR / "target" / "run_results.json").read_text())
-    unit = [r for r in run["results"] if r["unique_id"].startswith("unit_test.")]
+    unit = [r for r in results(tmp_path / "unit") if r["unique_id"].startswith("unit_test.")]
     assert len(unit) >= 60, f"only {len(unit)} dbt unit tests ran"
     assert all(r["status"] == "pass" for r in unit), [r["unique_id"] for r in unit if r["status"] != "pass"]
+
+
+def test_dbt_data_tests_pass_on_the_built_sample_warehouse(sample_build, tmp_path):
+    """The data tests (keys, relationships, accepted values, reconciliations) on the marts of the bundled sample,
+    where they have rows to judge: each test counts the rows that break it, and none does."""
+    published = tmp_path / "journey.duckdb"
+    copy_warehouse(sample_build.warehouse, published.with_name(published.name + ".build"))  # dbt reads `.build`
+    tested = dbt("test", "--exclude", "test_type:unit", warehouse=published, target=tmp_path / "data")
+    assert tested.returncode == 0, tested.stdout[-6000:] + tested.stderr[-2000:]
+    data = [r for r in results(tmp_path / "data") if r["unique_id"].startswith("test.")]
+    assert len(data) >= 150, f"only {len(data)} dbt data tests ran"
+    assert all(r["status"] == "pass" and r["failures"] == 0 for r in data), \
+        [r["unique_id"] for r in data if r["status"] != "pass"]

@@ -1,5 +1,6 @@
 """The Dagster definitions load and show what `dagster dev` users rely on: assets, gates, partitions, automation."""
 
+import os
 from datetime import date, datetime, timedelta
 
 import dagster as dg
@@ -7,7 +8,8 @@ import pytest
 
 from orchestration.cli import build_parser, main
 from orchestration.defs.partitions import landed_dates, partition_range_tags
-from orchestration.lib.contract import SOURCES
+from orchestration.defs.resources import WarehouseResource
+from rules.contract import SOURCES
 
 
 @pytest.fixture(scope="module")
@@ -15,6 +17,25 @@ def defs():
     from orchestration.definitions import build_definitions
 
     return build_definitions()
+
+
+def test_paths_reach_the_run_through_its_resources_only(tmp_path, monkeypatch):
+    """`journey run`'s paths win over the variables `dagster dev` reads; the run's build file is derived from the
+    published one; nothing is read from or left in the environment."""
+    from orchestration.definitions import build_definitions
+
+    monkeypatch.setenv("JOURNEY_WAREHOUSE", str(tmp_path / "from_env.duckdb"))
+    monkeypatch.setenv("JOURNEY_LANDING", str(tmp_path / "landing_from_env"))
+    before = dict(os.environ)
+    given = build_definitions(warehouse=tmp_path / "w" / "journey.duckdb", landing=tmp_path / "landing")
+    warehouse = given.resources["warehouse"]
+    assert (warehouse.published, warehouse.build, warehouse.landing) == (
+        tmp_path / "w" / "journey.duckdb", tmp_path / "w" / "journey.duckdb.build", tmp_path / "landing")
+    assert build_definitions().resources["warehouse"].published == tmp_path / "from_env.duckdb"
+    monkeypatch.delenv("JOURNEY_WAREHOUSE")
+    assert build_definitions().resources["warehouse"].published.parts[-2:] == ("warehouse", "journey.duckdb")
+    monkeypatch.setenv("JOURNEY_WAREHOUSE", str(tmp_path / "from_env.duckdb"))
+    assert dict(os.environ) == before
 
 
 def test_definitions_load_with_every_layer(defs):
@@ -60,21 +81,22 @@ def test_schedule_requests_tonights_partition(defs):
     assert request.partition_key == "2026-10-05"
 
 
-def test_sensor_starts_a_run_per_new_or_changed_folder(defs, tmp_path, monkeypatch):
+def test_sensor_starts_a_run_per_new_or_changed_folder(defs, tmp_path):
     landing = tmp_path / "landing"
     today = date.today()
     for day in (today - timedelta(days=1), today):
         (landing / "orders" / day.isoformat()).mkdir(parents=True)
         (landing / "orders" / day.isoformat() / "orders.csv").write_text("order_id\n1\n")
-    monkeypatch.setenv("JOURNEY_LANDING", str(landing))
     sensor = defs.resolve_sensor_def("new_export_folders")
     repo = defs.get_repository_def()
-    first = sensor.evaluate_tick(dg.build_sensor_context(cursor=None, repository_def=repo))
+    resources = {"warehouse": WarehouseResource(warehouse_path=str(tmp_path / "journey.duckdb"), landing_dir=str(landing))}
+    first = sensor.evaluate_tick(dg.build_sensor_context(cursor=None, repository_def=repo, resources=resources))
     assert sorted(r.partition_key for r in first.run_requests) == [(today - timedelta(days=1)).isoformat(), today.isoformat()]
-    unchanged = sensor.evaluate_tick(dg.build_sensor_context(cursor=first.cursor, repository_def=repo))
+    unchanged = sensor.evaluate_tick(dg.build_sensor_context(cursor=first.cursor, repository_def=repo,
+                                                             resources=resources))
     assert unchanged.run_requests == [] and unchanged.skip_message
     (landing / "orders" / today.isoformat() / "late.csv").write_text("order_id\n2\n")
-    changed = sensor.evaluate_tick(dg.build_sensor_context(cursor=first.cursor, repository_def=repo))
+    changed = sensor.evaluate_tick(dg.build_sensor_context(cursor=first.cursor, repository_def=repo, resources=resources))
     assert [r.partition_key for r in changed.run_requests] == [today.isoformat()]
 
 
@@ -125,10 +147,27 @@ def test_full_refresh_reaches_dbt_only_when_asked(defs):
     from orchestration.definitions import NIGHTLY_JOB
 
     job = defs.resolve_job_def(NIGHTLY_JOB)
-    assert job.run_config_schema.config_type is not None
-    from dagster._config import process_config
-
-    assert process_config(job.run_config_schema.config_type, config).success
+    dg.validate_run_config(job, config)
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        dg.validate_run_config(job, {"ops": {"journey_dbt_models": {"config": {"full_refreshh": True}}}})
     assert build_parser().parse_args(["run", "--full-refresh"]).full_refresh is True
     assert build_parser().parse_args(["backfill", "--from", "2026-01-01", "--to", "2026-01-02",
                                       "--full-refresh"]).full_refresh is True
+
+
+@pytest.mark.slow
+def test_the_definitions_prepare_a_missing_manifest(tmp_path, monkeypatch):
+    """A fresh clone (no dbt_project/target yet) imports the definitions without a `make parse` first."""
+    import shutil
+
+    from orchestration.defs.dbt import project
+
+    copy = tmp_path / "dbt_project"
+    shutil.copytree(project.DBT_PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs"))
+    monkeypatch.setattr(project, "DBT_PROJECT_DIR", copy)
+    project.dbt_project.cache_clear()
+    try:
+        prepared = project.dbt_project()
+        assert prepared.manifest_path == copy / "target" / "manifest.json" and prepared.manifest_path.exists()
+    finally:
+        project.dbt_project.cache_clear()

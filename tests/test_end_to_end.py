@@ -1,69 +1,31 @@
 """The whole Dagster graph on real files: the bundled sample, a rerun, a re-delivered file and a file with bad rows."""
 
-import csv
-import gzip
 import json
+import os
 import shutil
 from pathlib import Path
 
 import duckdb
-import pyarrow.parquet as pq
 import pytest
 
-from orchestration.lib.contract import SOURCES
-from orchestration.lib.ingest import discover_files, file_suffix
+from orchestration.lib.ingest import discover_files
 from orchestration.runner import execute, format_summary
+from rules.contract import SOURCES
+from tests.helpers import SAMPLE_TRUTH, copy_warehouse, count_records, snapshot
 
 pytestmark = pytest.mark.slow
 
 
-def count_records(path: Path) -> int:
-    """Records in an export file, counted independently of DuckDB (the 'rows in' of the books)."""
-    suffix = file_suffix(path)
-    if suffix == ".parquet":
-        return pq.read_metadata(path).num_rows
-    opener = gzip.open if suffix.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", newline="") as handle:
-        if suffix.startswith(".jsonl"):
-            return sum(1 for line in handle if line.strip())
-        return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+@pytest.fixture
+def own_copy(sample_build, tmp_path) -> tuple[Path, Path]:
+    """A private copy of the sample's landing folder and published warehouse, for a test that runs again."""
+    landing = tmp_path / "landing"
+    shutil.copytree(sample_build.landing, landing)
+    return landing, copy_warehouse(sample_build.warehouse, tmp_path / "warehouse" / "journey.duckdb")
 
 
-def snapshot(warehouse: Path) -> dict[str, tuple]:
-    """Row count and an order-independent content hash of every table readers see."""
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        tables = con.execute(
-            "select table_schema, table_name from information_schema.tables "
-            "where table_schema in ('raw', 'quarantine', 'staging', 'marts') order by 1, 2"
-        ).fetchall()
-        out = {}
-        for schema, name in tables:
-            cols = [r[0] for r in con.execute(f'describe "{schema}"."{name}"').fetchall() if r[0] not in ("_loaded_at", "_load_id")]
-            col_sql = ", ".join(f'"{c}"' for c in cols)
-            out[f"{schema}.{name}"] = con.execute(
-                f'select count(*), coalesce(sum(hash(row({col_sql}))), 0) from "{schema}"."{name}"'
-            ).fetchone()
-        return out
-    finally:
-        con.close()
-
-
-@pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
-    from tests.conftest import SAMPLE_LANDING
-
-    root = tmp_path_factory.mktemp("e2e")
-    landing = root / "landing"
-    shutil.copytree(SAMPLE_LANDING, landing)
-    warehouse = root / "warehouse" / "journey.duckdb"
-    summary = execute(landing, warehouse)
-    print(format_summary(summary))
-    return landing, warehouse, summary
-
-
-def test_sample_run_publishes_and_passes_every_check(first_run):
-    _, warehouse, summary = first_run
+def test_sample_run_publishes_and_passes_every_check(sample_build):
+    warehouse, summary = sample_build.warehouse, sample_build.summary
     assert summary.exit_code == 0, format_summary(summary)
     assert summary.published and warehouse.exists()
     assert not Path(str(warehouse) + ".build").exists()
@@ -72,9 +34,9 @@ def test_sample_run_publishes_and_passes_every_check(first_run):
     assert summary.customers and summary.touchpoints and summary.touchpoints > summary.customers
 
 
-def test_books_balance_for_every_file(first_run):
+def test_books_balance_for_every_file(sample_build):
     """rows in (counted independently) = rows loaded + rows quarantined, per file and per source."""
-    landing, warehouse, _ = first_run
+    landing, warehouse = sample_build.landing, sample_build.warehouse
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         registry = {
@@ -100,8 +62,8 @@ def test_books_balance_for_every_file(first_run):
         con.close()
 
 
-def test_marts_cover_every_source_and_every_touchpoint_has_a_known_customer_or_none(first_run):
-    _, warehouse, _ = first_run
+def test_marts_cover_every_source_and_every_touchpoint_has_a_known_customer_or_none(sample_build):
+    warehouse = sample_build.warehouse
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         sources = {r[0] for r in con.execute("select distinct source_name from marts.fct_touchpoints").fetchall()}
@@ -119,10 +81,11 @@ def test_marts_cover_every_source_and_every_touchpoint_has_a_known_customer_or_n
         con.close()
 
 
-def test_rerun_and_redelivery_change_nothing(first_run):
-    landing, warehouse, _ = first_run
-    before = snapshot(warehouse)
+def test_rerun_and_redelivery_change_nothing(own_copy):
+    landing, warehouse = own_copy
+    before, environment = snapshot(warehouse), dict(os.environ)
     again = execute(landing, warehouse)
+    assert dict(os.environ) == environment  # a run leaves no variable behind (paths go through its resources)
     assert again.exit_code == 0, format_summary(again)
     assert all(row[1] == 0 for row in again.sources), again.sources  # no new files
     assert snapshot(warehouse) == before
@@ -144,8 +107,8 @@ def test_rerun_and_redelivery_change_nothing(first_run):
     assert status == ("duplicate",)
 
 
-def test_file_with_bad_rows_loads_good_rows_and_quarantines_the_rest(first_run):
-    landing, warehouse, _ = first_run
+def test_file_with_bad_rows_loads_good_rows_and_quarantines_the_rest(own_copy):
+    landing, warehouse = own_copy
     cols = SOURCES["reviews"].columns
     folder = landing / "reviews" / "2026-10-31"
     folder.mkdir(parents=True, exist_ok=True)
@@ -182,10 +145,10 @@ def test_file_with_bad_rows_loads_good_rows_and_quarantines_the_rest(first_run):
         con.close()
 
 
-def test_explain_customer_shows_one_customer_side_by_side(first_run, capsys):
+def test_explain_customer_shows_one_customer_side_by_side(sample_build, capsys):
     from orchestration.cli import main
 
-    _, warehouse, _ = first_run
+    warehouse = sample_build.warehouse
     assert main(["explain-customer", "--warehouse", str(warehouse)]) == 0
     out = capsys.readouterr().out
     for section in ("Raw records", "Touchpoints", "Sessions", "Paths", "Attribution credits"):
@@ -198,11 +161,10 @@ def test_explain_customer_shows_one_customer_side_by_side(first_run, capsys):
         con.close()
 
 
-def test_evaluate_identity_against_the_sample_truth(first_run, capsys):
+def test_evaluate_identity_against_the_sample_truth(sample_build, capsys):
     from orchestration.cli import main
-    from tests.conftest import SAMPLE_TRUTH
 
-    _, warehouse, _ = first_run
+    warehouse = sample_build.warehouse
     assert main(["evaluate-identity", "--truth", str(SAMPLE_TRUTH), "--warehouse", str(warehouse)]) == 0
     out = capsys.readouterr().out.lower()
     assert "precision" in out and "recall" in out

@@ -18,9 +18,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from generator import generate
-from orchestration.lib.contract import SOURCES
 from orchestration.runner import execute, format_summary
-from tests.test_end_to_end import snapshot
+from rules.contract import SOURCES
+from tests.helpers import BuiltWarehouse, built_once, copy_warehouse, snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -28,25 +28,25 @@ PEOPLE, DAYS, START = 300, 12, date(2026, 9, 1)
 TONIGHT = (START + timedelta(days=DAYS + 1)).isoformat()  # the folder date of the faulty delivery
 
 
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory) -> Path:
+@pytest.fixture(scope="session")
+def baseline(tmp_path_factory) -> BuiltWarehouse:
     """A generated landing folder and the warehouse published from it (the state before the bad night)."""
-    root = tmp_path_factory.mktemp("faults")
-    generate(root / "gen", people=PEOPLE, days=DAYS, seed=11, start=START)
-    summary = execute(root / "gen" / "landing", root / "warehouse" / "journey.duckdb")
-    assert summary.exit_code == 0, format_summary(summary)
-    return root
+    def build(root: Path) -> BuiltWarehouse:
+        generate(root / "gen", people=PEOPLE, days=DAYS, seed=11, start=START)
+        landing, warehouse = root / "gen" / "landing", root / "warehouse" / "journey.duckdb"
+        summary = execute(landing, warehouse)
+        assert summary.exit_code == 0, format_summary(summary)
+        return BuiltWarehouse(landing, warehouse, summary)
+
+    return built_once(tmp_path_factory, "faults", build)
 
 
 @pytest.fixture
 def night(baseline, tmp_path):
     """A private copy of the baseline (landing + published warehouse) to break."""
     landing = tmp_path / "landing"
-    shutil.copytree(baseline / "gen" / "landing", landing)
-    warehouse = tmp_path / "warehouse" / "journey.duckdb"
-    warehouse.parent.mkdir()
-    shutil.copyfile(baseline / "warehouse" / "journey.duckdb", warehouse)
-    return landing, warehouse
+    shutil.copytree(baseline.landing, landing)
+    return landing, copy_warehouse(baseline.warehouse, tmp_path / "warehouse" / "journey.duckdb")
 
 
 def latest_file(landing: Path, source: str) -> Path:
@@ -102,7 +102,7 @@ def assert_failed_and_untouched(summary, warehouse: Path, before: dict, *needles
 
 def test_a_malformed_setting_fails_once_before_anything_loads(night, monkeypatch):
     """A typo in JOURNEY_QUALITY_TIMESTAMP_FLOOR stops the run at its first step, naming the variable."""
-    from expectations.thresholds import TIMESTAMP_FLOOR_ENV
+    from rules.thresholds import TIMESTAMP_FLOOR_ENV
 
     landing, warehouse = night
     before = snapshot(warehouse)

@@ -18,7 +18,7 @@ import pytest
 
 import generator.run
 from generator import FORMATS, PLACEHOLDER_EMAILS, PLACEHOLDER_PHONES, GenerateStats, MessRates, generate
-from orchestration.lib.contract import SOURCES
+from rules.contract import SOURCES
 
 PEOPLE, DAYS, SEED, START = 300, 30, 11, date(2026, 9, 1)
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"  # the bundled sample, made by `make sample`

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.lib.contract import SOURCES
 from orchestration.lib.warehouse import connect, ensure_tables
-from tests.conftest import dbt
+from rules.contract import SOURCES
+from tests.helpers import dbt
+
+pytestmark = pytest.mark.slow
 
 IDENTITY_SELECTION = "+dim_customers +customer_identifiers +customer_merges +int_identity__record_customers"
 

@@ -19,6 +19,7 @@ same golden records, consent and activity (dim_customers), the same identifiers 
 
 import csv
 import os
+import shutil
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -26,9 +27,10 @@ import duckdb
 import pytest
 
 from generator import generate
-from orchestration.lib.contract import SOURCES
 from orchestration.lib.warehouse import STORAGE_VERSION_ENV, storage_version
 from orchestration.runner import execute, format_summary
+from rules.contract import SOURCES
+from tests.helpers import BuiltWarehouse, built_once, copy_warehouse
 
 pytestmark = pytest.mark.slow
 
@@ -66,8 +68,8 @@ def write_export(landing: Path, source: str, export_date: date, rows: list[dict]
         writer.writerows({c: row.get(c, "") for c in columns} for row in rows)
 
 
-def inject_changes(landing: Path, warehouse: Path) -> dict:
-    """Add the second night's hand-made records, chosen from what the first night published."""
+def choose_changes(warehouse: Path) -> dict:
+    """The second night's hand-made records, chosen from what the first night published."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         one = lambda sql: con.execute(sql).fetchone()  # noqa: E731
@@ -115,20 +117,27 @@ def inject_changes(landing: Path, warehouse: Path) -> dict:
     finally:
         con.close()
 
+    late_event = {
+        "event_id": "W-INC-LATE", "occurred_at": iso(late_event_at), "anonymous_id": cookie or "", "user_id": web_user or "",
+        "event_type": "page_view", "page_url": "https://shop.example.com/", "device_type": "desktop",
+    }
+    return {"email": email, "user_id": user_id, "visitor": visitor, "buyer_email": buyer_email,
+            "late_event": late_event, "first_conversion_at": first_at}
+
+
+def write_injected(landing: Path, changes: dict) -> None:
+    """Add the second night's hand-made records to the landing folder."""
+    email, user_id, buyer_email = changes["email"], changes["user_id"], changes["buyer_email"]
     write_export(landing, "reviews", INJECT_DATE, [{
         "review_id": "R-INC-BRIDGE", "posted_at": iso(datetime.combine(START + timedelta(days=3), datetime.min.time())
                                                    + timedelta(hours=12)),
         "email": email, "user_id": user_id, "platform": "trustpilot", "rating": "5", "product_id": "SKU-1",
     }])
-    write_export(landing, "web_events", INJECT_DATE, [{
-        "event_id": "W-INC-LATE", "occurred_at": iso(late_event_at), "anonymous_id": cookie or "", "user_id": web_user or "",
-        "event_type": "page_view", "page_url": "https://shop.example.com/", "device_type": "desktop",
-    }])
-    placed = first_at - timedelta(hours=1)
+    write_export(landing, "web_events", INJECT_DATE, [changes["late_event"]])
+    placed = changes["first_conversion_at"] - timedelta(hours=1)
     write_export(landing, "orders", INJECT_DATE, [LATE_ORDER | {
         "order_updated_at": iso(placed + timedelta(minutes=1)), "placed_at": iso(placed), "email": buyer_email,
     }])
-    return {"email": email, "user_id": user_id, "visitor": visitor, "buyer_email": buyer_email}
 
 
 def inject_cancellation(landing: Path, injected: dict) -> None:
@@ -182,60 +191,119 @@ def report(diff: dict) -> str:
     )
 
 
-@pytest.fixture(scope="module")
-def builds(tmp_path_factory):
-    """The same exports built night by night (incremental) and in one full build."""
-    root = tmp_path_factory.mktemp("incremental")
-    generate(root / "gen", people=PEOPLE, days=DAYS, seed=SEED, start=START)
-    landing = root / "gen" / "landing"
-    nightly = root / "nightly" / "journey.duckdb"
-    injected, rewritten, late_order = None, [], None
-    for night, (first, last) in enumerate(NIGHTS):
-        if night == 1:
-            injected = inject_changes(landing, nightly)
-        if night == 2:
-            inject_cancellation(landing, injected)
-        summary = execute(landing, nightly, first, last)
-        assert summary.exit_code == 0, format_summary(summary)
-        con = duckdb.connect(str(nightly), read_only=True)
+def rewritten_touchpoints(warehouse: Path) -> tuple:
+    """(latest build number, touchpoints that build rewrote, all touchpoints) of the sessionized touchpoints."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(
+            "select max(_build_number), count(*) filter (where _build_number = (select max(_build_number) "
+            "from intermediate.int_journeys__touchpoints_sessionized)), count(*) "
+            "from intermediate.int_journeys__touchpoints_sessionized"
+        ).fetchone()
+    finally:
+        con.close()
+
+
+def run_night(landing: Path, warehouse: Path, night: int, full_refresh: bool = False) -> None:
+    first, last = NIGHTS[night]
+    summary = execute(landing, warehouse, first, last, full_refresh=full_refresh)
+    assert summary.exit_code == 0, format_summary(summary)
+
+
+def landing_of_night(first_night, root: Path, night: int) -> Path:
+    """A private copy of the generated landing folder with the hand-made exports the nights up to `night` bring."""
+    landing = root / "landing"
+    shutil.copytree(first_night.landing, landing)
+    if night >= 1:
+        write_injected(landing, first_night.summary["changes"])
+    if night >= 2:
+        inject_cancellation(landing, first_night.summary["changes"])
+    return landing
+
+
+# The builds are shared by the tests (across pytest-xdist workers too) and built once each: the first night, from
+# which the hand-made exports are chosen, then three builds that each start from it or its landing folder.
+
+
+@pytest.fixture(scope="session")
+def first_night(tmp_path_factory) -> BuiltWarehouse:
+    """The generated exports, the warehouse of the first night, and the hand-made records chosen from it (as
+    `summary`: e-mail and user id to bridge, the visitor of the late web event, the buyer of the late order)."""
+    def build(root: Path) -> BuiltWarehouse:
+        generate(root / "gen", people=PEOPLE, days=DAYS, seed=SEED, start=START)
+        landing, warehouse = root / "gen" / "landing", root / "warehouse" / "journey.duckdb"
+        run_night(landing, warehouse, 0)
+        return BuiltWarehouse(landing, warehouse, {"changes": choose_changes(warehouse),
+                                                   "rewritten": rewritten_touchpoints(warehouse)})
+
+    return built_once(tmp_path_factory, "incremental-first-night", build)
+
+
+@pytest.fixture(scope="session")
+def nightly(tmp_path_factory, first_night) -> BuiltWarehouse:
+    """The second and third nights, incremental, on the first night's warehouse; `summary` says what each night
+    rewrote and how the late order looked after the second night."""
+    def build(root: Path) -> BuiltWarehouse:
+        warehouse = copy_warehouse(first_night.warehouse, root / "warehouse" / "journey.duckdb")
+        landing = landing_of_night(first_night, root, 1)
+        rewritten = [first_night.summary["rewritten"]]
+        run_night(landing, warehouse, 1)
+        rewritten.append(rewritten_touchpoints(warehouse))
+        con = duckdb.connect(str(warehouse), read_only=True)
         try:
-            rewritten.append(con.execute(
-                "select max(_build_number), count(*) filter (where _build_number = (select max(_build_number) "
-                "from intermediate.int_journeys__touchpoints_sessionized)), count(*) "
-                "from intermediate.int_journeys__touchpoints_sessionized"
-            ).fetchone())
-            if night == 1:
-                late_order = con.execute(
-                    "select is_conversion, conversion_number from marts.fct_touchpoints "
-                    "where touchpoint_id = 'orders:O-INC-LATE'"
-                ).fetchone()
+            late_order = con.execute("select is_conversion, conversion_number from marts.fct_touchpoints "
+                                     "where touchpoint_id = 'orders:O-INC-LATE'").fetchone()
         finally:
             con.close()
-    injected["late_order_after_second_night"] = late_order
-    # The same nights, each rebuilt in full (identity from all history; the id map and merge log carry over).
-    refreshed = root / "refreshed" / "journey.duckdb"
-    for first, last in NIGHTS:
-        summary = execute(landing, refreshed, first, last, full_refresh=True)
+        inject_cancellation(landing, first_night.summary["changes"])
+        run_night(landing, warehouse, 2)
+        rewritten.append(rewritten_touchpoints(warehouse))
+        return BuiltWarehouse(landing, warehouse, {"rewritten": rewritten, "late_order_after_second_night": late_order})
+
+    return built_once(tmp_path_factory, "incremental-nightly", build)
+
+
+@pytest.fixture(scope="session")
+def refreshed(tmp_path_factory, first_night) -> BuiltWarehouse:
+    """The same nights each rebuilt in full (`--full-refresh`: identity from all history; the id map and merge log
+    carry over). The first night of a new warehouse is a full build either way, so they start from its warehouse."""
+    def build(root: Path) -> BuiltWarehouse:
+        warehouse = copy_warehouse(first_night.warehouse, root / "warehouse" / "journey.duckdb")
+        landing = landing_of_night(first_night, root, 1)
+        run_night(landing, warehouse, 1, full_refresh=True)
+        inject_cancellation(landing, first_night.summary["changes"])
+        run_night(landing, warehouse, 2, full_refresh=True)
+        return BuiltWarehouse(landing, warehouse, None)
+
+    return built_once(tmp_path_factory, "incremental-refreshed", build)
+
+
+@pytest.fixture(scope="session")
+def full(tmp_path_factory, first_night) -> BuiltWarehouse:
+    """Every export of the three nights in one run into a new warehouse (a full build).
+
+    It is written in the storage format older BI drivers read (DuckDB 1.4), the nightly one in the newest format:
+    the row-by-row comparison also shows the format changes nothing."""
+    def build(root: Path) -> BuiltWarehouse:
+        landing = landing_of_night(first_night, root, 2)
+        warehouse = root / "warehouse" / "journey.duckdb"
+        os.environ[STORAGE_VERSION_ENV] = "v1.4.0"
+        try:
+            summary = execute(landing, warehouse)
+        finally:
+            del os.environ[STORAGE_VERSION_ENV]
         assert summary.exit_code == 0, format_summary(summary)
-    injected["refreshed"] = refreshed
-    full = root / "full" / "journey.duckdb"
-    # The full build is written in the storage format older BI drivers read (DuckDB 1.4); the nightly one in the
-    # newest format: the row-by-row comparison also shows the format changes nothing.
-    os.environ[STORAGE_VERSION_ENV] = "v1.4.0"
-    try:
-        summary = execute(landing, full)
-    finally:
-        del os.environ[STORAGE_VERSION_ENV]
-    assert summary.exit_code == 0, format_summary(summary)
-    return nightly, full, injected, rewritten
+        return BuiltWarehouse(landing, warehouse, None)
+
+    return built_once(tmp_path_factory, "incremental-full", build)
 
 
-def test_nights_were_incremental_and_exercised_the_hard_cases(builds):
-    nightly, _, injected, rewritten = builds
+def test_nights_were_incremental_and_exercised_the_hard_cases(first_night, nightly):
+    injected, rewritten = first_night.summary["changes"], nightly.summary["rewritten"]
     # Each night after the first rewrote only part of the touchpoints, in its own build.
     assert [r[0] for r in rewritten] == [1, 2, 3], rewritten
     assert all(0 < changed < total for _, changed, total in rewritten[1:]), rewritten
-    con = duckdb.connect(str(nightly), read_only=True)
+    con = duckdb.connect(str(nightly.warehouse), read_only=True)
     try:
         merged = con.execute(
             "select count(distinct customer_id) from marts.customer_identifiers where identifier_value in (?, ?)",
@@ -256,22 +324,22 @@ def test_nights_were_incremental_and_exercised_the_hard_cases(builds):
     assert merged == 1 and merges >= 1, "the bridging review did not merge the two customers"
     assert moved > 0, "no record moved to another visitor in an incremental build"
     # the late order became the buyer's first conversion, then it was cancelled
-    assert injected["late_order_after_second_night"] == (True, 1), injected["late_order_after_second_night"]
+    assert nightly.summary["late_order_after_second_night"] == (True, 1), nightly.summary
     assert cancelled == (False, "order_cancelled"), cancelled
     assert late_event is not None and late_event[0] is not None, late_event
 
 
-def test_incremental_nights_equal_a_full_build_row_by_row(builds):
-    nightly, full, _, _ = builds
+def test_incremental_nights_equal_a_full_build_row_by_row(nightly, full):
+    nightly, full = nightly.warehouse, full.warehouse
     assert storage_version(str(full)) == "v1.4.0+" and storage_version(str(nightly)) != "v1.4.0+"
     diff = differences(nightly, full)
     assert not diff, report(diff)
 
 
-def test_incremental_staging_equals_a_full_build_row_by_row(builds):
+def test_incremental_staging_equals_a_full_build_row_by_row(nightly, full):
     """Staging re-stages only the keys with new deliveries; the nights end with the tables a full build stages
     (lineage included: a key's latest delivery wins either way)."""
-    nightly, full, _, _ = builds
+    nightly, full = nightly.warehouse, full.warehouse
     con = duckdb.connect(str(full), read_only=True)
     try:
         staged = [("staging", r[0]) for r in con.execute(
@@ -283,13 +351,12 @@ def test_incremental_staging_equals_a_full_build_row_by_row(builds):
     assert not diff, report(diff)
 
 
-def test_incremental_identity_equals_nights_rebuilt_in_full(builds):
+def test_incremental_identity_equals_nights_rebuilt_in_full(nightly, refreshed):
     """Incremental identity (changed records, their fuzzy pairs and stitches, the graph scope around them) ends each
     night where a full recomputation does: same customer ids, golden records, guards and merge log."""
-    nightly, _, injected, _ = builds
-    diff = differences(nightly, injected["refreshed"], IDENTITY_TABLES)
+    diff = differences(nightly.warehouse, refreshed.warehouse, IDENTITY_TABLES)
     assert not diff, report(diff)
-    con = duckdb.connect(str(nightly), read_only=True)
+    con = duckdb.connect(str(nightly.warehouse), read_only=True)
     try:
         merges = con.execute("select count(*) from marts.customer_merges").fetchone()[0]
         customers = con.execute("select count(*) from marts.dim_customers").fetchone()[0]
@@ -298,13 +365,11 @@ def test_incremental_identity_equals_nights_rebuilt_in_full(builds):
     assert merges >= 1 and customers > 100, (merges, customers)
 
 
-def test_full_refresh_rebuilds_the_journey_tables_and_keeps_customer_ids(builds, tmp_path):
+def test_full_refresh_rebuilds_the_journey_tables_and_keeps_customer_ids(nightly, full, tmp_path):
     """`journey run --full-refresh` after the nights: every journey row rewritten by one build, the same tables as
     the full build, and not one customer id changed (the id map and the merge log are never rebuilt)."""
-    nightly, full, _, _ = builds
-    refreshed = tmp_path / "journey.duckdb"
-    refreshed.write_bytes(nightly.read_bytes())
-    landing = nightly.parent.parent / "gen" / "landing"
+    landing, nightly, full = nightly.landing, nightly.warehouse, full.warehouse
+    refreshed = copy_warehouse(nightly, tmp_path / "journey.duckdb")
     summary = execute(landing, refreshed, full_refresh=True)
     assert summary.exit_code == 0, format_summary(summary)
     ids = "select identifier_type, identifier_value, customer_id from marts.customer_identifiers"

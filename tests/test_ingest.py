@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.lib.contract import SOURCES
 from orchestration.lib.ingest import IngestError, discover_files, load_source
 from orchestration.lib.warehouse import connect
+from rules.contract import SOURCES
 
 LOADED_AT = datetime(2026, 9, 2, 3, 0)
 ORDER_COLS = SOURCES["orders"].columns
@@ -222,7 +222,7 @@ def test_a_failure_midway_leaves_no_partial_file(con, tmp_path, monkeypatch):
 
 
 def test_timestamps_without_offset_use_the_source_time_zone(tmp_path):
-    from orchestration.lib.contract import timestamp_sql
+    from rules.contract import timestamp_sql
 
     c = duckdb.connect()
     c.execute("set TimeZone = 'UTC'")
@@ -253,7 +253,7 @@ def test_white_space_only_key_is_missing_and_fractional_count_is_recorded(con, t
 
 def test_timestamp_floor_is_the_quality_gates_floor(con, tmp_path, monkeypatch):
     """One floor for quarantine and the gates: JOURNEY_QUALITY_TIMESTAMP_FLOOR moves both."""
-    from expectations.thresholds import TIMESTAMP_FLOOR_ENV
+    from rules.thresholds import TIMESTAMP_FLOOR_ENV
 
     landing = tmp_path / "landing"
     write_csv(landing / "orders/2026-09-02/orders.csv",
@@ -270,7 +270,7 @@ def test_timestamp_floor_is_the_quality_gates_floor(con, tmp_path, monkeypatch):
 
 def test_timestamp_floor_setting_is_judged(monkeypatch):
     """A floor that is no date, or older than the gates can compare, is refused with the variable's name."""
-    from expectations.thresholds import TIMESTAMP_FLOOR_ENV, default_timestamp_floor
+    from rules.thresholds import TIMESTAMP_FLOOR_ENV, default_timestamp_floor
 
     monkeypatch.setenv(TIMESTAMP_FLOOR_ENV, "01/02/2010")
     with pytest.raises(ValueError, match=f"{TIMESTAMP_FLOOR_ENV}='01/02/2010' is not a date"):

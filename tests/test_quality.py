@@ -14,14 +14,15 @@ import pandas as pd
 import pytest
 from dagster import AssetCheckSeverity, AssetKey, build_asset_check_context
 
-from expectations.marts import dim_customers_suite
+from expectations.dim_customers import dim_customers_suite
 from expectations.raw import RAW_SPECS, RAW_SUITES, raw_spec
 from expectations.raw_profile import validate_raw_frame
-from expectations.runner import QualityResult, build_data_docs, validate
-from expectations.thresholds import RAW, TIMESTAMP_FLOOR_ENV
+from expectations.validation import QualityResult, build_data_docs, validate
 from orchestration.defs.quality.checks import mart_checks, raw_source_checks
-from orchestration.lib.contract import SOURCES
 from orchestration.lib.warehouse import connect, ensure_tables
+from rules.contract import SOURCES
+from rules.thresholds import RAW, TIMESTAMP_FLOOR_ENV
+from tests.helpers import resource_for
 
 NOW = datetime(2026, 11, 1)
 MAIN_TS = "2026-10-01T10:00:00Z"
@@ -156,10 +157,11 @@ def test_future_timestamp_fails_with_sample_rows_naming_file_and_row() -> None:
 
 def test_timestamp_offsets_are_applied_before_the_future_check() -> None:
     frame = clean_frame("app_events")
-    # 2026-11-02 01:00 at +05:00 is 2026-11-01 20:00 UTC: within a day of NOW, so not "future".
-    frame.loc[0, "occurred_at"] = "2026-11-02T01:00:00+05:00"
-    assert check("app_events", frame).success
+    # 2026-11-03 01:00 at +05:00 is 2026-11-02 20:00 UTC: within the two days' tolerance of NOW, so not "future";
+    # 2026-11-04 01:00 at +05:00 (2026-11-03 20:00 UTC) is past it, as 2026-11-03 01:00 without an offset (UTC).
     frame.loc[0, "occurred_at"] = "2026-11-03T01:00:00+05:00"
+    assert check("app_events", frame).success
+    frame.loc[0, "occurred_at"] = "2026-11-04T01:00:00+05:00"
     assert check("app_events", frame).failed_rules == ["timestamp_not_future"]
 
 
@@ -324,15 +326,14 @@ def test_factories_make_blocking_checks_on_the_right_keys() -> None:
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "build.duckdb"
+def warehouse(tmp_path: Path) -> Path:
+    """A run's build file (the file the checks read)."""
+    path = tmp_path / "journey.duckdb.build"
     con = connect(str(path))
     try:
         ensure_tables(con)
     finally:
         con.close()
-    monkeypatch.setenv("JOURNEY_TEST_WAREHOUSE", str(path))
-    monkeypatch.delenv("JOURNEY_QUALITY_REPORTS", raising=False)
     return path
 
 
@@ -349,14 +350,14 @@ def load(path: Path, source: str, load_id: str, frame: pd.DataFrame | None, star
         con.close()
 
 
-def run_raw_check(source: str, **kwargs) -> object:
-    (definition,) = raw_source_checks("JOURNEY_TEST_WAREHOUSE", sources=[source], **kwargs)
-    return definition(build_asset_check_context())
+def run_raw_check(build: Path, source: str, **kwargs) -> object:
+    (definition,) = raw_source_checks(sources=[source], **kwargs)
+    return definition(build_asset_check_context(resources={"warehouse": resource_for(build)}))
 
 
 def test_raw_check_passes_on_a_clean_latest_load_and_writes_a_report(warehouse: Path) -> None:
     load(warehouse, "orders", "L1", clean_frame("orders"), "2026-10-01")
-    result = run_raw_check("orders")
+    result = run_raw_check(warehouse, "orders")
     assert result.passed and result.severity == AssetCheckSeverity.ERROR
     assert result.metadata["rows_validated"].value == 20
     assert result.metadata["load_id"].value == "L1"
@@ -371,9 +372,9 @@ def test_raw_check_validates_only_the_latest_load(warehouse: Path) -> None:
     bad = clean_frame("web_events", load_id="L1")
     bad["occurred_at"] = "2099-01-01T00:00:00Z"
     load(warehouse, "web_events", "L1", bad, "2026-10-01")
-    assert not run_raw_check("web_events").passed
+    assert not run_raw_check(warehouse, "web_events").passed
     load(warehouse, "web_events", "L2", clean_frame("web_events"), "2026-10-02")
-    result = run_raw_check("web_events")
+    result = run_raw_check(warehouse, "web_events")
     assert result.passed and result.metadata["load_id"].value == "L2"
 
 
@@ -383,7 +384,7 @@ def test_raw_check_fails_with_failed_expectations_in_metadata(warehouse: Path) -
     bad.loc[0, "occurred_at"] = "2099-01-01T00:00:00Z"
     bad["event_type"] = "hover"
     load(warehouse, "web_events", "L2", bad, "2026-10-02")
-    result = run_raw_check("web_events")
+    result = run_raw_check(warehouse, "web_events")
     assert not result.passed and result.severity == AssetCheckSeverity.ERROR
     failures = {f["rule"]: f for f in result.metadata["failed_expectations"].value}
     assert set(failures) == {"timestamp_not_future", "enum_known"}
@@ -409,7 +410,7 @@ def test_raw_check_on_the_warehouse_judges_as_the_frame_path_does(warehouse: Pat
     bad.loc[31:39, "total_amount"] = "99.00"                             # other content: conflicts
     bad.loc[8, "placed_at"] = "2026-10-03T00:00:00Z"            # placed after it was updated
     load(warehouse, "orders", "L1", bad, "2026-10-01")
-    result = run_raw_check("orders")
+    result = run_raw_check(warehouse, "orders")
     expected = validate_raw_frame(bad, raw_spec("orders"))
     assert not result.passed and not expected.success
 
@@ -424,10 +425,10 @@ def test_raw_check_on_the_warehouse_judges_as_the_frame_path_does(warehouse: Pat
 
 
 def test_raw_check_passes_when_there_is_nothing_new(warehouse: Path) -> None:
-    result = run_raw_check("reviews")
+    result = run_raw_check(warehouse, "reviews")
     assert result.passed and "no load" in result.metadata["note"].value
     load(warehouse, "reviews", "L1", None, "2026-10-01")
-    result = run_raw_check("reviews")
+    result = run_raw_check(warehouse, "reviews")
     assert result.passed and result.metadata["rows_validated"].value == 0
     assert "added no rows" in result.metadata["note"].value
 
@@ -436,7 +437,7 @@ def test_raw_check_counts_repeats_over_the_whole_load(warehouse: Path) -> None:
     frame = clean_frame("app_events", n=30)
     frame["event_id"] = [f"e{i % 10}" for i in range(30)]  # every key three times: 20 repeats
     load(warehouse, "app_events", "L1", frame, "2026-10-01")
-    result = run_raw_check("app_events")
+    result = run_raw_check(warehouse, "app_events")
     assert result.metadata["profile"].value == "aggregated in DuckDB"
     assert not result.passed
     failure = next(f for f in result.metadata["failed_expectations"].value if f["rule"] == "key_unique")
@@ -460,8 +461,9 @@ def test_a_failed_raw_check_blocks_what_depends_on_the_source(warehouse: Path, b
     def staging() -> int:
         return 1
 
-    checks = raw_source_checks("JOURNEY_TEST_WAREHOUSE", sources=["web_events"])
-    result = dg.materialize([raw_web_events, staging, *checks], raise_on_error=False)
+    checks = raw_source_checks(sources=["web_events"])
+    result = dg.materialize([raw_web_events, staging, *checks], raise_on_error=False,
+                            resources={"warehouse": resource_for(warehouse)})
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     evaluations = [(e.check_name, e.passed) for e in result.get_asset_check_evaluations()]
     assert evaluations == [("raw_web_events_quality", not broken)]
@@ -469,10 +471,10 @@ def test_a_failed_raw_check_blocks_what_depends_on_the_source(warehouse: Path, b
     assert AssetKey(["raw", "web_events"]) in materialized
 
 
-def test_raw_check_without_a_warehouse_path_says_which_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("JOURNEY_TEST_WAREHOUSE", raising=False)
-    with pytest.raises(Exception, match="JOURNEY_TEST_WAREHOUSE"):
-        run_raw_check("orders")
+def test_raw_check_without_a_build_file_names_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "journey.duckdb.build"
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        run_raw_check(missing, "orders")
 
 
 def write_marts(path: Path, touchpoints: pd.DataFrame, customers: pd.DataFrame) -> None:
@@ -487,23 +489,24 @@ def write_marts(path: Path, touchpoints: pd.DataFrame, customers: pd.DataFrame) 
         con.close()
 
 
-def run_mart_checks(**kwargs) -> dict[str, object]:
+def run_mart_checks(build: Path, **kwargs) -> dict[str, object]:
     results = {}
-    for definition in mart_checks("JOURNEY_TEST_WAREHOUSE", **kwargs):
+    for definition in mart_checks(**kwargs):
         spec = next(iter(definition.check_specs))
-        results[spec.asset_key.path[-1]] = definition(build_asset_check_context())
+        results[spec.asset_key.path[-1]] = definition(
+            build_asset_check_context(resources={"warehouse": resource_for(build)}))
     return results
 
 
 def test_mart_checks_pass_then_fail_on_an_unknown_customer(warehouse: Path) -> None:
     touchpoints, customers = marts_frames()
     write_marts(warehouse, touchpoints, customers)
-    results = run_mart_checks()
+    results = run_mart_checks(warehouse)
     assert results["fct_touchpoints"].passed and results["dim_customers"].passed
     assert results["fct_touchpoints"].metadata["rows_validated"].value == 6
     touchpoints.loc[5, "customer_id"] = "c404"
     write_marts(warehouse, touchpoints, customers)
-    results = run_mart_checks(chunk_rows=2)
+    results = run_mart_checks(warehouse, chunk_rows=2)
     assert not results["fct_touchpoints"].passed and results["dim_customers"].passed
     failure = results["fct_touchpoints"].metadata["failed_expectations"].value[0]
     assert failure["rule"] == "customer_known" and failure["samples"] == ["t5"]

@@ -24,12 +24,12 @@ from expectations.mart_integrity import (
     table_columns,
     validate_mart,
 )
-from expectations.runner import QualityResult
-from expectations.thresholds import MARTS, MartThresholds
+from expectations.validation import QualityResult
 from orchestration.defs.quality.checks import MART_CHECKS, mart_checks
+from rules.thresholds import MARTS, MartThresholds
+from tests.helpers import resource_for
 
 NOW = datetime(2026, 11, 1)
-ENV = "JOURNEY_TEST_MART_WAREHOUSE"
 
 # Two conversions, each with a credit per channel under each model that sums to 1 (o2 has a single channel).
 CREDITS = {
@@ -109,10 +109,9 @@ def make_marts(path: Path) -> Path:
 
 
 @pytest.fixture
-def marts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv(ENV, str(tmp_path / "build.duckdb"))
-    monkeypatch.delenv("JOURNEY_QUALITY_REPORTS", raising=False)
-    return make_marts(tmp_path / "build.duckdb")
+def marts(tmp_path: Path) -> Path:
+    """A run's build file (the file the checks read) holding the clean marts."""
+    return make_marts(tmp_path / "journey.duckdb.build")
 
 
 def execute(path: Path, sql: str) -> None:
@@ -152,7 +151,7 @@ BROKEN = [
      {("key_not_null", "touchpoint_id")}),
     ("marts.fct_touchpoints", "update marts.fct_touchpoints set occurred_at = null where source_name = 'orders'",
      {("timestamp_present", "occurred_at")}),
-    # NOW + the 1-day tolerance is the latest plausible time; a year later is not
+    # NOW + the 2-day tolerance is the latest plausible time; a year later is not
     ("marts.fct_touchpoints", "update marts.fct_touchpoints set occurred_at = occurred_at + interval 1 year "
      "where source_name = 'orders'", {("timestamp_not_future", "occurred_at")}),
     ("marts.fct_touchpoints", "update marts.fct_touchpoints set occurred_at = '1960-01-01' "
@@ -371,16 +370,16 @@ def test_mart_checks_can_be_selected_and_reject_unknown_marts() -> None:
         mart_checks(marts=["fct_nope"])
 
 
-def run_checks() -> dict[str, dg.AssetCheckResult]:
+def run_checks(build: Path) -> dict[str, dg.AssetCheckResult]:
     results = {}
-    for definition in mart_checks(ENV):
+    for definition in mart_checks():
         spec = next(iter(definition.check_specs))
-        results[spec.name] = definition(build_asset_check_context())
+        results[spec.name] = definition(build_asset_check_context(resources={"warehouse": resource_for(build)}))
     return results
 
 
 def test_all_mart_checks_pass_on_clean_marts_and_write_reports(marts: Path) -> None:
-    results = run_checks()
+    results = run_checks(marts)
     assert {name: r.passed for name, r in results.items()} == {f"{name}_quality": True for _, name, _ in MART_CHECKS}
     attribution = results["fct_attribution_quality"]
     assert attribution.severity == AssetCheckSeverity.ERROR
@@ -395,7 +394,7 @@ def test_all_mart_checks_pass_on_clean_marts_and_write_reports(marts: Path) -> N
 def test_a_broken_mart_fails_its_own_check_with_the_rule_and_samples(marts: Path) -> None:
     execute(marts, "update marts.fct_attribution set credit = 0.45 "
                    "where model = 'linear' and conversion_id = 'orders:o1'")
-    results = run_checks()
+    results = run_checks(marts)
     assert [name for name, r in results.items() if not r.passed] == ["fct_attribution_quality"]
     failed = results["fct_attribution_quality"]
     assert "credits_sum_to_one on credit: 1 of 12 (conversion, model) pairs" in failed.description
@@ -422,8 +421,9 @@ def test_a_failed_mart_check_blocks_publishing(marts: Path, broken: bool) -> Non
     def published() -> None:
         return None
 
-    checks = mart_checks(ENV, marts=["customer_identifiers"])
-    result = dg.materialize([dim_customers, customer_identifiers, published, *checks], raise_on_error=False)
+    checks = mart_checks(marts=["customer_identifiers"])
+    result = dg.materialize([dim_customers, customer_identifiers, published, *checks], raise_on_error=False,
+                            resources={"warehouse": resource_for(marts)})
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     evaluations = [(e.check_name, e.passed) for e in result.get_asset_check_evaluations()]
     assert evaluations == [("customer_identifiers_quality", not broken)]

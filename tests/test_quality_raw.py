@@ -12,6 +12,7 @@ row-by-row path is gone; its outcomes stay here as fixed expectations.
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable
 from datetime import datetime
 from fractions import Fraction
@@ -25,12 +26,13 @@ import pytest
 from expectations import patterns
 from expectations.raw import raw_spec
 from expectations.raw_profile import literal, validate_raw_frame
-from expectations.runner import QualityResult
-from expectations.thresholds import raw_thresholds
+from expectations.validation import QualityResult
 from generator import generate
-from orchestration.lib.contract import SOURCES
 from orchestration.lib.ingest import load_source
 from orchestration.lib.warehouse import connect, ensure_tables
+from rules.contract import SOURCES
+from rules.thresholds import raw_thresholds
+from tests.helpers import resource_for
 from tests.test_quality import NOW, clean_frame
 
 
@@ -166,8 +168,9 @@ def app_without_column() -> pd.DataFrame:
 def app_timestamps() -> pd.DataFrame:
     frame = clean_frame("app_events", n=30)
     at = {c: frame.columns.get_loc(c) for c in frame.columns}
-    frame.iloc[0, at["occurred_at"]] = "2026-11-02T01:00:00+05:00"  # 20:00 UTC: within a day of NOW
-    frame.iloc[1, at["occurred_at"]] = "2026-11-03T01:00:00+05:00"  # future once the offset is applied
+    # NOW + FUTURE_TOLERANCE (two days) is 2026-11-03 00:00 UTC
+    frame.iloc[0, at["occurred_at"]] = "2026-11-03T01:00:00+05:00"  # 2026-11-02 20:00 UTC: within the tolerance
+    frame.iloc[1, at["occurred_at"]] = "2026-11-04T01:00:00+05:00"  # future once the offset is applied
     frame.iloc[2:30, at["os"]] = "Windows"
     frame.iloc[2:4, at["event_type"]] = [" APP_OPEN ", "Push_Open"]  # case and spaces are normalised
     return frame
@@ -374,15 +377,17 @@ def test_regular_expressions_agree_in_duckdb_and_python_on_generated_data(genera
 # --- the raw gates and the reject-rate gate on generated data ----------------------------------------------
 
 
-def test_generated_loads_pass_every_raw_gate(generated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generated_loads_pass_every_raw_gate(generated: Path) -> None:
     from dagster import build_asset_check_context
 
     from orchestration.defs.quality.checks import raw_source_checks
 
-    monkeypatch.setenv("JOURNEY_TEST_WAREHOUSE", str(generated))
-    monkeypatch.setenv("JOURNEY_QUALITY_REPORTS", str(generated.parent / "reports"))
-    for definition in raw_source_checks("JOURNEY_TEST_WAREHOUSE"):
-        result = definition(build_asset_check_context())
+    # the checks read a run's build file, <published>.build
+    build = generated.with_name("journey.duckdb.build")
+    shutil.copyfile(generated, build)
+    resources = {"warehouse": resource_for(build, reports=generated.parent / "reports")}
+    for definition in raw_source_checks():
+        result = definition(build_asset_check_context(resources=resources))
         assert result.passed, result.description
         assert result.metadata["rows_validated"].value > 0
 

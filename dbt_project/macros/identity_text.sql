@@ -30,3 +30,12 @@
 {% macro default__identity_similarity(a, b) -%}
     (1.0 - cast(levenshtein({{ a }}, {{ b }}) as double) / greatest(length({{ a }}), length({{ b }}), 1))
 {%- endmacro %}
+
+-- True when the name `expression` is a placeholder of any type ('unknown', 'n/a', ...: the exact values of seed
+-- identity_placeholder_values for type '*'): such a name is treated as missing.
+{% macro identity_is_placeholder_name(expression) -%}
+    lower(trim({{ expression }})) in (
+        select lower(value_pattern) from {{ ref('identity_placeholder_values') }}
+        where identifier_type = '*' and match_kind = 'exact'
+    )
+{%- endmacro %}

@@ -116,3 +116,31 @@
     {%- if not execute -%}{{ return(none) }}{%- endif -%}
     {{ return(adapter.get_relation(database=this.database, schema=this.schema, identifier=model_name)) }}
 {%- endmacro %}
+
+-- The incremental journey models' rebuild scope (docs/journeys.md "Incremental builds"): a row of `alias` is rebuilt
+-- when its visitor is in int_journeys__rebuild_scope and the row's `time_column` is at or after the visitor's
+-- rebuild_from (every row of the visitor when rebuild_from is null), less `minutes_before` (a session that ended
+-- less than a timeout before rebuild_from may grow); `also`: SQL of rows of such a visitor rebuilt whatever their
+-- time (a non-converting path). In a pre_hook, write the call inside the hook's string, so it renders with it.
+{% macro in_rebuild_scope(alias, time_column, minutes_before=0, also=none) -%}
+    exists (
+        select 1 from {{ ref('int_journeys__rebuild_scope') }} as rebuild_scope
+        where rebuild_scope.visitor_key = {{ alias }}.visitor_key
+            and {{ rebuild_scope_reaches(alias ~ '.' ~ time_column, minutes_before, also) }}
+    )
+{%- endmacro %}
+
+-- The time condition of in_rebuild_scope, for a model that joins int_journeys__rebuild_scope (as `rebuild_scope`).
+{% macro rebuild_scope_reaches(time_expression, minutes_before=0, also=none) -%}
+    (
+        rebuild_scope.rebuild_from is null
+        {%- if also %}
+        or {{ also }}
+        {%- endif %}
+        or {{ time_expression }} >= {% if minutes_before -%}
+            {{ dbt.dateadd('minute', -1 * minutes_before, 'rebuild_scope.rebuild_from') }}
+        {%- else -%}
+            rebuild_scope.rebuild_from
+        {%- endif %}
+    )
+{%- endmacro %}

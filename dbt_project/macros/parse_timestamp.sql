@@ -1,5 +1,5 @@
 -- An ISO-8601 text timestamp to a naive UTC timestamp. Text without an offset is read in `tz`.
--- Keep in step with orchestration/lib/contract.py:timestamp_sql, which ingestion uses to quarantine rows.
+-- Keep in step with rules/contract.py:timestamp_sql, which ingestion uses to quarantine rows.
 {% macro parse_timestamp(column, tz='UTC') -%}
     case
         when regexp_matches(trim({{ column }}), '[0-9]:[0-9]{2}(\.[0-9]+)?\s*(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$')

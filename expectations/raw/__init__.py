@@ -19,7 +19,7 @@ from expectations.raw import (
     web_events,
 )
 from expectations.raw_profile import RawSpec
-from expectations.thresholds import RawThresholds
+from rules.thresholds import RawThresholds
 
 RAW_SUITES: dict[str, Callable[..., gx.ExpectationSuite]] = {
     module.SOURCE: module.suite

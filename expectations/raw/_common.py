@@ -1,4 +1,4 @@
-"""The rules every raw source shares, built from the export contract (orchestration.lib.contract).
+"""The rules every raw source shares, built from the export contract (rules.contract).
 
 Each rule is the SQL of a row-level expectation (not null, matches a regex, in a set, between, a pair in order)
 or a key aggregate (repeats, conflicts); expectations.raw_profile counts them in DuckDB and GX judges the counts.
@@ -13,9 +13,9 @@ from typing import Any
 
 from expectations import patterns
 from expectations.raw_profile import KEY_CONFLICT, KEY_REPEAT, Derived, RawRule, RawSpec, key_text, literal
-from expectations.thresholds import RawThresholds, default_timestamp_floor, raw_thresholds
-from orchestration.lib.contract import CURRENCIES, SOURCES, Source, timestamp_sql
 from orchestration.lib.warehouse import quote
+from rules.contract import CURRENCIES, SOURCES, Source, timestamp_sql
+from rules.thresholds import RawThresholds, default_timestamp_floor, raw_thresholds
 
 # Columns whose values are email addresses or phone numbers, wherever a source carries them.
 EMAIL_COLUMNS = ("email",)

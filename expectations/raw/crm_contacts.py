@@ -2,7 +2,7 @@
 
 CRM contact versions: several rows per contact_id, unique per (contact_id, updated_at).
 
-Shared contract rules come from `build_raw_spec`; thresholds from `expectations.thresholds.RAW["crm_contacts"]`.
+Shared contract rules come from `build_raw_spec`; thresholds from `rules.thresholds.RAW["crm_contacts"]`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import great_expectations as gx
 
 from expectations.raw._common import build_raw_spec
 from expectations.raw_profile import RawSpec, profile_suite
-from expectations.thresholds import RawThresholds, raw_thresholds
+from rules.thresholds import RawThresholds, raw_thresholds
 
 SOURCE = "crm_contacts"
 

@@ -2,7 +2,7 @@
 
 Email engagement events (sent, open, click, ...): one row per event.
 
-Shared contract rules come from `build_raw_spec`; thresholds from `expectations.thresholds.RAW["email_events"]`.
+Shared contract rules come from `build_raw_spec`; thresholds from `rules.thresholds.RAW["email_events"]`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import great_expectations as gx
 
 from expectations.raw._common import build_raw_spec
 from expectations.raw_profile import RawSpec, profile_suite
-from expectations.thresholds import RawThresholds, raw_thresholds
+from rules.thresholds import RawThresholds, raw_thresholds
 
 SOURCE = "email_events"
 

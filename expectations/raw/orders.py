@@ -2,7 +2,7 @@
 
 Order versions: several rows per order_id (status updates), unique per (order_id, order_updated_at).
 
-Shared contract rules come from `build_raw_spec`; thresholds from `expectations.thresholds.RAW["orders"]`.
+Shared contract rules come from `build_raw_spec`; thresholds from `rules.thresholds.RAW["orders"]`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import great_expectations as gx
 
 from expectations.raw._common import build_raw_spec
 from expectations.raw_profile import RawSpec, profile_suite
-from expectations.thresholds import RawThresholds, raw_thresholds
+from rules.thresholds import RawThresholds, raw_thresholds
 
 SOURCE = "orders"
 

@@ -2,7 +2,7 @@
 
 Till sales: one row per transaction; phone and loyalty_id are empty for anonymous sales.
 
-Shared contract rules come from `build_raw_spec`; thresholds from `expectations.thresholds.RAW["pos_transactions"]`.
+Shared contract rules come from `build_raw_spec`; thresholds from `rules.thresholds.RAW["pos_transactions"]`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import great_expectations as gx
 
 from expectations.raw._common import build_raw_spec
 from expectations.raw_profile import RawSpec, profile_suite
-from expectations.thresholds import RawThresholds, raw_thresholds
+from rules.thresholds import RawThresholds, raw_thresholds
 
 SOURCE = "pos_transactions"
 

@@ -2,7 +2,7 @@
 
 Support tickets: one row per ticket; closed_at is empty while a ticket is open.
 
-Shared contract rules come from `build_raw_spec`; thresholds from `expectations.thresholds.RAW["support_tickets"]`.
+Shared contract rules come from `build_raw_spec`; thresholds from `rules.thresholds.RAW["support_tickets"]`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import great_expectations as gx
 
 from expectations.raw._common import build_raw_spec
 from expectations.raw_profile import RawSpec, profile_suite
-from expectations.thresholds import RawThresholds, raw_thresholds
+from rules.thresholds import RawThresholds, raw_thresholds
 
 SOURCE = "support_tickets"
 

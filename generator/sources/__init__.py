@@ -26,7 +26,7 @@ from generator.sources import (
     support_tickets,
     web_events,
 )
-from orchestration.lib.contract import SOURCES
+from rules.contract import SOURCES
 
 MODULES = (web_events, app_events, orders, pos_transactions, email_events, crm_contacts, support_tickets, reviews)
 SOURCE_NAMES = tuple(m.SOURCE for m in MODULES)  # the order sources are written in, and so the truth's rows

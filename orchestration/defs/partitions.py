@@ -6,8 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.lib.contract import SOURCES
 from orchestration.lib.ingest import DATE_FOLDER
+from rules.contract import SOURCES
 
 FIRST_EXPORT_DATE_ENV = "JOURNEY_FIRST_EXPORT_DATE"
 DEFAULT_FIRST_EXPORT_DATE = "2020-01-01"

@@ -41,15 +41,13 @@ from pathlib import Path
 
 import duckdb
 
-from expectations.thresholds import default_timestamp_floor
-from orchestration.lib.contract import FILE_SUFFIXES, LINEAGE_COLUMNS, SOURCES, Source, timestamp_sql
 from orchestration.lib.warehouse import ensure_tables, quote
+from rules.contract import FILE_SUFFIXES, LINEAGE_COLUMNS, SOURCES, Source, timestamp_sql
+from rules.thresholds import FUTURE_TOLERANCE, default_timestamp_floor
 
 DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# Events may not be later than their export date plus this many days (clock skew, time zones).
-FUTURE_TOLERANCE_DAYS = 2
 # Events before the timestamp floor are rejected as garbage: the same floor as the quality gates
-# (expectations.thresholds.default_timestamp_floor: 1970-01-01, or JOURNEY_QUALITY_TIMESTAMP_FLOOR), so moving it
+# (rules.thresholds.default_timestamp_floor: 1970-01-01, or JOURNEY_QUALITY_TIMESTAMP_FLOOR), so moving it
 # moves quarantine and the gate together.
 
 # Internal columns of the batch tables; export columns may not use these names (nor the lineage columns').
@@ -508,7 +506,7 @@ def rule_sql(source: Source, export_date: str = "_export_date") -> str:
         (_is_blank(source.key), "missing_key"),
         (_is_blank(source.timestamp), "missing_timestamp"),
         ("__ts is null", "unparseable_timestamp"),
-        (f"__ts > {export_date} + interval {FUTURE_TOLERANCE_DAYS} day", "timestamp_in_future"),
+        (f"__ts > {export_date} + interval {FUTURE_TOLERANCE.days} day", "timestamp_in_future"),
         (f"__ts < timestamp '{default_timestamp_floor().isoformat()}'", "timestamp_before_floor"),
     ]
     if source.amount:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from orchestration.lib.contract import LINEAGE_COLUMNS, SOURCES
+from rules.contract import LINEAGE_COLUMNS, SOURCES
 
 QUARANTINE_COLUMNS = (
     "_source_file VARCHAR, _row_number BIGINT, _export_date DATE, _loaded_at TIMESTAMP, _file_sha256 VARCHAR, "

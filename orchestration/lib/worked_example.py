@@ -14,9 +14,9 @@ from typing import Any
 
 import duckdb
 
-from orchestration.lib.contract import SOURCES
+from rules.contract import SOURCES
+from rules.journeys import ATTRIBUTION_MODELS
 
-ATTRIBUTION_MODELS = ("first_touch", "last_touch", "linear", "time_decay", "position_based", "markov")
 MAX_ROWS_PER_TABLE = 40
 
 # The raw columns worth showing per source (all lineage lives in _source_file / _row_number).

@@ -1,5 +1,6 @@
 -- For every conversion and attribution model the credits sum to 1 and the revenue credits to the conversion
--- value, and every conversion has all six models. Returns the offending conversion/model pairs.
+-- value (within vars attribution_credit_tolerance and attribution_revenue_tolerance, the mart gate's tolerances),
+-- and every conversion has every model of var attribution_models. Returns the offending conversion/model pairs.
 with
 
 per_model as (
@@ -23,6 +24,6 @@ select per_model.conversion_id, per_model.model, per_model.credit_sum, per_model
     per_model.conversion_value, models_per_conversion.models_count
 from per_model
 inner join models_per_conversion on models_per_conversion.conversion_id = per_model.conversion_id
-where abs(per_model.credit_sum - 1) > 1e-9
-    or abs(per_model.revenue_credit_sum - coalesce(per_model.conversion_value, 0)) > 1e-6
-    or models_per_conversion.models_count <> 6
+where abs(per_model.credit_sum - 1) > {{ var('attribution_credit_tolerance') }}
+    or abs(per_model.revenue_credit_sum - coalesce(per_model.conversion_value, 0)) > {{ var('attribution_revenue_tolerance') }}
+    or models_per_conversion.models_count <> {{ var('attribution_models') | length }}

@@ -1,7 +1,6 @@
 """dbt models as Dagster assets: keys are [schema, model] and groups follow the dbt folder."""
 
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,6 +8,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.defs.dbt.project import dbt_project
+from orchestration.defs.resources import DBT_BUILD_FILE_ENV, WarehouseResource, scoped_environment
 
 
 class JourneyTranslator(DagsterDbtTranslator):
@@ -40,15 +40,15 @@ def dbt_build_args(full_refresh: bool = False) -> list[str]:
 
 
 @dbt_assets(manifest=dbt_project().manifest_path, project=dbt_project(), dagster_dbt_translator=TRANSLATOR)
-def journey_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
-    yield from dbt.cli(dbt_build_args(config.full_refresh), context=context).stream()
+def journey_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+                       config: DbtBuildConfig):
+    # dbt learns the file to build from its environment (profiles.yml); the variable is set for its process only.
+    # Its artifacts and log stay beside the warehouse, where the next build of the same file finds its parse state.
+    with scoped_environment(**{DBT_BUILD_FILE_ENV: str(warehouse.build)}):
+        invocation = dbt.cli(dbt_build_args(config.full_refresh), context=context, target_path=warehouse.dbt_target)
+    yield from invocation.stream()
 
 
 def mart_keys() -> list[dg.AssetKey]:
-    """Every dbt model in the marts schema (what publishing waits for)."""
-    manifest = json.loads(dbt_project().manifest_path.read_text())
-    keys = []
-    for unique_id, node in manifest["nodes"].items():
-        if node["resource_type"] == "model" and node["config"].get("schema") == "marts":
-            keys.append(TRANSLATOR.get_asset_spec(manifest, unique_id, dbt_project()).key)
-    return sorted(keys, key=lambda k: k.to_user_string())
+    """Every dbt model in the marts schema (what publishing waits for), from the dbt assets' own specs."""
+    return sorted((key for key in journey_dbt_models.keys if key.path[0] == "marts"), key=lambda k: k.to_user_string())

@@ -8,10 +8,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from expectations.thresholds import default_timestamp_floor
 from orchestration.defs.partitions import EXPORT_DATES, dates_in
 from orchestration.defs.resources import WarehouseResource
-from orchestration.lib.contract import SOURCES
 from orchestration.lib.ingest import IngestError, load_source
 from orchestration.lib.warehouse import (
     compact_free_share,
@@ -22,6 +20,8 @@ from orchestration.lib.warehouse import (
     start_build_file,
     storage_version,
 )
+from rules.contract import SOURCES
+from rules.thresholds import default_timestamp_floor
 
 BUILD_KEY = dg.AssetKey(["ops", "build_warehouse"])
 

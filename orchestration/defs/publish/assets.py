@@ -5,8 +5,8 @@ import dagster as dg
 
 from orchestration.defs.dbt.assets import mart_keys
 from orchestration.defs.resources import WarehouseResource
-from orchestration.lib.contract import SOURCES
 from orchestration.lib.publish import publish
+from rules.contract import SOURCES
 
 PUBLISH_KEY = dg.AssetKey(["publish", "warehouse"])
 

@@ -6,15 +6,15 @@ They read `ops.loaded_files` (rows read / loaded / quarantined per file) of the 
 blocking, so nothing downstream runs and the published warehouse stays as it was.
 """
 
-import os
 from dataclasses import dataclass
 
 import dagster as dg
 import duckdb
 
-from expectations.thresholds import RawThresholds, raw_thresholds
-from orchestration.lib.contract import SOURCES
+from orchestration.defs.resources import WarehouseResource
 from orchestration.lib.warehouse import connect
+from rules.contract import SOURCES
+from rules.thresholds import RawThresholds, raw_thresholds
 
 
 @dataclass
@@ -114,13 +114,6 @@ def judge_volume(con: duckdb.DuckDBPyConnection, source: str, t: RawThresholds) 
     return BatchVerdict(True, f"{source}: volume of the new export dates within range", [])
 
 
-def _open(env: str) -> duckdb.DuckDBPyConnection:
-    path = os.environ.get(env)
-    if not path:
-        raise dg.Failure(f"environment variable {env} (the run's build warehouse) is not set")
-    return connect(path, read_only=True)
-
-
 def _result(verdict: BatchVerdict) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=verdict.passed, severity=dg.AssetCheckSeverity.ERROR, description=verdict.description,
@@ -128,16 +121,18 @@ def _result(verdict: BatchVerdict) -> dg.AssetCheckResult:
     )
 
 
-def _judge(env: str, judge, source: str) -> dg.AssetCheckResult:
-    """Run one batch rule on the build warehouse, holding the (read-only) connection only while it reads."""
-    con = _open(env)
+def _judge(warehouse: WarehouseResource, judge, source: str) -> dg.AssetCheckResult:
+    """Run one batch rule on the run's build file, holding the (read-only) connection only while it reads."""
+    if not warehouse.build.exists():
+        raise dg.Failure(f"{warehouse.build}: no such warehouse file to check; run the ingestion assets first")
+    con = connect(str(warehouse.build), read_only=True)
     try:
         return _result(judge(con, source, raw_thresholds(source)))
     finally:
         con.close()
 
 
-def batch_checks(warehouse_path_env: str = "JOURNEY_BUILD_WAREHOUSE") -> list[dg.AssetChecksDefinition]:
+def batch_checks() -> list[dg.AssetChecksDefinition]:
     checks = []
     for source in SOURCES:
         key = dg.AssetKey(["raw", source])
@@ -145,13 +140,13 @@ def batch_checks(warehouse_path_env: str = "JOURNEY_BUILD_WAREHOUSE") -> list[dg
         def make(source: str, key: dg.AssetKey):
             @dg.asset_check(asset=key, name=f"raw_{source}_reject_rate", blocking=True,
                             description=f"No {source} file of this load is mostly quarantined rows.")
-            def reject_rate() -> dg.AssetCheckResult:
-                return _judge(warehouse_path_env, judge_reject_rates, source)
+            def reject_rate(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+                return _judge(warehouse, judge_reject_rates, source)
 
             @dg.asset_check(asset=key, name=f"raw_{source}_volume", blocking=True,
                             description=f"Tonight's {source} export has not collapsed against recent exports.")
-            def volume() -> dg.AssetCheckResult:
-                return _judge(warehouse_path_env, judge_volume, source)
+            def volume(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+                return _judge(warehouse, judge_volume, source)
 
             return [reject_rate, volume]
 

@@ -4,21 +4,19 @@ Raw checks validate the rows of the *latest load* of a source (raw.<source> rows
 `ops.loads` row of that source), i.e. what this run just added; older rows passed their own gate already. Their
 rules are counted by DuckDB where the rows are (expectations.raw_profile: one profile row per check, plus a few
 sample rows per failed rule), and GX judges the counts. Mart checks validate the whole mart: dim_customers row
-by row (expectations.marts, in chunks), the other marts (fct_touchpoints included) through integrity suites whose
+by row (expectations.dim_customers, in chunks), the other marts (fct_touchpoints included) through integrity suites whose
 violation counts DuckDB aggregates (expectations.mart_integrity, the same way). A failed check has severity ERROR
 and is blocking, so nothing downstream of the asset runs and the last published warehouse stays as it was.
 
-Each check opens the DuckDB file read-only at the path in an environment variable (JOURNEY_BUILD_WAREHOUSE by
-default), only while it reads (a profile, samples, a chunk of dim_customers), so writers elsewhere are blocked as
-briefly as possible; a lock held by a writer is waited for. Reports (GX Data Docs pages, JSON summaries,
-index.html) go to JOURNEY_QUALITY_REPORTS, or `quality_reports/` beside the warehouse file.
+Each check opens the run's build file (the `warehouse` resource) read-only, only while it reads (a profile,
+samples, a chunk of dim_customers), so writers elsewhere are blocked as briefly as possible; a lock held by a writer
+is waited for. Reports (GX Data Docs pages, JSON summaries, index.html) go to the resource's reports folder.
 
 Great Expectations is imported when a check runs, not when the definitions load (it takes seconds).
 """
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation of a check at definition time.
 import math
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -37,16 +35,15 @@ from dagster import (
     asset_check,
 )
 
-from orchestration.lib.contract import SOURCES
+from orchestration.defs.resources import WarehouseResource
 from orchestration.lib.warehouse import connect, quote
+from rules.contract import SOURCES
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from expectations.runner import QualityResult
+    from expectations.validation import QualityResult
 
-WAREHOUSE_ENV = "JOURNEY_BUILD_WAREHOUSE"
-REPORTS_ENV = "JOURNEY_QUALITY_REPORTS"
 # Rows per pandas chunk of dim_customers (validated row by row): every key stays in one chunk.
 DEFAULT_CHUNK_ROWS = 500_000
 # How long a check waits for a writer's lock on the warehouse file before giving up.
@@ -63,21 +60,11 @@ class Load:
     rows_loaded: int | None
 
 
-def warehouse_path(env_var: str = WAREHOUSE_ENV) -> Path:
-    """The warehouse file a check reads; a clear error when the variable is unset or the file is missing."""
-    value = os.environ.get(env_var, "").strip()
-    if not value:
-        raise RuntimeError(f"{env_var} is not set: the quality checks need the path of the DuckDB warehouse to "
-                           f"validate (set it to the build file, e.g. warehouse/journey.duckdb)")
-    path = Path(value)
+def existing(path: Path) -> Path:
+    """The warehouse file a check reads; a clear error when it is missing."""
     if not path.exists():
-        raise FileNotFoundError(f"{env_var}={value}: no such warehouse file; run the ingestion assets first")
+        raise FileNotFoundError(f"{path}: no such warehouse file to check; run the ingestion assets first")
     return path
-
-
-def reports_folder(warehouse: Path, env_var: str = REPORTS_ENV) -> Path:
-    value = os.environ.get(env_var, "").strip()
-    return Path(value) if value else warehouse.parent / "quality_reports"
 
 
 def open_read_only(path: Path, wait_seconds: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
@@ -133,7 +120,7 @@ def result_metadata(result: "QualityResult", report: Path | None, **extra: Any) 
         "summary": MetadataValue.md(result.markdown()),
     }
     if report is not None:
-        from expectations.runner import page_name
+        from expectations.validation import page_name
 
         metadata["quality_report"] = MetadataValue.path(str(report.parent / page_name(result.suite_name)))
         metadata["quality_reports_index"] = MetadataValue.path(str(report))
@@ -151,14 +138,14 @@ def describe_result(result: "QualityResult", what: str) -> str:
 
 
 def _report(
-    context: AssetCheckExecutionContext, path: Path, result: "QualityResult", what: str, **extra_metadata: Any,
+    context: AssetCheckExecutionContext, reports: Path, result: "QualityResult", what: str, **extra_metadata: Any,
 ) -> AssetCheckResult:
     """Write the result's Data Docs page, log it, and return it as a blocking check result."""
-    from expectations.runner import build_data_docs
+    from expectations.validation import build_data_docs
 
     report = None
     try:
-        report = build_data_docs([result], reports_folder(path))
+        report = build_data_docs([result], reports)
     except OSError:  # a report we cannot write must not hide the verdict
         context.log.warning("could not write the quality report for %s", result.suite_name, exc_info=True)
     description = describe_result(result, what)
@@ -172,12 +159,12 @@ def _report(
 
 
 def _validate_and_report(
-    context: AssetCheckExecutionContext, path: Path, suite: Any, chunks: Iterator["pd.DataFrame"], what: str,
+    context: AssetCheckExecutionContext, reports: Path, suite: Any, chunks: Iterator["pd.DataFrame"], what: str,
     chunk_count: int,
 ) -> AssetCheckResult:
-    from expectations.runner import validate_chunks
+    from expectations.validation import validate_chunks
 
-    return _report(context, path, validate_chunks(chunks, suite), what, chunks=MetadataValue.int(chunk_count))
+    return _report(context, reports, validate_chunks(chunks, suite), what, chunks=MetadataValue.int(chunk_count))
 
 
 def _passed_without_rows(note: str, **extra: Any) -> AssetCheckResult:
@@ -187,16 +174,14 @@ def _passed_without_rows(note: str, **extra: Any) -> AssetCheckResult:
     )
 
 
-def check_raw_source(
-    context: AssetCheckExecutionContext, source: str, warehouse_path_env: str = WAREHOUSE_ENV,
-) -> AssetCheckResult:
+def check_raw_source(context: AssetCheckExecutionContext, source: str, path: Path, reports: Path) -> AssetCheckResult:
     """Validate the rows of the latest load of `source`: the rules' counts aggregated in DuckDB (one profile row,
     see expectations.raw_profile), judged by GX; a failed rule reads a few sample rows. Each read is a short
     read-only connection."""
     from expectations.raw import raw_spec
     from expectations.raw_profile import validate_raw
 
-    path = warehouse_path(warehouse_path_env)
+    path = existing(path)
     table = f"raw.{quote(source)}"
     con = open_read_only(path)
     try:
@@ -214,58 +199,54 @@ def check_raw_source(
                                     f"to validate", **load_meta)
     result = validate_raw(lambda: open_read_only(path), raw_spec(source),
                           f"(select * from {table} where _load_id = $load_id)", columns, {"load_id": load.load_id})
-    return _report(context, path, result, f"raw.{source} load {load.load_id}",
+    return _report(context, reports, result, f"raw.{source} load {load.load_id}",
                    profile=MetadataValue.text("aggregated in DuckDB"), **load_meta)
 
 
 def check_mart(
-    context: AssetCheckExecutionContext, table: str, warehouse_path_env: str = WAREHOUSE_ENV,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    context: AssetCheckExecutionContext, table: str, path: Path, reports: Path, chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> AssetCheckResult:
     """Validate a mart: dim_customers row by row (in chunks of its key), every other mart through its integrity
     suite (violation counts aggregated in DuckDB, see expectations.mart_integrity)."""
-    from expectations import marts
+    from expectations import dim_customers
 
-    if table != marts.CUSTOMERS_TABLE:
-        return check_mart_integrity(context, table, warehouse_path_env)
-    path = warehouse_path(warehouse_path_env)
+    if table != dim_customers.CUSTOMERS_TABLE:
+        return check_mart_integrity(context, table, path, reports)
+    path = existing(path)
     con = open_read_only(path)
     try:
         rows = con.execute(f"select count(*) from {table}").fetchone()[0]
         columns = {r[0] for r in con.execute(f"describe {table}").fetchall()}
     finally:
         con.close()
-    key, suite = marts.CUSTOMER_KEY, marts.dim_customers_suite()
-    wanted = [c for c in marts.CUSTOMER_COLUMNS if c in columns]
+    key, suite = dim_customers.CUSTOMER_KEY, dim_customers.dim_customers_suite()
+    wanted = [c for c in dim_customers.CUSTOMER_COLUMNS if c in columns]
     select = f"select {', '.join(quote(c) for c in wanted) or '*'} from {table} where true"
     # Without the key column there is nothing to chunk by; the suite reports the missing column.
     queries = chunk_queries(select, quote(key), rows, chunk_rows) if key in columns else [select]
-    return _validate_and_report(context, path, suite, read_chunks(path, queries), table,
+    return _validate_and_report(context, reports, suite, read_chunks(path, queries), table,
                                 chunk_count=len(queries))
 
 
 def check_mart_integrity(
-    context: AssetCheckExecutionContext, table: str, warehouse_path_env: str = WAREHOUSE_ENV,
+    context: AssetCheckExecutionContext, table: str, path: Path, reports: Path,
 ) -> AssetCheckResult:
     """Validate a mart's integrity suite: one profile row of violation counts computed in DuckDB, then (only when
     a rule fails) a few sample rows per failed rule. Each read is a short read-only connection."""
     from expectations.mart_integrity import validate_mart
 
-    path = warehouse_path(warehouse_path_env)
+    path = existing(path)
     result = validate_mart(lambda: open_read_only(path), table)
-    return _report(context, path, result, table, profile=MetadataValue.text("aggregated in DuckDB"))
+    return _report(context, reports, result, table, profile=MetadataValue.text("aggregated in DuckDB"))
 
 
-def raw_source_checks(
-    warehouse_path_env: str = WAREHOUSE_ENV,
-    sources: Sequence[str] | None = None,
-    pool: str | None = None,
-) -> list[AssetChecksDefinition]:
-    """One blocking check `raw_<source>_quality` per raw source, on AssetKey(["raw", source])."""
-    return [_raw_check(source, warehouse_path_env, pool) for source in (sources or list(SOURCES))]
+def raw_source_checks(sources: Sequence[str] | None = None, pool: str | None = None) -> list[AssetChecksDefinition]:
+    """One blocking check `raw_<source>_quality` per raw source, on AssetKey(["raw", source]); each reads the run's
+    build file named by the `warehouse` resource."""
+    return [_raw_check(source, pool) for source in (sources or list(SOURCES))]
 
 
-def _raw_check(source: str, env: str, pool: str | None) -> AssetChecksDefinition:
+def _raw_check(source: str, pool: str | None) -> AssetChecksDefinition:
     if source not in SOURCES:
         raise KeyError(f"unknown source {source!r}; known: {', '.join(SOURCES)}")
 
@@ -275,18 +256,18 @@ def _raw_check(source: str, env: str, pool: str | None) -> AssetChecksDefinition
         blocking=True,
         description=f"Great Expectations suite raw.{source} on the rows of the latest load of {source} (counted in "
                     f"DuckDB): columns, keys, timestamps, enums, amounts, emails and phones at the rates in "
-                    f"expectations/thresholds.py.",
+                    f"rules/thresholds.py.",
         pool=pool,
-        metadata={"suite": f"raw.{source}", "warehouse_env": env},
+        metadata={"suite": f"raw.{source}"},
     )
-    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        return check_raw_source(context, source, env)
+    def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+        return check_raw_source(context, source, warehouse.build, warehouse.reports)
 
     return _check
 
 
 # Every mart the gate covers: (table, asset name, marts the check also reads besides its own). dim_customers is
-# validated row by row (expectations.marts); the others by their integrity suites (expectations.mart_integrity).
+# validated row by row (expectations.dim_customers); the others by their integrity suites (expectations.mart_integrity).
 # A check that reads dim_customers waits for it.
 MART_CHECKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("marts.fct_touchpoints", "fct_touchpoints", ("dim_customers",)),
@@ -315,7 +296,6 @@ MART_CHECK_DESCRIPTIONS = {
 
 
 def mart_checks(
-    warehouse_path_env: str = WAREHOUSE_ENV,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     pool: str | None = None,
     touchpoints_wait_for_customers: bool = True,
@@ -338,12 +318,11 @@ def mart_checks(
         if name == "fct_touchpoints" and not touchpoints_wait_for_customers:
             reads = ()
         deps = [AssetKey(["marts", other]) for other in reads]
-        definitions.append(_mart_check(table, name, deps, warehouse_path_env, chunk_rows, pool))
+        definitions.append(_mart_check(table, name, deps, chunk_rows, pool))
     return definitions
 
 
-def _mart_check(table: str, name: str, deps: list[AssetKey], env: str, chunk_rows: int,
-                pool: str | None) -> AssetChecksDefinition:
+def _mart_check(table: str, name: str, deps: list[AssetKey], chunk_rows: int, pool: str | None) -> AssetChecksDefinition:
     @asset_check(
         asset=AssetKey(["marts", name]),
         name=f"{name}_quality",
@@ -351,9 +330,9 @@ def _mart_check(table: str, name: str, deps: list[AssetKey], env: str, chunk_row
         additional_deps=deps or None,
         description=f"Great Expectations suite {table}: {MART_CHECK_DESCRIPTIONS[name]}.",
         pool=pool,
-        metadata={"suite": table, "warehouse_env": env},
+        metadata={"suite": table},
     )
-    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        return check_mart(context, table, env, chunk_rows)
+    def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+        return check_mart(context, table, warehouse.build, warehouse.reports, chunk_rows)
 
     return _check

@@ -25,18 +25,12 @@ record_customers as (
     {%- endif %}
 ),
 guards as (select * from {{ ref('int_identity__identifier_guards') }}),
-placeholder_values as (select * from {{ ref('identity_placeholder_values') }}),
 crm_contacts as (select * from {{ ref('stg_crm__contacts') }}),
 orders as (select * from {{ ref('stg_shop__orders') }}),
 support_tickets as (select * from {{ ref('stg_support__tickets') }}),
 reviews as (select * from {{ ref('stg_reviews__reviews') }}),
 email_events as (select * from {{ ref('stg_email__events') }}),
 pos_transactions as (select * from {{ ref('stg_pos__transactions') }}),
-
-any_type_placeholders as (
-    select lower(value_pattern) as value_pattern from placeholder_values
-    where identifier_type = '*' and match_kind = 'exact'
-),
 
 person_rows as (
     select 'crm_contacts' as source_name, cast(contact_id as {{ dbt.type_string() }}) as record_id, updated_at as observed_at,
@@ -100,8 +94,8 @@ observations as (
         cast(null as date) as birth_date, cast(null as {{ dbt.type_string() }}) as loyalty_id
     from with_customer
     where first_name is not null and last_name is not null
-        and lower(trim(first_name)) not in (select value_pattern from any_type_placeholders)
-        and lower(trim(last_name)) not in (select value_pattern from any_type_placeholders)
+        and not {{ identity_is_placeholder_name('first_name') }}
+        and not {{ identity_is_placeholder_name('last_name') }}
     union all
     select customer_id, 'email', source_name, record_id, observed_at, email,
         null, null, email, null, null, null, null, null, null, null

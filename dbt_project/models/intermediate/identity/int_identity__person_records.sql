@@ -36,7 +36,6 @@ record_identifiers as (
     {%- endif %}
 ),
 identifier_values as (select * from {{ ref('int_identity__identifier_values') }}),
-placeholder_values as (select * from {{ ref('identity_placeholder_values') }}),
 
 described as (
     select
@@ -52,20 +51,14 @@ described as (
     where order_id is not null
 ),
 
--- Names and values that are placeholders of any type ('unknown', 'n/a', ...) are treated as missing.
-any_type_placeholders as (
-    select lower(value_pattern) as value_pattern from placeholder_values
-    where identifier_type = '*' and match_kind = 'exact'
-),
-
 keyed as (
     select
         source_name,
         record_id,
         observed_at,
-        case when lower(trim(first_name)) in (select value_pattern from any_type_placeholders) then null
+        case when {{ identity_is_placeholder_name('first_name') }} then null
             else {{ identity_name_key('first_name') }} end as first_name_key,
-        case when lower(trim(last_name)) in (select value_pattern from any_type_placeholders) then null
+        case when {{ identity_is_placeholder_name('last_name') }} then null
             else {{ identity_name_key('last_name') }} end as last_name_key,
         birth_date,
         {{ regexp_extract_group("lower(street)", '^[^0-9]*([0-9]+[a-z]?[ ]+[a-z]+)') }} as street_key,

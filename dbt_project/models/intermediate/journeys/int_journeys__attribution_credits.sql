@@ -18,14 +18,6 @@
 -- rolls those up).
 {%- set first_weight = var('attribution_position_first_weight') %}
 {%- set last_weight = var('attribution_position_last_weight') %}
-{%- set scope_jinja = "{{ ref('int_journeys__rebuild_scope') }}" %}
-{%- set rebuilt_conversion -%}
-    exists (
-        select 1 from {{ scope_jinja }} as rebuild_scope
-        where rebuild_scope.visitor_key = credit_rows.visitor_key
-            and (rebuild_scope.rebuild_from is null or credit_rows.conversion_at >= rebuild_scope.rebuild_from)
-    )
-{%- endset %}
 {{
     config(
         materialized='incremental',
@@ -33,7 +25,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} as credit_rows where " ~ rebuilt_conversion ~ "{% endif %}",
+        pre_hook="{% if is_incremental() %}delete from {{ this }} as credit_rows where {{ in_rebuild_scope('credit_rows', 'conversion_at') }}{% endif %}",
     )
 }}
 -- depends_on: {{ ref('int_journeys__rebuild_scope') }}
@@ -60,7 +52,7 @@ current_build as (
 
 rebuilt_paths as (
     select * from converted_paths as credit_rows
-    where {{ rebuilt_conversion | replace(scope_jinja, ref('int_journeys__rebuild_scope') | string) }}
+    where {{ in_rebuild_scope('credit_rows', 'conversion_at') }}
 ),
 
 -- Markov credits written with a removal effect that has changed since (rebuilt conversions were deleted before).

@@ -4,14 +4,6 @@
 -- counts once, at its own time.
 -- Incremental (docs/journeys.md "Incremental builds"): a run rewrites the touches of the visitors of
 -- int_journeys__rebuild_scope from their rebuild_from on (a session starting before it ended before it).
-{%- set scope_jinja = "{{ ref('int_journeys__rebuild_scope') }}" %}
-{%- set in_rebuilt_part -%}
-    exists (
-        select 1 from {{ scope_jinja }} as rebuild_scope
-        where rebuild_scope.visitor_key = previous.visitor_key
-            and (rebuild_scope.rebuild_from is null or previous.touched_at >= rebuild_scope.rebuild_from)
-    )
-{%- endset %}
 {{
     config(
         materialized='incremental',
@@ -19,7 +11,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} as previous where " ~ in_rebuilt_part ~ "{% endif %}",
+        pre_hook="{% if is_incremental() %}delete from {{ this }} as previous where {{ in_rebuild_scope('previous', 'touched_at') }}{% endif %}",
     )
 }}
 -- depends_on: {{ ref('int_journeys__rebuild_scope') }}
@@ -35,7 +27,7 @@ touchpoints as (
     select all_touchpoints.*
     from all_touchpoints
     inner join rebuild_scope on rebuild_scope.visitor_key = all_touchpoints.visitor_key
-    where rebuild_scope.rebuild_from is null or all_touchpoints.occurred_at >= rebuild_scope.rebuild_from
+    where {{ rebuild_scope_reaches('all_touchpoints.occurred_at') }}
 ),
 
 {% else %}

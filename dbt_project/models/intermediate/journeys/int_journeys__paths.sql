@@ -12,18 +12,6 @@
 -- path; an earlier conversion's touches and previous conversion are all before rebuild_from and unchanged. It
 -- reads those visitors' conversions and their touches from attribution_lookback_days before the earlier of
 -- rebuild_from and their last touch.
-{%- set scope_jinja = "{{ ref('int_journeys__rebuild_scope') }}" %}
-{%- set in_rebuilt_part -%}
-    exists (
-        select 1 from {{ scope_jinja }} as rebuild_scope
-        where rebuild_scope.visitor_key = previous.visitor_key
-            and (
-                rebuild_scope.rebuild_from is null
-                or not previous.is_converted
-                or previous.conversion_at >= rebuild_scope.rebuild_from
-            )
-    )
-{%- endset %}
 {{
     config(
         materialized='incremental',
@@ -31,7 +19,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} as previous where " ~ in_rebuilt_part ~ "{% endif %}",
+        pre_hook="{% if is_incremental() %}delete from {{ this }} as previous where {{ in_rebuild_scope('previous', 'conversion_at', also='not previous.is_converted') }}{% endif %}",
     )
 }}
 -- depends_on: {{ ref('int_journeys__rebuild_scope') }}

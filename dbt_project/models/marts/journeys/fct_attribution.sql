@@ -6,14 +6,6 @@
 -- int_journeys__rebuild_scope at or after their rebuild_from, and rolls up again every (conversion, model)
 -- whose credits the latest build of int_journeys__attribution_credits wrote (those conversions, and the Markov
 -- credits that changed with the removal effects).
-{%- set scope_jinja = "{{ ref('int_journeys__rebuild_scope') }}" %}
-{%- set rebuilt_conversion -%}
-    exists (
-        select 1 from {{ scope_jinja }} as rebuild_scope
-        where rebuild_scope.visitor_key = previous.visitor_key
-            and (rebuild_scope.rebuild_from is null or previous.conversion_at >= rebuild_scope.rebuild_from)
-    )
-{%- endset %}
 {{
     config(
         materialized='incremental',
@@ -21,7 +13,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} as previous where " ~ rebuilt_conversion ~ "{% endif %}",
+        pre_hook="{% if is_incremental() %}delete from {{ this }} as previous where {{ in_rebuild_scope('previous', 'conversion_at') }}{% endif %}",
     )
 }}
 -- depends_on: {{ ref('int_journeys__rebuild_scope') }}

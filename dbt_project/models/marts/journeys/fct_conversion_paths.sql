@@ -4,18 +4,6 @@
 -- Incremental (docs/journeys.md "Incremental builds"): a run rewrites the paths int_journeys__paths rewrote -
 -- for the visitors of int_journeys__rebuild_scope, conversions at or after rebuild_from and the non-converting
 -- path.
-{%- set scope_jinja = "{{ ref('int_journeys__rebuild_scope') }}" %}
-{%- set rebuilt_path -%}
-    exists (
-        select 1 from {{ scope_jinja }} as rebuild_scope
-        where rebuild_scope.visitor_key = path_rows.visitor_key
-            and (
-                rebuild_scope.rebuild_from is null
-                or not path_rows.is_converted
-                or path_rows.conversion_at >= rebuild_scope.rebuild_from
-            )
-    )
-{%- endset %}
 {{
     config(
         materialized='incremental',
@@ -23,7 +11,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} as path_rows where " ~ rebuilt_path ~ "{% endif %}",
+        pre_hook="{% if is_incremental() %}delete from {{ this }} as path_rows where {{ in_rebuild_scope('path_rows', 'conversion_at', also='not path_rows.is_converted') }}{% endif %}",
     )
 }}
 -- depends_on: {{ ref('int_journeys__rebuild_scope') }}
@@ -33,7 +21,7 @@ with
 
 paths as (
     select * from {{ ref('int_journeys__paths') }} as path_rows
-    where {{ rebuilt_path | replace(scope_jinja, ref('int_journeys__rebuild_scope') | string) }}
+    where {{ in_rebuild_scope('path_rows', 'conversion_at', also='not path_rows.is_converted') }}
 ),
 
 {% else %}

@@ -6,17 +6,6 @@
 -- int_journeys__rebuild_scope that end less than one session timeout before their rebuild_from (later sessions
 -- may have changed; an earlier session's events and conversions cannot have).
 {%- set timeout = var('session_timeout_minutes') %}
-{%- set scope_jinja = "{{ ref('int_journeys__rebuild_scope') }}" %}
-{%- set in_rebuilt_part -%}
-    exists (
-        select 1 from {{ scope_jinja }} as rebuild_scope
-        where rebuild_scope.visitor_key = previous.visitor_key
-            and (
-                rebuild_scope.rebuild_from is null
-                or previous.ended_at >= {{ dbt.dateadd('minute', -1 * timeout, 'rebuild_scope.rebuild_from') }}
-            )
-    )
-{%- endset %}
 {{
     config(
         materialized='incremental',
@@ -24,7 +13,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} as previous where " ~ in_rebuilt_part ~ "{% endif %}",
+        pre_hook="{% if is_incremental() %}delete from {{ this }} as previous where {{ in_rebuild_scope('previous', 'ended_at', minutes_before=var('session_timeout_minutes')) }}{% endif %}",
     )
 }}
 -- depends_on: {{ ref('int_journeys__rebuild_scope') }}
@@ -41,10 +30,7 @@ rebuilt_sessions as (
     from all_touchpoints
     inner join rebuild_scope on rebuild_scope.visitor_key = all_touchpoints.visitor_key
     where all_touchpoints.session_id is not null
-        and (
-            rebuild_scope.rebuild_from is null
-            or all_touchpoints.occurred_at >= {{ dbt.dateadd('minute', -1 * timeout, 'rebuild_scope.rebuild_from') }}
-        )
+        and {{ rebuild_scope_reaches('all_touchpoints.occurred_at', minutes_before=timeout) }}
 ),
 
 -- The events of those sessions, and every conversion of their visitors.

@@ -32,7 +32,7 @@ touchpoints as (
     select all_touchpoints.*
     from all_touchpoints
     inner join rebuild_scope on rebuild_scope.visitor_key = all_touchpoints.visitor_key
-    where rebuild_scope.rebuild_from is null or all_touchpoints.occurred_at >= rebuild_scope.rebuild_from
+    where {{ rebuild_scope_reaches('all_touchpoints.occurred_at') }}
 ),
 
 -- The visitor's conversions before the rebuilt part (kept as they were).

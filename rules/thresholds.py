@@ -1,4 +1,5 @@
-"""Every tolerance the quality gates apply, in one place, with the reason for its default.
+"""Every tolerance the quality gates apply, in one place, with the reason for its default (ingestion reads the
+timestamp floor and the future tolerance from here too).
 
 A "mostly" value is the share of non-null values that must pass an expectation for the batch to pass
 (Great Expectations' `mostly`): 0.95 means a batch fails once more than 5% of its values break the rule.
@@ -17,6 +18,12 @@ from datetime import date, timedelta
 from types import MappingProxyType
 
 TIMESTAMP_FLOOR_ENV = "JOURNEY_QUALITY_TIMESTAMP_FLOOR"
+# A timestamp more than this after its reference time is "in the future" (clock skew, time zones, a day's export
+# cut at midnight somewhere east of UTC). One tolerance, two references: ingestion measures from the row's export
+# date (quarantine reason `timestamp_in_future`; deterministic, so reloading an old export rejects the same rows),
+# the quality gates from the moment they validate (raw `timestamp_not_future`, fct_touchpoints), the latest any row
+# of tonight's export can honestly be.
+FUTURE_TOLERANCE = timedelta(days=2)
 # The oldest floor accepted: a floor before it is a typo (no export carries such dates). The gates once compared
 # timestamps in pandas nanoseconds (from 1678 on); they now compare in DuckDB, which has no such limit.
 OLDEST_FLOOR = date(1700, 1, 1)
@@ -64,8 +71,8 @@ class RawThresholds:
     small_batch_allowance: int = 2
     # Timestamps before this date are implausible; None: default_timestamp_floor() when the suite is built.
     timestamp_floor: date | None = None
-    # Timestamps later than now + this are in the future (the slack absorbs clock skew between systems).
-    future_tolerance: timedelta = timedelta(days=1)
+    # Timestamps later than now + this are in the future (FUTURE_TOLERANCE, as at ingestion).
+    future_tolerance: timedelta = FUTURE_TOLERANCE
     # Two timestamps that must be in order (placed before updated, opened before closed) may be this far out of
     # order: they come from different systems' clocks (the sample's orders are up to a second apart).
     clock_skew: timedelta = timedelta(minutes=5)
@@ -135,7 +142,7 @@ class MartThresholds:
     # Share of touchpoints with a channel (channel mapping seeds should cover every source/medium).
     touchpoint_channel_populated_mostly: float = 0.99
     timestamp_floor: date | None = None
-    future_tolerance: timedelta = timedelta(days=1)
+    future_tolerance: timedelta = FUTURE_TOLERANCE
     # The integrity rules of expectations/mart_integrity.py (one row per key, known customers, golden records with
     # an identifier, stage timestamps in order, attribution) allow no violation at all: a broken one is a bug in a
     # model, not noise in an export. Only the attribution sums are floating point and need a tolerance:

@@ -18,7 +18,7 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 
 from expectations.raw._common import rule, utc_now
-from expectations.thresholds import MARTS, MartThresholds
+from rules.thresholds import MARTS, MartThresholds
 
 CUSTOMERS_TABLE = "marts.dim_customers"
 CUSTOMER_KEY = "customer_id"
@@ -40,5 +40,3 @@ def dim_customers_suite(thresholds: MartThresholds = MARTS, now: datetime | None
               "built_at": now.isoformat(timespec="seconds")},
     )
 
-
-MART_SUITES = {CUSTOMERS_TABLE: dim_customers_suite}

@@ -1,0 +1,127 @@
+"""Helpers shared by the tests: dbt with a private target folder, warehouse copies, table snapshots."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from filelock import FileLock
+
+ROOT = Path(__file__).resolve().parents[1]
+DBT_DIR = ROOT / "dbt_project"
+SAMPLE_LANDING = ROOT / "seeds" / "landing"
+SAMPLE_TRUTH = ROOT / "seeds" / "truth"
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def dbt(*args: str, warehouse: Path | None = None, target: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the dbt beside this Python against `warehouse` (dbt writes `<warehouse>.build`).
+
+    Every invocation writes its artifacts and logs to its own folder (`target`, default a new temporary one), so
+    tests can run dbt at the same time; the project's partial-parse state is copied there first, as dagster-dbt
+    does, so dbt does not parse the whole project again when the profile is the same."""
+    env = dict(os.environ)
+    if warehouse is not None:
+        env["JOURNEY_BUILD_WAREHOUSE"] = str(warehouse.with_name(warehouse.name + ".build"))
+    if target is None:
+        target = Path(tempfile.mkdtemp(prefix="dbt-target-"))
+    target.mkdir(parents=True, exist_ok=True)
+    state = DBT_DIR / "target" / PARTIAL_PARSE
+    if state.exists() and not (target / PARTIAL_PARSE).exists():
+        shutil.copyfile(state, target / PARTIAL_PARSE)
+    env["DBT_TARGET_PATH"] = env["DBT_LOG_PATH"] = str(target)
+    exe = Path(sys.executable).parent / "dbt"
+    return subprocess.run(
+        [str(exe), *args, "--profiles-dir", str(DBT_DIR), "--project-dir", str(DBT_DIR)],
+        cwd=DBT_DIR, env=env, capture_output=True, text=True, check=False,
+    )
+
+
+def shared_folder(factory: pytest.TempPathFactory) -> Path:
+    """A folder every worker of this session sees (the base temp folder of the session, not of one worker)."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@dataclass(frozen=True)
+class BuiltWarehouse:
+    """A landing folder and the warehouse one `journey run` published from it, with that run's summary."""
+
+    landing: Path
+    warehouse: Path
+    summary: object  # orchestration.runner.RunSummary
+
+
+def built_once(factory: pytest.TempPathFactory, name: str, build) -> BuiltWarehouse:
+    """`build(root) -> BuiltWarehouse` run once per session under a lock; later callers get its result."""
+    root = shared_folder(factory) / name
+    with FileLock(str(root) + ".lock"):
+        done = root / "built.pickle"
+        if not done.exists():
+            if root.exists():
+                shutil.rmtree(root)  # a build that failed half-way in this session: try again, show its error
+            root.mkdir(parents=True)
+            built = build(root)
+            done.write_bytes(pickle.dumps(built))
+        return pickle.loads(done.read_bytes())
+
+
+def copy_warehouse(source: Path, target: Path) -> Path:
+    """A private copy of a published warehouse file (a test may run on it, or break it)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return target
+
+
+def count_records(path: Path) -> int:
+    """Records in an export file, counted independently of DuckDB (the 'rows in' of the books)."""
+    from orchestration.lib.ingest import file_suffix
+
+    suffix = file_suffix(path)
+    if suffix == ".parquet":
+        return pq.read_metadata(path).num_rows
+    opener = gzip.open if suffix.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        if suffix.startswith(".jsonl"):
+            return sum(1 for line in handle if line.strip())
+        return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+
+
+def snapshot(warehouse: Path) -> dict[str, tuple]:
+    """Row count and an order-independent content hash of every table readers see."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema in ('raw', 'quarantine', 'staging', 'marts') order by 1, 2"
+        ).fetchall()
+        out = {}
+        for schema, name in tables:
+            cols = [r[0] for r in con.execute(f'describe "{schema}"."{name}"').fetchall() if r[0] not in ("_loaded_at", "_load_id")]
+            col_sql = ", ".join(f'"{c}"' for c in cols)
+            out[f"{schema}.{name}"] = con.execute(
+                f'select count(*), coalesce(sum(hash(row({col_sql}))), 0) from "{schema}"."{name}"'
+            ).fetchone()
+        return out
+    finally:
+        con.close()
+
+
+def resource_for(build: Path, reports: Path | None = None):
+    """The warehouse resource of a run whose build file is `build` (named `<published>.build`)."""
+    from orchestration.defs.resources import WarehouseResource
+
+    assert build.name.endswith(".build"), f"{build}: a build file is named <published warehouse>.build"
+    return WarehouseResource(warehouse_path=str(build)[: -len(".build")], landing_dir=str(build.parent),
+                             reports_dir=str(reports or ""))
