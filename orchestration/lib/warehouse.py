@@ -17,6 +17,7 @@ import errno
 import fcntl
 import os
 import re
+import resource
 import shutil
 import tempfile
 import time
@@ -326,6 +327,7 @@ class Compaction:
     seconds: float
     threshold: float
     error: str | None = None
+    cpu_seconds: float = 0.0  # of this process (DuckDB's threads): the rewrite is CPU-bound
 
     def __str__(self) -> str:
         if self.error:
@@ -334,7 +336,7 @@ class Compaction:
         if not self.compacted:
             return f"not compacted: {self.before} (compacts above {self.threshold:.0%})"
         return (f"compacted: {self.before} (above {self.threshold:.0%}); rewritten to {_gb(self.after_bytes)} "
-                f"in {self.seconds:.1f} s")
+                f"in {self.seconds:.1f} s ({self.cpu_seconds:.1f} CPU s)")
 
 
 def compact_database(path: str, failpoint=lambda name: None) -> int:
@@ -378,10 +380,15 @@ def compact_if_fragmented(path: str, threshold: float, failpoint=lambda name: No
         con.close()
     if before.free_share <= threshold:
         return Compaction(False, before, before.file_bytes, 0.0, threshold)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     try:
         after = compact_database(path, failpoint)
     except (duckdb.Error, OSError, RuntimeError) as exc:
         return Compaction(False, before, os.path.getsize(path), time.perf_counter() - started, threshold,
-                          error=f"{type(exc).__name__}: {exc}")
-    return Compaction(True, before, after, time.perf_counter() - started, threshold)
+                          error=f"{type(exc).__name__}: {exc}", cpu_seconds=_cpu_seconds() - cpu)
+    return Compaction(True, before, after, time.perf_counter() - started, threshold, cpu_seconds=_cpu_seconds() - cpu)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
