@@ -130,6 +130,7 @@ def copy_database(source: str, target: str, version: str | None) -> None:
     con = duckdb.connect(target)
     try:
         con.execute("set TimeZone = 'UTC'")
+        con.execute("set enable_progress_bar = false")  # no bar on a terminal or in the run's log
         # the same memory cap as dbt's DuckDB (README "Memory and threads"); past it DuckDB spills to <target>.tmp
         con.execute(f"set memory_limit = {sql_literal(os.environ.get(MEMORY_LIMIT_ENV, '') or '5GB')}")
         con.execute(f"attach {sql_literal(source)} as copy_source (read_only)")
