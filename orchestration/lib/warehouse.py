@@ -17,6 +17,7 @@ import errno
 import fcntl
 import os
 import re
+import resource
 import shutil
 import tempfile
 import time
@@ -129,6 +130,7 @@ def copy_database(source: str, target: str, version: str | None) -> None:
     con = duckdb.connect(target)
     try:
         con.execute("set TimeZone = 'UTC'")
+        con.execute("set enable_progress_bar = false")  # no bar on a terminal or in the run's log
         # the same memory cap as dbt's DuckDB (README "Memory and threads"); past it DuckDB spills to <target>.tmp
         con.execute(f"set memory_limit = {sql_literal(os.environ.get(MEMORY_LIMIT_ENV, '') or '5GB')}")
         con.execute(f"attach {sql_literal(source)} as copy_source (read_only)")
@@ -326,6 +328,7 @@ class Compaction:
     seconds: float
     threshold: float
     error: str | None = None
+    cpu_seconds: float = 0.0  # of this process (DuckDB's threads): the rewrite is CPU-bound
 
     def __str__(self) -> str:
         if self.error:
@@ -334,7 +337,7 @@ class Compaction:
         if not self.compacted:
             return f"not compacted: {self.before} (compacts above {self.threshold:.0%})"
         return (f"compacted: {self.before} (above {self.threshold:.0%}); rewritten to {_gb(self.after_bytes)} "
-                f"in {self.seconds:.1f} s")
+                f"in {self.seconds:.1f} s ({self.cpu_seconds:.1f} CPU s)")
 
 
 def compact_database(path: str, failpoint=lambda name: None) -> int:
@@ -378,10 +381,15 @@ def compact_if_fragmented(path: str, threshold: float, failpoint=lambda name: No
         con.close()
     if before.free_share <= threshold:
         return Compaction(False, before, before.file_bytes, 0.0, threshold)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     try:
         after = compact_database(path, failpoint)
     except (duckdb.Error, OSError, RuntimeError) as exc:
         return Compaction(False, before, os.path.getsize(path), time.perf_counter() - started, threshold,
-                          error=f"{type(exc).__name__}: {exc}")
-    return Compaction(True, before, after, time.perf_counter() - started, threshold)
+                          error=f"{type(exc).__name__}: {exc}", cpu_seconds=_cpu_seconds() - cpu)
+    return Compaction(True, before, after, time.perf_counter() - started, threshold, cpu_seconds=_cpu_seconds() - cpu)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime

@@ -1,6 +1,7 @@
 """One asset per raw source: load every new export file into raw.<source>, rejects into quarantine.<source>."""
 
 
+import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +47,7 @@ def build_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     compact = compact_path(str(build))  # a compaction a killed publish step left half-written
     for leftover in (build, build.with_name(build.name + ".wal"), compact, f"{compact}.wal"):
         Path(leftover).unlink(missing_ok=True)
+    shutil.rmtree(f"{compact}.tmp", ignore_errors=True)  # its spill folder
     try:  # settings from the environment are judged once, before anything is loaded
         version = requested_storage_version()
         default_timestamp_floor()

@@ -26,6 +26,6 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
         "published": str(warehouse.published), "previous": str(result.previous),
         "compaction": str(compaction), "compacted": compaction.compacted,
         "free_share_before": round(compaction.before.free_share, 4),
-        "compact_seconds": round(compaction.seconds, 2),
+        "compact_seconds": round(compaction.seconds, 2), "compact_cpu_seconds": round(compaction.cpu_seconds, 2),
         "published_bytes": dg.MetadataValue.int(warehouse.published.stat().st_size),
     })
