@@ -3,6 +3,7 @@
 
 import shutil
 import uuid
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +24,10 @@ from orchestration.lib.warehouse import (
 )
 from rules.contract import SOURCES
 from rules.thresholds import default_timestamp_floor
+
+# Single-run backfills (one run loads a whole range of export dates) are a deliberate choice; Dagster marks the
+# parameter beta and would print that on every import, into every run's log.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
 BUILD_KEY = dg.AssetKey(["ops", "build_warehouse"])
 
