@@ -188,7 +188,7 @@ def clone_or_copy(source: str, target: str) -> str:
        writes them.
     2. Else os.copy_file_range: the copy stays in the kernel, and a file system may offload it (an NFS or CIFS
        server-side copy); on ext4 it is a byte copy at disk speed.
-    3. Else (an old kernel, or file systems that refuse copy_file_range between them) shutil.copyfile.
+    3. Else (an old kernel, or file systems that refuse copy_file_range between them) a byte copy in Python.
     """
     size = os.path.getsize(source)
     started = time.perf_counter()
@@ -220,8 +220,8 @@ def _copy_file_range(src: int, dst: int, size: int) -> None:
     copied = 0
     while copied < size:
         n = os.copy_file_range(src, dst, min(size - copied, 2**30))
-        if n == 0:  # the source ended early (it does not: nothing writes the published file); stop anyway
-            break
+        if n == 0:  # nothing writes the published file, so this means it was cut short under us
+            raise RuntimeError(f"the copy of the published file ended after {copied:,} of {size:,} bytes")
         copied += n
 
 
@@ -231,7 +231,7 @@ def _gb(size: int) -> str:
 
 # ----------------------------------------------------------------------------------------------- compaction
 # A DuckDB file never gives space back to the file system but for free blocks at its very end. Two kinds of dead
-# space pile up over incremental nights (measured on 30,000 people: +25% after one night, mostly the second kind):
+# space pile up over incremental nights (measured on 30,000 people: +24% after one night, +80% after four):
 # - free blocks: a table that is rebuilt (dbt `table`, or a row group DuckDB vacuums) is written anew while the
 #   old version still exists; the old blocks become free and are reused by later writes, not returned;
 # - deleted rows still stored: an incremental model's delete+insert marks the old rows deleted, and DuckDB only
