@@ -9,8 +9,8 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.defs.dbt.assets import journey_dbt_models
 from orchestration.defs.dbt.project import dbt_executable, dbt_project
-from orchestration.defs.ingest.assets import RAW_ASSETS, build_warehouse
-from orchestration.defs.partitions import EXPORT_DATES
+from orchestration.defs.ingest.assets import build_warehouse, raw_assets
+from orchestration.defs.partitions import export_dates
 from orchestration.defs.publish.assets import published_warehouse
 from orchestration.defs.quality.batch import batch_checks
 from orchestration.defs.quality.checks import mart_checks, raw_source_checks
@@ -19,25 +19,30 @@ from orchestration.defs.schedules import landing_sensor, nightly_schedule
 
 NIGHTLY_JOB = "nightly"
 
-nightly_job = dg.define_asset_job(
-    NIGHTLY_JOB,
-    selection=dg.AssetSelection.all(),
-    partitions_def=EXPORT_DATES,
-    description="Load new exports of the export date(s), gate them, build the models, gate the marts, publish.",
-)
+
+def nightly_job(partitions_def: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        NIGHTLY_JOB,
+        selection=dg.AssetSelection.all(),
+        partitions_def=partitions_def,
+        description="Load new exports of the export date(s), gate them, build the models, gate the marts, publish.",
+    )
 
 
 def build_definitions(warehouse: Path | None = None, landing: Path | None = None) -> dg.Definitions:
     """The code location, for the published warehouse and landing folder given (`journey run`), else those of
-    JOURNEY_WAREHOUSE and JOURNEY_LANDING (`dagster dev`), else the defaults (orchestration.defs.resources)."""
+    JOURNEY_WAREHOUSE and JOURNEY_LANDING (`dagster dev`), else the defaults (orchestration.defs.resources).
+    The export-date partitions start at the landing folder's oldest export (orchestration.defs.partitions)."""
+    resource = warehouse_resource(warehouse, landing)
+    partitions = export_dates(resource.landing)
     return dg.Definitions(
-        assets=[build_warehouse, *RAW_ASSETS, journey_dbt_models, published_warehouse],
+        assets=[build_warehouse, *raw_assets(partitions), journey_dbt_models, published_warehouse],
         asset_checks=[*raw_source_checks(), *batch_checks(), *mart_checks()],
-        jobs=[nightly_job],
+        jobs=[nightly_job(partitions)],
         schedules=[nightly_schedule(NIGHTLY_JOB)],
         sensors=[landing_sensor(NIGHTLY_JOB)],
         resources={
-            "warehouse": warehouse_resource(warehouse, landing),
+            "warehouse": resource,
             "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
         },
     )

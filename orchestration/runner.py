@@ -86,16 +86,22 @@ def execute(landing: Path, warehouse: Path, start: date | None = None, end: date
             full_refresh: bool = False) -> RunSummary:
     """Run the nightly job in this process over export dates start..end (default: export_date_range).
 
-    Never raises for a failed step: the summary says what failed. Raises ValueError for a date range the
-    partitions cannot hold, and RunInProgress when another run holds the warehouse. The paths reach the run through
-    its resources; the environment variables set for the run are restored afterwards.
+    Never raises for a failed step: the summary says what failed. Raises ValueError for a landing folder that
+    holds no source folder or a date range the partitions cannot hold, and RunInProgress when another run holds
+    the warehouse. The paths reach the run through its resources; the environment variables set for the run are
+    restored afterwards.
     """
-    from orchestration.defs.partitions import partition_range_tags
+    from orchestration.defs.partitions import first_export_date, partition_range_tags
+    from orchestration.lib.ingest import IngestError, check_landing
 
+    try:
+        check_landing(landing)
+    except IngestError as exc:
+        raise ValueError(str(exc)) from exc
     with run_lock(warehouse):
         if start is None and end is None:
             start, end = export_date_range(landing, warehouse)
-        tags = partition_range_tags(start or end, end or start)
+        tags = partition_range_tags(start or end, end or start, first_export_date(landing))
         with scoped_environment(**RUN_ENVIRONMENT):
             return _execute(landing, warehouse, tags, run_config(full_refresh))
 
@@ -290,9 +296,6 @@ def format_expectations(check: CheckOutcome, samples: int = 3) -> list[str]:
 
 def run_pipeline(landing: Path, warehouse: Path, start: date | None = None, end: date | None = None,
                  command: str = "journey run", full_refresh: bool = False) -> int:
-    if not landing.is_dir():
-        print(f"{command}: landing folder {landing} does not exist (expected <landing>/<source>/<YYYY-MM-DD>/files)")
-        return 2
     try:
         summary = execute(landing, warehouse, start, end, full_refresh=full_refresh)
     except (RunInProgress, ValueError) as exc:

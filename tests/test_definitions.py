@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from orchestration.cli import build_parser, main
-from orchestration.defs.partitions import landed_dates, partition_range_tags
+from orchestration.defs.partitions import first_export_date, landed_dates, partition_range_tags
 from orchestration.defs.resources import WarehouseResource
 from rules.contract import SOURCES
 
@@ -123,7 +123,7 @@ def test_cli_rejects_bad_dates_and_missing_landing(tmp_path, capsys):
         build_parser().parse_args(["backfill", "--from", "2026-13-01", "--to", "2026-09-02"])
     assert main(["run", "--landing", str(tmp_path / "nowhere"), "--warehouse", str(tmp_path / "w.duckdb")]) == 2
     assert "does not exist" in capsys.readouterr().out
-    (tmp_path / "landing").mkdir()
+    (tmp_path / "landing" / "orders").mkdir(parents=True)
     code = main(["backfill", "--from", "2026-09-05", "--to", "2026-09-01", "--landing", str(tmp_path / "landing"),
                  "--warehouse", str(tmp_path / "w.duckdb")])
     assert code == 2 and "before --from" in capsys.readouterr().out
@@ -171,3 +171,96 @@ def test_the_definitions_prepare_a_missing_manifest(tmp_path, monkeypatch):
         assert prepared.manifest_path == copy / "target" / "manifest.json" and prepared.manifest_path.exists()
     finally:
         project.dbt_project.cache_clear()
+
+
+def test_a_folder_without_source_folders_is_an_error_naming_what_was_found(tmp_path, capsys):
+    """`journey run --landing seeds` (the folder above the landing) names what it found and what it expected, and
+    points at the landing folder inside; nothing is built or published."""
+    seeds = tmp_path / "seeds"
+    (seeds / "landing" / "orders" / "2026-09-01").mkdir(parents=True)
+    (seeds / "truth").mkdir()
+    (seeds / "README.txt").write_text("sample")
+    warehouse = tmp_path / "w" / "journey.duckdb"
+    assert main(["run", "--landing", str(seeds), "--warehouse", str(warehouse)]) == 2
+    out = capsys.readouterr().out
+    assert "holds none of the source folders: found README.txt, landing/, truth/" in out
+    assert all(source in out for source in SOURCES)
+    assert f"did you mean --landing {seeds / 'landing'}?" in out
+    assert not warehouse.exists() and not warehouse.with_name("journey.duckdb.build").exists()
+    assert main(["backfill", "--from", "2026-09-01", "--to", "2026-09-01", "--landing", str(tmp_path / "truth_only"),
+                 "--warehouse", str(warehouse)]) == 2
+    assert "does not exist" in capsys.readouterr().out
+
+
+def test_a_first_run_that_loads_nothing_publishes_nothing(tmp_path):
+    """The publish step refuses a first warehouse into which no export file was loaded (every check passes on
+    zero rows); once a file is registered, it publishes."""
+    from orchestration.defs.publish.assets import published_warehouse
+    from orchestration.lib.warehouse import connect, ensure_tables
+    from tests.helpers import resource_for
+
+    published = tmp_path / "w" / "journey.duckdb"
+    build = published.with_name("journey.duckdb.build")
+    build.parent.mkdir()
+    con = connect(str(build))
+    ensure_tables(con)
+    con.close()
+    resources = {"warehouse": resource_for(build)}
+    result = dg.materialize([published_warehouse], resources=resources, raise_on_error=False)
+    assert not result.success and not published.exists() and build.exists()
+    failure = result.get_step_failure_events()[0].event_specific_data.error.message
+    assert "nothing published: this first run loaded no export file" in failure
+    con = connect(str(build))
+    con.execute("insert into ops.loaded_files (file_sha256, source, status) values ('x', 'orders', 'loaded')")
+    con.close()
+    assert dg.materialize([published_warehouse], resources=resources).success
+    assert published.exists() and not build.exists()
+
+
+def test_partitions_start_at_the_oldest_export_folder(tmp_path, monkeypatch):
+    """History older than 2020 needs no setting: the first partition is the landing's oldest export folder;
+    JOURNEY_FIRST_EXPORT_DATE still overrides it, and a range before the override is refused naming it."""
+    from orchestration.definitions import NIGHTLY_JOB, build_definitions
+
+    monkeypatch.delenv("JOURNEY_FIRST_EXPORT_DATE", raising=False)
+    for source, day in (("orders", "2015-03-02"), ("reviews", "2016-01-01"), ("orders", "2026-09-01")):
+        (tmp_path / source / day).mkdir(parents=True)
+
+    def first_partition(landing):
+        job = build_definitions(warehouse=tmp_path / "w.duckdb", landing=landing).resolve_job_def(NIGHTLY_JOB)
+        return job.partitions_def.get_first_partition_key()
+
+    assert first_export_date(tmp_path) == date(2015, 3, 2) and first_partition(tmp_path) == "2015-03-02"
+    assert partition_range_tags(date(2015, 3, 2), date(2026, 9, 1), first_export_date(tmp_path))
+    recent = tmp_path / "recent"
+    (recent / "orders" / "2026-09-01").mkdir(parents=True)
+    assert first_partition(recent) == "2020-01-01"  # the default stays the start for newer data
+    monkeypatch.setenv("JOURNEY_FIRST_EXPORT_DATE", "2018-06-01")
+    assert first_partition(tmp_path) == "2018-06-01"
+    with pytest.raises(ValueError, match="JOURNEY_FIRST_EXPORT_DATE is set"):
+        partition_range_tags(date(2015, 3, 2), date(2026, 9, 1), first_export_date(tmp_path))
+
+
+@pytest.mark.slow
+def test_definitions_load_without_the_venv_on_path(tmp_path):
+    """`make dev` without an activated virtual environment: `dagster` loads the code location in a process whose
+    PATH lacks .venv/bin, and the dbt resource runs the project's own dbt (beside this Python), not one on PATH."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.helpers import ROOT
+
+    bin_dir = Path(sys.executable).parent
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                           if p and Path(p).resolve() != bin_dir.resolve())
+    env = {**os.environ, "PATH": path or "/usr/bin:/bin", "DAGSTER_HOME": str(tmp_path)}
+    env.pop("VIRTUAL_ENV", None)
+    validate = subprocess.run([str(bin_dir / "dagster"), "definitions", "validate", "-m", "orchestration.definitions"],
+                              cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert validate.returncode == 0, validate.stdout[-3000:] + validate.stderr[-3000:]
+    probe = subprocess.run(
+        [sys.executable, "-c", "from orchestration.definitions import defs; print(defs.resources['dbt'].dbt_executable)"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    assert Path(probe.stdout.strip().splitlines()[-1]) == bin_dir / "dbt"

@@ -138,6 +138,23 @@ def file_kind(path: Path) -> str:
     return "csv" if suffix.startswith(".csv") else "json" if suffix.startswith(".jsonl") else "parquet"
 
 
+def check_landing(landing: Path) -> None:
+    """Raise IngestError when `landing` is not a landing folder: it must exist and hold at least one of the source
+    folders. The message names what was found and what was expected (and a subfolder that looks like the landing
+    folder, e.g. `seeds/landing` when `seeds` was given)."""
+    expected = f"expected <landing>/<source>/<YYYY-MM-DD>/files with <source> one of {', '.join(SOURCES)}"
+    if not landing.is_dir():
+        raise IngestError(f"landing folder {landing} does not exist ({expected})")
+    if any((landing / source).is_dir() for source in SOURCES):
+        return
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in landing.iterdir() if not p.name.startswith("."))
+    found = ", ".join(entries[:12]) + (f" and {len(entries) - 12} more" if len(entries) > 12 else "") or "nothing"
+    hint = next((f"; {landing / name.rstrip('/')} holds source folders: did you mean --landing "
+                 f"{landing / name.rstrip('/')}?" for name in entries
+                 if name.endswith("/") and any((landing / name / source).is_dir() for source in SOURCES)), "")
+    raise IngestError(f"{landing} holds none of the source folders: found {found}; {expected}{hint}")
+
+
 def discover_files(landing: Path, source: str, dates: set[date] | None = None) -> list[tuple[date, Path]]:
     """Export files of one source, oldest export date first. Raises on folders that break the layout."""
     root = landing / source

@@ -1,6 +1,8 @@
 -- fct_attribution is computed from the same touches as fct_conversion_paths.path_channels: for every conversion
 -- and model the touches over its channels add up to the path length, the channels are the path's distinct
 -- channels, and first/last touch credit the path's first/last channel. Returns the conversions that disagree.
+-- It references several models; Dagster shows it as a check of the one it asserts about (meta dagster.ref).
+{{ config(meta={'dagster': {'ref': {'name': 'fct_attribution'}}}) }}
 with
 
 paths as (

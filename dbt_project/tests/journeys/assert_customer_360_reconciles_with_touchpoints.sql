@@ -1,5 +1,7 @@
 -- customer_360 counts every purchase of a known customer once: its orders and revenue add up to the conversions
 -- of fct_touchpoints that carry a customer_id. Returns a row when they differ.
+-- It references several models; Dagster shows it as a check of the one it asserts about (meta dagster.ref).
+{{ config(meta={'dagster': {'ref': {'name': 'customer_360'}}}) }}
 with
 
 touchpoints as (

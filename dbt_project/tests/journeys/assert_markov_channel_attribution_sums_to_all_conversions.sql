@@ -1,6 +1,8 @@
 -- The standard Markov model distributes all conversions and all conversion value: fct_markov_channel_attribution's
 -- attributed conversions sum to the converting paths of fct_conversion_paths (within 1e-6) and its attributed
 -- revenue to their value (within a cent), whenever any path converted. Returns a row when they do not.
+-- It references several models; Dagster shows it as a check of the one it asserts about (meta dagster.ref).
+{{ config(meta={'dagster': {'ref': {'name': 'fct_markov_channel_attribution'}}}) }}
 with
 
 totals as (

@@ -10,9 +10,9 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from orchestration.defs.partitions import EXPORT_DATES, dates_in
+from orchestration.defs.partitions import dates_in
 from orchestration.defs.resources import WarehouseResource
-from orchestration.lib.ingest import IngestError, load_source
+from orchestration.lib.ingest import IngestError, check_landing, load_source
 from orchestration.lib.warehouse import (
     compact_free_share,
     compact_path,
@@ -24,10 +24,6 @@ from orchestration.lib.warehouse import (
 )
 from rules.contract import SOURCES
 from rules.thresholds import default_timestamp_floor
-
-# Single-run backfills (one run loads a whole range of export dates) are a deliberate choice; Dagster marks the
-# parameter beta and would print that on every import, into every run's log.
-warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
 BUILD_KEY = dg.AssetKey(["ops", "build_warehouse"])
 
@@ -53,11 +49,12 @@ def build_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     for leftover in (build, build.with_name(build.name + ".wal"), compact, f"{compact}.wal"):
         Path(leftover).unlink(missing_ok=True)
     shutil.rmtree(f"{compact}.tmp", ignore_errors=True)  # its spill folder
-    try:  # settings from the environment are judged once, before anything is loaded
+    try:  # settings from the environment and the landing folder are judged once, before anything is loaded
+        check_landing(warehouse.landing)
         version = requested_storage_version()
         default_timestamp_floor()
         compact_free_share()
-    except ValueError as exc:
+    except (ValueError, IngestError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
     started = start_build_file(str(published), str(build), version)
     context.log.info(started)
@@ -70,7 +67,15 @@ def build_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                                           "start": started, "storage_version": str(storage_version(str(build)))})
 
 
-def make_raw_asset(source_name: str) -> dg.AssetsDefinition:
+def make_raw_asset(source_name: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    # Single-run backfills (one run loads a whole range of export dates) are a deliberate choice; Dagster marks the
+    # parameter beta and would print that whenever the definitions are built, into every run's log.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
+        return _make_raw_asset(source_name, partitions_def)
+
+
+def _make_raw_asset(source_name: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     source = SOURCES[source_name]
 
     @dg.asset(
@@ -79,7 +84,7 @@ def make_raw_asset(source_name: str) -> dg.AssetsDefinition:
         group_name="raw",
         kinds={"duckdb"},
         description=f"Every row of every {source_name} export, as delivered, with lineage. Key: {source.key}.",
-        partitions_def=EXPORT_DATES,
+        partitions_def=partitions_def,
         # One run loads a whole range of export dates (a backfill, or `journey run` over every landed folder).
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
@@ -128,4 +133,6 @@ def files_table(files) -> str:
     return "\n".join(lines)
 
 
-RAW_ASSETS = [make_raw_asset(name) for name in SOURCES]
+def raw_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """One raw asset per source, partitioned by export date (orchestration.defs.partitions.export_dates)."""
+    return [make_raw_asset(name, partitions_def) for name in SOURCES]

@@ -6,6 +6,7 @@ import dagster as dg
 from orchestration.defs.dbt.assets import mart_keys
 from orchestration.defs.resources import WarehouseResource
 from orchestration.lib.publish import publish
+from orchestration.lib.warehouse import connect
 from rules.contract import SOURCES
 
 PUBLISH_KEY = dg.AssetKey(["publish", "warehouse"])
@@ -18,6 +19,8 @@ RAW_KEYS = [dg.AssetKey(["raw", name]) for name in SOURCES]
 def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Runs only when every mart and blocking check upstream succeeded; compacts the build file when too many of
     its blocks are free (JOURNEY_COMPACT_FREE_SHARE); keeps the previous version for rollback."""
+    if not warehouse.published.exists():
+        refuse_empty_first_publish(warehouse)
     result = publish(warehouse.build, warehouse.published)
     compaction = result.compaction
     (context.log.warning if compaction.error else context.log.info)(f"build file {compaction}")
@@ -29,3 +32,19 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
         "compact_seconds": round(compaction.seconds, 2), "compact_cpu_seconds": round(compaction.cpu_seconds, 2),
         "published_bytes": dg.MetadataValue.int(warehouse.published.stat().st_size),
     })
+
+
+def refuse_empty_first_publish(warehouse: WarehouseResource) -> None:
+    """A first run that loaded no file publishes nothing: an empty warehouse that passed every check is a wrong
+    landing folder or a missing delivery, not a result."""
+    con = connect(str(warehouse.build), read_only=True)
+    try:
+        files = con.execute("select count(*) from ops.loaded_files").fetchone()[0]
+    finally:
+        con.close()
+    if files == 0:
+        raise dg.Failure(
+            description=f"nothing published: this first run loaded no export file from {warehouse.landing} "
+            "(its source folders hold no export files of the run's dates); check the landing folder",
+            allow_retries=False,
+        )
