@@ -14,6 +14,8 @@ import json
 import logging
 import math
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -327,14 +329,89 @@ def page_name(suite_name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in suite_name) + ".html"
 
 
+# GX's page template fetches Bootstrap, jQuery, Font Awesome, Vega and its logo from CDNs. The pages are read
+# offline (an on-call laptop, a CI artifact), so the styling they need is copied once into <reports>/static from
+# the XStatic packages (Bootstrap 4, the major version the template is written for) and from GX itself, and every
+# remote <link>/<script> is replaced by the local files. The validation pages draw no Vega charts.
+STATIC = "static"
+_REMOTE_TAG = re.compile(r"""<link[^>]*href=["']https?://[^>]*>|<script[^>]*src=["']https?://[^>]*>\s*</script>""",
+                         re.IGNORECASE)
+_REMOTE_LOGO = re.compile(r"https://great-expectations-web-assets[^'\"\)]*")
+_LOCAL_ASSETS = (f'<link rel="stylesheet" href="{STATIC}/bootstrap.min.css">'
+                 f'<link rel="stylesheet" href="{STATIC}/fontawesome/css/all.min.css">'
+                 f'<script src="{STATIC}/jquery.min.js"></script>'
+                 f'<script src="{STATIC}/bootstrap.bundle.min.js"></script>')
+
+
+def static_files() -> dict[str, Path]:
+    """What the offline pages load, by their path under <reports>/static."""
+    import great_expectations.render.view as gx_view
+    from xstatic.pkg import bootstrap, font_awesome, jquery
+
+    images = Path(gx_view.__file__).parent / "static" / "images"
+    files = {"bootstrap.min.css": Path(bootstrap.BASE_DIR) / "css" / "bootstrap.min.css",
+             "bootstrap.bundle.min.js": Path(bootstrap.BASE_DIR) / "js" / "bootstrap.bundle.min.js",
+             "jquery.min.js": Path(jquery.BASE_DIR) / "jquery.min.js",
+             "fontawesome/css/all.min.css": Path(font_awesome.BASE_DIR) / "css" / "all.min.css",
+             "logo-long.png": images / "logo-long.png", "favicon.ico": images / "favicon.ico"}
+    for font in (Path(font_awesome.BASE_DIR) / "webfonts").iterdir():
+        files[f"fontawesome/webfonts/{font.name}"] = font
+    return files
+
+
+def write_static(folder: Path) -> None:
+    """Copy the pages' styling into <folder>/static (once; a file already there of the same size is kept)."""
+    for name, source in static_files().items():
+        target = folder / STATIC / name
+        if not target.exists() or target.stat().st_size != source.stat().st_size:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+
+
+def offline_page(page: str) -> str:
+    """A GX Data Docs page that loads nothing from the network: local styling, logo and favicon, and its "home"
+    link pointing at this folder's index."""
+    page = _REMOTE_TAG.sub("", page)
+    page = _REMOTE_LOGO.sub(f"{STATIC}/logo-long.png", page)
+    page = re.sub(r"(?:\.\./)+static/images/favicon\.ico", f"{STATIC}/favicon.ico", page)
+    page = re.sub(r"(?:\.\./)+index\.html", "index.html", page)
+    return page.replace("</head>", _LOCAL_ASSETS + "</head>", 1)
+
+
+def _plain(gx_result: Any) -> Any:
+    """The GX result with numpy scalars as Python numbers, in place: GX's renderers format numbers from their repr,
+    which numpy 2 writes as `np.float64(0.0)` (num_to_str then raises "invalid value")."""
+    import numpy as np
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, dict):
+            for key in list(value):
+                value[key] = plain(value[key])
+            return value
+        if isinstance(value, list | tuple):
+            return type(value)(plain(v) for v in value)
+        return value
+
+    plain(gx_result.statistics)
+    for r in gx_result.results:
+        plain(r.result)
+        plain(r.expectation_config.kwargs)
+    return gx_result
+
+
 def _render_page(result: QualityResult) -> str:
-    """GX's own validation page; a plain page when GX cannot render (e.g. nothing was validated)."""
+    """GX's own validation page (offline); a plain page when GX cannot render (e.g. nothing was validated)."""
     if result.gx_result is not None:
         try:
             from great_expectations.render.renderer import ValidationResultsPageRenderer
             from great_expectations.render.view import DefaultJinjaPageView
 
-            return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result.gx_result))
+            return offline_page(
+                DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(_plain(result.gx_result))))
         except Exception:  # a report must never fail the gate it reports on
             log.warning("GX could not render %s; writing a plain page", result.suite_name, exc_info=True)
     body = html.escape(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
@@ -367,6 +444,7 @@ def build_data_docs(results: Iterable[QualityResult], folder: Path) -> Path:
     summary.md from every JSON summary in the folder (so checks that run separately share one index)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    write_static(folder)
     for result in results:
         page = page_name(result.suite_name)
         _write(folder / page, _render_page(result))

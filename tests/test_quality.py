@@ -306,6 +306,33 @@ def test_build_data_docs_writes_pages_an_index_and_a_summary(tmp_path: Path) -> 
     assert "raw.reviews" in text and "FAILED" not in text
 
 
+def test_data_docs_pages_render_offline_with_their_styling(tmp_path: Path, caplog) -> None:
+    """GX's page, not the plain fallback, even when GX's result carries numpy scalars (numpy 2 reprs broke GX's
+    num_to_str: "invalid value: 0.0 of type float64"); no stylesheet, script or image is fetched from the network:
+    they are served from the reports folder."""
+    import re
+
+    import numpy as np
+
+    result = check("orders", clean_frame("orders"))
+    result.gx_result.statistics["success_percent"] = np.float64(0.0)  # what GX's own statistics hold
+    result.gx_result.results[0].result["observed_value"] = np.float64(0.0)
+    caplog.set_level("WARNING")
+    build_data_docs([result], tmp_path / "reports")
+    assert "could not render" not in caplog.text
+    page = (tmp_path / "reports" / "raw.orders.html").read_text()
+    assert "Success Percent" in page and "Expectation Validation Result" in page
+    fetched = re.findall(r"<(?:link|script|img)[^>]*(?:href|src)=[\"']([^\"']+)", page)
+    assert fetched and not [url for url in fetched if "//" in url]
+    assert "great-expectations-web-assets" not in page
+    for url in fetched:
+        assert (tmp_path / "reports" / url).is_file(), url
+    assert {"static/bootstrap.min.css", "static/jquery.min.js"} <= set(fetched)
+    fonts = re.findall(r"url\(([^)]+)\)", (tmp_path / "reports" / "static/fontawesome/css/all.min.css").read_text())
+    assert fonts and all((tmp_path / "reports/static/fontawesome/css" / f.split("?")[0].strip("'\"")).is_file()
+                         for f in fonts)
+
+
 # --- Dagster checks -------------------------------------------------------------------------------------------
 
 
