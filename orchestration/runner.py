@@ -4,10 +4,13 @@ import contextlib
 import fcntl
 import os
 import re
+import sys
 import textwrap
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TextIO
 
 import duckdb
 
@@ -38,6 +41,10 @@ class RunSummary:
     checks: list[CheckOutcome] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     log_file: Path | None = None
+    quality_reports: Path | None = None  # index.html of the GX Data Docs pages
+    # Files to open after the run, printed last in this order, one "label: path" line each: the summary's last
+    # line is the path of the last one (a visual report, when one is written, belongs at the end).
+    outputs: list[tuple[str, Path]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -83,13 +90,13 @@ def run_config(full_refresh: bool = False, log_level: str | None = None) -> dict
 
 
 def execute(landing: Path, warehouse: Path, start: date | None = None, end: date | None = None,
-            full_refresh: bool = False) -> RunSummary:
+            full_refresh: bool = False, progress: TextIO | None = None) -> RunSummary:
     """Run the nightly job in this process over export dates start..end (default: export_date_range).
 
     Never raises for a failed step: the summary says what failed. Raises ValueError for a landing folder that
     holds no source folder or a date range the partitions cannot hold, and RunInProgress when another run holds
     the warehouse. The paths reach the run through its resources; the environment variables set for the run are
-    restored afterwards.
+    restored afterwards. With `progress` (a stream), what the run is doing is written there as it happens.
     """
     from orchestration.defs.partitions import first_export_date, partition_range_tags
     from orchestration.lib.ingest import IngestError, check_landing
@@ -103,7 +110,7 @@ def execute(landing: Path, warehouse: Path, start: date | None = None, end: date
             start, end = export_date_range(landing, warehouse)
         tags = partition_range_tags(start or end, end or start, first_export_date(landing))
         with scoped_environment(**RUN_ENVIRONMENT):
-            return _execute(landing, warehouse, tags, run_config(full_refresh))
+            return _execute(landing, warehouse, tags, run_config(full_refresh), progress)
 
 
 def export_date_range(landing: Path, warehouse: Path) -> tuple[date, date]:
@@ -135,10 +142,13 @@ def export_date_range(landing: Path, warehouse: Path) -> tuple[date, date]:
     return (pending[0], pending[-1]) if pending else (dates[-1], dates[-1])
 
 
-def _execute(landing: Path, warehouse: Path, tags: dict[str, str], config: dict) -> RunSummary:
+def _execute(landing: Path, warehouse: Path, tags: dict[str, str], config: dict,
+             progress: TextIO | None = None) -> RunSummary:
     import dagster as dg
 
     from orchestration.definitions import NIGHTLY_JOB, build_definitions
+    from orchestration.defs.dbt.assets import journey_dbt_models
+    from orchestration.progress import Progress
 
     warehouse.resolve().parent.mkdir(parents=True, exist_ok=True)
     defs = build_definitions(warehouse=warehouse, landing=landing)
@@ -151,9 +161,19 @@ def _execute(landing: Path, warehouse: Path, tags: dict[str, str], config: dict)
         log_file.open("w", encoding="utf-8") as log,
         contextlib.redirect_stdout(log),  # dbt's own log lines go to the log file, the summary to the terminal
     ):
-        result = job.execute_in_process(
-            instance=instance, raise_on_error=False, tags=tags or {}, run_config=config,
-        )
+        run_id = str(uuid.uuid4())
+        reporter = Progress(progress, defs, journey_dbt_models) if progress is not None else None
+        if reporter is not None:
+            start, end = (tags.get(f"dagster/asset_partition_range_{edge}") for edge in ("start", "end"))
+            reporter.line(f"journey run: export dates {start} to {end} from {landing}")
+            instance.add_event_listener(run_id, reporter.on_event)
+        try:
+            result = job.execute_in_process(
+                instance=instance, raise_on_error=False, tags=tags or {}, run_config=config, run_id=run_id,
+            )
+        finally:
+            if reporter is not None:
+                reporter.close()
         published = any(
             mat.asset_key == dg.AssetKey(["publish", "warehouse"])
             for mat in (e.event_specific_data.materialization for e in result.get_asset_materialization_events())
@@ -174,6 +194,7 @@ def _execute(landing: Path, warehouse: Path, tags: dict[str, str], config: dict)
             message = (error.message if error else "").strip()
             summary.failures.append(f"{event.step_key}: {message.splitlines()[0] if message else 'failed'}")
     summary.log_file = log_file
+    summary.quality_reports = defs.resources["warehouse"].reports / "index.html"
     summary.failures += dbt_errors(log_file.read_text(encoding="utf-8"))
     _read_counts(summary)
     return summary
@@ -272,8 +293,12 @@ def format_summary(s: RunSummary) -> str:
             lines += [f"    {line}" for line in format_expectations(c)]
     for failure in s.failures:
         lines.append(f"  failed: {failure[:500]}")
+    lines.append("")
     if s.log_file:
         lines.append(f"full log (dbt included): {s.log_file}")
+    if s.quality_reports and s.quality_reports.exists():
+        lines.append(f"quality reports: {s.quality_reports}")
+    lines += [f"{label}: {path}" for label, path in s.outputs]
     return "\n".join(lines)
 
 
@@ -297,7 +322,7 @@ def format_expectations(check: CheckOutcome, samples: int = 3) -> list[str]:
 def run_pipeline(landing: Path, warehouse: Path, start: date | None = None, end: date | None = None,
                  command: str = "journey run", full_refresh: bool = False) -> int:
     try:
-        summary = execute(landing, warehouse, start, end, full_refresh=full_refresh)
+        summary = execute(landing, warehouse, start, end, full_refresh=full_refresh, progress=sys.stderr)
     except (RunInProgress, ValueError) as exc:
         print(f"{command}: {exc}")
         return 3 if isinstance(exc, RunInProgress) else 2

@@ -7,6 +7,8 @@ load more, break something or run the pipeline again work on their own copy (`te
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,14 +45,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def sample_build(tmp_path_factory) -> BuiltWarehouse:
-    """The bundled sample (seeds/landing) through the whole pipeline into a new warehouse, once per session.
+    """The bundled sample (seeds/landing) through `journey run` (a process of its own, as a user starts it) into a
+    new warehouse, once per session; what it printed is kept (stdout: the summary; stderr: progress, warnings).
 
     Read-only: tests that change the landing folder or the warehouse copy them first."""
-    from orchestration.runner import execute
-
     def build(root: Path) -> BuiltWarehouse:
         warehouse = root / "warehouse" / "journey.duckdb"
-        return BuiltWarehouse(SAMPLE_LANDING, warehouse, execute(SAMPLE_LANDING, warehouse))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")}
+        run = subprocess.run([sys.executable, "-m", "orchestration.cli", "run", "--landing", str(SAMPLE_LANDING),
+                              "--warehouse", str(warehouse)], env=env, capture_output=True, text=True, check=False)
+        return BuiltWarehouse(SAMPLE_LANDING, warehouse, None, run.stdout, run.stderr)
 
     return built_once(tmp_path_factory, "sample", build)
 

@@ -60,7 +60,9 @@ class BuiltWarehouse:
 
     landing: Path
     warehouse: Path
-    summary: object  # orchestration.runner.RunSummary
+    summary: object  # orchestration.runner.RunSummary (None when the warehouse was built by the command)
+    stdout: str = ""  # what the command printed, when it was built by `journey run`
+    stderr: str = ""
 
 
 def built_once(factory: pytest.TempPathFactory, name: str, build) -> BuiltWarehouse:
