@@ -264,3 +264,42 @@ def test_definitions_load_without_the_venv_on_path(tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     assert probe.returncode == 0, probe.stderr[-3000:]
     assert Path(probe.stdout.strip().splitlines()[-1]) == bin_dir / "dbt"
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_progress_counts_files_models_and_gates(defs, terminal):
+    """What `journey run` shows while it runs: each source once (a range of export dates materializes it once per
+    date), dbt models of their total (by quarters in a log, in place on a terminal), each group of checks, a failed
+    check at once."""
+    import io
+
+    from orchestration.defs.dbt.assets import journey_dbt_models
+    from orchestration.progress import Progress
+
+    class Stream(io.StringIO):
+        def isatty(self):
+            return terminal
+
+    stream = Stream()
+    progress = Progress(stream, defs, journey_dbt_models)
+    for _ in range(3):
+        progress._materialized(dg.AssetKey(["raw", "orders"]), {"files_new": dg.MetadataValue.int(2),
+                                                                "files_already_loaded": 1, "rows_read": 1234,
+                                                                "rows_quarantined": 5})
+    models = [k for k in journey_dbt_models.keys if k.path[0] in ("staging", "intermediate", "marts")]
+    for key in models:
+        progress._materialized(key, {})
+    raw_checks = [k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key.path[0] == "raw"]
+    for i, key in enumerate(raw_checks):
+        progress._checked(key, passed=i != 0)
+    progress.close()
+    text = stream.getvalue()
+    lines = [line.rsplit("\r\x1b[2K", 1)[-1] for line in text.split("\n") if line]
+    assert sum("loaded orders: 2 of 3 files new, 1,234 rows read, 5 quarantined" in line for line in lines) == 1
+    assert any(line.endswith(f"dbt models built: {len(models)} of {len(models)}") for line in lines), text
+    assert len(raw_checks) == 24 and any(line.endswith("raw gates: 24 of 24 done, 1 failed") for line in lines)
+    assert sum("check FAILED: raw/" in line for line in lines) == 1
+    if terminal:
+        assert "\r\x1b[2K" in text  # counters rewrite their line
+    else:
+        assert "\r" not in text and sum("dbt models built" in line for line in lines) == 4  # each quarter
