@@ -3,7 +3,9 @@ compaction), start it again, and end in exactly the tables an uninterrupted run 
 missing.
 
 The run is a real `journey run` process in its own session; it is killed with SIGKILL of its whole process group,
-as a scheduler (systemd, Kubernetes) stops a job, so dbt dies with it.
+as a scheduler (systemd, Kubernetes) stops a job, so dbt dies with it. The kill points are visited by one
+sequence of restarts on one warehouse (each restart killed later than the one before, the last one finishing), so
+the night is run to the end once for all of them rather than once each.
 """
 
 import os
@@ -20,6 +22,7 @@ import pytest
 
 from generator import generate
 from orchestration.lib.warehouse import compact_database
+from orchestration.runner import execute, format_summary
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +75,9 @@ def dbt_running(session_leader: int) -> bool:
     return False
 
 
-def kill_when(proc: subprocess.Popen, condition, timeout: float = 300) -> None:
+def kill_when(proc: subprocess.Popen, condition, timeout: float = 1800) -> None:
+    """Kill the run's process group as soon as `condition()` holds (the deadline only catches a run that hangs:
+    on a loaded machine dbt can start minutes into a run)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -86,11 +91,10 @@ def kill_when(proc: subprocess.Popen, condition, timeout: float = 300) -> None:
     pytest.fail("kill point never reached")
 
 
-def finish_run(landing: Path, warehouse: Path) -> str:
-    proc = start_run(landing, warehouse)
-    out = proc.communicate(timeout=600)[0].decode()
-    assert proc.returncode == 0, out[-4000:]
-    return out
+def finish_run(landing: Path, warehouse: Path) -> None:
+    """An uninterrupted run (in this process: only the runs that are killed need a process of their own)."""
+    summary = execute(landing, warehouse)
+    assert summary.exit_code == 0, format_summary(summary)
 
 
 @pytest.fixture(scope="module")
@@ -120,57 +124,85 @@ def fresh_copy(scene, tmp_path) -> Path:
     return warehouse
 
 
-def test_kill_during_ingestion_then_restart(scene, tmp_path):
-    landing, _, before, expected = scene
-    warehouse = fresh_copy(scene, tmp_path)
+@pytest.fixture(scope="module")
+def killed_again_and_again(scene, tmp_path_factory):
+    """One warehouse, night 2 started again and again, each run killed at a later point than the one before (so
+    each restart starts from the previous kill's leftovers and gets past the point where that run died), then a
+    run that finishes. Every run begins by discarding the previous one's leftovers (build file, WAL, a half-written
+    compaction) and starts again from the published file; a kill leaves nothing else but dbt's parse state in
+    `<warehouse>.dbt/` and the `.previous` link, which the later runs read and replace. What each kill left for
+    readers, and how the finishing run ended, is kept per kill point for the tests below."""
+    landing, _, _, _ = scene
+    warehouse = fresh_copy(scene, tmp_path_factory.mktemp("killed"))
     build = Path(str(warehouse) + ".build")
+    compacted = Path(str(warehouse) + ".build.compact")
+    seen = {}
+
     proc = start_run(landing, warehouse)
     kill_when(proc, lambda: build.exists() and build.stat().st_size > 0)
-    assert content(warehouse) == before  # readers still see last night's warehouse
-    finish_run(landing, warehouse)
-    assert content(warehouse) == expected
+    seen["ingestion"] = {"content": content(warehouse)}
 
-
-def test_kill_in_the_middle_of_dbt_then_restart(scene, tmp_path):
-    landing, _, before, expected = scene
-    warehouse = fresh_copy(scene, tmp_path)
     proc = start_run(landing, warehouse)
     kill_when(proc, lambda: dbt_running(proc.pid))
-    assert content(warehouse) == before
-    finish_run(landing, warehouse)
-    assert content(warehouse) == expected
+    seen["dbt"] = {"content": content(warehouse)}
 
-
-def test_kill_inside_the_publish_step_then_restart(scene, tmp_path):
-    landing, _, before, expected = scene
-    warehouse = fresh_copy(scene, tmp_path)
     proc = start_run(landing, warehouse, JOURNEY_FAILPOINT="publish_after_link")
-    proc.communicate(timeout=600)
-    assert proc.returncode == -signal.SIGKILL
-    assert content(warehouse) == before  # killed between keeping the old version and swapping in the new one
-    finish_run(landing, warehouse)
-    assert content(warehouse) == expected
+    out = proc.communicate(timeout=600)[0].decode()
+    seen["publish"] = {"returncode": proc.returncode, "output": out[-3000:], "content": content(warehouse)}
 
-
-def test_kill_inside_the_compaction_then_restart_and_roll_back(scene, tmp_path):
-    """JOURNEY_COMPACT_FREE_SHARE=0 compacts every build; the run is killed with the compacted file written beside
-    the build file, before it replaces it. Readers still see last night; the restart cleans up, compacts and
-    publishes; rollback swaps between the two versions."""
-    landing, _, before, expected = scene
-    warehouse = fresh_copy(scene, tmp_path)
-    compacted = Path(str(warehouse) + ".build.compact")
+    # JOURNEY_COMPACT_FREE_SHARE=0 compacts every build: killed with the compacted file written beside the build
+    # file, before it replaces it.
     proc = start_run(landing, warehouse, JOURNEY_FAILPOINT="compact_before_swap", JOURNEY_COMPACT_FREE_SHARE="0")
-    proc.communicate(timeout=600)
-    assert proc.returncode == -signal.SIGKILL
-    assert compacted.exists()  # the kill came after the compacted file was written, before the rename
-    assert content(warehouse) == before
+    out = proc.communicate(timeout=600)[0].decode()
+    seen["compaction"] = {"returncode": proc.returncode, "output": out[-3000:], "compacted_left": compacted.exists(),
+                          "content": content(warehouse)}
+
     proc = start_run(landing, warehouse, JOURNEY_COMPACT_FREE_SHARE="0", JOURNEY_LOG_LEVEL="INFO")
     out = proc.communicate(timeout=600)[0].decode()
-    assert proc.returncode == 0, out[-4000:]
+    seen["restart"] = {"returncode": proc.returncode, "output": out, "compacted_left": compacted.exists(),
+                       "content": content(warehouse)}
+    return warehouse, seen
+
+
+def test_kill_during_ingestion_then_restart(scene, killed_again_and_again):
+    _, _, before, expected = scene
+    _, seen = killed_again_and_again
+    assert seen["ingestion"]["content"] == before  # readers still see last night's warehouse
+    # the next run got past the killed ingestion to dbt (kill_when fails the fixture when a run ends before)
+    assert seen["restart"]["returncode"] == 0 and seen["restart"]["content"] == expected
+
+
+def test_kill_in_the_middle_of_dbt_then_restart(scene, killed_again_and_again):
+    _, _, before, expected = scene
+    _, seen = killed_again_and_again
+    assert seen["dbt"]["content"] == before
+    assert seen["publish"]["returncode"] == -signal.SIGKILL, seen["publish"]["output"]  # dbt again, to publishing
+    assert seen["restart"]["returncode"] == 0 and seen["restart"]["content"] == expected
+
+
+def test_kill_inside_the_publish_step_then_restart(scene, killed_again_and_again):
+    _, _, before, expected = scene
+    _, seen = killed_again_and_again
+    assert seen["publish"]["returncode"] == -signal.SIGKILL, seen["publish"]["output"]
+    assert seen["publish"]["content"] == before  # killed between keeping the old version and swapping in the new one
+    assert seen["restart"]["returncode"] == 0 and seen["restart"]["content"] == expected
+
+
+def test_kill_inside_the_compaction_then_restart_and_roll_back(scene, killed_again_and_again):
+    """Readers still see last night; the restart cleans up, compacts and publishes; rollback swaps between the two
+    versions."""
+    _, _, before, expected = scene
+    warehouse, seen = killed_again_and_again
+    assert seen["compaction"]["returncode"] == -signal.SIGKILL, seen["compaction"]["output"]
+    assert seen["compaction"]["compacted_left"]  # the kill came after the compacted file was written, before the rename
+    assert seen["compaction"]["content"] == before
+    restart = seen["restart"]
+    assert restart["returncode"] == 0, restart["output"][-4000:]
+    out = restart["output"]
     assert "build file compacted:" in out  # the publish step's log line
     assert "starts from published" in out and "no copy-on-write clone here" in out or "cloned copy-on-write" in out
-    assert not compacted.exists()
-    assert content(warehouse) == expected
+    assert not restart["compacted_left"]
+    assert restart["content"] == expected
     subprocess.run([sys.executable, "-m", "orchestration.cli", "rollback", "--warehouse", str(warehouse)], check=True)
     assert content(warehouse) == before
     subprocess.run([sys.executable, "-m", "orchestration.cli", "rollback", "--warehouse", str(warehouse)], check=True)

@@ -9,6 +9,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,7 +25,9 @@ from tests.helpers import BuiltWarehouse, built_once, copy_warehouse, snapshot
 
 pytestmark = pytest.mark.slow
 
-PEOPLE, DAYS, START = 300, 12, date(2026, 9, 1)
+# History from 2015, before the default first partition (2020-01-01): the partitions start at the landing folder's
+# oldest export (test_history_older_than_2020_just_loads).
+PEOPLE, DAYS, START = 300, 12, date(2015, 3, 2)
 TONIGHT = (START + timedelta(days=DAYS + 1)).isoformat()  # the folder date of the faulty delivery
 
 
@@ -34,6 +37,7 @@ def baseline(tmp_path_factory) -> BuiltWarehouse:
     def build(root: Path) -> BuiltWarehouse:
         generate(root / "gen", people=PEOPLE, days=DAYS, seed=11, start=START)
         landing, warehouse = root / "gen" / "landing", root / "warehouse" / "journey.duckdb"
+        assert "JOURNEY_FIRST_EXPORT_DATE" not in os.environ  # no setting: the landing says where history starts
         summary = execute(landing, warehouse)
         assert summary.exit_code == 0, format_summary(summary)
         return BuiltWarehouse(landing, warehouse, summary)
@@ -47,6 +51,24 @@ def night(baseline, tmp_path):
     landing = tmp_path / "landing"
     shutil.copytree(baseline.landing, landing)
     return landing, copy_warehouse(baseline.warehouse, tmp_path / "warehouse" / "journey.duckdb")
+
+
+def test_history_older_than_2020_just_loads(baseline):
+    """Exports from 2015 load, build and publish with no setting (JOURNEY_FIRST_EXPORT_DATE unset): every source,
+    every export date from the oldest folder on."""
+    assert baseline.summary.exit_code == 0 and baseline.summary.published, format_summary(baseline.summary)
+    assert {s[0] for s in baseline.summary.sources} == set(SOURCES)
+    landed = sorted({p.name for p in baseline.landing.glob("*/*") if p.is_dir()})
+    con = duckdb.connect(str(baseline.warehouse), read_only=True)
+    try:
+        dates = con.execute("select min(export_date), max(export_date), count(distinct export_date) "
+                            "from ops.loaded_files where status = 'loaded'").fetchone()
+        touchpoints = con.execute("select min(occurred_at), count(*) from marts.fct_touchpoints").fetchone()
+    finally:
+        con.close()
+    assert landed[0] < "2020-01-01" and (dates[0].isoformat(), dates[1].isoformat(), dates[2]) == (
+        landed[0], landed[-1], len(landed))
+    assert touchpoints[0].year == 2015 and touchpoints[1] > 1000
 
 
 def latest_file(landing: Path, source: str) -> Path:
