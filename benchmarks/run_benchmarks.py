@@ -71,6 +71,9 @@ def _capture_dagster_events() -> dict:
         def __init__(self, instance):
             self.instance = instance
 
+        def __getattr__(self, name):  # the runner may set up the instance before entering it
+            return getattr(self.instance, name)
+
         def __enter__(self):
             return self.instance.__enter__()
 

@@ -133,6 +133,7 @@ def _execute(landing: Path, warehouse: Path, tags: dict[str, str], config: dict)
     import dagster as dg
 
     from orchestration.definitions import NIGHTLY_JOB, build_definitions
+    from orchestration.defs.instance import run_instance
 
     warehouse.resolve().parent.mkdir(parents=True, exist_ok=True)
     defs = build_definitions(warehouse=warehouse, landing=landing)
@@ -141,7 +142,7 @@ def _execute(landing: Path, warehouse: Path, tags: dict[str, str], config: dict)
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_dir / "journey-run-latest.log"
     with (
-        dg.DagsterInstance.ephemeral() as instance,
+        run_instance() as instance,
         log_file.open("w", encoding="utf-8") as log,
         contextlib.redirect_stdout(log),  # dbt's own log lines go to the log file, the summary to the terminal
     ):
