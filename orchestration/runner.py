@@ -38,6 +38,8 @@ class RunSummary:
     checks: list[CheckOutcome] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     log_file: Path | None = None
+    report: Path | None = None  # the journey report written after a successful run
+    report_error: str = ""  # why it was not written (the run itself stays successful)
 
     @property
     def exit_code(self) -> int:
@@ -97,7 +99,30 @@ def execute(landing: Path, warehouse: Path, start: date | None = None, end: date
             start, end = export_date_range(landing, warehouse)
         tags = partition_range_tags(start or end, end or start)
         with scoped_environment(**RUN_ENVIRONMENT):
-            return _execute(landing, warehouse, tags, run_config(full_refresh))
+            summary = _execute(landing, warehouse, tags, run_config(full_refresh))
+    if summary.exit_code == 0:
+        _write_report(summary)
+    return summary
+
+
+def report_path(warehouse: Path) -> Path:
+    """Where runs write the journey report: beside the quality reports (JOURNEY_QUALITY_REPORTS, else
+    quality_reports/ beside the warehouse)."""
+    from orchestration.defs.resources import warehouse_resource
+    from orchestration.lib.report import REPORT_NAME
+
+    return warehouse_resource(warehouse).reports / REPORT_NAME
+
+
+def _write_report(summary: RunSummary) -> None:
+    """The journey report of the published warehouse. A report that cannot be drawn is said in the summary; the
+    warehouse is published and checked all the same, so the run does not fail for it."""
+    from orchestration.lib.report import write_report
+
+    try:
+        summary.report = write_report(summary.warehouse, report_path(summary.warehouse))
+    except Exception as exc:  # noqa: BLE001 - any drawing error is reported, never fails a published run
+        summary.report_error = f"{type(exc).__name__}: {exc}"
 
 
 def export_date_range(landing: Path, warehouse: Path) -> tuple[date, date]:
@@ -269,6 +294,10 @@ def format_summary(s: RunSummary) -> str:
         lines.append(f"  failed: {failure[:500]}")
     if s.log_file:
         lines.append(f"full log (dbt included): {s.log_file}")
+    if s.report_error:
+        lines.append(f"journey report NOT written: {s.report_error[:500]}")
+    if s.report:
+        lines.append(f"journey report (open in a browser): {s.report}")
     return "\n".join(lines)
 
 
