@@ -21,13 +21,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-parse: $(STAMP)  ## dbt's manifest, parsed again (the definitions parse it themselves only when it is missing)
+# dbt's manifest, parsed again only when a file of the dbt project changed (a parse takes 10-25 s)
+MANIFEST := dbt_project/target/manifest.json
+DBT_FILES := $(shell find dbt_project \( -path dbt_project/target -o -path dbt_project/logs \) -prune -o -type f \
+                \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
+$(MANIFEST): $(STAMP) $(DBT_FILES)
+	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
+	@touch $@
+
+parse: $(STAMP)  ## dbt's manifest, parsed again now (the definitions parse it themselves only when it is missing)
 	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
 
-run: parse  ## the whole pipeline on the bundled sample, then a summary
+run: $(MANIFEST)  ## the whole pipeline on the bundled sample, then a summary
 	$(BIN)/journey run
 
-test: parse chromium  ## every test but Superset's, on two workers, a file each at a time (tests/conftest.py)
+test: $(MANIFEST) chromium  ## every test but Superset's, on two workers, a file each at a time (tests/conftest.py)
 	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not superset"
 
 chromium:  ## the headless browser of the report's test: Debian's chromium, installed with apt when missing
@@ -55,19 +63,19 @@ $(SUPERSET_STAMP):
 
 superset: $(SUPERSET_STAMP)  ## Apache Superset 6.1 in .venv-superset, with its metadata database set up
 
-test-superset: parse superset  ## Superset registers the warehouse and queries it in SQL Lab while a run publishes
+test-superset: $(MANIFEST) superset  ## Superset registers the warehouse and queries it in SQL Lab while a run publishes
 	$(BIN)/pytest -q -m superset tests/test_superset.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check orchestration expectations generator tests benchmarks
 
-dev: parse  ## the Dagster UI on http://127.0.0.1:3000
+dev: $(MANIFEST)  ## the Dagster UI on http://127.0.0.1:3000
 	mkdir -p .dagster_home && cp -n orchestration/dagster.yaml .dagster_home/dagster.yaml || true
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -m orchestration.definitions
 
 WAREHOUSE ?= warehouse/journey.duckdb
 DOCS := $(dir $(WAREHOUSE))dbt_docs
-docs: parse  ## dbt's documentation site as one offline file, $(DOCS)/static_index.html (column types from WAREHOUSE)
+docs: $(MANIFEST)  ## dbt's documentation site as one offline file, $(DOCS)/static_index.html (column types from WAREHOUSE)
 	rm -rf $(DOCS) && mkdir -p $(DOCS)
 	@# dbt reads the catalog from a copy: the published warehouse is never opened for writing
 	if [ -f $(WAREHOUSE) ]; then cp $(WAREHOUSE) $(DOCS)/catalog.duckdb; catalog=; \
