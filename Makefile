@@ -7,7 +7,13 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 
-.PHONY: run test lint dev parse clean sample
+# Apache Superset, the BI client the tests drive, lives in a virtual environment of its own (its pins clash with
+# ours), installed again only when its requirements or config change (the stamp's name is their hash).
+SUPERSET_VENV := .venv-superset
+SUPERSET_HASH := $(shell cat bi/superset-requirements.txt bi/superset_config.py | sha256sum | cut -c1-16)
+SUPERSET_STAMP := $(SUPERSET_VENV)/.installed-$(SUPERSET_HASH)
+
+.PHONY: run test lint dev parse clean sample chromium superset test-superset docs
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -15,21 +21,70 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-parse: $(STAMP)  ## dbt's manifest, parsed again (the definitions parse it themselves only when it is missing)
+# dbt's manifest, parsed again only when a file of the dbt project changed (a parse takes 10-25 s)
+MANIFEST := dbt_project/target/manifest.json
+DBT_FILES := $(shell find dbt_project \( -path dbt_project/target -o -path dbt_project/logs \) -prune -o -type f \
+                \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
+$(MANIFEST): $(STAMP) $(DBT_FILES)
+	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
+	@touch $@
+
+parse: $(STAMP)  ## dbt's manifest, parsed again now (the definitions parse it themselves only when it is missing)
 	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
 
-run: parse  ## the whole pipeline on the bundled sample, then a summary
+run: $(MANIFEST)  ## the whole pipeline on the bundled sample, then a summary
 	$(BIN)/journey run
 
-test: parse  ## every test, on two workers, a file each at a time (tests/conftest.py: shared warehouses, order)
-	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder
+test: $(MANIFEST) chromium  ## every test but Superset's, on two workers, a file each at a time (tests/conftest.py)
+	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not superset"
+
+chromium:  ## the headless browser of the report's test: Debian's chromium, installed with apt when missing
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the report's browser test"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
+	      || echo "could not install chromium with apt: tests/test_report.py's browser tests will say so"; \
+	  else \
+	    echo "no chromium on PATH and no root to install it: tests/test_report.py's browser tests will say so"; \
+	  fi; }
+
+$(SUPERSET_STAMP):
+	rm -rf $(SUPERSET_VENV)
+	$(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/pip install --quiet --upgrade pip
+	$(SUPERSET_VENV)/bin/pip install --quiet -r bi/superset-requirements.txt
+	mkdir -p $(SUPERSET_VENV)/home  # the metadata database every test instance starts from a copy of
+	cd $(SUPERSET_VENV)/home && export SUPERSET_HOME=$(CURDIR)/$(SUPERSET_VENV)/home \
+	  SUPERSET_CONFIG_PATH=$(CURDIR)/bi/superset_config.py && ../bin/superset db upgrade >setup.log 2>&1 \
+	  && ../bin/superset fab create-admin --username admin --firstname Journey --lastname Test \
+	     --email admin@localhost --password admin >>setup.log 2>&1 \
+	  && ../bin/superset init >>setup.log 2>&1 || { tail -30 setup.log; exit 1; }
+	@touch $@
+
+superset: $(SUPERSET_STAMP)  ## Apache Superset 6.1 in .venv-superset, with its metadata database set up
+
+test-superset: $(MANIFEST) superset  ## Superset registers the warehouse and queries it in SQL Lab while a run publishes
+	$(BIN)/pytest -q -m superset tests/test_superset.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check orchestration expectations generator tests benchmarks
 
-dev: parse  ## the Dagster UI on http://127.0.0.1:3000
+dev: $(MANIFEST)  ## the Dagster UI on http://127.0.0.1:3000
 	mkdir -p .dagster_home && cp -n orchestration/dagster.yaml .dagster_home/dagster.yaml || true
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -m orchestration.definitions
+
+WAREHOUSE ?= warehouse/journey.duckdb
+DOCS := $(dir $(WAREHOUSE))dbt_docs
+docs: $(MANIFEST)  ## dbt's documentation site as one offline file, $(DOCS)/static_index.html (column types from WAREHOUSE)
+	rm -rf $(DOCS) && mkdir -p $(DOCS)
+	@# dbt reads the catalog from a copy: the published warehouse is never opened for writing
+	if [ -f $(WAREHOUSE) ]; then cp $(WAREHOUSE) $(DOCS)/catalog.duckdb; catalog=; \
+	else echo "no $(WAREHOUSE) yet (make run builds it): docs without column types"; catalog=--empty-catalog; fi; \
+	cd dbt_project && JOURNEY_BUILD_WAREHOUSE=$(abspath $(DOCS))/catalog.duckdb ../$(BIN)/dbt docs generate --static \
+	  $$catalog --quiet --profiles-dir . --project-dir . --target-path $(abspath $(DOCS))
+	rm -f $(DOCS)/catalog.duckdb $(DOCS)/catalog.duckdb.wal
+	$(BIN)/python bi/docs_coverage.py $(DOCS)
+	@echo "dbt docs: $(abspath $(DOCS))/static_index.html (one file, opens offline)"
 
 sample: $(STAMP)  ## regenerate the bundled sample in seeds/
 	$(BIN)/journey generate --out seeds --people 2000 --days 60 --seed 7

@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(copy.parent)
             copy.parent.mkdir(parents=True)
             shutil.copyfile(base, copy)
+            dbt_state = base.with_name(base.name + ".dbt")  # dbt's parse state, as a real night finds it
+            if dbt_state.is_dir():
+                shutil.copytree(dbt_state, copy.with_name(copy.name + ".dbt"))
             seconds, code, out = journey("backfill", "--from", night.isoformat(), "--to", night.isoformat(),
                                          "--landing", str(landing), "--warehouse", str(copy))
             print(f"{name}: night {night} #{i + 1} {seconds:.1f}s exit {code}", flush=True)

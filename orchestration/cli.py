@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain-customer", help="one customer's records, touchpoints, sessions, path, credits")
     explain.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
     explain.add_argument("--customer-id", default=None, help="default: a customer with a multi-touch conversion")
+    report = sub.add_parser("report", help="draw the journey report: one self-contained HTML file of charts from the marts")
+    report.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
+    report.add_argument("--out", type=Path, default=None,
+                        help="the HTML file to write (default: journey_report.html beside the quality reports, "
+                             "JOURNEY_QUALITY_REPORTS or quality_reports/ beside the warehouse)")
     return parser
 
 
@@ -102,6 +107,17 @@ def main(argv: list[str] | None = None) -> int:
         from orchestration.lib.worked_example import worked_example
 
         print(worked_example(args.warehouse, args.customer_id))
+        return 0
+    if args.command == "report":
+        from orchestration.lib.report import ReportError, write_report
+        from orchestration.runner import report_path
+
+        try:
+            out = write_report(args.warehouse, args.out or report_path(args.warehouse))
+        except ReportError as exc:
+            print(f"journey report: {exc}", file=sys.stderr)
+            return 1
+        print(f"journey report: {out} (one HTML file, opens offline in any browser)")
         return 0
     return 2
 

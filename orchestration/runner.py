@@ -42,9 +42,8 @@ class RunSummary:
     failures: list[str] = field(default_factory=list)
     log_file: Path | None = None
     quality_reports: Path | None = None  # index.html of the GX Data Docs pages
-    # Files to open after the run, printed last in this order, one "label: path" line each: the summary's last
-    # line is the path of the last one (a visual report, when one is written, belongs at the end).
-    outputs: list[tuple[str, Path]] = field(default_factory=list)
+    report: Path | None = None  # the journey report written after a successful run
+    report_error: str = ""  # why it was not written (the run itself stays successful)
 
     @property
     def exit_code(self) -> int:
@@ -110,7 +109,30 @@ def execute(landing: Path, warehouse: Path, start: date | None = None, end: date
             start, end = export_date_range(landing, warehouse)
         tags = partition_range_tags(start or end, end or start, first_export_date(landing))
         with scoped_environment(**RUN_ENVIRONMENT):
-            return _execute(landing, warehouse, tags, run_config(full_refresh), progress)
+            summary = _execute(landing, warehouse, tags, run_config(full_refresh), progress)
+    if summary.exit_code == 0:
+        _write_report(summary)
+    return summary
+
+
+def report_path(warehouse: Path) -> Path:
+    """Where runs write the journey report: beside the quality reports (JOURNEY_QUALITY_REPORTS, else
+    quality_reports/ beside the warehouse)."""
+    from orchestration.defs.resources import warehouse_resource
+    from orchestration.lib.report import REPORT_NAME
+
+    return warehouse_resource(warehouse).reports / REPORT_NAME
+
+
+def _write_report(summary: RunSummary) -> None:
+    """The journey report of the published warehouse. A report that cannot be drawn is said in the summary; the
+    warehouse is published and checked all the same, so the run does not fail for it."""
+    from orchestration.lib.report import write_report
+
+    try:
+        summary.report = write_report(summary.warehouse, report_path(summary.warehouse))
+    except Exception as exc:  # noqa: BLE001 - any drawing error is reported, never fails a published run
+        summary.report_error = f"{type(exc).__name__}: {exc}"
 
 
 def export_date_range(landing: Path, warehouse: Path) -> tuple[date, date]:
@@ -148,6 +170,7 @@ def _execute(landing: Path, warehouse: Path, tags: dict[str, str], config: dict,
 
     from orchestration.definitions import NIGHTLY_JOB, build_definitions
     from orchestration.defs.dbt.assets import journey_dbt_models
+    from orchestration.defs.instance import run_instance
     from orchestration.progress import Progress
 
     warehouse.resolve().parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +180,7 @@ def _execute(landing: Path, warehouse: Path, tags: dict[str, str], config: dict,
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_dir / "journey-run-latest.log"
     with (
-        dg.DagsterInstance.ephemeral() as instance,
+        run_instance() as instance,
         log_file.open("w", encoding="utf-8") as log,
         contextlib.redirect_stdout(log),  # dbt's own log lines go to the log file, the summary to the terminal
     ):
@@ -298,7 +321,10 @@ def format_summary(s: RunSummary) -> str:
         lines.append(f"full log (dbt included): {s.log_file}")
     if s.quality_reports and s.quality_reports.exists():
         lines.append(f"quality reports: {s.quality_reports}")
-    lines += [f"{label}: {path}" for label, path in s.outputs]
+    if s.report_error:
+        lines.append(f"journey report NOT written: {s.report_error[:500]}")
+    if s.report:
+        lines.append(f"journey report (open in a browser): {s.report}")
     return "\n".join(lines)
 
 

@@ -303,3 +303,42 @@ def test_progress_counts_files_models_and_gates(defs, terminal):
         assert "\r\x1b[2K" in text  # counters rewrite their line
     else:
         assert "\r" not in text and sum("dbt models built" in line for line in lines) == 4  # each quarter
+
+
+def test_no_check_is_partitioned_so_a_run_stores_each_planned_check_once(defs):
+    """`journey run`'s instance stores the planned event of each check once (orchestration/defs/instance.py);
+    that is only right while no check of the code location is partitioned."""
+    graph = defs.resolve_job_def("nightly").asset_layer.asset_graph
+    assert graph.asset_check_keys and all(graph.get(k).partitions_def is None for k in graph.asset_check_keys)
+
+
+@pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
+def test_run_instance_plans_a_check_of_a_range_run_once_and_still_records_its_outcome():
+    from orchestration.defs.instance import run_instance
+
+    days = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-06")
+
+    @dg.asset(partitions_def=days, backfill_policy=dg.BackfillPolicy.single_run())
+    def batch(context) -> None:
+        context.log.info(f"{len(context.partition_keys)} export dates")
+
+    @dg.asset_check(asset=batch)
+    def batch_is_fine():
+        return dg.AssetCheckResult(passed=True)
+
+    job = dg.define_asset_job("j", partitions_def=days).resolve(
+        asset_graph=dg.Definitions(assets=[batch], asset_checks=[batch_is_fine]).resolve_asset_graph())
+    tags = partition_range_tags(date(2026, 1, 1), date(2026, 1, 5))
+    key = dg.AssetCheckKey(dg.AssetKey("batch"), "batch_is_fine")
+
+    def rows(instance):
+        result = job.execute_in_process(instance=instance, tags=tags)
+        assert result.success
+        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
+        return [r.status.value for r in history]
+
+    with dg.DagsterInstance.ephemeral() as plain:
+        # Dagster's own behaviour: a planned row per export date, left "PLANNED" after the check passed
+        assert sorted(rows(plain)) == ["PLANNED"] * 5 + ["SUCCEEDED"]
+    with run_instance() as instance:
+        assert rows(instance) == ["SUCCEEDED"]
