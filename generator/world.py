@@ -43,6 +43,7 @@ class World:
         # The optional link columns draw from their own stream, so they leave every other value as it was.
         self.links_rng = Random(f"journey-generator-links:{seed}:0")
         self.last_web_order = ""  # the id a cached confirmation page shows (mess: order_id_stale)
+        self.order_person: dict[str, str] = {}  # order id -> person id, for the truth's link evidence
 
     def start_chunk(self, chunk: int) -> None:
         self.rng = Random(f"journey-generator:{self.seed}:{chunk}")

@@ -31,6 +31,7 @@ def place(w: World, p: Person, t: int, channel: str, uid: str) -> str:
     rng, r, W = w.rng, w.rates, w.window
     p.customer = True
     oid = w.ids.dec("order", "O", 7, 8)
+    w.order_person[oid] = p.pid
     n = rng.choices((1, 2, 3, 4), (55, 25, 12, 8))[0]
     items = [w.shop.product(rng) for _ in range(n)]
     cents = sum(price for _, price in items)
