@@ -210,7 +210,7 @@ def _supportable(con: duckdb.DuckDBPyConnection) -> tuple[int, int, dict[str, in
         """
     ).fetchall()
     for key, pairs in rows:
-        label = GAP_CAUSES.get(key.split("|")[0], None) if key else None
+        label = GAP_CAUSES.get(key.split("|")[0]) if key else None
         label = label or f"no shared evidence: {key}"
         causes[label] = causes.get(label, 0) + int(pairs)
     if lost:
