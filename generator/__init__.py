@@ -6,7 +6,8 @@ in [start, start + days) and writes what eight source systems would export about
 
     out/landing/<source>/<YYYY-MM-DD>/<source>_<YYYY-MM-DD>.<ext>   folder date = export date
     out/landing/<source>/<YYYY-MM-DD>/<source>_<date>_resent.<ext>  / _redelivered.<ext>: re-delivered copies
-    out/truth/records.csv.gz, out/truth/people.csv.gz               who each record belongs to (truth.py)
+    out/truth/records.csv.gz, out/truth/people.csv.gz               who each record belongs to, with the link
+                                                                    evidence it carries (truth.py)
 
 An export dated D holds the rows that happened on day D - 1 (plus late and re-sent ones), so folders run
 from start + 1 to start + days. Same arguments give byte-identical files (string-seeded random.Random, no

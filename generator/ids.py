@@ -33,6 +33,13 @@ class Ids:
         text = f"{x:0{bits // 4}x}"
         return prefix + (text.upper() if upper else text)
 
+    def peek_dec(self, kind: str, prefix: str) -> str:
+        """The id the next `dec(kind, ...)` call will return; '' before the kind's first id (nothing is drawn)."""
+        if kind not in self._params:
+            return ""
+        mult, offset, width = self._params[kind]
+        return f"{prefix}{(self._counters.get(kind, 0) * mult + offset) % 10**width:0{width}d}"
+
     def dec(self, kind: str, prefix: str, width: int, per_person: int) -> str:
         """The next `kind` id as digits, wide enough for `per_person` ids per person: users, orders, contacts."""
         if kind not in self._params:

@@ -43,6 +43,22 @@ Default rates of `MessRates` (per record unless stated; pass `rates=` to `genera
     order_cancel         0.05   cancelled orders (before or after payment)
     order_return         0.06   delivered orders returned later (a 'returned' version)
     unsubscribe          0.08   unsubscribes per opened, not clicked newsletter (marketing_consent 'false')
+
+The links real exports carry (optional contract columns) and their gaps, drawn from a random stream of their
+own (`World.links_rng`), so switching them off or changing them leaves every other value as it was:
+
+    order_id_on_purchase 0.96   web purchase events carrying the order id (e-commerce tracking)
+    order_id_stale       0.003  purchase events carrying the previous web order's id instead (a cached
+                                confirmation page): another person's order, stopped by the one-browser guard
+    subscriber_stripped  0.12   newsletter landings whose URL lost the subscriber parameter (mail clients'
+                                link protection, redirects); the ESP's own click log keeps it
+    subscriber_unrendered 0.02  newsletter clicks whose link carries the unrendered merge tag '*|UNIQID|*'
+                                (a segment sent from a broken template): shared by everyone who clicked it
+    account_id_sync_lag  0.15   account holders whose CRM contact gets the account id only 1-10 days after
+                                the sign-up (versions before that lack it); store and disconnected contacts
+                                never carry one
+    account_id_shared    0.005  main CRM contact versions of people without an account that carry the sync
+                                job's own account 'U-IMPORT' (shared by many contacts: blocked by count)
 """
 
 from __future__ import annotations
@@ -60,6 +76,8 @@ if TYPE_CHECKING:
 
 PLACEHOLDER_EMAILS = ("noemail@example.com", "unknown")
 PLACEHOLDER_PHONES = ("0000000000", "unknown")
+UNRENDERED_SUBSCRIBER = "*|UNIQID|*"  # a merge tag the ESP failed to fill in
+SHARED_ACCOUNT = "U-IMPORT"  # the CRM sync job's own shop account
 
 
 @dataclass(frozen=True)
@@ -92,6 +110,12 @@ class MessRates:
     order_cancel: float = 0.05
     order_return: float = 0.06
     unsubscribe: float = 0.08
+    order_id_on_purchase: float = 0.96
+    order_id_stale: float = 0.003
+    subscriber_stripped: float = 0.12
+    subscriber_unrendered: float = 0.02
+    account_id_sync_lag: float = 0.15
+    account_id_shared: float = 0.005
 
 
 # ---------------------------------------------------------------------------------------------- values as typed

@@ -72,7 +72,7 @@ def generate(out: Path, people: int, days: int, seed: int, start: date = date(20
         def write(source: str) -> None:
             items = w.take(source)
             landing.write(source, items)
-            records.add_records(truth.record_rows(source, items))
+            records.add_records(truth.record_rows(source, items, w.order_person))
 
         for chunk, first in enumerate(range(0, people, CHUNK_PEOPLE)):
             w.start_chunk(chunk)

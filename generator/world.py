@@ -40,9 +40,14 @@ class World:
         self._invalid = mess.InvalidRows(rates)
         self._queues: dict[str, list[Item]] = defaultdict(list)
         self.rng = Random(f"journey-generator:{seed}:0")
+        # The optional link columns draw from their own stream, so they leave every other value as it was.
+        self.links_rng = Random(f"journey-generator-links:{seed}:0")
+        self.last_web_order = ""  # the id a cached confirmation page shows (mess: order_id_stale)
+        self.order_person: dict[str, str] = {}  # order id -> person id, for the truth's link evidence
 
     def start_chunk(self, chunk: int) -> None:
         self.rng = Random(f"journey-generator:{self.seed}:{chunk}")
+        self.links_rng = Random(f"journey-generator-links:{self.seed}:{chunk}")
 
     # ------------------------------------------------------------------------------------------ clock
     def date_text(self, day: int) -> str:

@@ -5,7 +5,7 @@
 
 Every value is text; an empty string, or null in JSON and Parquet, where a system did not know it.
 CSV: a header row, UTF-8, RFC-4180 quoting (csv module), '\\n' line ends except crm_contacts ('\\r\\n').
-Columns are exactly `contract.SOURCES[source].columns`, in that order. Writing again to a day's file appends:
+Columns are exactly `contract.SOURCES[source].all_columns` (required, then optional), in that order. Writing again to a day's file appends:
 CSV rows without a second header, JSON lines, and in .gz files one more gzip member (a valid multi-member
 stream). Parquet cannot be appended to, so a Parquet source is written once per day, at the end of a run.
 gzip members have a fixed header (no file name, mtime 0), so same rows give the same bytes.
@@ -52,7 +52,7 @@ def gzip_text(raw: BinaryIO) -> io.TextIOWrapper:
 
 def append_rows(path: Path, source: str, rows: list[tuple]) -> None:
     """Append rows to a landing file in the source's format, writing the header when the file is new."""
-    columns = SOURCES[source].columns
+    columns = SOURCES[source].all_columns
     ext = FORMATS[source]
     new = not path.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +88,7 @@ def write_parquet(path: Path, source: str, rows: list[tuple]) -> None:
     """A Parquet file of string columns (empty values as nulls), zstd-compressed."""
     if path.exists():
         raise RuntimeError(f"{path} exists and Parquet cannot be appended to; write {source} once per day")
-    columns = SOURCES[source].columns
+    columns = SOURCES[source].all_columns
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = [pa.array([row[i] or None for row in rows], type=pa.string()) for i in range(len(columns))]
     table = pa.Table.from_arrays(arrays, names=list(columns))

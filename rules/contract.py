@@ -1,4 +1,4 @@
-"""The export contract: the eight raw sources, their required columns and the rules ingestion applies.
+"""The export contract: the eight raw sources, their required and optional columns and the rules ingestion applies.
 
 This module is the single source of truth for what a raw export must contain. The README's
 contract table, the ingestion loader, the Great Expectations suites and the generator all read it.
@@ -22,6 +22,10 @@ class Source:
     key: str
     timestamp: str
     columns: tuple[str, ...]
+    # Columns a source may omit (the file is loaded without them; raw.<source> always has them, empty). When
+    # present they are typed, normalised and linked like the required ones; the generator writes them after
+    # the required columns.
+    optional: tuple[str, ...] = ()
     # Other timestamps that may be empty; an unparseable value is nulled and recorded, the row is kept.
     optional_timestamps: tuple[str, ...] = ()
     # Money: unparseable or negative amounts quarantine the row, so every cent is accounted for.
@@ -38,6 +42,11 @@ class Source:
     def required(self) -> tuple[str, ...]:
         return self.columns
 
+    @property
+    def all_columns(self) -> tuple[str, ...]:
+        """Required columns, then optional ones: the columns of raw.<source> and of the generator's files."""
+        return self.columns + self.optional
+
 
 SOURCES: dict[str, Source] = {
     s.name: s
@@ -50,6 +59,7 @@ SOURCES: dict[str, Source] = {
                 "event_id", "occurred_at", "anonymous_id", "user_id", "event_type", "page_url",
                 "referrer_url", "utm_source", "utm_medium", "utm_campaign", "device_type",
             ),
+            optional=("order_id",),  # the shop's order id on purchase events (e-commerce tracking)
             enums={
                 "event_type": ("page_view", "product_view", "add_to_cart", "checkout_start", "purchase", "login", "signup", "search"),
                 "device_type": ("desktop", "mobile", "tablet"),
@@ -99,6 +109,7 @@ SOURCES: dict[str, Source] = {
             key="event_id",
             timestamp="occurred_at",
             columns=("event_id", "occurred_at", "email", "campaign_id", "event_type", "link_url"),
+            optional=("subscriber_id",),  # the e-mail service provider's id of the list member
             enums={"event_type": ("sent", "delivered", "open", "click", "bounce", "unsubscribe")},
         ),
         Source(
@@ -109,6 +120,7 @@ SOURCES: dict[str, Source] = {
                 "contact_id", "updated_at", "first_name", "last_name", "email", "phone", "birth_date", "street",
                 "city", "postcode", "country", "loyalty_id", "marketing_consent", "personalization_consent",
             ),
+            optional=("account_id",),  # the shop account (user_id) of the contact, when the CRM is fed by the shop
             versioned=True,
         ),
         Source(

@@ -165,15 +165,16 @@ def test_layout_is_source_folder_date_file(sample: Sample) -> None:
 
 
 def test_headers_and_keys_follow_the_contract_order(sample: Sample) -> None:
+    """Required columns, then the optional ones (the generator writes every column it knows)."""
     for path, header in sample.headers.items():
         source = path.parts[-3]
-        assert tuple(header) == SOURCES[source].columns, path
+        assert tuple(header) == SOURCES[source].all_columns, path
     for path in landing_files(sample.root):
         source = path.parts[-3]
         if ".jsonl" in path.name:
             with _open_text(path) as f:
                 for line in f:
-                    assert tuple(json.loads(line)) == SOURCES[source].columns, path
+                    assert tuple(json.loads(line)) == SOURCES[source].all_columns, path
         if path.name.endswith(".parquet"):
             schema = pq.read_schema(path)
             assert all(str(t) == "string" for t in schema.types), path
@@ -573,3 +574,44 @@ def test_many_chunks_append_to_the_same_files(tmp_path: Path, monkeypatch: pytes
 def test_rejects_nonsense_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         generate(tmp_path, people=0, days=10, seed=1)
+
+
+# ------------------------------------------------------------------------------------------------ link columns
+def test_link_columns_are_carried_with_realistic_gaps() -> None:
+    """The optional link columns: the order id on most web purchase events (that order's id, or a cached page's
+    stale one), the ESP's subscriber id on newsletter events and, mostly, in the landing URL of a click; the
+    account id on account holders' main CRM contacts only, never on store-only or disconnected contacts.
+    Rates are read on the bundled sample (2,000 people): the module's small sample has too few clicks."""
+    sample = Sample(SEEDS, None)
+    orders_of = {row["order_id"]: person for person, row in sample.keyed("orders")}
+    purchases = [(person, row) for person, row in sample.keyed("web_events") if row["event_type"] == "purchase"]
+    with_id = [(person, row) for person, row in purchases if row["order_id"]]
+    assert 0.93 <= len(with_id) / len(purchases) <= 0.99, len(with_id) / len(purchases)
+    own = sum(orders_of.get(row["order_id"]) == person for person, row in with_id)
+    assert own / len(with_id) > 0.99
+    assert {row["order_id"] for _, row in with_id} <= set(orders_of)
+    assert not any(row["order_id"] for _, _, row in sample.rows["web_events"] if row["event_type"] != "purchase")
+
+    clicks = [row for _, row in sample.keyed("email_events") if row["event_type"] == "click"]
+    assert clicks and all(row["subscriber_id"] and f"mc_eid={row['subscriber_id']}" in row["link_url"]
+                          or "mc_eid=*|UNIQID|*" in row["link_url"] for row in clicks)
+    landings = [row for _, row in sample.keyed("web_events")
+                if row["utm_medium"] == "email" and row["event_type"] == "page_view"]
+    stripped = sum("mc_eid=" not in row["page_url"] for row in landings) / len(landings)
+    assert 0.06 <= stripped <= 0.2, stripped
+    assert not any(row["subscriber_id"] for _, row in sample.keyed("email_events")
+                   if row["campaign_id"].startswith("txn-"))
+
+    accounts = {p["person_id"]: p["user_id"] for p in sample.people.values()}
+    contacts = list(sample.keyed("crm_contacts"))
+    carried = [(person, row) for person, row in contacts if row["account_id"]]
+    assert carried and all(row["account_id"] in (accounts[person], "U-IMPORT") for person, row in carried)
+    holders = [(person, row) for person, row in contacts if accounts[person]]
+    assert 0.5 < sum(bool(row["account_id"]) for _, row in holders) / len(holders) < 0.98
+    carrying: dict[str, set[str]] = defaultdict(set)
+    for person, row in carried:
+        if row["account_id"] == accounts[person]:
+            carrying[person].add(row["contact_id"])
+    assert all(len(ids) == 1 for ids in carrying.values())  # the main contact: store and disconnected ones never
+    several = [person for person in carrying if "|" in sample.people[person]["crm_contact_ids"]]
+    assert several, "people with several contacts, one of which carries the account"

@@ -133,6 +133,24 @@ def test_extra_column_is_kept_and_reported(con, tmp_path):
     assert con.execute("select column_name, change from ops.schema_changes").fetchall() == [("gift_note", "added_column")]
 
 
+def test_an_optional_column_may_be_omitted_or_present(con, tmp_path):
+    """crm_contacts.account_id is optional: a file without it loads (the column is empty in raw, not a schema
+    change), a file with it loads its values; neither is an error."""
+    landing = tmp_path / "landing"
+    required = SOURCES["crm_contacts"].columns
+    assert SOURCES["crm_contacts"].optional == ("account_id",)
+    contact = {"contact_id": "C1", "updated_at": "2026-09-01T10:00:00Z", "email": "a@b.com"}
+    write_csv(landing / "crm_contacts/2026-09-02/crm.csv", [contact], columns=required)
+    write_csv(landing / "crm_contacts/2026-09-03/crm.csv", [contact | {"contact_id": "C2", "account_id": "U7"}],
+              columns=(*required, "account_id"))
+    report = load(con, landing, source="crm_contacts")
+    assert [f.rows_loaded for f in report.files] == [1, 1]
+    assert [f.new_columns for f in report.files] == [[], []]
+    assert con.execute("select contact_id, account_id from raw.crm_contacts order by 1").fetchall() == [
+        ("C1", None), ("C2", "U7")]
+    assert con.execute("select count(*) from ops.schema_changes").fetchone()[0] == 0
+
+
 def test_empty_and_header_only_files_load_zero_rows(con, tmp_path):
     landing = tmp_path / "landing"
     (landing / "orders/2026-09-02").mkdir(parents=True)

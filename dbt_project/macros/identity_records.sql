@@ -1,21 +1,27 @@
 -- Every staged row of every source reduced to what identity resolution needs: the record key, when it was seen, and
--- the identifiers it carries (one column per identifier type). Versions of an order or CRM contact are separate rows;
+-- the identifiers it carries (one column per identifier type; tracked_url and tracked_url_2: URLs whose tracked
+-- subscriber parameters are read by int_identity__record_identifiers). Versions of an order or CRM contact are separate rows;
 -- they share the record key. With changed_only, only the rows of int_identity__changed_records (every version of a
 -- changed record), filtered in each source so that an incremental build reads only those.
 {% macro identity_source_records(changed_only=false) -%}
 {%- set branches = [
     ('web_events', 'stg_web__events', 'event_id', 'occurred_at',
-        {'anonymous_id': 'anonymous_id', 'user_id': 'user_id'}),
+        {'anonymous_id': 'anonymous_id', 'user_id': 'user_id', 'order_id': 'order_id',
+         'tracked_url': 'page_url', 'tracked_url_2': 'referrer_url'}),
     ('app_events', 'stg_app__events', 'event_id', 'occurred_at', {'device_id': 'device_id', 'user_id': 'user_id'}),
-    ('orders', 'stg_shop__orders', 'order_id', 'order_updated_at', {'email': 'email', 'phone': 'phone', 'user_id': 'user_id'}),
+    ('orders', 'stg_shop__orders', 'order_id', 'order_updated_at',
+        {'email': 'email', 'phone': 'phone', 'user_id': 'user_id', 'order_id': 'order_id'}),
     ('pos_transactions', 'stg_pos__transactions', 'transaction_id', 'occurred_at', {'phone': 'phone', 'loyalty_id': 'loyalty_id'}),
-    ('email_events', 'stg_email__events', 'event_id', 'occurred_at', {'email': 'email'}),
+    ('email_events', 'stg_email__events', 'event_id', 'occurred_at',
+        {'email': 'email', 'subscriber_id': 'subscriber_id', 'tracked_url': 'link_url'}),
     ('crm_contacts', 'stg_crm__contacts', 'contact_id', 'updated_at',
-        {'email': 'email', 'phone': 'phone', 'loyalty_id': 'loyalty_id', 'crm_contact_id': 'contact_id'}),
+        {'email': 'email', 'phone': 'phone', 'loyalty_id': 'loyalty_id', 'crm_contact_id': 'contact_id',
+         'user_id': 'account_id'}),
     ('support_tickets', 'stg_support__tickets', 'ticket_id', 'opened_at', {'email': 'email', 'phone': 'phone'}),
     ('reviews', 'stg_reviews__reviews', 'review_id', 'posted_at', {'email': 'email', 'user_id': 'user_id'}),
 ] -%}
-{%- set identifier_types = ['email', 'phone', 'anonymous_id', 'device_id', 'user_id', 'loyalty_id', 'crm_contact_id'] -%}
+{%- set identifier_types = ['email', 'phone', 'anonymous_id', 'device_id', 'user_id', 'loyalty_id', 'crm_contact_id',
+    'order_id', 'subscriber_id', 'tracked_url', 'tracked_url_2'] -%}
     select
         source_name,
         record_id,
@@ -28,7 +34,11 @@
         nullif(trim(device_id), '') as device_id,
         nullif(trim(user_id), '') as user_id,
         nullif(trim(loyalty_id), '') as loyalty_id,
-        nullif(trim(crm_contact_id), '') as crm_contact_id
+        nullif(trim(crm_contact_id), '') as crm_contact_id,
+        nullif(trim(order_id), '') as order_id,
+        nullif(trim(subscriber_id), '') as subscriber_id,
+        tracked_url,
+        tracked_url_2
     from (
         {%- for source_name, model, key, observed, columns in branches %}
         select

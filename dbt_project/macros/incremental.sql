@@ -50,7 +50,10 @@
     select
         changed.* exclude (_content),
         case
-            when stored._content is null or stored._content is distinct from changed._content then {{ build_started_at() }}
+            {#- compared as text: a row of a table staged before a column was added has fewer fields (a struct of another
+                size cannot be compared), and differs once #}
+            when stored._content is null
+                or cast(stored._content as varchar) is distinct from cast(changed._content as varchar) then {{ build_started_at() }}
             else stored._changed_at
         end as _changed_at
     from (

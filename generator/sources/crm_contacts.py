@@ -13,7 +13,9 @@ During a person's journey other systems note changes for the CRM in `p.crm_event
 
 `flush` folds them, in time order, into contacts (contact_id C + digits) and exports each new version.
 New data fills blanks, changes overwrite; rarely personalization_consent flips. Half the updated_at values
-are written without an offset.
+are written without an offset. The person's main contact carries the shop account id (optional column
+account_id) once the shop's sync has sent it (mess.account_id_sync_lag); store duplicates and disconnected
+contacts never do; a few contacts carry the sync job's own account (mess.account_id_shared).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 SOURCE = "crm_contacts"
 COLUMNS = ("contact_id", "updated_at", "first_name", "last_name", "email", "phone", "birth_date", "street",
            "city", "postcode", "country", "loyalty_id", "marketing_consent",
-           "personalization_consent")  # the order of the row tuples below
+           "personalization_consent", "account_id")  # the order of the row tuples below
 
 # A contact while it is being built: [contact_id, updated_at of its last version (-1: none yet), its values]
 Contact = list
@@ -51,13 +53,18 @@ def flush(w: World, p: Person) -> None:
     """Fold the person's CRM changes, in time order, into contacts and one exported row per version."""
     rng, r = w.rng, w.rates
     events = sorted(enumerate(p.crm_events), key=lambda e: (e[1][0], e[0]))
+    links = w.links_rng
+    synced_t = None  # when the shop's sync gives the main contact the account id
+    if p.user_id and p.account_t is not None:
+        synced_t = p.account_t + (links.randint(86400, 10 * 86400) if links.random() < r.account_id_sync_lag else 0)
+    shared_account = not p.user_id and links.random() < r.account_id_shared * 10  # per person; ~1 version in 10
     main: Contact | None = None
     for _, (t, kind, data) in events:
         if kind == "disconnected":
             _disconnected(w, p, t)
             continue
         if kind == "loyalty" and main is not None and rng.random() < r.crm_store_duplicate:
-            _emit(w, p, _new_contact(w, p), _apply(w, p, [""] * 12, kind, data, t), t)
+            _emit(w, p, _new_contact(w, p), _apply(w, p, [""] * 12, kind, data, t), t, "")
             continue
         if main is None:
             if kind in ("unsubscribe", "move", "email_change"):
@@ -68,7 +75,12 @@ def flush(w: World, p: Person) -> None:
             values = _apply(w, p, list(main[2]), kind, data, t)
             if values == main[2]:
                 continue
-        _emit(w, p, main, values, t)
+        account = ""
+        if synced_t is not None and t >= synced_t:
+            account = p.user_id
+        elif shared_account and links.random() < 0.1:
+            account = mess.SHARED_ACCOUNT
+        _emit(w, p, main, values, t, account)
 
 
 def _disconnected(w: World, p: Person, t: int) -> None:
@@ -85,7 +97,7 @@ def _disconnected(w: World, p: Person, t: int) -> None:
     p.old_phone = unique_phone(w, CITIES[p.addr[6]][2])
     values = [first, last, mess.typed_email(w, p.old_email), mess.typed_phone(w, p.old_phone, SOURCE),
               mess.typed_birth(w, p), *mess.typed_address(w, addr_of(p, t)), "", "", ""]
-    _emit(w, p, _new_contact(w, p), values, t)
+    _emit(w, p, _new_contact(w, p), values, t, "")
 
 
 def _new_contact(w: World, p: Person) -> Contact:
@@ -146,10 +158,10 @@ def _apply(w: World, p: Person, v: list, kind: str, data, t: int) -> list:
     return v
 
 
-def _emit(w: World, p: Person, contact: Contact, values: list, t: int) -> None:
+def _emit(w: World, p: Person, contact: Contact, values: list, t: int, account: str) -> None:
     """Export a new version of the contact, a little after the change and always after its last version."""
     rng = w.rng
     when = min(max(t + rng.randint(30, 900), contact[1] + 1), w.window - 1)
     contact[1], contact[2] = when, values
     stamp = w.ts_naive(when) if rng.random() < 0.5 else w.ts_z(when)
-    w.emit(SOURCE, p, when, (contact[0], stamp, *values))
+    w.emit(SOURCE, p, when, (contact[0], stamp, *values, account))

@@ -25,11 +25,13 @@ COLUMNS = ("order_id", "order_updated_at", "placed_at", "user_id", "email", "pho
            "sales_channel")  # the order of the row tuples below
 
 
-def place(w: World, p: Person, t: int, channel: str, uid: str) -> None:
-    """An order and its status history: one row per status change, each with a later order_updated_at."""
+def place(w: World, p: Person, t: int, channel: str, uid: str) -> str:
+    """An order and its status history: one row per status change, each with a later order_updated_at.
+    Returns the order id."""
     rng, r, W = w.rng, w.rates, w.window
     p.customer = True
     oid = w.ids.dec("order", "O", 7, 8)
+    w.order_person[oid] = p.pid
     n = rng.choices((1, 2, 3, 4), (55, 25, 12, 8))[0]
     items = [w.shop.product(rng) for _ in range(n)]
     cents = sum(price for _, price in items)
@@ -80,6 +82,7 @@ def place(w: World, p: Person, t: int, channel: str, uid: str) -> None:
     elif rng.random() < 0.08:
         category = rng.choice(("delivery", "delivery", "billing", "product"))
         support_tickets.open_ticket(w, p, t + rng.randint(3600, 10 * 86400), category)
+    return oid
 
 
 def _stamp(w: World, t: int) -> str:

@@ -6,6 +6,8 @@ order confirmation page. The first hit of a visit carries where it came from: an
 utm_source/utm_medium (google|bing/cpc, facebook|instagram|tiktok/paid_social, criteo|gdn/display or
 banner, newsletter/email), a search engine as referrer (organic, no utm), a referring site, or nothing
 (direct); the landing page_url keeps its query string. A 'buy' visit ends in an order (`orders.place`).
+The purchase event carries the order id (optional column order_id; mostly, see mess.order_id_*), and a
+newsletter landing the ESP's subscriber parameter mc_eid (unless stripped on the way, mess.subscriber_*).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
 SOURCE = "web_events"
 COLUMNS = ("event_id", "occurred_at", "anonymous_id", "user_id", "event_type", "page_url", "referrer_url",
-           "utm_source", "utm_medium", "utm_campaign", "device_type")  # the order of the row tuples below
+           "utm_source", "utm_medium", "utm_campaign", "device_type", "order_id")  # the order of the row tuples below
 
 _REFERRAL_SITES = (
     "https://www.reddit.com/r/running/", "https://www.runnersworld.example/best-shoes-2026",
@@ -42,12 +44,12 @@ def session(w: World, p: Person, t: int, kind: str, channel: str, link: str | No
     rows: list[tuple[int, tuple]] = []
     clock = t
 
-    def hit(event: str, page: str, referrer: str | None = None, utm: tuple = ("", "", "")) -> bool:
+    def hit(event: str, page: str, referrer: str | None = None, utm: tuple = ("", "", ""), order: str = "") -> bool:
         nonlocal clock, url
         if clock >= W:
             return False
         row = (w.ids.hex("web", "w", bits=40), w.ts_default(clock), anon, uid, event, page,
-               url if referrer is None else referrer, *utm, device)
+               url if referrer is None else referrer, *utm, device, order)
         rows.append((clock, row))
         url = page
         clock += rng.randint(8, 150)
@@ -83,7 +85,7 @@ def session(w: World, p: Person, t: int, kind: str, channel: str, link: str | No
                 uid, cookie[2] = p.user_id, clock
                 hit("signup", f"{SHOP}/account/register?next=/checkout")
         order_t = clock
-        bought = hit("purchase", f"{SHOP}/checkout/confirmation")
+        bought = hit("purchase", f"{SHOP}/checkout/confirmation", order=_tracked_order_id(w))
         if bought and not uid and p.account_t is None and rng.random() < 0.4:
             # "create an account to track your order" on the confirmation page
             crm_contacts.sign_up(w, p, clock)
@@ -92,7 +94,17 @@ def session(w: World, p: Person, t: int, kind: str, channel: str, link: str | No
     for when, row in rows:
         w.emit(SOURCE, p, when, row, duplicable=True)
     if bought:
-        orders.place(w, p, order_t, "web", uid)
+        w.last_web_order = orders.place(w, p, order_t, "web", uid)
+
+
+def _tracked_order_id(w: World) -> str:
+    """The order id the purchase event reports: the order about to be placed, mostly (see mess.order_id_*)."""
+    links, r = w.links_rng, w.rates
+    if links.random() >= r.order_id_on_purchase:
+        return ""
+    if w.last_web_order and links.random() < r.order_id_stale:
+        return w.last_web_order
+    return w.ids.peek_dec("order", "O")
 
 
 def _cookie(w: World, p: Person) -> list:
@@ -134,6 +146,8 @@ def _landing_parts(w: World, channel: str, link: str | None) -> tuple[str, str, 
         return src, medium, rng.choice(("retargeting", "prospecting")), "", product
     if channel == "email" and link:
         campaign = link.partition("utm_campaign=")[2].partition("&")[0]
+        if w.links_rng.random() < w.rates.subscriber_stripped:
+            link = link.partition("&mc_eid=")[0]  # link protection or a redirect dropped the tracking parameter
         return "newsletter", "email", campaign, "", link
     if channel == "organic":
         ref = rng.choice(("https://www.google.com/", "https://www.google.com/", "https://www.bing.com/",

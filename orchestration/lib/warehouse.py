@@ -47,8 +47,11 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     for schema in ("raw", "quarantine", "ops"):
         con.execute(f"create schema if not exists {schema}")
     for source in SOURCES.values():
-        cols = ", ".join(f"{quote(c)} VARCHAR" for c in source.columns)
+        cols = ", ".join(f"{quote(c)} VARCHAR" for c in source.all_columns)
         con.execute(f"create table if not exists raw.{source.name} ({cols}, {LINEAGE_DDL})")
+        # optional columns a warehouse made before the contract had them (staging reads them, empty or not)
+        for col in source.optional:
+            con.execute(f"alter table raw.{source.name} add column if not exists {quote(col)} VARCHAR")
         con.execute(f"create table if not exists quarantine.{source.name} ({QUARANTINE_COLUMNS})")
     con.execute(
         """

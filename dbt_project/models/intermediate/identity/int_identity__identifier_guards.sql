@@ -8,6 +8,9 @@
 --    - other types (phone, device, cookie) by the "person cores" they touch: connected components of the
 --      linkable core identifiers and fuzzy matches alone. A family phone touches each member's core. For
 --      types with people_counted_by (cookies, devices: user_id) people are the accounts in those cores.
+-- 3. A value carried with more browsers or app installs (distinct anonymous_id and device_id values on its
+--    records) than its type allows (max_devices_per_value: an order is placed from one) does not link: a
+--    cached confirmation page that shows one order id to other visitors.
 -- Incremental (docs/identity.md "Incremental builds"): a build works out again only the values whose guard can have
 -- changed, from int_identity__changed_links: the core values whose records changed (phase 1); the person cores that
 -- hold a changed core value, a value linked by a changed fuzzy match, or a record neighbour of a core value whose
@@ -39,7 +42,8 @@ typed_nodes as (
         identifier_values.*,
         coalesce(identifier_types.is_core, false) as is_core,
         identifier_types.max_people_per_value,
-        identifier_types.people_counted_by
+        identifier_types.people_counted_by,
+        identifier_types.max_devices_per_value
     from identifier_values
     left join identifier_types on identifier_types.identifier_type = identifier_values.identifier_type
 ),
@@ -282,6 +286,18 @@ other_people as (
     group by touched_cores.node_id
 ),
 
+-- Browsers and app installs on the records of the recounted values whose type limits them.
+device_counts as (
+    select v.node_id, count(distinct device.node_id) as device_count
+    from usable as v
+    inner join recount_other on recount_other.node_id = v.node_id
+    inner join typed_nodes on typed_nodes.node_id = v.node_id and typed_nodes.max_devices_per_value is not null
+    inner join usable as device
+        on device.source_name = v.source_name and device.record_id = v.record_id
+        and device.identifier_type in ('anonymous_id', 'device_id')
+    group by v.node_id
+),
+
 -- The values whose rows are written: everything recounted or in a recomputed core.
 rewritten as (
     select node_id from recount_core
@@ -299,9 +315,16 @@ guard_inputs as (
             when recount_other.node_id is not null then other_people.people_count
             else nullif(previous.people_count, 0)
         end as counted_people,
+        case
+            when recount_other.node_id is not null then device_counts.device_count
+            {#- a warehouse built before device_count existed: recounted values only, until --full-refresh #}
+            {%- set stored_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
+            else {{ 'nullif(previous.device_count, 0)' if 'device_count' in stored_columns else 'null' }}
+        end as counted_devices,
         core_components.component_id as core_component_id
     from typed_nodes
     inner join rewritten on rewritten.node_id = typed_nodes.node_id
+    left join device_counts on device_counts.node_id = typed_nodes.node_id
     left join core_guards on core_guards.node_id = typed_nodes.node_id
     left join recount_other on recount_other.node_id = typed_nodes.node_id
     left join other_people on other_people.node_id = typed_nodes.node_id
@@ -416,12 +439,25 @@ other_people as (
     group by touched_cores.node_id
 ),
 
+-- Browsers and app installs on the records of values whose type limits them.
+device_counts as (
+    select v.node_id, count(distinct device.node_id) as device_count
+    from usable as v
+    inner join typed_nodes on typed_nodes.node_id = v.node_id and typed_nodes.max_devices_per_value is not null
+    inner join usable as device
+        on device.source_name = v.source_name and device.record_id = v.record_id
+        and device.identifier_type in ('anonymous_id', 'device_id')
+    group by v.node_id
+),
+
 guard_inputs as (
     select
         typed_nodes.*,
         coalesce(core_people.people_count, other_people.people_count) as counted_people,
+        device_counts.device_count as counted_devices,
         core_components.component_id as core_component_id
     from typed_nodes
+    left join device_counts on device_counts.node_id = typed_nodes.node_id
     left join core_people on core_people.node_id = typed_nodes.node_id and typed_nodes.is_core
     left join other_people on other_people.node_id = typed_nodes.node_id and not typed_nodes.is_core
     left join core_components on core_components.node_id = typed_nodes.node_id
@@ -447,12 +483,17 @@ final as (
             when max_people_per_value is not null and coalesce(counted_people, 0) > max_people_per_value
                 then 'shared by ' || cast(counted_people as varchar)
                     || ' people (max ' || cast(max_people_per_value as varchar) || ')'
-        end as block_reason
+            when max_devices_per_value is not null and coalesce(counted_devices, 0) > max_devices_per_value
+                then 'carried by ' || cast(counted_devices as varchar)
+                    || ' browsers or app installs (max ' || cast(max_devices_per_value as varchar) || ')'
+        end as block_reason,
+        coalesce(counted_devices, 0) as device_count
     from guard_inputs
 ),
 
 guarded as (
-    select *, block_reason is null as is_linkable from final
+    -- device_count last: a table built before it existed appends it there, and rows compare field by field
+    select * exclude (device_count), block_reason is null as is_linkable, device_count from final
 ),
 
 stamped as (

@@ -1,5 +1,7 @@
 -- One row per (record, identifier): the identifier values each record carries, typed, across all its versions.
--- node_id ('email:ann@x.com') is the identifier's node in the identity graph.
+-- node_id ('email:ann@x.com') is the identifier's node in the identity graph. Subscriber ids also come from the
+-- tracked URL parameters (seed identity_tracked_url_parameters: mc_eid, _kx, ...) of landing, referrer and e-mail
+-- link URLs, percent-decoded; a parameter repeated in one URL gives each value.
 -- Incremental: a build rewrites the rows of int_identity__changed_records only (after
 -- int_identity__previous_record_identifiers kept what they carried before).
 {{
@@ -27,6 +29,31 @@ source_records as (
     {%- endif %}
 ),
 
+tracked_parameters as (
+    select distinct lower(trim(parameter_name)) as parameter_name
+    from {{ ref('identity_tracked_url_parameters') }}
+    where nullif(trim(parameter_name), '') is not null
+),
+
+-- every name=value of the query strings (only URLs with a '=' are looked at)
+url_parameters as (
+    select
+        source_name, record_id, observed_at,
+        lower(split_part(parameter, '=', 1)) as parameter_name,
+        substr(parameter, length(split_part(parameter, '=', 1)) + 2) as parameter_value
+    from (
+        select source_name, record_id, observed_at,
+            unnest(regexp_extract_all(url, '[?&]([^=&#]+=[^&#]*)', 1)) as parameter
+        from (
+            select source_name, record_id, observed_at, tracked_url as url from source_records
+            where tracked_url like '%=%'
+            union all
+            select source_name, record_id, observed_at, tracked_url_2 from source_records
+            where tracked_url_2 like '%=%'
+        ) as urls
+    ) as parameters
+),
+
 unpivoted as (
     select source_name, record_id, observed_at, 'email' as identifier_type, email as identifier_value
     from source_records where email is not null
@@ -44,6 +71,16 @@ unpivoted as (
     union all
     select source_name, record_id, observed_at, 'crm_contact_id', crm_contact_id
     from source_records where crm_contact_id is not null
+    union all
+    select source_name, record_id, observed_at, 'order_id', order_id from source_records where order_id is not null
+    union all
+    select source_name, record_id, observed_at, 'subscriber_id', subscriber_id
+    from source_records where subscriber_id is not null
+    union all
+    select url_parameters.source_name, url_parameters.record_id, url_parameters.observed_at, 'subscriber_id',
+        nullif(trim(coalesce(try(url_decode(url_parameters.parameter_value)), url_parameters.parameter_value)), '')
+    from url_parameters
+    inner join tracked_parameters on tracked_parameters.parameter_name = url_parameters.parameter_name
 ),
 
 final as (
@@ -56,6 +93,7 @@ final as (
         min(observed_at) as first_seen_at,
         max(observed_at) as last_seen_at
     from unpivoted
+    where identifier_value is not null
     group by source_name, record_id, identifier_type, identifier_value
 )
 

@@ -31,6 +31,7 @@ renamed as (
         {{ nullif_blank('loyalty_id') }} as loyalty_id,
         {{ parse_boolean('marketing_consent') }} as marketing_consent,
         {{ parse_boolean('personalization_consent') }} as personalization_consent,
+        {{ nullif_blank('account_id') }} as account_id,
         _source_file,
         _row_number,
         _export_date,
@@ -63,6 +64,8 @@ final as (
         marketing_consent,
         personalization_consent,
         {{ is_latest_version('contact_id', 'updated_at') }} as is_latest_version,
+        -- an optional column, last of the content columns: a warehouse staged before it had it appends it there
+        account_id,
         _source_file,
         _row_number,
         _export_date,
