@@ -86,6 +86,15 @@ def copy_warehouse(source: Path, target: Path) -> Path:
     return target
 
 
+def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
+    """Every row of one query on a warehouse file, opened read-only and closed again (a reader holds no lock)."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
 def count_records(path: Path) -> int:
     """Records in an export file, counted independently of DuckDB (the 'rows in' of the books)."""
     from orchestration.lib.ingest import file_suffix

@@ -30,7 +30,7 @@ from generator import generate
 from orchestration.lib.warehouse import STORAGE_VERSION_ENV, storage_version
 from orchestration.runner import execute, format_summary
 from rules.contract import SOURCES
-from tests.helpers import BuiltWarehouse, built_once, copy_warehouse
+from tests.helpers import BuiltWarehouse, built_once, copy_warehouse, query
 
 pytestmark = pytest.mark.slow
 
@@ -249,12 +249,8 @@ def nightly(tmp_path_factory, first_night) -> BuiltWarehouse:
         rewritten = [first_night.summary["rewritten"]]
         run_night(landing, warehouse, 1)
         rewritten.append(rewritten_touchpoints(warehouse))
-        con = duckdb.connect(str(warehouse), read_only=True)
-        try:
-            late_order = con.execute("select is_conversion, conversion_number from marts.fct_touchpoints "
-                                     "where touchpoint_id = 'orders:O-INC-LATE'").fetchone()
-        finally:
-            con.close()
+        [late_order] = query(warehouse, "select is_conversion, conversion_number from marts.fct_touchpoints "
+                                        "where touchpoint_id = 'orders:O-INC-LATE'")
         inject_cancellation(landing, first_night.summary["changes"])
         run_night(landing, warehouse, 2)
         rewritten.append(rewritten_touchpoints(warehouse))

@@ -22,6 +22,8 @@ import duckdb
 import numpy as np
 import pytest
 
+from tests.helpers import query
+
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 
 
@@ -139,12 +141,8 @@ def test_standard_totals_match_an_independent_implementation(warehouse):
 @pytest.mark.slow
 def test_run_summary_shows_both_allocations_and_which_to_use(warehouse):
     path, summary = warehouse
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        rows = con.execute("select channel, attributed_conversions, per_conversion_credits "
-                           "from marts.fct_markov_channel_attribution order by 2 desc, 1").fetchall()
-    finally:
-        con.close()
+    rows = query(path, "select channel, attributed_conversions, per_conversion_credits "
+                       "from marts.fct_markov_channel_attribution order by 2 desc, 1")
     text = " ".join(summary.split())
     assert rows and all(f"{channel} {std:.1f} ({per:.1f})" in text for channel, std, per in rows)
     assert "the standard model (marts.fct_markov_channel_attribution, for channel totals)" in text

@@ -30,17 +30,16 @@ def _without_check_partitions(event: dg.EventLogEntry) -> dg.EventLogEntry:
         event_specific_data=copy(planned, partitions_subset=None)))
 
 
-def run_instance(unpartitioned_checks: bool = True) -> dg.DagsterInstance:
+def run_instance() -> dg.DagsterInstance:
     """An ephemeral instance (what `execute_in_process` would make) whose event log stores the planned event of
-    each check once. `unpartitioned_checks` must be true of the definitions run on it: `tests/test_definitions.py`
-    asserts that no check of the code location is partitioned."""
+    each check once. Right only while no check of the code location is partitioned, which
+    `tests/test_definitions.py` asserts."""
     instance = dg.DagsterInstance.ephemeral()
-    if unpartitioned_checks:
-        storage = instance.event_log_storage
-        store_event = storage.store_event
+    storage = instance.event_log_storage
+    store_event = storage.store_event
 
-        def store(event: dg.EventLogEntry) -> None:
-            store_event(_without_check_partitions(event))
+    def store(event: dg.EventLogEntry) -> None:
+        store_event(_without_check_partitions(event))
 
-        storage.store_event = store  # this instance's storage only
+    storage.store_event = store  # this instance's storage only
     return instance
