@@ -1,0 +1,440 @@
+"""Who will buy again, how much, and who is slipping away: BG/NBD and Gamma-Gamma fitted on every customer's
+purchase days (docs/prediction.md).
+
+Input: `intermediate.int_customers__purchase_days` of the build file (dbt: one row per resolved customer and day
+with a purchase, online and in store, revenue summed; "now" is the as-of time every mart uses). Output, written into
+the same file by one transaction:
+
+- `marts.customer_predictions`: one row per customer with at least one purchase (customers who never bought are not
+  in it: the models describe repeat buying after a first purchase, docs/prediction.md);
+- `marts.prediction_model_parameters`: the fitted parameters (BG/NBD r, alpha in days, a, b; Gamma-Gamma p, q, v);
+- `marts.prediction_backtest`: the same models fitted on a calibration period, their predictions for the holdout
+  period against what the customers did, per calibration frequency and in total;
+- `ops.prediction_fits`: how each fit went (converged or not, the largest gradient per customer at the optimum).
+
+The models come from PyMC-Marketing's CLV module (`rfm_summary`, `rfm_train_test_split`, `BetaGeoModel`,
+`GammaGammaModel`), fitted by maximum a posteriori with flat priors (that is, maximum likelihood, as `lifetimes`
+fitted them). PyMC-Marketing is imported when a fit runs, not when the definitions load (it takes seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from importlib.metadata import version
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+PURCHASE_DAYS_TABLE = "intermediate.int_customers__purchase_days"
+PREDICTIONS_TABLE = "marts.customer_predictions"
+PARAMETERS_TABLE = "marts.prediction_model_parameters"
+BACKTEST_TABLE = "marts.prediction_backtest"
+FITS_TABLE = "ops.prediction_fits"
+
+# Changed whenever what the models are given or how they are fitted changes (customer_predictions.model_version).
+MODEL_VERSION = "bg_nbd+gamma_gamma/1"
+BG_NBD, GAMMA_GAMMA = "bg_nbd", "gamma_gamma"
+BG_NBD_PARAMETERS = ("r", "alpha", "a", "b")
+GAMMA_GAMMA_PARAMETERS = ("p", "q", "v")
+TIME_UNIT = "day"
+HORIZONS_DAYS = (30, 90, 365)
+
+# Fewer customers with a repeat purchase than this: no fit (a new warehouse's first nights); the tables stay empty.
+MIN_REPEAT_BUYERS = 10
+# A fit has converged when the log posterior's gradient (in the optimiser's unconstrained coordinates) is at most
+# this, per customer fitted: L-BFGS-B stops on a relative change of 2.2e-9 in the log likelihood, which leaves
+# gradients of about 1e-5 per customer; an optimiser stopped early (evaluation budget, NaN) leaves 1e-2 and more.
+MAX_GRADIENT_PER_CUSTOMER = 1e-3
+# The backtest's holdout: the last third of the purchase history, at most a year (the calibration keeps the rest).
+BACKTEST_HOLDOUT_SHARE = 1 / 3
+BACKTEST_MAX_HOLDOUT_DAYS = 365
+MIN_BACKTEST_HOLDOUT_DAYS = 7
+# Calibration frequencies of the backtest: 0, 1, ..., BUCKETS - 1 and "BUCKETS+" (and the total).
+BACKTEST_BUCKETS = 6
+TOTAL_BUCKET = "total"
+
+# Column name -> DuckDB type of each output table (the order is the table's). dbt's on-run-start hook creates the
+# same empty tables so that dbt alone can build customer_360 (macros/prediction_tables.sql; pinned by a test).
+PREDICTION_COLUMNS = {
+    "customer_id": "varchar",
+    "as_of_date": "date",
+    "frequency": "integer",
+    "recency_days": "integer",
+    "tenure_days": "integer",
+    "monetary_value": "double",
+    "p_alive": "double",
+    "expected_purchases_30d": "double",
+    "expected_purchases_90d": "double",
+    "expected_purchases_365d": "double",
+    "expected_avg_order_value": "double",
+    "expected_revenue_365d": "double",
+    "model_version": "varchar",
+}
+PARAMETER_COLUMNS = {
+    "model": "varchar",
+    "parameter": "varchar",
+    "value": "double",
+    "customers_fitted": "integer",
+    "fitted_at": "timestamp",
+}
+BACKTEST_COLUMNS = {
+    "frequency_bucket": "varchar",
+    "customers": "integer",
+    "calibration_start_date": "date",
+    "calibration_end_date": "date",
+    "holdout_end_date": "date",
+    "holdout_days": "integer",
+    "predicted_purchases": "double",
+    "actual_purchases": "double",
+    "predicted_revenue": "double",
+    "actual_revenue": "double",
+    "model_version": "varchar",
+}
+FIT_COLUMNS = {
+    "model": "varchar",
+    "purpose": "varchar",  # 'scoring' (every customer until the as-of date) or 'backtest' (the calibration period)
+    "status": "varchar",  # converged, not_converged, skipped
+    "customers_fitted": "integer",
+    "max_gradient_per_customer": "double",
+    "detail": "varchar",
+    "fitted_at": "timestamp",
+}
+TABLES = {PREDICTIONS_TABLE: PREDICTION_COLUMNS, PARAMETERS_TABLE: PARAMETER_COLUMNS,
+          BACKTEST_TABLE: BACKTEST_COLUMNS, FITS_TABLE: FIT_COLUMNS}
+
+
+@contextmanager
+def quiet_pymc() -> Iterator[None]:
+    """PyTensor's BLAS warning (pip installs no optimised BLAS for it: it uses NumPy's, which is fine here), ArviZ's
+    refactoring notice and PyMC's informational logs are nothing a user of `journey run` can act on."""
+    loggers = [logging.getLogger(name) for name in ("pytensor", "pytensor.configdefaults", "pymc", "pymc_marketing")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+# --- fitting ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelFit:
+    """One model fitted (or skipped): its parameters and how the optimiser ended."""
+
+    model: str
+    purpose: str
+    customers_fitted: int
+    parameters: dict[str, float] = field(default_factory=dict)
+    converged: bool | None = None  # None: skipped (too few customers)
+    max_gradient_per_customer: float | None = None
+    detail: str = ""
+    estimator: Any = None  # the fitted PyMC-Marketing model
+
+    @property
+    def status(self) -> str:
+        return "skipped" if self.converged is None else "converged" if self.converged else "not_converged"
+
+
+def _flat_priors(names: tuple[str, ...]) -> dict[str, Any]:
+    from pymc_extras.prior import Prior
+
+    return {name: Prior("HalfFlat") for name in names}
+
+
+def _max_gradient(estimator: Any) -> float:
+    """The largest |d log posterior / d theta| at the fitted point, theta the optimiser's (log) coordinates."""
+    model = estimator.model
+    posterior = estimator.idata.posterior
+    point = {}
+    for value_var in model.value_vars:
+        rv = model.values_to_rvs[value_var]
+        fitted = np.asarray(posterior[rv.name].values).reshape(-1)[0]
+        transform = model.rvs_to_transforms.get(rv)
+        point[value_var.name] = np.asarray(transform.forward(fitted).eval() if transform else fitted, dtype=float)
+    gradient = model.compile_dlogp(jacobian=False)(point)
+    return float(np.max(np.abs(gradient))) if np.all(np.isfinite(gradient)) else math.inf
+
+
+def _finish(fit: ModelFit, estimator: Any, names: tuple[str, ...]) -> ModelFit:
+    fit.estimator = estimator
+    posterior = estimator.idata.posterior
+    fit.parameters = {name: float(np.asarray(posterior[name].values).reshape(-1)[0]) for name in names}
+    gradient = _max_gradient(estimator)
+    fit.max_gradient_per_customer = gradient / max(fit.customers_fitted, 1)
+    finite = all(math.isfinite(v) and v > 0 for v in fit.parameters.values())
+    fit.converged = bool(finite and fit.max_gradient_per_customer <= MAX_GRADIENT_PER_CUSTOMER)
+    fit.detail = (f"largest gradient per customer {fit.max_gradient_per_customer:.3g} "
+                  f"(converged at most {MAX_GRADIENT_PER_CUSTOMER:g})")
+    return fit
+
+
+def fit_bg_nbd(rfm: pd.DataFrame, purpose: str = "scoring", maxeval: int = 5000) -> ModelFit:
+    """BG/NBD on customer_id, frequency, recency, T (days) by MAP with flat priors (the likelihood's maximum)."""
+    fit = ModelFit(BG_NBD, purpose, len(rfm))
+    repeat = int((rfm["frequency"] > 0).sum()) if len(rfm) else 0
+    if repeat < MIN_REPEAT_BUYERS:
+        fit.detail = f"{repeat} customers with a repeat purchase; a fit needs {MIN_REPEAT_BUYERS}"
+        return fit
+    with quiet_pymc():
+        from pymc_marketing.clv import BetaGeoModel
+
+        estimator = BetaGeoModel(model_config=_flat_priors(BG_NBD_PARAMETERS))
+        estimator.fit(data=rfm[["customer_id", "frequency", "recency", "T"]], method="map", progressbar=False,
+                      maxeval=maxeval)
+        return _finish(fit, estimator, BG_NBD_PARAMETERS)
+
+
+def gamma_gamma_input(rfm: pd.DataFrame) -> pd.DataFrame:
+    """Gamma-Gamma is fitted on the customers with a repeat purchase (their mean repeat purchase value)."""
+    rows = rfm[(rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)]
+    return rows[["customer_id", "frequency", "monetary_value"]]
+
+
+def fit_gamma_gamma(rfm: pd.DataFrame, purpose: str = "scoring", maxeval: int = 5000) -> ModelFit:
+    data = gamma_gamma_input(rfm)
+    fit = ModelFit(GAMMA_GAMMA, purpose, len(data))
+    if len(data) < MIN_REPEAT_BUYERS:
+        fit.detail = f"{len(data)} customers with a repeat purchase; a fit needs {MIN_REPEAT_BUYERS}"
+        return fit
+    with quiet_pymc():
+        from pymc_marketing.clv import GammaGammaModel
+
+        estimator = GammaGammaModel(model_config=_flat_priors(GAMMA_GAMMA_PARAMETERS))
+        estimator.fit(data=data, method="map", progressbar=False, maxeval=maxeval)
+        return _finish(fit, estimator, GAMMA_GAMMA_PARAMETERS)
+
+
+# --- scoring ----------------------------------------------------------------------------------------------------
+
+
+def summarise(purchases: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """Per customer: frequency (repeat purchase days), recency (days from the first to the last purchase), T (days
+    from the first purchase to the as-of date), monetary_value (mean value of the repeat purchases, 0 without)."""
+    from pymc_marketing.clv import rfm_summary
+
+    if purchases.empty:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
+                             (("customer_id", "object"), ("frequency", "float"), ("recency", "float"),
+                              ("T", "float"), ("monetary_value", "float"))})
+    with quiet_pymc():
+        return rfm_summary(purchases, "customer_id", "purchase_date", monetary_value_col="revenue_amount",
+                           observation_period_end=pd.Timestamp(as_of), time_unit="D")
+
+
+def _values(array: Any) -> np.ndarray:
+    """A PyMC-Marketing prediction (dims chain, draw, customer_id; one draw for a MAP fit) as one value per customer."""
+    values = np.asarray(array.values if hasattr(array, "values") else array, dtype=float)
+    return values.reshape(-1, values.shape[-1]).mean(axis=0) if values.ndim > 1 else values
+
+
+def expected_purchases(bg: ModelFit, rfm: pd.DataFrame, days: float) -> np.ndarray:
+    data = rfm[["customer_id", "frequency", "recency", "T"]].assign(future_t=float(days))
+    with quiet_pymc():
+        return _values(bg.estimator.expected_purchases(data=data))
+
+
+def expected_spend(gg: ModelFit, rfm: pd.DataFrame) -> np.ndarray:
+    """Gamma-Gamma's expected value of a customer's next purchase: a one-time buyer gets the population mean."""
+    data = rfm[["customer_id", "frequency", "monetary_value"]]
+    with quiet_pymc():
+        return _values(gg.estimator.expected_customer_spend(data=data))
+
+
+def score(bg: ModelFit, gg: ModelFit, rfm: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """One row per customer of `rfm` (PREDICTION_COLUMNS); no row when a model was not fitted."""
+    if bg.estimator is None or gg.estimator is None or rfm.empty:
+        return empty_frame(PREDICTION_COLUMNS)
+    data = rfm[["customer_id", "frequency", "recency", "T"]]
+    with quiet_pymc():
+        p_alive = _values(bg.estimator.expected_probability_alive(data=data))
+    out = pd.DataFrame({
+        "customer_id": rfm["customer_id"].astype(str).to_numpy(),
+        "as_of_date": pd.Timestamp(as_of).date(),
+        "frequency": rfm["frequency"].round().astype(int).to_numpy(),
+        "recency_days": rfm["recency"].round().astype(int).to_numpy(),
+        "tenure_days": rfm["T"].round().astype(int).to_numpy(),
+        "monetary_value": rfm["monetary_value"].astype(float).to_numpy(),
+        "p_alive": np.clip(p_alive, 0.0, 1.0),
+    })
+    for days in HORIZONS_DAYS:
+        out[f"expected_purchases_{days}d"] = expected_purchases(bg, rfm, days)
+    out["expected_avg_order_value"] = expected_spend(gg, rfm)
+    out["expected_revenue_365d"] = out["expected_purchases_365d"] * out["expected_avg_order_value"]
+    out["model_version"] = model_version()
+    return out[list(PREDICTION_COLUMNS)]
+
+
+def model_version() -> str:
+    return f"{MODEL_VERSION} (pymc-marketing {version('pymc-marketing')}, MAP)"
+
+
+def parameter_rows(fits: list[ModelFit], fitted_at: datetime) -> pd.DataFrame:
+    rows = [(f.model, name, value, f.customers_fitted, fitted_at) for f in fits for name, value in f.parameters.items()]
+    return pd.DataFrame(rows, columns=list(PARAMETER_COLUMNS)) if rows else empty_frame(PARAMETER_COLUMNS)
+
+
+def fit_rows(fits: list[ModelFit], fitted_at: datetime) -> pd.DataFrame:
+    rows = [(f.model, f.purpose, f.status, f.customers_fitted, f.max_gradient_per_customer, f.detail, fitted_at)
+            for f in fits]
+    return pd.DataFrame(rows, columns=list(FIT_COLUMNS)) if rows else empty_frame(FIT_COLUMNS)
+
+
+def empty_frame(columns: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype="object") for name in columns})
+
+
+# --- backtest ---------------------------------------------------------------------------------------------------
+
+
+def holdout_days(first_purchase: date, as_of: date) -> int:
+    span = (as_of - first_purchase).days
+    return min(BACKTEST_MAX_HOLDOUT_DAYS, int(span * BACKTEST_HOLDOUT_SHARE))
+
+
+def frequency_bucket(frequency: pd.Series) -> pd.Series:
+    top = BACKTEST_BUCKETS - 1
+    return frequency.round().astype(int).map(lambda f: f"{top}+" if f >= top else str(f))
+
+
+def backtest(purchases: pd.DataFrame, as_of: date) -> tuple[pd.DataFrame, list[ModelFit]]:
+    """Fit both models on the purchases up to the calibration end (as-of less the holdout), predict each calibration
+    customer's holdout purchases and revenue, and compare with what they did (customers whose first purchase is in
+    the holdout are not in it, as in the literature). Per calibration frequency bucket and in total."""
+    if purchases.empty:
+        return empty_frame(BACKTEST_COLUMNS), []
+    first = pd.Timestamp(min(purchases["purchase_date"])).date()
+    days = holdout_days(first, as_of)
+    if days < MIN_BACKTEST_HOLDOUT_DAYS:
+        skipped = ModelFit(BG_NBD, "backtest", 0, detail=f"{(as_of - first).days} days of history: a backtest needs "
+                                                         f"a holdout of {MIN_BACKTEST_HOLDOUT_DAYS} days or more")
+        return empty_frame(BACKTEST_COLUMNS), [skipped]
+    calibration_end = as_of - timedelta(days=days)
+    with quiet_pymc():
+        from pymc_marketing.clv import rfm_train_test_split
+
+        try:
+            split = rfm_train_test_split(purchases, "customer_id", "purchase_date", train_period_end=calibration_end,
+                                         test_period_end=as_of, monetary_value_col="revenue_amount", time_unit="D")
+        except ValueError as exc:  # no purchase in the calibration or the holdout period
+            skipped = ModelFit(BG_NBD, "backtest", 0, detail=f"no backtest: {exc}".replace("\n", " "))
+            return empty_frame(BACKTEST_COLUMNS), [skipped]
+    bg = fit_bg_nbd(split, "backtest")
+    gg = fit_gamma_gamma(split, "backtest")
+    if bg.estimator is None or gg.estimator is None:
+        return empty_frame(BACKTEST_COLUMNS), [bg, gg]
+    predicted = expected_purchases(bg, split, days)
+    rows = pd.DataFrame({
+        "frequency_bucket": frequency_bucket(split["frequency"]).to_numpy(),
+        "predicted_purchases": predicted,
+        "actual_purchases": split["test_frequency"].astype(float).to_numpy(),
+        "predicted_revenue": predicted * expected_spend(gg, split),
+        "actual_revenue": (split["test_frequency"] * split["test_monetary_value"]).astype(float).to_numpy(),
+    })
+    grouped = rows.groupby("frequency_bucket").agg(
+        customers=("predicted_purchases", "size"), predicted_purchases=("predicted_purchases", "sum"),
+        actual_purchases=("actual_purchases", "sum"), predicted_revenue=("predicted_revenue", "sum"),
+        actual_revenue=("actual_revenue", "sum")).reset_index()
+    total = pd.DataFrame([{"frequency_bucket": TOTAL_BUCKET, "customers": len(rows),
+                           **{c: rows[c].sum() for c in ("predicted_purchases", "actual_purchases",
+                                                         "predicted_revenue", "actual_revenue")}}])
+    out = pd.concat([grouped, total], ignore_index=True)
+    out["calibration_start_date"] = first
+    out["calibration_end_date"] = calibration_end
+    out["holdout_end_date"] = as_of
+    out["holdout_days"] = days
+    out["model_version"] = model_version()
+    return out[list(BACKTEST_COLUMNS)], [bg, gg]
+
+
+# --- the step ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PredictionResult:
+    """What one prediction step wrote."""
+
+    as_of: date | None
+    customers: int
+    fits: list[ModelFit]
+    backtest: pd.DataFrame
+
+    def fit(self, model: str, purpose: str = "scoring") -> ModelFit | None:
+        return next((f for f in self.fits if f.model == model and f.purpose == purpose), None)
+
+
+def read_purchase_days(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, date | None]:
+    frame = con.execute(f"select customer_id, purchase_date, cast(revenue_amount as double) as revenue_amount, "
+                        f"as_of_at from {PURCHASE_DAYS_TABLE} order by customer_id, purchase_date").df()
+    if frame.empty:
+        return frame[["customer_id", "purchase_date", "revenue_amount"]], None
+    as_of = pd.Timestamp(frame["as_of_at"].iloc[0]).date()
+    frame["purchase_date"] = pd.to_datetime(frame["purchase_date"])
+    return frame[["customer_id", "purchase_date", "revenue_amount"]], as_of
+
+
+def predict(purchases: pd.DataFrame, as_of: date | None, with_backtest: bool = True) -> tuple[
+        pd.DataFrame, list[ModelFit], pd.DataFrame]:
+    """Fit on every customer's purchase days until `as_of`, score them, and backtest: (predictions, fits, backtest)."""
+    if as_of is None or purchases.empty:
+        empty = [ModelFit(BG_NBD, "scoring", 0, detail="no purchases yet"),
+                 ModelFit(GAMMA_GAMMA, "scoring", 0, detail="no purchases yet")]
+        return empty_frame(PREDICTION_COLUMNS), empty, empty_frame(BACKTEST_COLUMNS)
+    rfm = summarise(purchases, as_of)
+    bg, gg = fit_bg_nbd(rfm), fit_gamma_gamma(rfm)
+    predictions = score(bg, gg, rfm, as_of)
+    tested, backtest_fits = backtest(purchases, as_of) if with_backtest else (empty_frame(BACKTEST_COLUMNS), [])
+    return predictions, [bg, gg, *backtest_fits], tested
+
+
+def create_tables_sql(replace: bool) -> str:
+    """DDL of the output tables (the schemas are created too)."""
+    verb = "create or replace table" if replace else "create table if not exists"
+    statements = ["create schema if not exists marts", "create schema if not exists ops"]
+    for table, columns in TABLES.items():
+        statements.append(f"{verb} {table} ({', '.join(f'{c} {t}' for c, t in columns.items())})")
+    return ";\n".join(statements) + ";"
+
+
+def write(con: duckdb.DuckDBPyConnection, predictions: pd.DataFrame, parameters: pd.DataFrame,
+          tested: pd.DataFrame, fits: pd.DataFrame) -> None:
+    """Replace the four tables in one transaction (typed as TABLES says, whatever pandas inferred)."""
+    con.execute("begin transaction")
+    try:
+        con.execute(create_tables_sql(replace=True))
+        for table, frame in ((PREDICTIONS_TABLE, predictions), (PARAMETERS_TABLE, parameters),
+                             (BACKTEST_TABLE, tested), (FITS_TABLE, fits)):
+            if frame.empty:
+                continue
+            columns = TABLES[table]
+            con.register("_frame", frame[list(columns)])
+            con.execute(f"insert into {table} select {', '.join(f'cast({c} as {t})' for c, t in columns.items())} "
+                        f"from _frame")
+            con.unregister("_frame")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def run_prediction(con: duckdb.DuckDBPyConnection, now: datetime | None = None) -> PredictionResult:
+    """The prediction step on an open (writable) build file: read, fit, score, backtest, write."""
+    fitted_at = (now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)
+    purchases, as_of = read_purchase_days(con)
+    predictions, fits, tested = predict(purchases, as_of)
+    scoring = [f for f in fits if f.purpose == "scoring"]
+    write(con, predictions, parameter_rows(scoring, fitted_at), tested, fit_rows(fits, fitted_at))
+    return PredictionResult(as_of, len(predictions), fits, tested)
