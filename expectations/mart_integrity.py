@@ -57,6 +57,14 @@ PATHS_TABLE = "marts.fct_conversion_paths"
 ATTRIBUTION_TABLE = "marts.fct_attribution"
 CUSTOMER_360_TABLE = "marts.customer_360"
 JOURNEYS_TABLE = "marts.fct_customer_journeys"
+PREDICTIONS_TABLE = "marts.customer_predictions"
+PARAMETERS_TABLE = "marts.prediction_model_parameters"
+PREDICTION_FITS_TABLE = "ops.prediction_fits"
+
+# customer_predictions: every value a customer is given (a one-time buyer too: the models' values, never null).
+PREDICTED_COLUMNS = ("p_alive", "expected_purchases_30d", "expected_purchases_90d", "expected_purchases_365d",
+                     "expected_avg_order_value", "expected_revenue_365d")
+EXPECTATION_COLUMNS = PREDICTED_COLUMNS[1:]
 
 # fct_customer_journeys: first reached times of each stage. Journeys are not linear (on the bundled sample a few
 # hundred customers consider before any awareness touchpoint, and a hundred buy before considering), so the model
@@ -333,6 +341,42 @@ def fct_customer_journeys_spec(thresholds: MartThresholds = MARTS, now: datetime
     return _spec(JOURNEYS_TABLE, key, rules, reads=(CUSTOMERS_TABLE,), unit="customers")
 
 
+def customer_predictions_spec(thresholds: MartThresholds = MARTS, now: datetime | None = None) -> MartSpec:
+    """One row per known customer; p_alive in [0, 1]; expectations finite and non-negative; nothing null, a customer
+    without a repeat purchase included (docs/prediction.md)."""
+    key = ("customer_id",)
+    rules = [customer_known_rule(key)]
+    for column in PREDICTED_COLUMNS:
+        rules.append(Rule("prediction_present", column, (*key, column), "rows",
+                          f"s.{column} is null or not isfinite(s.{column})", f"have {column} null or not finite",
+                          (*key, "frequency", column)))
+    rules.append(Rule("probability_in_range", "p_alive", (*key, "p_alive"), "rows",
+                      "s.p_alive < 0 or s.p_alive > 1", "have p_alive outside [0, 1]", (*key, "frequency", "p_alive"),
+                      meta={"min_value": 0, "max_value": 1}))
+    for column in EXPECTATION_COLUMNS:
+        rules.append(Rule("expectation_not_negative", column, (*key, column), "rows", f"s.{column} < 0",
+                          f"have a negative {column}", (*key, "frequency", column), worst=f"min(s.{column})",
+                          worst_label="lowest:", meta={"min_value": 0}))
+    return _spec(PREDICTIONS_TABLE, key, rules, reads=(CUSTOMERS_TABLE,), unit="customers")
+
+
+def prediction_model_parameters_spec(thresholds: MartThresholds = MARTS, now: datetime | None = None) -> MartSpec:
+    """One row per (model, parameter), every value finite and positive; and every fit of the step converged
+    (ops.prediction_fits: a fit skipped for want of customers is no failure)."""
+    key = ("model", "parameter")
+    fits = Relation(f"select * from {PREDICTION_FITS_TABLE}", "fits")
+    rules = [
+        Rule("parameter_finite_positive", "value", (*key, "value"), "rows",
+             "s.value is null or not isfinite(s.value) or s.value <= 0", "have a value that is not finite and positive",
+             (*key, "value"), meta={"min_value": 0, "strict_min": True}),
+        Rule("fit_converged", "status", ("model",), "fits", "s.status is null or s.status = 'not_converged'",
+             f"in {PREDICTION_FITS_TABLE} did not converge",
+             ("model", "purpose", "status", "customers_fitted", "max_gradient_per_customer"),
+             meta={"reference": PREDICTION_FITS_TABLE}),
+    ]
+    return _spec(PARAMETERS_TABLE, key, rules, {"fits": fits}, unit="parameters")  # the fits: the same step
+
+
 # Each builds a spec from the thresholds and the moment of validation (rules about "the future" need it).
 SPECS: Mapping[str, Callable[[MartThresholds, datetime | None], MartSpec]] = {
     TOUCHPOINTS_TABLE: fct_touchpoints_spec,
@@ -342,6 +386,8 @@ SPECS: Mapping[str, Callable[[MartThresholds, datetime | None], MartSpec]] = {
     ATTRIBUTION_TABLE: fct_attribution_spec,
     CUSTOMER_360_TABLE: customer_360_spec,
     JOURNEYS_TABLE: fct_customer_journeys_spec,
+    PREDICTIONS_TABLE: customer_predictions_spec,
+    PARAMETERS_TABLE: prediction_model_parameters_spec,
 }
 
 

@@ -1,4 +1,5 @@
-"""The Dagster code location: exports -> raw (+ quality gates) -> dbt models -> mart gates -> publish."""
+"""The Dagster code location: exports -> raw (+ quality gates) -> dbt models -> predictions -> customer_360 (dbt) ->
+mart gates -> publish."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from orchestration.defs.dbt.assets import journey_dbt_models
+from orchestration.defs.dbt.assets import journey_dbt_after_prediction, journey_dbt_models
 from orchestration.defs.dbt.project import dbt_executable, dbt_project
 from orchestration.defs.ingest.assets import build_warehouse, raw_assets
 from orchestration.defs.partitions import export_dates
+from orchestration.defs.prediction.assets import predict_purchases
 from orchestration.defs.publish.assets import published_warehouse
 from orchestration.defs.quality.batch import batch_checks
 from orchestration.defs.quality.checks import mart_checks, raw_source_checks
@@ -25,7 +27,8 @@ def nightly_job(partitions_def: dg.PartitionsDefinition) -> dg.UnresolvedAssetJo
         NIGHTLY_JOB,
         selection=dg.AssetSelection.all(),
         partitions_def=partitions_def,
-        description="Load new exports of the export date(s), gate them, build the models, gate the marts, publish.",
+        description="Load new exports of the export date(s), gate them, build the models, predict purchases, gate the "
+                    "marts, publish.",
     )
 
 
@@ -36,7 +39,8 @@ def build_definitions(warehouse: Path | None = None, landing: Path | None = None
     resource = warehouse_resource(warehouse, landing)
     partitions = export_dates(resource.landing)
     return dg.Definitions(
-        assets=[build_warehouse, *raw_assets(partitions), journey_dbt_models, published_warehouse],
+        assets=[build_warehouse, *raw_assets(partitions), journey_dbt_models, predict_purchases,
+                journey_dbt_after_prediction, published_warehouse],
         asset_checks=[*raw_source_checks(), *batch_checks(), *mart_checks()],
         jobs=[nightly_job(partitions)],
         schedules=[nightly_schedule(NIGHTLY_JOB)],

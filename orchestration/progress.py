@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from typing import TextIO
 
 import dagster as dg
@@ -18,14 +19,17 @@ RAW, DBT_TESTS, MART_GATES = "raw gates", "dbt tests", "mart gates"
 
 
 class Progress:
-    def __init__(self, stream: TextIO, defs: dg.Definitions, dbt_assets: dg.AssetsDefinition) -> None:
+    def __init__(self, stream: TextIO, defs: dg.Definitions,
+                 dbt_assets: dg.AssetsDefinition | Sequence[dg.AssetsDefinition]) -> None:
+        dbt_assets = [dbt_assets] if isinstance(dbt_assets, dg.AssetsDefinition) else list(dbt_assets)
         self.stream = stream
         self.live = bool(getattr(stream, "isatty", lambda: False)())
         self.started = time.monotonic()
-        self.models_total = len([k for k in dbt_assets.keys if k.path[0] in ("staging", "intermediate", "marts")])
+        self.models = {k for a in dbt_assets for k in a.keys if k.path[0] in ("staging", "intermediate", "marts")}
+        self.models_total = len(self.models)
         self.models_done = 0
         self.sources_done: set[dg.AssetKey] = set()
-        self.dbt_checks = set(dbt_assets.check_keys)
+        self.dbt_checks = {k for a in dbt_assets for k in a.check_keys}
         self.check_totals: Counter[str] = Counter(self._group(k) for k in defs.resolve_asset_graph().asset_check_keys)
         self.checks_done: Counter[str] = Counter()
         self.checks_failed: Counter[str] = Counter()
@@ -104,7 +108,9 @@ class Progress:
             new, old = int(value.get("files_new") or 0), int(value.get("files_already_loaded") or 0)
             self.line(f"loaded {key.path[1]}: {new} of {new + old} files new, {int(value.get('rows_read') or 0):,} "
                       f"rows read, {int(value.get('rows_quarantined') or 0):,} quarantined")
-        elif layer in ("staging", "intermediate", "marts"):
+        elif key == dg.AssetKey(["marts", "customer_predictions"]):  # the prediction step (not a dbt model)
+            self.line(f"predicted purchases of {int(value.get('customers') or 0):,} customers")
+        elif key in self.models:
             self.models_done += 1
             self.counter("dbt", self.models_done, self.models_total,
                          f"dbt models built: {self.models_done} of {self.models_total}")

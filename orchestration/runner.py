@@ -84,7 +84,8 @@ def run_config(full_refresh: bool = False, log_level: str | None = None) -> dict
     config: dict = {"loggers": {"console": {"config": {
         "log_level": log_level or os.environ.get("JOURNEY_LOG_LEVEL", "WARNING")}}}}
     if full_refresh:
-        config["ops"] = {"journey_dbt_models": {"config": {"full_refresh": True}}}
+        config["ops"] = {step: {"config": {"full_refresh": True}} for step in ("journey_dbt_models",
+                                                                              "journey_dbt_after_prediction")}
     return config
 
 
@@ -169,7 +170,7 @@ def _execute(landing: Path, warehouse: Path, tags: dict[str, str], config: dict,
     import dagster as dg
 
     from orchestration.definitions import NIGHTLY_JOB, build_definitions
-    from orchestration.defs.dbt.assets import journey_dbt_models
+    from orchestration.defs.dbt.assets import DBT_ASSETS
     from orchestration.defs.instance import run_instance
     from orchestration.progress import Progress
 
@@ -185,7 +186,7 @@ def _execute(landing: Path, warehouse: Path, tags: dict[str, str], config: dict,
         contextlib.redirect_stdout(log),  # dbt's own log lines go to the log file, the summary to the terminal
     ):
         run_id = str(uuid.uuid4())
-        reporter = Progress(progress, defs, journey_dbt_models) if progress is not None else None
+        reporter = Progress(progress, defs, DBT_ASSETS) if progress is not None else None
         if reporter is not None:
             start, end = (tags.get(f"dagster/asset_partition_range_{edge}") for edge in ("start", "end"))
             reporter.line(f"journey run: export dates {start} to {end} from {landing}")

@@ -39,9 +39,15 @@ def dbt_build_args(full_refresh: bool = False) -> list[str]:
     return ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if full_refresh else [])]
 
 
-@dbt_assets(manifest=dbt_project().manifest_path, project=dbt_project(), dagster_dbt_translator=TRANSLATOR)
-def journey_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
-                       config: DbtBuildConfig):
+# The run builds the dbt project in two invocations around the prediction step (docs/prediction.md): everything but
+# the models tagged after_prediction, then those (customer_360, which reads marts.customer_predictions). Dagster
+# orders them by the source of customer_360 (dbt source predictions.customer_predictions = asset
+# marts/customer_predictions).
+AFTER_PREDICTION = "tag:after_prediction"
+
+
+def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+           config: DbtBuildConfig):
     # dbt learns the file to build from its environment (profiles.yml); the variable is set for its process only.
     # Its artifacts and log stay beside the warehouse, where the next build of the same file finds its parse state.
     with scoped_environment(**{DBT_BUILD_FILE_ENV: str(warehouse.build)}):
@@ -49,6 +55,25 @@ def journey_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, w
     yield from invocation.stream()
 
 
+@dbt_assets(manifest=dbt_project().manifest_path, project=dbt_project(), dagster_dbt_translator=TRANSLATOR,
+            exclude=AFTER_PREDICTION)
+def journey_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+                       config: DbtBuildConfig):
+    yield from _build(context, dbt, warehouse, config)
+
+
+@dbt_assets(manifest=dbt_project().manifest_path, project=dbt_project(), dagster_dbt_translator=TRANSLATOR,
+            select=AFTER_PREDICTION, name="journey_dbt_after_prediction")
+def journey_dbt_after_prediction(context: dg.AssetExecutionContext, dbt: DbtCliResource,
+                                 warehouse: WarehouseResource, config: DbtBuildConfig):
+    yield from _build(context, dbt, warehouse, config)
+
+
+DBT_ASSETS = (journey_dbt_models, journey_dbt_after_prediction)
+DBT_STEPS = tuple(a.op.name for a in DBT_ASSETS)
+
+
 def mart_keys() -> list[dg.AssetKey]:
     """Every dbt model in the marts schema (what publishing waits for), from the dbt assets' own specs."""
-    return sorted((key for key in journey_dbt_models.keys if key.path[0] == "marts"), key=lambda k: k.to_user_string())
+    keys = (key for assets in DBT_ASSETS for key in assets.keys if key.path[0] == "marts")
+    return sorted(keys, key=lambda k: k.to_user_string())

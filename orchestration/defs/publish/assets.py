@@ -4,6 +4,7 @@
 import dagster as dg
 
 from orchestration.defs.dbt.assets import mart_keys
+from orchestration.defs.prediction.assets import PREDICTION_KEYS
 from orchestration.defs.resources import WarehouseResource
 from orchestration.lib.publish import publish
 from orchestration.lib.warehouse import connect
@@ -15,7 +16,7 @@ PUBLISH_KEY = dg.AssetKey(["publish", "warehouse"])
 RAW_KEYS = [dg.AssetKey(["raw", name]) for name in SOURCES]
 
 
-@dg.asset(key=PUBLISH_KEY, deps=[*RAW_KEYS, *mart_keys()], group_name="publish", kinds={"duckdb"})
+@dg.asset(key=PUBLISH_KEY, deps=[*RAW_KEYS, *mart_keys(), *PREDICTION_KEYS], group_name="publish", kinds={"duckdb"})
 def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Runs only when every mart and blocking check upstream succeeded; compacts the build file when too many of
     its blocks are free (JOURNEY_COMPACT_FREE_SHARE); keeps the previous version for rollback."""

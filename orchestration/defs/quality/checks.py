@@ -278,6 +278,8 @@ MART_CHECKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("marts.fct_attribution", "fct_attribution", ()),
     ("marts.customer_360", "customer_360", ("dim_customers",)),
     ("marts.fct_customer_journeys", "fct_customer_journeys", ("dim_customers",)),
+    ("marts.customer_predictions", "customer_predictions", ("dim_customers",)),
+    ("marts.prediction_model_parameters", "prediction_model_parameters", ()),
 )
 
 MART_CHECK_DESCRIPTIONS = {
@@ -292,6 +294,10 @@ MART_CHECK_DESCRIPTIONS = {
     "customer_360": "one row per customer, every one in dim_customers",
     "fct_customer_journeys": "one row per customer, every one in dim_customers, stage timestamps in the orders "
                              "the model guarantees",
+    "customer_predictions": "one row per customer, every one in dim_customers, p_alive in [0, 1], expectations "
+                            "finite, non-negative and present for every customer (one-time buyers included)",
+    "prediction_model_parameters": "one row per (model, parameter), every value finite and positive, and every "
+                                   "fit of the prediction step converged (ops.prediction_fits)",
 }
 
 

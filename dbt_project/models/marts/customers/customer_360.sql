@@ -8,6 +8,12 @@
 -- The per-customer activity comes from int_customers__activity and int_customers__open_carts (incremental: a night
 -- reworks the customers it touched); this model adds what depends on "now" or on all customers (recency, RFM scores,
 -- abandoned carts, at risk) in one pass over one row per customer.
+-- Predictions (p_alive, expected_revenue_365d, value_tier, value_segment) come from marts.customer_predictions,
+-- which the prediction step writes after the other marts: this model is built after it, by the run's second dbt
+-- build (tag after_prediction; docs/prediction.md). Tiers: seed customer_value_tiers; segments: seed
+-- customer_prediction_segments.
+{{ config(tags=['after_prediction']) }}
+
 with
 
 customers as (select * from {{ ref('dim_customers') }}),
@@ -15,6 +21,9 @@ activity as (select * from {{ ref('int_customers__activity') }}),
 open_carts as (select * from {{ ref('int_customers__open_carts') }}),
 journeys as (select * from {{ ref('fct_customer_journeys') }}),
 all_touchpoints as (select * from {{ ref('fct_touchpoints') }}),
+predictions as (select * from {{ source('predictions', 'customer_predictions') }}),
+value_tiers as (select * from {{ ref('customer_value_tiers') }}),
+prediction_segments as (select * from {{ ref('customer_prediction_segments') }}),
 
 as_of as (
     select {{ journey_as_of('all_touchpoints') }} as as_of_at
@@ -56,6 +65,27 @@ cart_stats as (
     cross join as_of
     where {{ dbt.dateadd('hour', var('customer_abandoned_cart_hours'), 'open_carts.occurred_at') }} < as_of.as_of_at
     group by open_carts.customer_id
+),
+
+-- The share of buyers whose expected revenue is at least the customer's (ties share it), and the tier that holds it.
+revenue_ranks as (
+    select
+        customer_id,
+        p_alive,
+        expected_revenue_365d,
+        cume_dist() over (order by expected_revenue_365d desc) as top_share
+    from predictions
+),
+
+tiered as (
+    select
+        revenue_ranks.customer_id,
+        revenue_ranks.p_alive,
+        revenue_ranks.expected_revenue_365d,
+        min_by(value_tiers.value_tier, value_tiers.top_share) as value_tier
+    from revenue_ranks
+    left join value_tiers on revenue_ranks.top_share <= value_tiers.top_share
+    group by revenue_ranks.customer_id, revenue_ranks.p_alive, revenue_ranks.expected_revenue_365d
 ),
 
 behaviour as (
@@ -112,12 +142,32 @@ behaviour as (
         journeys.highest_stage,
         coalesce(activity.first_session_channel, journeys.first_touch_channel) as acquisition_channel,
         cast(activity.mobile_sessions_count as {{ journey_type_double() }})
-            / nullif(activity.sessions_count, 0) as mobile_sessions_share
+            / nullif(activity.sessions_count, 0) as mobile_sessions_share,
+        tiered.p_alive,
+        cast(tiered.expected_revenue_365d as decimal(18, 2)) as expected_revenue_365d,
+        tiered.value_tier
     from customers
     left join activity on activity.customer_id = customers.customer_id
     left join rfm on rfm.customer_id = customers.customer_id
     left join cart_stats on cart_stats.customer_id = customers.customer_id
     left join journeys on journeys.customer_id = customers.customer_id
+    left join tiered on tiered.customer_id = customers.customer_id
+),
+
+-- The first rule of seed customer_prediction_segments (by priority) whose conditions all hold; only with consent.
+value_segments as (
+    select
+        behaviour.customer_id,
+        min_by(prediction_segments.segment, prediction_segments.priority) as value_segment
+    from behaviour
+    inner join prediction_segments
+        on (prediction_segments.min_monetary_score is null
+            or behaviour.monetary_score >= prediction_segments.min_monetary_score)
+        and (prediction_segments.value_tier is null or behaviour.value_tier = prediction_segments.value_tier)
+        and (prediction_segments.min_p_alive is null or behaviour.p_alive >= prediction_segments.min_p_alive)
+        and (prediction_segments.max_p_alive is null or behaviour.p_alive < prediction_segments.max_p_alive)
+    where behaviour.personalization_consent and behaviour.p_alive is not null
+    group by behaviour.customer_id
 ),
 
 final as (
@@ -143,8 +193,10 @@ final as (
         case
             when not behaviour.personalization_consent then null
             else coalesce(behaviour.orders_count > 0 and behaviour.recency_days > {{ var('customer_at_risk_days') }}, false)
-        end as is_at_risk
+        end as is_at_risk,
+        value_segments.value_segment
     from behaviour
+    left join value_segments on value_segments.customer_id = behaviour.customer_id
 )
 
 select * from final
