@@ -86,6 +86,32 @@ insert into marts.fct_customer_journeys values
     -- two purchases at the same second are in order
     ('c2', '2026-09-01', '2026-09-01', null, null, '2026-09-01', '2026-09-01', '2026-09-01', null),
     ('c3', '2026-09-01', '2026-09-02', '2026-09-01', null, null, null, null, null);
+
+-- c2 bought once: the models' values for a one-time buyer (p_alive 1 under BG/NBD), not nulls
+create table marts.customer_predictions (
+    customer_id varchar, frequency integer, p_alive double, expected_purchases_30d double,
+    expected_purchases_90d double, expected_purchases_365d double, expected_avg_order_value double,
+    expected_revenue_365d double);
+insert into marts.customer_predictions values
+    ('c1', 2, 0.8, 0.2, 0.5, 1.5, 60.0, 90.0), ('c2', 0, 1.0, 0.3, 0.7, 2.0, 45.0, 90.0);
+
+create table marts.prediction_model_parameters (
+    model varchar, parameter varchar, value double, customers_fitted integer, fitted_at timestamp);
+insert into marts.prediction_model_parameters values
+    ('bg_nbd', 'r', 0.8, 2, '2026-11-01'), ('bg_nbd', 'alpha', 30.0, 2, '2026-11-01'),
+    ('bg_nbd', 'a', 0.9, 2, '2026-11-01'), ('bg_nbd', 'b', 3.0, 2, '2026-11-01'),
+    ('gamma_gamma', 'p', 6.0, 1, '2026-11-01'), ('gamma_gamma', 'q', 3.0, 1, '2026-11-01'),
+    ('gamma_gamma', 'v', 15.0, 1, '2026-11-01');
+
+create schema ops;
+create table ops.prediction_fits (
+    model varchar, purpose varchar, status varchar, customers_fitted integer, max_gradient_per_customer double,
+    detail varchar, fitted_at timestamp);
+insert into ops.prediction_fits values
+    ('bg_nbd', 'scoring', 'converged', 2, 1e-6, '', '2026-11-01'),
+    ('gamma_gamma', 'scoring', 'converged', 1, 1e-7, '', '2026-11-01'),
+    -- a backtest with too little history is skipped, which is no failure
+    ('bg_nbd', 'backtest', 'skipped', 0, null, 'too little history', '2026-11-01');
 """
 
 
@@ -235,6 +261,41 @@ BROKEN = [
      "where customer_id = 'c1'", {("stage_within_journey", "advocacy_at")}),
     ("marts.fct_customer_journeys", "update marts.fct_customer_journeys set consideration_at = '2026-08-31' "
      "where customer_id = 'c1'", {("stage_within_journey", "consideration_at")}),
+    # customer_predictions
+    ("marts.customer_predictions", "insert into marts.customer_predictions values "
+     "('c1', 2, 0.8, 0.2, 0.5, 1.5, 60.0, 90.0)", {("key_unique", "customer_id")}),
+    ("marts.customer_predictions", "update marts.customer_predictions set customer_id = null "
+     "where customer_id = 'c2'", {("key_not_null", "customer_id")}),
+    ("marts.customer_predictions", "update marts.customer_predictions set customer_id = 'c404' "
+     "where customer_id = 'c2'", {("customer_known", "customer_id")}),
+    # a one-time buyer left without values
+    ("marts.customer_predictions", "update marts.customer_predictions set p_alive = null, "
+     "expected_purchases_30d = null, expected_purchases_90d = null, expected_purchases_365d = null, "
+     "expected_avg_order_value = null, expected_revenue_365d = null where customer_id = 'c2'",
+     {("prediction_present", c) for c in ("p_alive", "expected_purchases_30d", "expected_purchases_90d",
+                                         "expected_purchases_365d", "expected_avg_order_value",
+                                         "expected_revenue_365d")}),
+    ("marts.customer_predictions", "update marts.customer_predictions set p_alive = 1.2 where customer_id = 'c1'",
+     {("probability_in_range", "p_alive")}),
+    # NaN is not finite, and DuckDB orders it above every number
+    ("marts.customer_predictions", "update marts.customer_predictions set p_alive = 'nan' where customer_id = 'c1'",
+     {("prediction_present", "p_alive"), ("probability_in_range", "p_alive")}),
+    ("marts.customer_predictions", "update marts.customer_predictions set expected_purchases_30d = -0.1, "
+     "expected_purchases_90d = -0.1, expected_purchases_365d = -0.1, expected_avg_order_value = -1, "
+     "expected_revenue_365d = -1 where customer_id = 'c1'",
+     {("expectation_not_negative", c) for c in ("expected_purchases_30d", "expected_purchases_90d",
+                                               "expected_purchases_365d", "expected_avg_order_value",
+                                               "expected_revenue_365d")}),
+    # prediction_model_parameters
+    ("marts.prediction_model_parameters", "insert into marts.prediction_model_parameters values "
+     "('bg_nbd', 'r', 0.8, 2, '2026-11-01')", {("key_unique", "model, parameter")}),
+    ("marts.prediction_model_parameters", "update marts.prediction_model_parameters set parameter = null "
+     "where parameter = 'q'", {("key_not_null", "model, parameter")}),
+    ("marts.prediction_model_parameters", "update marts.prediction_model_parameters set value = case parameter "
+     "when 'a' then 0 when 'b' then 'inf' else -1 end where parameter in ('a', 'b', 'v')",
+     {("parameter_finite_positive", "value")}),
+    ("marts.prediction_model_parameters", "update ops.prediction_fits set status = 'not_converged' "
+     "where model = 'gamma_gamma'", {("fit_converged", "status")}),
 ]
 
 
@@ -348,13 +409,14 @@ def test_every_mart_with_a_key_has_a_blocking_check() -> None:
     specs = {spec.asset_key.path[-1]: spec for definition in mart_checks() for spec in definition.check_specs}
     assert set(specs) == {
         "dim_customers", "customer_identifiers", "fct_touchpoints", "fct_sessions", "fct_conversion_paths",
-        "fct_attribution", "customer_360", "fct_customer_journeys"}
+        "fct_attribution", "customer_360", "fct_customer_journeys", "customer_predictions",
+        "prediction_model_parameters"}
     for name, spec in specs.items():
         assert spec.asset_key == AssetKey(["marts", name]) and spec.name == f"{name}_quality" and spec.blocking
     waits = {name: {d.asset_key for d in spec.additional_deps} for name, spec in specs.items()}
     customers = {AssetKey(["marts", "dim_customers"])}
     for name in ("fct_touchpoints", "customer_identifiers", "fct_sessions", "customer_360",
-                 "fct_customer_journeys"):
+                 "fct_customer_journeys", "customer_predictions"):
         assert waits[name] == customers, name
     assert {t for t, _, _ in MART_CHECKS} - {"marts.dim_customers"} == set(SPECS)
     # The checks wait for every mart their integrity suite reads (checks.py lists them without importing GX).

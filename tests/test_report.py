@@ -18,7 +18,7 @@ import pytest
 
 from orchestration.lib.report import REPORT_NAME, ReportError, build_charts, write_report
 
-CHARTS = ("funnel", "sankey", "attribution", "retention", "stages", "lifecycle", "revenue", "quality")
+CHARTS = ("funnel", "sankey", "attribution", "retention", "stages", "lifecycle", "revenue", "prediction", "quality")
 
 
 def tiny_warehouse(path: Path, empty: tuple[str, ...] = ()) -> Path:
@@ -67,6 +67,12 @@ def tiny_warehouse(path: Path, empty: tuple[str, ...] = ()) -> Path:
                                    "('2026-09-09 11:00', 'pos_transactions', true, 7.25)",
                                    "('2026-09-09 12:00', 'web_events', false, null)"]),
         "marts.dim_customers": ("customer_id varchar", ["('c1')", "('c2')"]),
+        "marts.customer_predictions": ("customer_id varchar, expected_revenue_365d double",
+                                       ["('c1', 120.5)", "('c2', 30)"]),
+        "marts.prediction_backtest": ("frequency_bucket varchar, customers int, predicted_purchases double, "
+                                      "actual_purchases double",
+                                      ["('10+', 1, 4.5, 5)", "('0', 7, 1.5, 1)", "('2', 2, 2.5, 2)",
+                                       "('total', 10, 8.5, 8)"]),
         "ops.loaded_files": ("export_date date, source varchar, rows_loaded bigint, rows_quarantined bigint, "
                              "status varchar",
                              ["('2026-09-07', 'orders', 90, 10, 'loaded')", "('2026-09-07', 'orders', 0, 0, 'duplicate')",
@@ -120,17 +126,33 @@ def test_charts_show_the_marts_numbers(tmp_path):
     assert revenue["online (orders)"] == ([date(2026, 9, 7)], [30.5])  # the week of Monday 7 September
     assert revenue["in store (till sales)"] == ([date(2026, 9, 7)], [7.25])
 
+    histogram, predicted, actual = by_key["prediction"].figure.data
+    assert sorted(histogram.x) == [30.0, 120.5]
+    # buckets in numeric order ("10+" after "2"), the total left out; customers in brackets
+    assert list(predicted.x) == ["0 (7)", "2 (2)", "10+ (1)"] and list(predicted.y) == [1.5, 2.5, 4.5]
+    assert list(actual.y) == [1, 2, 5]
+
     quality = {(t.name, t.yaxis): list(t.y) for t in by_key["quality"].figure.data}
     assert quality[("orders", "y")] == [90, 50] and quality[("orders", "y2")] == [10, 0]
     assert quality[("reviews", "y")] == [5] and quality[("reviews", "y2")] == [1]
 
 
 def test_empty_marts_still_draw_a_page_that_says_so(tmp_path):
-    warehouse = tiny_warehouse(tmp_path / "w.duckdb", empty=("marts.fct_retention_cohorts", "ops.loaded_files"))
+    warehouse = tiny_warehouse(tmp_path / "w.duckdb", empty=("marts.fct_retention_cohorts", "ops.loaded_files",
+                                                             "marts.customer_predictions"))
     charts, _ = build_charts(warehouse)
-    assert {c.key for c in charts if c.empty} == {"retention", "quality"}
+    assert {c.key for c in charts if c.empty} == {"retention", "quality", "prediction"}
     page = write_report(warehouse, tmp_path / "r.html").read_text(encoding="utf-8")
-    assert page.count('class="chart empty"') == 2 and "no rows in the warehouse yet" in page
+    assert page.count('class="chart empty"') == 3 and "no rows in the warehouse yet" in page
+
+
+def test_a_warehouse_from_before_the_predictions_draws_the_rest(tmp_path):
+    warehouse = tiny_warehouse(tmp_path / "w.duckdb")
+    con = duckdb.connect(str(warehouse))
+    con.execute("drop table marts.customer_predictions")
+    con.close()
+    charts, _ = build_charts(warehouse)
+    assert {c.key for c in charts if c.empty} == {"prediction"}
 
 
 def test_a_warehouse_that_is_not_built_is_a_clear_error(tmp_path, capsys):

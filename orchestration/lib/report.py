@@ -78,7 +78,8 @@ def build_charts(warehouse: Path) -> tuple[list[Chart], dict[str, str]]:
             raise ReportError(f"{warehouse} lacks {', '.join(missing)}: not a built journey warehouse "
                               "(run `journey run` first)")
         charts = [funnel_chart(con), sankey_chart(con), attribution_chart(con), retention_chart(con),
-                  stages_chart(con), lifecycle_chart(con), revenue_chart(con), quality_chart(con)]
+                  stages_chart(con), lifecycle_chart(con), revenue_chart(con), prediction_chart(con, present),
+                  quality_chart(con)]
         facts = _facts(con, warehouse)
     finally:
         con.close()
@@ -315,6 +316,47 @@ def revenue_chart(con) -> Chart:
                                  mode="lines+markers", customdata=[r[3] for r in points],
                                  hovertemplate="week of %{x}: %{y:,.2f} (%{customdata:,} conversions)<extra></extra>"))
     return Chart("revenue", title, note, fig)
+
+
+VALUE_TIERS = ("high", "medium", "low")
+PREDICTION_TABLES = ("marts.customer_predictions", "marts.prediction_backtest")
+
+
+def prediction_chart(con, present: set[str]) -> Chart:
+    """Predicted revenue over the next 365 days per buyer (histogram), and the backtest: predicted against actual
+    holdout purchases per calibration frequency (docs/prediction.md)."""
+    note = ("Left: buyers by expected revenue over the next 365 days (BG/NBD x Gamma-Gamma, "
+            "marts.customer_predictions). Right: the models fitted on a calibration period, their predicted holdout "
+            "purchases against the actual ones, per number of repeat purchases in the calibration period "
+            "(marts.prediction_backtest).")
+    title = "Predicted customer value and its backtest"
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("expected revenue, next 365 days",
+                                                        "backtest: holdout purchases"))
+    fig.update_layout(template="plotly_white", margin={"l": 60, "r": 30, "t": 60, "b": 50}, height=460,
+                      barmode="group")
+    if not set(PREDICTION_TABLES) <= present:
+        return Chart("prediction", title, note, _no_data(fig, "no predictions in this warehouse yet (journey run "
+                                                              "writes them)"), empty=True)
+    values = [r[0] for r in _rows(con, "select expected_revenue_365d from marts.customer_predictions "
+                                       "where expected_revenue_365d is not null")]
+    backtest = _rows(con, """
+        select frequency_bucket, customers, predicted_purchases, actual_purchases from marts.prediction_backtest
+        where frequency_bucket <> 'total' order by try_cast(rtrim(frequency_bucket, '+') as integer)""")
+    if not values:
+        return Chart("prediction", title, note, _no_data(fig), empty=True)
+    fig.add_trace(go.Histogram(x=values, name="buyers", nbinsx=40,
+                               hovertemplate="%{x}: %{y:,} buyers<extra></extra>"), row=1, col=1)
+    if backtest:
+        labels = [f"{r[0]} ({r[1]:,})" for r in backtest]
+        fig.add_trace(go.Bar(x=labels, y=[r[2] for r in backtest], name="predicted",
+                             hovertemplate="%{x}: %{y:,.1f} predicted<extra></extra>"), row=1, col=2)
+        fig.add_trace(go.Bar(x=labels, y=[r[3] for r in backtest], name="actual",
+                             hovertemplate="%{x}: %{y:,.0f} actual<extra></extra>"), row=1, col=2)
+    fig.update_xaxes(title_text="expected revenue (reporting currency)", row=1, col=1)
+    fig.update_yaxes(title_text="buyers", row=1, col=1)
+    fig.update_xaxes(title_text="repeat purchases in calibration (customers)", row=1, col=2)
+    fig.update_yaxes(title_text="purchases in the holdout", row=1, col=2)
+    return Chart("prediction", title, note, fig)
 
 
 def quality_chart(con) -> Chart:

@@ -1,0 +1,286 @@
+"""The prediction step (orchestration/lib/prediction.py): parameters recovered from buyers simulated with known
+parameters (generator/buyers.py), the backtest against a holdout, one-time buyers, the gates, and the tables on
+the shared sample warehouse.
+
+PyTensor compiles the models' C code once per machine (about 30 s, cached in ~/.pytensor); later fits of the same
+models take seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from generator.buyers import BuyerParameters, period_end, simulate_buyers
+from orchestration.lib import prediction
+from orchestration.lib.prediction import (
+    BG_NBD,
+    GAMMA_GAMMA,
+    MAX_GRADIENT_PER_CUSTOMER,
+    PREDICTION_COLUMNS,
+    TOTAL_BUCKET,
+    fit_bg_nbd,
+    fit_gamma_gamma,
+    predict,
+    summarise,
+)
+from tests.helpers import ROOT, query, resource_for
+
+TRUE = BuyerParameters(r=0.8, alpha=40.0, a=0.8, b=2.5, p=6.0, q=4.0, v=15.0)
+CUSTOMERS, DAYS, START = 4000, 365, date(2024, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def simulated() -> pd.DataFrame:
+    return simulate_buyers(CUSTOMERS, DAYS, TRUE, seed=3, start=START)
+
+
+@pytest.fixture(scope="module")
+def fitted(simulated):
+    as_of = period_end(DAYS, START)
+    rfm = summarise(simulated, as_of)
+    return rfm, fit_bg_nbd(rfm), fit_gamma_gamma(rfm)
+
+
+def log_standard_errors(fit: prediction.ModelFit) -> dict[str, float]:
+    """Standard errors of log(parameter) at the maximum likelihood: the inverse of the observed information (minus
+    the Hessian of the log likelihood, from the library's own PyMC model, in its log coordinates)."""
+    model = fit.estimator.model
+    point, names = {}, []
+    for value_var in model.value_vars:
+        rv = model.values_to_rvs[value_var]
+        names.append(rv.name)
+        point[value_var.name] = np.asarray(math.log(fit.parameters[rv.name]))
+    hessian = np.asarray(model.compile_d2logp(jacobian=False)(point))
+    # PyMC's d2logp is the negative Hessian of logp (positive definite at a maximum); accept either sign.
+    information = hessian if np.all(np.linalg.eigvalsh(hessian) > 0) else -hessian
+    covariance = np.linalg.inv(information)
+    return {name: float(math.sqrt(covariance[i, i])) for i, name in enumerate(names)}
+
+
+# --- validation on simulated buyers ----------------------------------------------------------------------------
+
+
+def test_simulated_buyers_follow_the_story(simulated):
+    """The generator's output is what int_customers__purchase_days holds: one row per customer and day, positive
+    values, every customer with a first purchase inside the period."""
+    assert not simulated.duplicated(["customer_id", "purchase_date"]).any()
+    assert simulated["customer_id"].nunique() == CUSTOMERS
+    assert (simulated["revenue_amount"] > 0).all()
+    assert simulated["purchase_date"].min() >= pd.Timestamp(START)
+    assert simulated["purchase_date"].max() <= pd.Timestamp(period_end(DAYS, START))
+    # Deterministic for a seed
+    pd.testing.assert_frame_equal(simulated, simulate_buyers(CUSTOMERS, DAYS, TRUE, seed=3, start=START))
+
+
+@pytest.mark.parametrize("model", [BG_NBD, GAMMA_GAMMA])
+def test_fit_recovers_the_simulated_parameters(fitted, model):
+    """Each parameter within 4 standard errors of the truth, on the log scale (the estimator is asymptotically
+    normal there; 4 SE leaves a 1-in-15,000 chance per parameter of a false alarm for an unbiased fit). The
+    standard errors come from this fit's observed information, and must themselves be small (under 0.2 on the
+    log scale, i.e. the tolerance is at most a factor of 2.2) for the test to be able to fail. The daily
+    counting of purchases (two on one day are one) is a small bias the tolerance absorbs at these purchase rates
+    (a mean of one purchase per 50 days)."""
+    _, bg, gg = fitted
+    fit = bg if model == BG_NBD else gg
+    truth = TRUE.bg_nbd() if model == BG_NBD else TRUE.gamma_gamma()
+    assert fit.converged, fit.detail
+    assert fit.max_gradient_per_customer <= MAX_GRADIENT_PER_CUSTOMER
+    errors = log_standard_errors(fit)
+    for name, true_value in truth.items():
+        estimate, se = fit.parameters[name], errors[name]
+        assert se < 0.2, f"{model}.{name}: standard error {se:.3f} on the log scale: the test could not fail"
+        z = (math.log(estimate) - math.log(true_value)) / se
+        assert abs(z) <= 4, f"{model}.{name}: fitted {estimate:.4g}, true {true_value:g}, {z:+.1f} standard errors"
+
+
+def test_a_fit_stopped_early_is_not_converged(fitted):
+    """Fault injection: the optimiser gets 3 evaluations instead of 5,000; the fit must say it did not converge."""
+    rfm, bg, _ = fitted
+    stopped = fit_bg_nbd(rfm, maxeval=3)
+    assert stopped.converged is False and stopped.status == "not_converged", stopped.detail
+    assert stopped.max_gradient_per_customer > MAX_GRADIENT_PER_CUSTOMER
+
+
+def test_backtest_totals_match_the_holdout(simulated):
+    """Fitted on the first two thirds of the year, the models predict the last third's purchases and revenue of
+    the calibration customers. Holdout purchases are a sum over ~4,000 customers (about 1,400 here): its sampling
+    error is a few percent and the parameter error a few more, so 15% is a wide margin that a wrong horizon, a wrong
+    time unit or counting first purchases as repeats (each off by 30% and more) would still break."""
+    tested, fits = prediction.backtest(simulated, period_end(DAYS, START))
+    assert [f.status for f in fits] == ["converged", "converged"]
+    total = tested.set_index("frequency_bucket").loc[TOTAL_BUCKET]
+    assert total["holdout_days"] == DAYS // 3
+    assert total["actual_purchases"] > 500
+    assert total["predicted_purchases"] == pytest.approx(total["actual_purchases"], rel=0.15)
+    assert total["predicted_revenue"] == pytest.approx(total["actual_revenue"], rel=0.15)
+    buckets = tested[tested["frequency_bucket"] != TOTAL_BUCKET]
+    assert buckets["customers"].sum() == total["customers"]
+    assert buckets["actual_purchases"].sum() == pytest.approx(total["actual_purchases"])
+    assert list(buckets["frequency_bucket"])[:3] == ["0", "1", "2"]
+
+
+def test_one_time_buyers_get_the_models_values_not_nulls(fitted):
+    rfm, bg, gg = fitted
+    scored = prediction.score(bg, gg, rfm, period_end(DAYS, START))
+    assert list(scored.columns) == list(PREDICTION_COLUMNS) and len(scored) == CUSTOMERS
+    assert not scored.drop(columns=["monetary_value"]).isna().any().any()
+    once = scored[scored["frequency"] == 0]
+    assert len(once) > 100
+    # BG/NBD: nobody drops out before a repeat purchase, so a one-time buyer is alive with probability 1
+    assert (once["p_alive"] == 1.0).all()
+    # Gamma-Gamma: with no repeat purchase, the population's mean purchase value p v / (q - 1)
+    mean_value = gg.parameters["p"] * gg.parameters["v"] / (gg.parameters["q"] - 1)
+    assert np.allclose(once["expected_avg_order_value"], mean_value)
+    assert (scored["p_alive"].between(0, 1)).all()
+    assert (scored["expected_purchases_30d"] <= scored["expected_purchases_90d"]).all()
+    assert (scored["expected_purchases_90d"] <= scored["expected_purchases_365d"]).all()
+    assert np.allclose(scored["expected_revenue_365d"],
+                       scored["expected_purchases_365d"] * scored["expected_avg_order_value"])
+
+
+def test_hand_computed_summary_counts_purchase_days():
+    """Two purchases on one day are one purchase (values summed); recency and tenure in days from the first."""
+    purchases = pd.DataFrame({
+        "customer_id": ["c1", "c1", "c1", "c2"],
+        "purchase_date": pd.to_datetime(["2026-01-01", "2026-01-11", "2026-01-31", "2026-01-21"]),
+        "revenue_amount": [10.0, 30.0, 50.0, 20.0],
+    })
+    rfm = summarise(purchases, date(2026, 2, 10)).set_index("customer_id")
+    assert rfm.loc["c1"].to_dict() == {"frequency": 2.0, "recency": 30.0, "T": 40.0, "monetary_value": 40.0}
+    assert rfm.loc["c2"].to_dict() == {"frequency": 0.0, "recency": 0.0, "T": 20.0, "monetary_value": 0.0}
+
+
+def test_too_few_repeat_buyers_fit_nothing_and_write_empty_tables(tmp_path):
+    """A new warehouse's first nights: no model, empty tables, the fits recorded as skipped (no gate fails)."""
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        con.execute("create schema intermediate; create table intermediate.int_customers__purchase_days as "
+                    "select 'c1' as customer_id, date '2026-01-01' as purchase_date, 1 as purchases_count, "
+                    "cast(10 as decimal(18, 2)) as revenue_amount, timestamp '2026-02-01' as as_of_at")
+        result = prediction.run_prediction(con)
+        assert result.customers == 0 and result.fit(BG_NBD).status == "skipped"
+        assert con.execute("select count(*) from marts.customer_predictions").fetchone() == (0,)
+        statuses = {row[0] for row in con.execute("select status from ops.prediction_fits").fetchall()}
+        assert statuses == {"skipped"}
+    finally:
+        con.close()
+    predictions, fits, tested = predict(pd.DataFrame(columns=["customer_id", "purchase_date", "revenue_amount"]),
+                                        None)
+    assert predictions.empty and tested.empty and {f.status for f in fits} == {"skipped"}
+
+
+def test_dbt_creates_the_predictions_table_as_the_step_writes_it():
+    """dbt's on-run-start hook (macros/prediction_tables.sql) and prediction.PREDICTION_COLUMNS agree."""
+    macro = (ROOT / "dbt_project" / "macros" / "prediction_tables.sql").read_text()
+    body = macro.split("{% macro create_prediction_tables() %}")[1].split("{% endmacro %}")[0]
+    con = duckdb.connect()
+    try:
+        con.execute(body)
+        columns = {name: kind.lower() for name, kind in
+                   con.execute("select column_name, data_type from information_schema.columns "
+                               "where table_name = 'customer_predictions' order by ordinal_position").fetchall()}
+    finally:
+        con.close()
+    assert columns == PREDICTION_COLUMNS
+    assert re.search(r"create table if not exists", body)
+
+
+# --- the gate blocks publishing ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_a_prediction_that_fails_its_gate_blocks_publishing(tmp_path: Path, fitted, broken: bool) -> None:
+    """The real step on simulated purchases; broken: the step's fit did not converge (injected by a budget of 3
+    optimiser evaluations), so prediction_model_parameters_quality fails and publishing does not happen."""
+    from orchestration.defs.quality.checks import mart_checks
+
+    build = tmp_path / "journey.duckdb.build"
+    rfm = fitted[0]
+    purchases = simulate_buyers(600, 240, TRUE, seed=5, start=START)
+    con = duckdb.connect(str(build))
+    try:
+        con.execute("create schema intermediate; create schema marts")
+        con.register("p", purchases)
+        con.execute("create table intermediate.int_customers__purchase_days as select customer_id, "
+                    "cast(purchase_date as date) as purchase_date, 1 as purchases_count, revenue_amount, "
+                    f"timestamp '{period_end(240, START)}' as as_of_at from p")
+        con.execute("create table marts.dim_customers as select distinct customer_id from p")
+    finally:
+        con.close()
+    del rfm
+
+    original = prediction.fit_bg_nbd
+
+    @dg.asset(key=dg.AssetKey(["marts", "dim_customers"]))
+    def dim_customers() -> None:
+        return None
+
+    @dg.multi_asset(specs=[dg.AssetSpec(["marts", "customer_predictions"], deps=[dim_customers]),
+                           dg.AssetSpec(["marts", "prediction_model_parameters"], deps=[dim_customers])])
+    def predict_step():
+        fit = (lambda rfm, purpose="scoring": original(rfm, purpose, maxeval=3)) if broken else original
+        prediction.fit_bg_nbd = fit
+        try:
+            con = duckdb.connect(str(build))
+            try:
+                prediction.run_prediction(con)
+            finally:
+                con.close()
+        finally:
+            prediction.fit_bg_nbd = original
+        yield dg.MaterializeResult(asset_key=dg.AssetKey(["marts", "customer_predictions"]))
+        yield dg.MaterializeResult(asset_key=dg.AssetKey(["marts", "prediction_model_parameters"]))
+
+    @dg.asset(key=dg.AssetKey(["publish", "warehouse"]), deps=[dg.AssetKey(["marts", "customer_predictions"]),
+                                                            dg.AssetKey(["marts", "prediction_model_parameters"])])
+    def published() -> None:
+        return None
+
+    checks = mart_checks(marts=["customer_predictions", "prediction_model_parameters"])
+    result = dg.materialize([dim_customers, predict_step, published, *checks], raise_on_error=False,
+                            resources={"warehouse": resource_for(build)})
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    evaluations = dict((e.check_name, e.passed) for e in result.get_asset_check_evaluations())
+    assert evaluations == {"customer_predictions_quality": True, "prediction_model_parameters_quality": not broken}
+    assert (dg.AssetKey(["publish", "warehouse"]) in materialized) is not broken
+
+
+# --- the sample warehouse -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sample_predictions_cover_every_buyer_and_reach_customer_360(sample_build):
+    warehouse = sample_build.warehouse
+    buyers = query(warehouse, "select count(distinct customer_id) from intermediate.int_customers__purchase_days")[0][0]
+    rows, nulls, one_time_alive = query(warehouse, """
+        select count(*), count(*) filter (where p_alive is null or expected_revenue_365d is null),
+               bool_and(p_alive = 1) filter (where frequency = 0)
+        from marts.customer_predictions""")[0]
+    assert rows == buyers > 500 and nulls == 0 and one_time_alive
+    fits = query(warehouse, "select model, purpose, status from ops.prediction_fits order by all")
+    assert {(m, s) for m, _, s in fits} == {(BG_NBD, "converged"), (GAMMA_GAMMA, "converged")}
+    parameters = query(warehouse, "select model, parameter from marts.prediction_model_parameters order by all")
+    assert parameters == sorted([(BG_NBD, p) for p in ("r", "alpha", "a", "b")] +
+                                [(GAMMA_GAMMA, p) for p in ("p", "q", "v")])
+    # customer_360 carries the predictions: the same p_alive, a tier for every buyer, none for non-buyers
+    mismatched, untiered, tiered_non_buyers = query(warehouse, """
+        select count(*) filter (where c.p_alive is distinct from p.p_alive),
+               count(*) filter (where p.customer_id is not null and c.value_tier is null),
+               count(*) filter (where p.customer_id is null and c.value_tier is not null)
+        from marts.customer_360 as c left join marts.customer_predictions as p using (customer_id)""")[0]
+    assert (mismatched, untiered, tiered_non_buyers) == (0, 0, 0)
+    # segments only with personalization consent
+    assert query(warehouse, "select count(*) from marts.customer_360 "
+                            "where value_segment is not null and not personalization_consent")[0][0] == 0
+    total = query(warehouse, "select customers, predicted_purchases, actual_purchases from marts.prediction_backtest "
+                             "where frequency_bucket = 'total'")
+    assert len(total) == 1 and total[0][0] > 100
