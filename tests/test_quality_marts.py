@@ -292,7 +292,7 @@ BROKEN = [
     ("marts.prediction_model_parameters", "update marts.prediction_model_parameters set parameter = null "
      "where parameter = 'q'", {("key_not_null", "model, parameter")}),
     ("marts.prediction_model_parameters", "update marts.prediction_model_parameters set value = case parameter "
-     "when 'a' then 0 when 'b' then 'inf' else -1 end where parameter in ('a', 'b', 'v')",
+     "when 'a' then 0 when 'b' then 'inf'::double else -1 end where parameter in ('a', 'b', 'v')",
      {("parameter_finite_positive", "value")}),
     ("marts.prediction_model_parameters", "update ops.prediction_fits set status = 'not_converged' "
      "where model = 'gamma_gamma'", {("fit_converged", "status")}),
