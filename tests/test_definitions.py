@@ -62,7 +62,12 @@ def test_publish_waits_for_every_mart_and_raw_asset(defs):
     graph = defs.resolve_asset_graph()
     upstream = {k.to_user_string() for k in graph.get(dg.AssetKey(["publish", "warehouse"])).parent_keys}
     assert {f"raw/{s}" for s in SOURCES} <= upstream
-    assert {"marts/fct_touchpoints", "marts/dim_customers", "marts/customer_360"} <= upstream
+    assert {"marts/fct_touchpoints", "marts/dim_customers", "marts/customer_360", "marts/customer_predictions",
+            "marts/prediction_model_parameters", "marts/prediction_backtest"} <= upstream
+    # the prediction step runs after the marts it reads and before customer_360
+    assert dg.AssetKey(["marts", "customer_predictions"]) in graph.get(dg.AssetKey(["marts", "customer_360"])).parent_keys
+    assert dg.AssetKey(["intermediate", "int_customers__purchase_days"]) in graph.get(
+        dg.AssetKey(["marts", "customer_predictions"])).parent_keys
 
 
 def test_nightly_job_is_partitioned_by_export_date_with_schedule_and_sensor(defs):
@@ -142,7 +147,9 @@ def test_full_refresh_reaches_dbt_only_when_asked(defs):
     assert dbt_build_args(full_refresh=True)[-1] == "--full-refresh"
     assert "ops" not in run_config()
     config = run_config(full_refresh=True)
-    assert config["ops"] == {"journey_dbt_models": {"config": {"full_refresh": True}}}
+    # both dbt builds of a run (before and after the prediction step) get it
+    assert config["ops"] == {"journey_dbt_models": {"config": {"full_refresh": True}},
+                             "journey_dbt_after_prediction": {"config": {"full_refresh": True}}}
     # the nightly job accepts that run config (a wrong op name or field would be rejected here)
     from orchestration.definitions import NIGHTLY_JOB
 
@@ -273,7 +280,7 @@ def test_progress_counts_files_models_and_gates(defs, terminal):
     check at once."""
     import io
 
-    from orchestration.defs.dbt.assets import journey_dbt_models
+    from orchestration.defs.dbt.assets import DBT_ASSETS
     from orchestration.progress import Progress
 
     class Stream(io.StringIO):
@@ -281,14 +288,17 @@ def test_progress_counts_files_models_and_gates(defs, terminal):
             return terminal
 
     stream = Stream()
-    progress = Progress(stream, defs, journey_dbt_models)
+    progress = Progress(stream, defs, DBT_ASSETS)
     for _ in range(3):
         progress._materialized(dg.AssetKey(["raw", "orders"]), {"files_new": dg.MetadataValue.int(2),
                                                                 "files_already_loaded": 1, "rows_read": 1234,
                                                                 "rows_quarantined": 5})
-    models = [k for k in journey_dbt_models.keys if k.path[0] in ("staging", "intermediate", "marts")]
+    models = [k for a in DBT_ASSETS for k in a.keys if k.path[0] in ("staging", "intermediate", "marts")]
+    assert dg.AssetKey(["marts", "customer_360"]) in models  # the second dbt build's model counts too
     for key in models:
         progress._materialized(key, {})
+    # the prediction step's tables are no dbt models: a line of their own
+    progress._materialized(dg.AssetKey(["marts", "customer_predictions"]), {"customers": 773})
     raw_checks = [k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key.path[0] == "raw"]
     for i, key in enumerate(raw_checks):
         progress._checked(key, passed=i != 0)
@@ -297,6 +307,7 @@ def test_progress_counts_files_models_and_gates(defs, terminal):
     lines = [line.rsplit("\r\x1b[2K", 1)[-1] for line in text.split("\n") if line]
     assert sum("loaded orders: 2 of 3 files new, 1,234 rows read, 5 quarantined" in line for line in lines) == 1
     assert any(line.endswith(f"dbt models built: {len(models)} of {len(models)}") for line in lines), text
+    assert any(line.endswith("predicted purchases of 773 customers") for line in lines), text
     assert len(raw_checks) == 24 and any(line.endswith("raw gates: 24 of 24 done, 1 failed") for line in lines)
     assert sum("check FAILED: raw/" in line for line in lines) == 1
     if terminal:
