@@ -170,6 +170,14 @@ def test_too_few_repeat_buyers_fit_nothing_and_write_empty_tables(tmp_path):
         assert con.execute("select count(*) from marts.customer_predictions").fetchone() == (0,)
         statuses = {row[0] for row in con.execute("select status from ops.prediction_fits").fetchall()}
         assert statuses == {"skipped"}
+        # the same input again: the tables are kept as they are, no fit
+        fitted_at = con.execute("select fitted_at from ops.prediction_fits").fetchall()
+        again = prediction.run_prediction(con)
+        assert again.reused and con.execute("select fitted_at from ops.prediction_fits").fetchall() == fitted_at
+        # a new purchase day: fitted again
+        con.execute("insert into intermediate.int_customers__purchase_days values "
+                    "('c1', date '2026-01-05', 1, 5, timestamp '2026-02-01')")
+        assert not prediction.run_prediction(con).reused
     finally:
         con.close()
     predictions, fits, tested = predict(pd.DataFrame(columns=["customer_id", "purchase_date", "revenue_amount"]),

@@ -79,10 +79,18 @@ def test_mart_keys_and_customer_references_are_the_same_in_dbt_and_the_gates():
     keys = {table.split(".")[-1]: tuple(sorted(spec.key)) for table, spec in specs.items()}
     keys["dim_customers"] = (CUSTOMER_KEY,)
     assert {name for _, name, _ in MART_CHECKS} == set(keys)
+    # The prediction step's tables are written by Python, not dbt: their gates are their only tests.
+    from orchestration.lib.prediction import TABLES
+
+    python_written = {table.split(".")[-1] for table in TABLES}
     for name, key in keys.items():
+        if name in python_written:
+            continue
         assert key in unique.get(name, set()), f"dbt tests no unique key {key} on {name}: {unique.get(name)}"
     for table, spec in specs.items():
         name = table.split(".")[-1]
+        if name in python_written:
+            continue
         for rule in spec.rules:
             if rule.rule == "customer_known":
                 assert (rule.column, "dim_customers") in relationships.get(name, set()), (name, rule.column)

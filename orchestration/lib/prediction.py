@@ -106,6 +106,8 @@ FIT_COLUMNS = {
     "max_gradient_per_customer": "double",
     "detail": "varchar",
     "fitted_at": "timestamp",
+    # what the fit was given: purchase days, as-of time and model version; the same again = nothing to refit
+    "input_fingerprint": "varchar",
 }
 TABLES = {PREDICTIONS_TABLE: PREDICTION_COLUMNS, PARAMETERS_TABLE: PARAMETER_COLUMNS,
           BACKTEST_TABLE: BACKTEST_COLUMNS, FITS_TABLE: FIT_COLUMNS}
@@ -287,9 +289,9 @@ def parameter_rows(fits: list[ModelFit], fitted_at: datetime) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(PARAMETER_COLUMNS)) if rows else empty_frame(PARAMETER_COLUMNS)
 
 
-def fit_rows(fits: list[ModelFit], fitted_at: datetime) -> pd.DataFrame:
-    rows = [(f.model, f.purpose, f.status, f.customers_fitted, f.max_gradient_per_customer, f.detail, fitted_at)
-            for f in fits]
+def fit_rows(fits: list[ModelFit], fitted_at: datetime, fingerprint: str = "") -> pd.DataFrame:
+    rows = [(f.model, f.purpose, f.status, f.customers_fitted, f.max_gradient_per_customer, f.detail, fitted_at,
+             fingerprint) for f in fits]
     return pd.DataFrame(rows, columns=list(FIT_COLUMNS)) if rows else empty_frame(FIT_COLUMNS)
 
 
@@ -371,6 +373,7 @@ class PredictionResult:
     customers: int
     fits: list[ModelFit]
     backtest: pd.DataFrame
+    reused: bool = False  # the input was what the tables were fitted on: they were kept as they were
 
     def fit(self, model: str, purpose: str = "scoring") -> ModelFit | None:
         return next((f for f in self.fits if f.model == model and f.purpose == purpose), None)
@@ -430,11 +433,46 @@ def write(con: duckdb.DuckDBPyConnection, predictions: pd.DataFrame, parameters:
         raise
 
 
+def input_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    """A digest of the purchase days, the as-of time and the model version: equal inputs fit equal models."""
+    rows, digest, as_of = con.execute(
+        f"select count(*), coalesce(sum(hash(customer_id, purchase_date, revenue_amount)), 0), max(as_of_at) "
+        f"from {PURCHASE_DAYS_TABLE}").fetchone()
+    return f"{rows}:{digest}:{as_of}:{model_version()}"
+
+
+def kept(con: duckdb.DuckDBPyConnection, fingerprint: str) -> PredictionResult | None:
+    """The tables as they are, when they were fitted on exactly this input (a rerun, a night without purchases)."""
+    try:
+        stored = con.execute(f"select distinct input_fingerprint from {FITS_TABLE}").fetchall()
+        if stored != [(fingerprint,)]:
+            return None
+        customers, as_of = con.execute(f"select count(*), max(as_of_date) from {PREDICTIONS_TABLE}").fetchone()
+        tested = con.execute(f"select * from {BACKTEST_TABLE}").df()
+        fits = [ModelFit(m, p, n or 0, converged=None if s == "skipped" else s == "converged",
+                         max_gradient_per_customer=g, detail=d)
+                for m, p, s, n, g, d in con.execute(f"select model, purpose, status, customers_fitted, "
+                                                    f"max_gradient_per_customer, detail from {FITS_TABLE}").fetchall()]
+        for fit in fits:
+            if fit.purpose == "scoring":
+                fit.parameters = dict(con.execute(f"select parameter, value from {PARAMETERS_TABLE} where model = ?",
+                                                  [fit.model]).fetchall())
+    except duckdb.Error:  # a table or column missing: fit again
+        return None
+    return PredictionResult(as_of, customers, fits, tested, reused=True)
+
+
 def run_prediction(con: duckdb.DuckDBPyConnection, now: datetime | None = None) -> PredictionResult:
-    """The prediction step on an open (writable) build file: read, fit, score, backtest, write."""
+    """The prediction step on an open (writable) build file: read, fit, score, backtest, write. When the purchase
+    days, the as-of time and the model version are those the tables were fitted on, they are kept as they are (a
+    rerun changes nothing, and costs no fit)."""
+    fingerprint = input_fingerprint(con)
+    previous = kept(con, fingerprint)
+    if previous is not None:
+        return previous
     fitted_at = (now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)
     purchases, as_of = read_purchase_days(con)
     predictions, fits, tested = predict(purchases, as_of)
     scoring = [f for f in fits if f.purpose == "scoring"]
-    write(con, predictions, parameter_rows(scoring, fitted_at), tested, fit_rows(fits, fitted_at))
+    write(con, predictions, parameter_rows(scoring, fitted_at), tested, fit_rows(fits, fitted_at, fingerprint))
     return PredictionResult(as_of, len(predictions), fits, tested)
