@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from orchestration.defs.dbt.assets import journey_dbt_after_prediction, journey_dbt_models
-from orchestration.defs.dbt.project import dbt_executable, dbt_project
+from orchestration.defs.dbt.project import dbt_resource
 from orchestration.defs.ingest.assets import build_warehouse, raw_assets
 from orchestration.defs.partitions import export_dates
 from orchestration.defs.prediction.assets import predict_purchases
@@ -47,7 +46,7 @@ def build_definitions(warehouse: Path | None = None, landing: Path | None = None
         sensors=[landing_sensor(NIGHTLY_JOB)],
         resources={
             "warehouse": resource,
-            "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
+            "dbt": dbt_resource(),
         },
     )
 
