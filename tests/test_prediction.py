@@ -185,6 +185,15 @@ def test_too_few_repeat_buyers_fit_nothing_and_write_empty_tables(tmp_path):
     assert predictions.empty and tested.empty and {f.status for f in fits} == {"skipped"}
 
 
+def test_a_short_history_fits_nothing(simulated):
+    """Twelve days of a year's buyers (a new warehouse; the fault and incremental tests' baselines): skipped, not
+    a diverged fit that would block publishing."""
+    short = simulated[simulated["purchase_date"] < pd.Timestamp(START) + pd.Timedelta(days=12)]
+    predictions, fits, _ = predict(short, date(2024, 1, 12))
+    assert predictions.empty and {f.status for f in fits} == {"skipped"}
+    assert "12 days of purchase history" in fits[0].detail or "days of purchase history" in fits[0].detail
+
+
 def test_dbt_creates_the_predictions_table_as_the_step_writes_it():
     """dbt's on-run-start hook (macros/prediction_tables.sql) and prediction.PREDICTION_COLUMNS agree."""
     macro = (ROOT / "dbt_project" / "macros" / "prediction_tables.sql").read_text()

@@ -47,8 +47,11 @@ GAMMA_GAMMA_PARAMETERS = ("p", "q", "v")
 TIME_UNIT = "day"
 HORIZONS_DAYS = (30, 90, 365)
 
-# Fewer customers with a repeat purchase than this: no fit (a new warehouse's first nights); the tables stay empty.
+# Fewer customers with a repeat purchase than this, or a shorter purchase history (first purchase to as-of date):
+# no fit (a new warehouse's first weeks; on 12 days of 300 people BG/NBD's likelihood has no maximum to find and the
+# optimiser diverges); the tables stay empty and no gate fails.
 MIN_REPEAT_BUYERS = 10
+MIN_HISTORY_DAYS = 28
 # A fit has converged when the log posterior's gradient (in the optimiser's unconstrained coordinates) is at most
 # this, per customer fitted: L-BFGS-B stops on a relative change of 2.2e-9 in the log likelihood, which leaves
 # gradients of about 1e-5 per customer; an optimiser stopped early (evaluation budget, NaN) leaves 1e-2 and more.
@@ -396,6 +399,11 @@ def predict(purchases: pd.DataFrame, as_of: date | None, with_backtest: bool = T
         empty = [ModelFit(BG_NBD, "scoring", 0, detail="no purchases yet"),
                  ModelFit(GAMMA_GAMMA, "scoring", 0, detail="no purchases yet")]
         return empty_frame(PREDICTION_COLUMNS), empty, empty_frame(BACKTEST_COLUMNS)
+    history = (as_of - pd.Timestamp(min(purchases["purchase_date"])).date()).days
+    if history < MIN_HISTORY_DAYS:
+        detail = f"{history} days of purchase history; a fit needs {MIN_HISTORY_DAYS}"
+        short = [ModelFit(BG_NBD, "scoring", 0, detail=detail), ModelFit(GAMMA_GAMMA, "scoring", 0, detail=detail)]
+        return empty_frame(PREDICTION_COLUMNS), short, empty_frame(BACKTEST_COLUMNS)
     rfm = summarise(purchases, as_of)
     bg, gg = fit_bg_nbd(rfm), fit_gamma_gamma(rfm)
     predictions = score(bg, gg, rfm, as_of)
