@@ -80,7 +80,7 @@ docs: $(MANIFEST)  ## dbt's documentation site as one offline file, $(DOCS)/stat
 	@# dbt reads the catalog from a copy: the published warehouse is never opened for writing
 	if [ -f $(WAREHOUSE) ]; then cp $(WAREHOUSE) $(DOCS)/catalog.duckdb; catalog=; \
 	else echo "no $(WAREHOUSE) yet (make run builds it): docs without column types"; catalog=--empty-catalog; fi; \
-	cd dbt_project && JOURNEY_BUILD_WAREHOUSE=$(abspath $(DOCS))/catalog.duckdb ../$(BIN)/dbt docs generate --static \
+	cd dbt_project && JOURNEY_BUILD_WAREHOUSE=$(abspath $(DOCS))/catalog.duckdb $(abspath $(BIN))/dbt docs generate --static \
 	  $$catalog --quiet --profiles-dir . --project-dir . --target-path $(abspath $(DOCS))
 	rm -f $(DOCS)/catalog.duckdb $(DOCS)/catalog.duckdb.wal
 	$(BIN)/python bi/docs_coverage.py $(DOCS)
