@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
-
 from orchestration.defs.dbt.assets import journey_dbt_models
-from orchestration.defs.dbt.project import dbt_executable, dbt_project
+from orchestration.defs.dbt.project import dbt_resource
 from orchestration.defs.ingest.assets import build_warehouse, raw_assets
 from orchestration.defs.partitions import export_dates
 from orchestration.defs.publish.assets import published_warehouse
@@ -43,7 +41,7 @@ def build_definitions(warehouse: Path | None = None, landing: Path | None = None
         sensors=[landing_sensor(NIGHTLY_JOB)],
         resources={
             "warehouse": resource,
-            "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
+            "dbt": dbt_resource(),
         },
     )
 

@@ -3,10 +3,11 @@
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from orchestration.lib.devdb import create_empty
-from tests.helpers import copy_warehouse, dbt
+from tests.helpers import copy_warehouse, dbt, query
 
 pytestmark = pytest.mark.slow
 
@@ -40,3 +41,22 @@ def test_dbt_data_tests_pass_on_the_built_sample_warehouse(sample_build, tmp_pat
     assert len(data) >= 150, f"only {len(data)} dbt data tests ran"
     assert all(r["status"] == "pass" and r["failures"] == 0 for r in data), \
         [r["unique_id"] for r in data if r["status"] != "pass"]
+
+
+def test_seeds_whose_columns_changed_load_into_a_warehouse_built_before(sample_build, tmp_path):
+    """A new version of the project may add a column to a seed (as identity_identifier_types gained
+    max_devices_per_value); the next night on a warehouse built by the old version still loads it."""
+    published = tmp_path / "journey.duckdb"
+    build = copy_warehouse(sample_build.warehouse, published.with_name(published.name + ".build"))
+    con = duckdb.connect(str(build))
+    con.execute("alter table reference.identity_identifier_types drop column max_devices_per_value")
+    con.execute("alter table reference.journey_currency_rates add column retired_column varchar")
+    con.close()
+    seeded = dbt("seed", warehouse=published, target=tmp_path / "seed")
+    assert seeded.returncode == 0, seeded.stdout[-6000:] + seeded.stderr[-2000:]
+    columns = {name for (name,) in query(build, "select column_name from information_schema.columns "
+                                                "where table_name = 'identity_identifier_types'")}
+    assert "max_devices_per_value" in columns
+    assert not query(build, "select column_name from information_schema.columns where column_name = 'retired_column'")
+    assert query(build, "select max_devices_per_value from reference.identity_identifier_types "
+                        "where identifier_type = 'order_id'") == [(1,)]

@@ -342,3 +342,24 @@ def test_run_instance_plans_a_check_of_a_range_run_once_and_still_records_its_ou
         assert sorted(rows(plain)) == ["PLANNED"] * 5 + ["SUCCEEDED"]
     with run_instance() as instance:
         assert rows(instance) == ["SUCCEEDED"]
+
+
+def test_the_dbt_step_starts_no_second_dbt_just_to_learn_its_version(defs, monkeypatch):
+    """dagster-dbt asks `dbt --version` in a subprocess every run (a Python start that imports dbt) and opens a dbt
+    adapter it only needs for row counts and column metadata; the project's resource knows the version from the
+    installed dbt-core and opens no adapter."""
+    import importlib.metadata
+    import subprocess
+
+    from dagster_dbt import DbtCliResource
+
+    resource = defs.resources["dbt"]
+    assert isinstance(resource, DbtCliResource)
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"a subprocess was started: {args}")
+
+    monkeypatch.setattr(subprocess, "check_output", no_subprocess)
+    monkeypatch.setattr("dagster_dbt.core.resource.check_output", no_subprocess, raising=False)
+    assert str(resource._cli_version) == importlib.metadata.version("dbt-core")
+    assert resource._initialize_dbt_core_adapter(["build"]) is None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
 import sys
-from functools import cache
+from collections.abc import Sequence
+from functools import cache, cached_property
 from pathlib import Path
 
-from dagster_dbt import DbtProject
+from dagster_dbt import DbtCliResource, DbtProject
+from packaging import version
 
 from orchestration.defs.resources import scoped_environment
 
@@ -34,3 +37,25 @@ def dbt_project() -> DbtProject:
         if not project.manifest_path.exists():
             project.preparer.prepare(project)
     return project
+
+
+class JourneyDbtCliResource(DbtCliResource):
+    """dagster-dbt's dbt resource without two costs every run paid for nothing (about 2-4 s of a sample run):
+
+    - it asked the dbt executable its version (`dbt --version`, a second Python start that imports dbt): the dbt
+      beside this Python is the dbt-core package installed with it, so its version is read from the metadata;
+    - it opened a dbt adapter in this process, which dagster-dbt uses only to fetch row counts and column metadata
+      (`.fetch_row_counts()`, `.fetch_column_metadata()`), which this project does not ask for."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        if Path(self.dbt_executable).parent != Path(sys.executable).parent:
+            return super()._cli_version  # some other dbt (on PATH): ask it
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:
+        return None
+
+
+def dbt_resource() -> JourneyDbtCliResource:
+    return JourneyDbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable())
