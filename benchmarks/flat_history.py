@@ -22,6 +22,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run_benchmarks as rb  # noqa: E402  (the benchmarks folder is not a package)
 
 
 def journey(*args: str) -> tuple[float, int, str]:
@@ -81,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(copy.parent)
             copy.parent.mkdir(parents=True)
             shutil.copyfile(base, copy)
-            dbt_state = base.with_name(base.name + ".dbt")  # dbt's parse state, as a real night finds it
-            if dbt_state.is_dir():
-                shutil.copytree(dbt_state, copy.with_name(copy.name + ".dbt"))
+            rb.prepare_parse_state(copy)  # dbt's parse state, as a real night on the same warehouse finds it
             seconds, code, out = journey("backfill", "--from", night.isoformat(), "--to", night.isoformat(),
                                          "--landing", str(landing), "--warehouse", str(copy))
             print(f"{name}: night {night} #{i + 1} {seconds:.1f}s exit {code}", flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+
 from orchestration.defs.dbt.assets import journey_dbt_models
 from orchestration.defs.dbt.project import dbt_resource
 from orchestration.defs.ingest.assets import build_warehouse, raw_assets

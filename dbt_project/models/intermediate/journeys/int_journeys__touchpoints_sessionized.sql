@@ -26,37 +26,44 @@
 with
 
 all_touchpoints as (select * from {{ ref('int_journeys__touchpoints_channeled') }}),
-records as (select * from {{ ref('int_journeys__touchpoints_unioned') }}),
 
 current_build as (
-    select max(_build_number) as build_number from records
+    select max(_build_number) as build_number from {{ ref('int_journeys__touchpoints_unioned') }}
 ),
 
 {% if is_incremental() %}
 
-previous as (
-    select touchpoint_id, visitor_key, occurred_at, is_session_start from {{ this }}
-),
-
--- Records rewritten upstream in this build, where they are now and where they were.
+-- Records rewritten upstream in this build, where they are now and where they were. (Each part reads only the
+-- rows it needs of the 10-million-row tables: a CTE over a whole table that several parts read is materialised.)
 changed_records as (
     select records.touchpoint_id, records.visitor_key, records.occurred_at
-    from records
+    from {{ ref('int_journeys__touchpoints_unioned') }} as records
     inner join current_build on current_build.build_number = records._build_number
+),
+
+moved_from as (
+    select stored.visitor_key, stored.occurred_at
+    from {{ this }} as stored
+    where stored.touchpoint_id in (select touchpoint_id from changed_records)
 ),
 
 changed_points as (
     select visitor_key, occurred_at from changed_records
     union all
-    select previous.visitor_key, previous.occurred_at
-    from changed_records
-    inner join previous on previous.touchpoint_id = changed_records.touchpoint_id
+    select visitor_key, occurred_at from moved_from
 ),
 
 changed_visitors as (
     select visitor_key, min(occurred_at) as changed_from
     from changed_points
     group by visitor_key
+),
+
+-- The stored rows of those visitors, and of the changed records wherever they were.
+previous as (
+    select touchpoint_id, visitor_key, occurred_at, is_session_start from {{ this }}
+    where visitor_key in (select visitor_key from changed_visitors)
+        or touchpoint_id in (select touchpoint_id from changed_records)
 ),
 
 -- Rebuild from the start of the visitor's session in progress at the change (events before it stay as they were).

@@ -10,7 +10,7 @@
     )
 }}
 
-{%- set run_at = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S') ~ "' as timestamp)" %}
+{%- set run_at = build_started_at() %}
 
 with
 
@@ -37,6 +37,14 @@ changes as (
     group by previous_customer_id, customer_id
 ),
 
+-- Each edge from both of its ends (two equality joins instead of one join on `node in (src, dst)`, which DuckDB
+-- cannot hash: 19 s against 0.7 s on a 500k-people night).
+edge_ends as (
+    select src_node as node_id, dst_node as other_node, * from edges
+    union all
+    select dst_node, src_node, * from edges where dst_node <> src_node
+),
+
 -- Merge evidence: an edge between an identifier of the old customer and one it was not linked to before.
 merge_evidence as (
     select
@@ -49,9 +57,8 @@ merge_evidence as (
     from changes
     inner join id_map as old_side
         on old_side.previous_customer_id = changes.old_customer_id and old_side.customer_id = changes.new_customer_id
-    inner join edges on old_side.node_id in (edges.src_node, edges.dst_node)
-    inner join id_map as other_side
-        on other_side.node_id = case when edges.src_node = old_side.node_id then edges.dst_node else edges.src_node end
+    inner join edge_ends as edges on edges.node_id = old_side.node_id
+    inner join id_map as other_side on other_side.node_id = edges.other_node
     where changes.change_type = 'merge'
         and other_side.customer_id = changes.new_customer_id
         and coalesce(other_side.previous_customer_id, '') <> changes.old_customer_id
