@@ -15,10 +15,12 @@ SUPERSET_STAMP := $(SUPERSET_VENV)/.installed-$(SUPERSET_HASH)
 
 .PHONY: run test lint dev parse clean sample chromium superset test-superset docs
 
+# pip -qq prints errors only: not the notices of a pip configuration's unreachable index folders, nor setuptools'
+# "Editable installation" note, so a fresh clone's `make run` shows no warning that asks nothing of the user
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --quiet --upgrade pip
+	$(BIN)/pip install --quiet --quiet -e '.[dev]'
 	@touch $(STAMP)
 
 # dbt's manifest, parsed again only when a file of the dbt project changed (a parse takes 10-25 s).
@@ -84,7 +86,7 @@ docs: $(MANIFEST)  ## dbt's documentation site as one offline file, $(DOCS)/stat
 	@# dbt reads the catalog from a copy: the published warehouse is never opened for writing
 	if [ -f $(WAREHOUSE) ]; then cp $(WAREHOUSE) $(DOCS)/catalog.duckdb; catalog=; \
 	else echo "no $(WAREHOUSE) yet (make run builds it): docs without column types"; catalog=--empty-catalog; fi; \
-	cd dbt_project && JOURNEY_BUILD_WAREHOUSE=$(abspath $(DOCS))/catalog.duckdb ../$(BIN)/dbt docs generate --static \
+	cd dbt_project && JOURNEY_BUILD_WAREHOUSE=$(abspath $(DOCS))/catalog.duckdb $(abspath $(BIN))/dbt docs generate --static \
 	  $$catalog --quiet --profiles-dir . --project-dir . --target-path $(abspath $(DOCS))
 	rm -f $(DOCS)/catalog.duckdb $(DOCS)/catalog.duckdb.wal
 	$(BIN)/python bi/docs_coverage.py $(DOCS)
