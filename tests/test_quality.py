@@ -346,7 +346,8 @@ def test_factories_make_blocking_checks_on_the_right_keys() -> None:
     assert {s.asset_key for s in marts} == {
         AssetKey(["marts", name]) for name in (
             "fct_touchpoints", "dim_customers", "customer_identifiers", "fct_sessions", "fct_conversion_paths",
-            "fct_attribution", "customer_360", "fct_customer_journeys")}
+            "fct_attribution", "customer_360", "fct_customer_journeys", "customer_predictions",
+            "prediction_model_parameters")}
     assert all(s.blocking for s in marts)
     touchpoints = next(s for s in marts if s.asset_key == AssetKey(["marts", "fct_touchpoints"]))
     assert [d.asset_key for d in touchpoints.additional_deps] == [AssetKey(["marts", "dim_customers"])]
