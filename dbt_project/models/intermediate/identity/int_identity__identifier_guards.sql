@@ -12,10 +12,11 @@
 --    records) than its type allows (max_devices_per_value: an order is placed from one) does not link: a
 --    cached confirmation page that shows one order id to other visitors.
 -- Incremental (docs/identity.md "Incremental builds"): a build works out again only the values whose guard can have
--- changed, from int_identity__changed_links: the core values whose records changed (phase 1); the person cores that
--- hold a changed core value, a value linked by a changed fuzzy match, or a record neighbour of a core value whose
--- guard flipped (phase 2 needs their components); and the other values carried by a changed record or by a record
--- of such a core. Every other value keeps its row: nothing it depends on changed. `_changed_at` marks the rows whose
+-- changed, from int_identity__changed_links: the core values of changed records that carry another core value, and
+-- of changed stitches (phase 1); the person cores that hold such a value, a new core value, a value linked by a
+-- changed fuzzy match or stitch, or a record neighbour of a core value whose guard flipped (phase 2 needs their
+-- components); and the other values carried by a changed record or by a record of such a core. A changed record
+-- with a single core value adds no co-occurrence and no core edge, so it recounts nothing of phase 1. Every other value keeps its row: nothing it depends on changed. `_changed_at` marks the rows whose
 -- guard changed in this build (int_identity__graph_scope starts from them); a new count alone does not mark a row.
 {{
     config(
