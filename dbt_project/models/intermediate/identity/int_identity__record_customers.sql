@@ -1,8 +1,9 @@
 -- The interface other models join on: one row per staged record key with the customer it belongs to
 -- (null when the record carries no linkable identifier: an anonymous till sale, a placeholder e-mail only).
 -- `_changed_at` is the build that last gave the record another customer (or first saw it): the journey models
--- rework those records. An incremental build looks at the changed records and the records carrying a value of
--- int_identity__graph_scope (no other record's customer can change) and writes those whose customer changed.
+-- rework those records. An incremental build looks at the changed records and the records carrying a linking value
+-- of int_identity__graph_scope or a value whose guard changed (no other record's customer can change) and writes
+-- those whose customer changed.
 {{
     config(
         materialized='incremental',
@@ -15,16 +16,33 @@
 
 -- depends_on: {{ ref('int_identity__changed_records') }}
 -- depends_on: {{ ref('int_identity__graph_scope') }}
+-- depends_on: {{ ref('int_identity__identifier_guards') }}
 
 with
 
 {%- if is_incremental() %}
--- The records whose customer can have changed: changed records, and records carrying a value of the graph scope.
+-- The identifiers the build reads: every identifier of a changed record; and the values of the graph scope that link
+-- now, with the values whose guard changed. A record carrying a linking value of the scope has every value it links
+-- in the scope (no edge leaves it), and a record carrying a value whose guard changed has its linking values there
+-- too (the scope holds that value's record neighbours), so those rows give such a record its component. A record
+-- carrying only values outside the scope (or non-linking ones that stayed so) keeps its customer.
+scoped_identifiers as (
+    select record_identifiers.source_name, record_identifiers.record_id, record_identifiers.node_id
+    from {{ ref('int_identity__record_identifiers') }} as record_identifiers
+    where record_identifiers.node_id in (
+            select node_id from {{ ref('int_identity__components') }}
+            where node_id in (select node_id from {{ ref('int_identity__graph_scope') }})
+            union all
+            select node_id from {{ ref('int_identity__identifier_guards') }} where _changed_at = {{ build_started_at() }}
+        )
+        or {{ is_changed_record('record_identifiers') }}
+),
+
+-- The records whose customer can have changed.
 candidates as (
     select source_name, record_id from {{ ref('int_identity__changed_records') }}
     union
-    select source_name, record_id from {{ ref('int_identity__record_identifiers') }}
-    where node_id in (select node_id from {{ ref('int_identity__graph_scope') }})
+    select source_name, record_id from scoped_identifiers
 ),
 {%- endif %}
 
@@ -35,10 +53,10 @@ records as (
     {%- endif %}
 ),
 record_identifiers as (
-    select record_identifiers.* from {{ ref('int_identity__record_identifiers') }} as record_identifiers
     {%- if is_incremental() %}
-    inner join candidates
-        on candidates.source_name = record_identifiers.source_name and candidates.record_id = record_identifiers.record_id
+    select * from scoped_identifiers
+    {%- else %}
+    select * from {{ ref('int_identity__record_identifiers') }}
     {%- endif %}
 ),
 components as (select * from {{ ref('int_identity__components') }}),
