@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import DBT_DIR, SAMPLE_LANDING, BuiltWarehouse, built_once, dbt
+from tests.helpers import DBT_DIR, SAMPLE_LANDING, BuiltWarehouse, built_once, dbt, scratch_warehouse
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
@@ -65,3 +65,10 @@ def sample_landing(tmp_path) -> Path:
     target = tmp_path / "landing"
     shutil.copytree(SAMPLE_LANDING, target)
     return target
+
+
+@pytest.fixture
+def scratch(tmp_path_factory) -> Path:
+    """This worker's scratch warehouse path (`tests.helpers.scratch_warehouse`), emptied but for dbt's parse state:
+    a test that builds on a private copy there starts dbt from the previous test's parse state."""
+    return scratch_warehouse(tmp_path_factory)
