@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import DBT_DIR, SAMPLE_LANDING, BuiltWarehouse, built_once, dbt
+from tests.helpers import DBT_DIR, ROOT, SAMPLE_LANDING, BuiltWarehouse, built_once, dbt, scratch_warehouse
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
@@ -29,7 +29,9 @@ def pytest_configure(config: pytest.Config) -> None:
     read the manifest, and every dbt invocation of the tests starts from its partial-parse state."""
     if hasattr(config, "workerinput"):
         return
-    result = dbt("parse", "--quiet", target=DBT_DIR / "target")
+    # With the profile `make parse` uses (the default warehouse's): dbt then finds its parse state and parses only
+    # what changed, and leaves that state usable for the next `make run`.
+    result = dbt("parse", "--quiet", warehouse=ROOT / "warehouse" / "journey.duckdb", target=DBT_DIR / "target")
     if result.returncode != 0:
         raise pytest.UsageError("dbt parse failed:\n" + result.stdout[-4000:] + result.stderr[-2000:])
 
@@ -65,3 +67,10 @@ def sample_landing(tmp_path) -> Path:
     target = tmp_path / "landing"
     shutil.copytree(SAMPLE_LANDING, target)
     return target
+
+
+@pytest.fixture
+def scratch(tmp_path_factory) -> Path:
+    """This worker's scratch warehouse path (`tests.helpers.scratch_warehouse`), emptied but for dbt's parse state:
+    a test that builds on a private copy there starts dbt from the previous test's parse state."""
+    return scratch_warehouse(tmp_path_factory)

@@ -79,6 +79,27 @@ def built_once(factory: pytest.TempPathFactory, name: str, build) -> BuiltWareho
         return pickle.loads(done.read_bytes())
 
 
+def scratch_warehouse(factory: pytest.TempPathFactory) -> Path:
+    """The published path of this worker's scratch warehouse, emptied: for a test that runs the pipeline or dbt on a
+    private copy and needs nothing of it afterwards (tests/conftest.py's `scratch` fixture).
+
+    Its path is the same for every test of a worker (tests of one worker run one after another), so dbt finds the
+    parse state the previous test left in `<warehouse>.dbt/` and parses only what changed: dbt keys that state on the
+    profile, which holds the build file's path, so a warehouse at a new path costs a full parse (about 6 s of CPU).
+    Everything else of the previous test is removed."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    root = shared_folder(factory) / f"scratch-{worker}"
+    warehouse = root / "warehouse" / "journey.duckdb"
+    state = warehouse.with_name(warehouse.name + ".dbt") / PARTIAL_PARSE
+    kept = state.read_bytes() if state.exists() else None
+    shutil.rmtree(root, ignore_errors=True)
+    warehouse.parent.mkdir(parents=True)
+    if kept is not None:
+        state.parent.mkdir()
+        state.write_bytes(kept)
+    return warehouse
+
+
 def copy_warehouse(source: Path, target: Path) -> Path:
     """A private copy of a published warehouse file (a test may run on it, or break it)."""
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -97,9 +97,34 @@ def finish_run(landing: Path, warehouse: Path) -> None:
     assert summary.exit_code == 0, format_summary(summary)
 
 
+def catalog(warehouse: Path) -> dict[str, list]:
+    """Every object a compaction must carry over, with its definition."""
+    queries = {
+        "tables": "select schema_name, table_name, comment, column_count from duckdb_tables() order by all",
+        "columns": "select schema_name, table_name, column_name, data_type, is_nullable from duckdb_columns() "
+                   "order by all",
+        "views": "select schema_name, view_name, sql from duckdb_views() where not internal order by all",
+        "macros": "select schema_name, function_name, macro_definition from duckdb_functions() "
+                  "where not internal and function_type like '%macro' order by all",
+        "sequences": "select schema_name, sequence_name, start_value, last_value from duckdb_sequences() order by all",
+        "constraints": "select schema_name, table_name, constraint_type, constraint_text from duckdb_constraints() "
+                       "order by all",
+    }
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return {name: con.execute(sql).fetchall() for name, sql in queries.items()}
+    finally:
+        con.close()
+
+
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
-    """Two nights of exports and the tables an uninterrupted run of the second night ends with."""
+    """Two nights of exports and the tables an uninterrupted run of the second night ends with.
+
+    The uninterrupted second night runs on a compacted copy of the first night's warehouse (what the compaction
+    changed, if anything, is kept in `compaction` for test_compacted_warehouse_...); the killed runs below start from
+    the uncompacted file, so every restart test also shows the compacted file takes the next night as the
+    uncompacted one does (one run of the night fewer than a reference of each kind)."""
     root = tmp_path_factory.mktemp("crash")
     generate(root / "gen", people=150, days=8, seed=5, start=date(2026, 9, 1))
     full = root / "gen" / "landing"
@@ -112,12 +137,15 @@ def scene(tmp_path_factory):
     reference = root / "reference" / "journey.duckdb"
     reference.parent.mkdir()
     shutil.copyfile(published, reference)
+    rows, objects, size = content(reference, ignore=set()), catalog(reference), reference.stat().st_size
+    compaction = {"rows": rows, "objects": objects, "size": size, "compacted_size": compact_database(str(reference)),
+                  "rows_after": content(reference, ignore=set()), "objects_after": catalog(reference)}
     finish_run(full, reference)
-    return full, published, content(published), content(reference)
+    return full, published, content(published), content(reference), compaction
 
 
 def fresh_copy(scene, tmp_path) -> Path:
-    _, published, _, _ = scene
+    _, published, _, _, _ = scene
     warehouse = tmp_path / "warehouse" / "journey.duckdb"
     warehouse.parent.mkdir()
     shutil.copyfile(published, warehouse)
@@ -132,7 +160,7 @@ def killed_again_and_again(scene, tmp_path_factory):
     compaction) and starts again from the published file; a kill leaves nothing else but dbt's parse state in
     `<warehouse>.dbt/` and the `.previous` link, which the later runs read and replace. What each kill left for
     readers, and how the finishing run ended, is kept per kill point for the tests below."""
-    landing, _, _, _ = scene
+    landing, _, _, _, _ = scene
     warehouse = fresh_copy(scene, tmp_path_factory.mktemp("killed"))
     build = Path(str(warehouse) + ".build")
     compacted = Path(str(warehouse) + ".build.compact")
@@ -165,7 +193,7 @@ def killed_again_and_again(scene, tmp_path_factory):
 
 
 def test_kill_during_ingestion_then_restart(scene, killed_again_and_again):
-    _, _, before, expected = scene
+    _, _, before, expected, _ = scene
     _, seen = killed_again_and_again
     assert seen["ingestion"]["content"] == before  # readers still see last night's warehouse
     # the next run got past the killed ingestion to dbt (kill_when fails the fixture when a run ends before)
@@ -173,7 +201,7 @@ def test_kill_during_ingestion_then_restart(scene, killed_again_and_again):
 
 
 def test_kill_in_the_middle_of_dbt_then_restart(scene, killed_again_and_again):
-    _, _, before, expected = scene
+    _, _, before, expected, _ = scene
     _, seen = killed_again_and_again
     assert seen["dbt"]["content"] == before
     assert seen["publish"]["returncode"] == -signal.SIGKILL, seen["publish"]["output"]  # dbt again, to publishing
@@ -181,7 +209,7 @@ def test_kill_in_the_middle_of_dbt_then_restart(scene, killed_again_and_again):
 
 
 def test_kill_inside_the_publish_step_then_restart(scene, killed_again_and_again):
-    _, _, before, expected = scene
+    _, _, before, expected, _ = scene
     _, seen = killed_again_and_again
     assert seen["publish"]["returncode"] == -signal.SIGKILL, seen["publish"]["output"]
     assert seen["publish"]["content"] == before  # killed between keeping the old version and swapping in the new one
@@ -191,7 +219,7 @@ def test_kill_inside_the_publish_step_then_restart(scene, killed_again_and_again
 def test_kill_inside_the_compaction_then_restart_and_roll_back(scene, killed_again_and_again):
     """Readers still see last night; the restart cleans up, compacts and publishes; rollback swaps between the two
     versions."""
-    _, _, before, expected = scene
+    _, _, before, expected, _ = scene
     warehouse, seen = killed_again_and_again
     assert seen["compaction"]["returncode"] == -signal.SIGKILL, seen["compaction"]["output"]
     assert seen["compaction"]["compacted_left"]  # the kill came after the compacted file was written, before the rename
@@ -209,37 +237,17 @@ def test_kill_inside_the_compaction_then_restart_and_roll_back(scene, killed_aga
     assert content(warehouse) == expected
 
 
-def catalog(warehouse: Path) -> dict[str, list]:
-    """Every object a compaction must carry over, with its definition."""
-    queries = {
-        "tables": "select schema_name, table_name, comment, column_count from duckdb_tables() order by all",
-        "columns": "select schema_name, table_name, column_name, data_type, is_nullable from duckdb_columns() "
-                   "order by all",
-        "views": "select schema_name, view_name, sql from duckdb_views() where not internal order by all",
-        "macros": "select schema_name, function_name, macro_definition from duckdb_functions() "
-                  "where not internal and function_type like '%macro' order by all",
-        "sequences": "select schema_name, sequence_name, start_value, last_value from duckdb_sequences() order by all",
-        "constraints": "select schema_name, table_name, constraint_type, constraint_text from duckdb_constraints() "
-                       "order by all",
-    }
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return {name: con.execute(sql).fetchall() for name, sql in queries.items()}
-    finally:
-        con.close()
-
-
-def test_compacted_warehouse_answers_the_same_and_takes_the_next_night(scene, tmp_path):
+def test_compacted_warehouse_answers_the_same_and_takes_the_next_night(scene, killed_again_and_again):
     """A compaction changes nothing a query can see (every row, run-dependent columns included: the persistent
     customer-id map and the merge log with their timestamps, the ops books, views, macros), and the next
-    incremental night on the compacted file ends in the same tables as on the uncompacted one."""
-    landing, _, before, expected = scene
-    warehouse = fresh_copy(scene, tmp_path)
-    rows, objects = content(warehouse, ignore=set()), catalog(warehouse)
+    incremental night on the compacted file (the scene's reference) ends in the same tables as on the uncompacted
+    one (the killed runs' warehouse, whose last run finished the night)."""
+    _, _, _, expected, compaction = scene
+    _, seen = killed_again_and_again
+    rows, objects = compaction["rows"], compaction["objects"]
     assert "intermediate.int_identity__customer_id_map" in rows and objects["views"]
-    size = warehouse.stat().st_size
-    assert compact_database(str(warehouse)) <= size
-    assert content(warehouse, ignore=set()) == rows
-    assert catalog(warehouse) == objects
-    finish_run(landing, warehouse)
-    assert content(warehouse) == expected
+    assert compaction["compacted_size"] <= compaction["size"]
+    assert compaction["rows_after"] == rows
+    assert compaction["objects_after"] == objects
+    assert seen["restart"]["returncode"] == 0, seen["restart"]["output"][-4000:]
+    assert seen["restart"]["content"] == expected

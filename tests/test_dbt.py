@@ -16,43 +16,50 @@ def results(target: Path) -> list[dict]:
     return json.loads((target / "run_results.json").read_text())["results"]
 
 
-def test_dbt_models_build_on_an_empty_warehouse_and_unit_tests_pass(tmp_path):
+def dbt_target(warehouse: Path) -> Path:
+    """Where the pipeline's dbt step keeps this warehouse's artifacts and parse state (the scratch warehouse keeps the
+    state between tests: dbt parses again only what changed)."""
+    return warehouse.with_name(warehouse.name + ".dbt")
+
+
+def test_dbt_models_build_on_an_empty_warehouse_and_unit_tests_pass(scratch):
     """The first night of a new warehouse (no exports yet) builds every model, and every unit test passes."""
-    warehouse = tmp_path / "journey.duckdb"
+    warehouse = scratch
     create_empty(warehouse.with_name(warehouse.name + ".build"))
     # Models first (empty), as dbt requires: unit tests of incremental models read their own relation (`this`).
-    built = dbt("build", "--exclude-resource-type", "unit_test", warehouse=warehouse, target=tmp_path / "build")
+    built = dbt("build", "--exclude-resource-type", "unit_test", warehouse=warehouse, target=dbt_target(warehouse))
     assert built.returncode == 0, built.stdout[-6000:] + built.stderr[-2000:]
-    tested = dbt("test", "--select", "test_type:unit", warehouse=warehouse, target=tmp_path / "unit")
+    (dbt_target(warehouse) / "run_results.json").unlink()  # the next invocation's results, not these, are read below
+    tested = dbt("test", "--select", "test_type:unit", warehouse=warehouse, target=dbt_target(warehouse))
     assert tested.returncode == 0, tested.stdout[-6000:] + tested.stderr[-2000:]
-    unit = [r for r in results(tmp_path / "unit") if r["unique_id"].startswith("unit_test.")]
+    unit = [r for r in results(dbt_target(warehouse)) if r["unique_id"].startswith("unit_test.")]
     assert len(unit) >= 60, f"only {len(unit)} dbt unit tests ran"
     assert all(r["status"] == "pass" for r in unit), [r["unique_id"] for r in unit if r["status"] != "pass"]
 
 
-def test_dbt_data_tests_pass_on_the_built_sample_warehouse(sample_build, tmp_path):
+def test_dbt_data_tests_pass_on_the_built_sample_warehouse(sample_build, scratch):
     """The data tests (keys, relationships, accepted values, reconciliations) on the marts of the bundled sample,
     where they have rows to judge: each test counts the rows that break it, and none does."""
-    published = tmp_path / "journey.duckdb"
+    published = scratch
     copy_warehouse(sample_build.warehouse, published.with_name(published.name + ".build"))  # dbt reads `.build`
-    tested = dbt("test", "--exclude", "test_type:unit", warehouse=published, target=tmp_path / "data")
+    tested = dbt("test", "--exclude", "test_type:unit", warehouse=published, target=dbt_target(published))
     assert tested.returncode == 0, tested.stdout[-6000:] + tested.stderr[-2000:]
-    data = [r for r in results(tmp_path / "data") if r["unique_id"].startswith("test.")]
+    data = [r for r in results(dbt_target(published)) if r["unique_id"].startswith("test.")]
     assert len(data) >= 150, f"only {len(data)} dbt data tests ran"
     assert all(r["status"] == "pass" and r["failures"] == 0 for r in data), \
         [r["unique_id"] for r in data if r["status"] != "pass"]
 
 
-def test_seeds_whose_columns_changed_load_into_a_warehouse_built_before(sample_build, tmp_path):
+def test_seeds_whose_columns_changed_load_into_a_warehouse_built_before(sample_build, scratch):
     """A new version of the project may add a column to a seed (as identity_identifier_types gained
     max_devices_per_value); the next night on a warehouse built by the old version still loads it."""
-    published = tmp_path / "journey.duckdb"
+    published = scratch
     build = copy_warehouse(sample_build.warehouse, published.with_name(published.name + ".build"))
     con = duckdb.connect(str(build))
     con.execute("alter table reference.identity_identifier_types drop column max_devices_per_value")
     con.execute("alter table reference.journey_currency_rates add column retired_column varchar")
     con.close()
-    seeded = dbt("seed", warehouse=published, target=tmp_path / "seed")
+    seeded = dbt("seed", warehouse=published, target=dbt_target(published))
     assert seeded.returncode == 0, seeded.stdout[-6000:] + seeded.stderr[-2000:]
     columns = {name for (name,) in query(build, "select column_name from information_schema.columns "
                                                 "where table_name = 'identity_identifier_types'")}

@@ -18,11 +18,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def own_copy(sample_build, tmp_path) -> tuple[Path, Path]:
-    """A private copy of the sample's landing folder and published warehouse, for a test that runs again."""
+def own_copy(sample_build, tmp_path, scratch) -> tuple[Path, Path]:
+    """A private copy of the sample's landing folder and published warehouse (at the worker's scratch path, where
+    dbt starts from the previous test's parse state), for a test that runs again."""
     landing = tmp_path / "landing"
     shutil.copytree(sample_build.landing, landing)
-    return landing, copy_warehouse(sample_build.warehouse, tmp_path / "warehouse" / "journey.duckdb")
+    return landing, copy_warehouse(sample_build.warehouse, scratch)
 
 
 def test_sample_run_publishes_and_passes_every_check(sample_build):

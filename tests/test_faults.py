@@ -46,11 +46,12 @@ def baseline(tmp_path_factory) -> BuiltWarehouse:
 
 
 @pytest.fixture
-def night(baseline, tmp_path):
-    """A private copy of the baseline (landing + published warehouse) to break."""
+def night(baseline, tmp_path, scratch):
+    """A private copy of the baseline (landing + published warehouse) to break; the warehouse at the worker's
+    scratch path, where dbt starts from the previous test's parse state."""
     landing = tmp_path / "landing"
     shutil.copytree(baseline.landing, landing)
-    return landing, copy_warehouse(baseline.warehouse, tmp_path / "warehouse" / "journey.duckdb")
+    return landing, copy_warehouse(baseline.warehouse, scratch)
 
 
 def test_history_older_than_2020_just_loads(baseline):

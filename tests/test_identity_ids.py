@@ -34,11 +34,12 @@ def insert(build: Path, source: str, rows: list[dict]) -> None:
         con.close()
 
 
-def build_identity(warehouse: Path, tmp_path: Path, *extra: str) -> None:
+def build_identity(warehouse: Path, *extra: str) -> None:
+    """dbt builds the identity models into `<warehouse>.build`; its artifacts and parse state stay in
+    `<warehouse>.dbt` (as the pipeline's dbt step keeps them), so the next build there parses only what changed."""
     # cautious: only tests whose parents are all selected (not the journey tests that also touch dim_customers)
     result = dbt("build", "--select", IDENTITY_SELECTION, "--exclude", "test_type:unit", "--indirect-selection", "cautious",
-                 "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"), *extra,
-                 warehouse=warehouse)
+                 *extra, warehouse=warehouse, target=warehouse.with_name(warehouse.name + ".dbt"))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
@@ -68,12 +69,12 @@ def review(review_id: str, user_id: str, email: str, at: str) -> dict:
 
 
 @pytest.fixture
-def warehouse(tmp_path) -> tuple[Path, Path]:
-    published = tmp_path / "journey.duckdb"
-    return published, published.with_name(published.name + ".build")
+def warehouse(scratch) -> tuple[Path, Path]:
+    """A new warehouse at the worker's scratch path (where dbt starts from the previous test's parse state)."""
+    return scratch, scratch.with_name(scratch.name + ".build")
 
 
-def test_ids_survive_unrelated_data_and_follow_merges_and_splits(warehouse, tmp_path):
+def test_ids_survive_unrelated_data_and_follow_merges_and_splits(warehouse):
     published, build = warehouse
     # Run 1: Ann (older: seen first) and Bob, two customers.
     insert(build, "crm_contacts", [{
@@ -84,7 +85,7 @@ def test_ids_survive_unrelated_data_and_follow_merges_and_splits(warehouse, tmp_
                              order("o2", "uB", "bob@x.com", "2026-09-05T10:00:00Z")])
     insert(build, "web_events", [{"event_id": "w1", "occurred_at": "2026-09-05T09:00:00Z", "anonymous_id": "anonB",
                                   "user_id": "uB", "event_type": "login", "page_url": "https://shop/"}])
-    build_identity(published, tmp_path)
+    build_identity(published)
     ann, bob = customer_of(build, "crm_contacts", "c1"), customer_of(build, "orders", "o2")
     assert ann and bob and ann != bob
     assert customer_of(build, "orders", "o1") == ann
@@ -92,7 +93,7 @@ def test_ids_survive_unrelated_data_and_follow_merges_and_splits(warehouse, tmp_
 
     # Run 2: an unrelated person changes no existing id.
     insert(build, "orders", [order("o3", "uD", "dee@x.com", "2026-08-01T10:00:00Z")])
-    build_identity(published, tmp_path)
+    build_identity(published)
     assert customer_of(build, "crm_contacts", "c1") == ann
     assert customer_of(build, "orders", "o2") == bob
     dee = customer_of(build, "orders", "o3")
@@ -101,7 +102,7 @@ def test_ids_survive_unrelated_data_and_follow_merges_and_splits(warehouse, tmp_
 
     # Run 3: a review written with Bob's e-mail from Ann's account bridges them: Ann's (older) id survives.
     insert(build, "reviews", [review("r1", "uA", "bob@x.com", "2026-09-10T10:00:00Z")])
-    build_identity(published, tmp_path)
+    build_identity(published)
     assert customer_of(build, "orders", "o2") == ann
     assert customer_of(build, "web_events", "w1") == ann
     assert customer_of(build, "orders", "o3") == dee
@@ -113,7 +114,7 @@ def test_ids_survive_unrelated_data_and_follow_merges_and_splits(warehouse, tmp_
     # Run 4: Ann's account turns out to be used with a third e-mail: shared by 3 people (> 2), it no longer
     # links, so Bob splits off again and gets his original id back.
     insert(build, "reviews", [review("r2", "uA", "zed@x.com", "2026-09-11T10:00:00Z")])
-    build_identity(published, tmp_path)
+    build_identity(published)
     assert customer_of(build, "crm_contacts", "c1") == ann
     assert customer_of(build, "orders", "o2") == bob
     splits = query(build, "select old_customer_id, new_customer_id, change_type, reason from marts.customer_merges "
@@ -124,7 +125,7 @@ def test_ids_survive_unrelated_data_and_follow_merges_and_splits(warehouse, tmp_
     # Run 5: nothing new: nothing changes, nothing is recorded.
     all_customers = "select source_name, record_id, customer_id from intermediate.int_identity__record_customers order by 1, 2"
     before = query(build, all_customers)
-    build_identity(published, tmp_path)
+    build_identity(published)
     assert query(build, all_customers) == before
     assert query(build, "select count(*) from marts.customer_merges") == [(2,)]
 
@@ -138,21 +139,23 @@ def test_ids_survive_unrelated_data_and_follow_merges_and_splits(warehouse, tmp_
         "identifiers": "select * from marts.customer_identifiers order by 1, 2, 3",
     }
     incremental = {name: query(build, sql) for name, sql in state.items()}
-    build_identity(published, tmp_path, "--full-refresh")
+    build_identity(published, "--full-refresh")
     assert {name: query(build, sql) for name, sql in state.items()} == incremental
     assert query(build, "select count(*) from marts.customer_merges") == [(2,)]
 
 
-def test_rerun_from_scratch_reproduces_ids(warehouse, tmp_path):
+def test_rerun_from_scratch_reproduces_ids(warehouse):
     """New ids are derived from the data, not from the run: two fresh warehouses give the same ids."""
     published, build = warehouse
     rows = [order("o1", "uA", "ann@x.com", "2026-09-02T10:00:00Z"), order("o2", "uB", "bob@x.com", "2026-09-05T10:00:00Z")]
     insert(build, "orders", rows)
-    build_identity(published, tmp_path)
+    build_identity(published)
     first = query(build, "select record_id, customer_id from intermediate.int_identity__record_customers order by 1")
-    other = tmp_path / "other" / "journey.duckdb"
-    other.parent.mkdir()
-    insert(other.with_name(other.name + ".build"), "orders", rows)
-    build_identity(other, tmp_path / "other")
-    assert query(other.with_name(other.name + ".build"),
-                 "select record_id, customer_id from intermediate.int_identity__record_customers order by 1") == first
+    # The second fresh warehouse at the same path (a new build file; dbt's parse state, not data, is kept)
+    build.unlink()
+    build.with_name(build.name + ".wal").unlink(missing_ok=True)
+    insert(build, "orders", rows)
+    assert query(build, "select count(*) from information_schema.tables where table_schema = 'intermediate'") == [(0,)]
+    build_identity(published)
+    assert query(build, "select record_id, customer_id from intermediate.int_identity__record_customers order by 1") \
+        == first

@@ -371,11 +371,11 @@ def test_incremental_identity_equals_nights_rebuilt_in_full(nightly, refreshed):
     assert merges >= 1 and customers > 100, (merges, customers)
 
 
-def test_full_refresh_rebuilds_the_journey_tables_and_keeps_customer_ids(nightly, full, tmp_path):
+def test_full_refresh_rebuilds_the_journey_tables_and_keeps_customer_ids(nightly, full, scratch):
     """`journey run --full-refresh` after the nights: every journey row rewritten by one build, the same tables as
     the full build, and not one customer id changed (the id map and the merge log are never rebuilt)."""
     landing, nightly, full = nightly.landing, nightly.warehouse, full.warehouse
-    refreshed = copy_warehouse(nightly, tmp_path / "journey.duckdb")
+    refreshed = copy_warehouse(nightly, scratch)
     summary = execute(landing, refreshed, full_refresh=True)
     assert summary.exit_code == 0, format_summary(summary)
     ids = "select identifier_type, identifier_value, customer_id from marts.customer_identifiers"
