@@ -27,6 +27,7 @@ from orchestration.lib.warehouse import (
     sql_literal,
     storage_version,
 )
+from rules.privacy import DIRECT_IDENTIFIER_COLUMNS
 
 # Published files (the warehouse, the version kept for rollback, the BI file) are readable by owner and group only:
 # they hold personal data (docs/privacy.md).
@@ -91,8 +92,7 @@ def bi_path(published: Path) -> Path:
 # out, and so is every column ending in `_record_id` (a source system's record key); marts.customer_identifiers
 # (every identifier value) is left out whole. dim_customers and customer_360 get an age band instead of the
 # birth date.
-BI_DROPPED_COLUMNS = frozenset({"first_name", "last_name", "email", "phone", "street", "postcode", "birth_date",
-                                "loyalty_id", "identifier_value", "record_id"})
+BI_DROPPED_COLUMNS = DIRECT_IDENTIFIER_COLUMNS | {"loyalty_id", "identifier_value", "record_id"}
 BI_DROPPED_TABLES = frozenset({"customer_identifiers"})
 AGE_BANDS = "case when age < 18 then 'under 18' when age < 25 then '18-24' when age < 35 then '25-34' " \
             "when age < 45 then '35-44' when age < 55 then '45-54' when age < 65 then '55-64' " \
