@@ -183,6 +183,7 @@ def published_files(warehouse: Path) -> list[Path]:
 
 
 # ------------------------------------------------------------------------------------------------ erasure
+@pytest.mark.slow
 def test_the_person_was_in_the_sample_before(erased):
     assert erased["before"]["raw_rows"] > 0
     tables = {(s, t) for s, t, *_ in erased["before"]["sql"]}
@@ -190,6 +191,7 @@ def test_the_person_was_in_the_sample_before(erased):
     assert ("intermediate", "int_identity__customer_id_map") in tables
 
 
+@pytest.mark.slow
 def test_forget_lists_keyed_hashes_only(erased):
     warehouse, person = erased["warehouse"], erased["person"]
     assert erased["forget"].returncode == 0, erased["forget"].stderr
@@ -206,6 +208,7 @@ def test_forget_lists_keyed_hashes_only(erased):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+@pytest.mark.slow
 def test_erasure_leaves_no_trace_in_any_published_file(erased):
     assert erased["run"].returncode == 0, erased["run"].stdout[-3000:] + erased["run"].stderr[-3000:]
     person = erased["person"]
@@ -216,6 +219,7 @@ def test_erasure_leaves_no_trace_in_any_published_file(erased):
     assert query(erased["warehouse"], "select count(*) from marts.dim_customers")[0][0] > 1000  # the others stay
 
 
+@pytest.mark.slow
 def test_erasure_is_recorded_without_personal_data(erased):
     rows = query(erased["warehouse"], "select request_id, customers, identifiers, rows_removed, "
                  "rows_removed_by_table from ops.erasures")
@@ -229,6 +233,7 @@ def test_erasure_is_recorded_without_personal_data(erased):
     assert books == sum(n for t, n in by_table.items() if t.startswith(("raw.", "quarantine.")))
 
 
+@pytest.mark.slow
 def test_books_still_balance_after_the_erasure(erased):
     broken = query(erased["warehouse"], "select file_path from ops.loaded_files where status = 'loaded' and "
                    "rows_read <> rows_loaded + rows_quarantined + rows_suppressed")
@@ -238,6 +243,7 @@ def test_books_still_balance_after_the_erasure(erased):
         assert loaded == query(erased["warehouse"], f"select count(*) from raw.{source}")
 
 
+@pytest.mark.slow
 def test_reports_and_logs_beside_the_warehouse_hold_no_trace(erased):
     person = erased["person"]
     folder = erased["warehouse"].parent
@@ -247,6 +253,7 @@ def test_reports_and_logs_beside_the_warehouse_hold_no_trace(erased):
     assert found == []
 
 
+@pytest.mark.slow
 def test_rollback_after_an_erasure_does_not_bring_the_person_back(erased, tmp_path):
     warehouse = tmp_path / "journey.duckdb"
     shutil.copyfile(erased["warehouse"], warehouse)
@@ -257,6 +264,7 @@ def test_rollback_after_an_erasure_does_not_bring_the_person_back(erased, tmp_pa
 
 
 # --------------------------------------------------------------------------------------- no resurrection
+@pytest.mark.slow
 def test_redelivery_backfill_and_full_refresh_do_not_load_the_person_again(erased, redelivered):
     run = redelivered["run"]
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -275,6 +283,7 @@ def test_redelivery_backfill_and_full_refresh_do_not_load_the_person_again(erase
     assert len(query(warehouse, "select * from ops.erasures")) == 1  # applied once
 
 
+@pytest.mark.slow
 def test_consent_withdrawal_and_grant_take_effect_at_the_next_run(redelivered, erased):
     consent = redelivered["consent"]
     rows = dict((c, (p, v, r)) for c, p, v, r in query(
@@ -286,6 +295,7 @@ def test_consent_withdrawal_and_grant_take_effect_at_the_next_run(redelivered, e
 
 
 # ------------------------------------------------------------------------------------------ BI surface
+@pytest.mark.slow
 def test_bi_file_holds_no_direct_identifier(sample_build):
     bi = bi_path(sample_build.warehouse)
     columns = query(bi, "select table_name, column_name from information_schema.columns "
@@ -304,6 +314,7 @@ def test_bi_file_holds_no_direct_identifier(sample_build):
     assert sql_traces(bi, emails) == []
 
 
+@pytest.mark.slow
 def test_published_files_are_not_world_readable(sample_build):
     for path in (sample_build.warehouse, bi_path(sample_build.warehouse)):
         assert stat.S_IMODE(path.stat().st_mode) == 0o640, path

@@ -267,7 +267,7 @@ create schema if not exists ops;
 create table if not exists ops.suppressions (hash VARCHAR, request_id VARCHAR, requested_at TIMESTAMP);
 create table if not exists ops.erasures (
     request_id VARCHAR, requested_at TIMESTAMP, applied_at TIMESTAMP, customers BIGINT, identifiers BIGINT,
-    rows_removed BIGINT, rows_removed_by_table MAP(VARCHAR, BIGINT)
+    rows_removed BIGINT, rows_removed_by_table MAP(VARCHAR, BIGINT), run_id VARCHAR
 );
 """
 
@@ -318,7 +318,7 @@ def pending_erasures(warehouse: Path) -> list[SuppressionEntry]:
 
 
 def apply_erasures(con: duckdb.DuckDBPyConnection, key: str, pending: list[SuppressionEntry],
-                   record: bool = True) -> Erasure:
+                   record: bool = True, run_id: str = "") -> Erasure:
     """Delete every row of the people of `pending` (already in ops.suppressions) from every table.
 
     1. the person's nodes: the id map's node ids whose keyed hash is listed; their customer ids (and the ids merged
@@ -358,9 +358,10 @@ def apply_erasures(con: duckdb.DuckDBPyConnection, key: str, pending: list[Suppr
                     "or first_customer_id in (select customer_id from _erase_customers) "
                     "or sha256($key || '|' || node_id) in (select hash from _erase_hashes)", {"key": key})
         # every node is listed from now on, so that no later delivery brings one of them back
-        con.execute("insert into ops.suppressions select distinct sha256($key || '|' || node_id), $rid, now() "
+        con.execute("insert into ops.suppressions select distinct sha256($key || '|' || node_id), $rid, $at "
                     "from _erase_nodes where sha256($key || '|' || node_id) not in (select hash from ops.suppressions)",
-                    {"key": key, "rid": ids[0] if ids else "erasure"})
+                    {"key": key, "rid": ids[0] if ids else "erasure",
+                     "at": datetime.fromisoformat(pending[0].requested_at).replace(tzinfo=None) if pending else None})
         if _has_table(con, MERGES):  # customer ids that were merged into the person's
             con.execute(f"insert into _erase_customers select distinct old_customer_id from {MERGES} "
                         "where new_customer_id in (select customer_id from _erase_customers) "
@@ -431,9 +432,9 @@ def apply_erasures(con: duckdb.DuckDBPyConnection, key: str, pending: list[Suppr
     if record:
         now = datetime.now(UTC).replace(tzinfo=None)
         for e in pending:  # one row per request; the rows removed are those of the run that applied them together
-            con.execute("insert into ops.erasures values (?, ?, ?, ?, ?, ?, map(?::varchar[], ?::bigint[]))",
+            con.execute("insert into ops.erasures values (?, ?, ?, ?, ?, ?, map(?::varchar[], ?::bigint[]), ?)",
                         [e.request_id, datetime.fromisoformat(e.requested_at).replace(tzinfo=None), now, customers,
-                         identifiers, sum(removed.values()), list(removed), list(removed.values())])
+                         identifiers, sum(removed.values()), list(removed), list(removed.values()), run_id])
     for table in ("_erase_hashes", "_erase_nodes", "_erase_customers", "_erase_records", "_erased_rows",
                   "_erase_values"):
         con.execute(f"drop table if exists {table}")

@@ -75,7 +75,7 @@ def build_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     con = connect(str(build))
     try:
         ensure_tables(con)
-        erasure = _apply_erasures(con, warehouse)
+        erasure = _apply_erasures(con, warehouse, context.run_id)
     finally:
         con.close()
     if erasure is not None:
@@ -87,7 +87,7 @@ def build_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                                           "erasure_rows_removed": erasure.total if erasure else 0})
 
 
-def _apply_erasures(con: duckdb.DuckDBPyConnection, warehouse: WarehouseResource) -> Erasure | None:
+def _apply_erasures(con: duckdb.DuckDBPyConnection, warehouse: WarehouseResource, run_id: str) -> Erasure | None:
     """Copy the suppression list into the build file and apply the erasures not applied yet (journey forget);
     leaves the marker that makes the dbt step rebuild everything and the publish step rewrite the files."""
     try:
@@ -103,7 +103,7 @@ def _apply_erasures(con: duckdb.DuckDBPyConnection, warehouse: WarehouseResource
     pending = sync_suppressions(con, entries)
     if not pending:
         return None
-    erasure = apply_erasures(con, key, pending)
+    erasure = apply_erasures(con, key, pending, run_id=run_id)
     con.execute("checkpoint")
     erasure_marker(warehouse.build).write_text("\n".join(erasure.request_ids) + "\n", encoding="utf-8")
     return erasure
