@@ -48,7 +48,9 @@ RUN_DEPENDENT = {"_loaded_at", "_load_id", "customer_created_at", "first_assigne
 # Identity state compared between incremental nights and nights rebuilt in full: (schema, table).
 IDENTITY_TABLES = [("marts", "dim_customers"), ("marts", "customer_identifiers"), ("marts", "customer_merges"),
                    ("intermediate", "int_identity__customer_id_map"), ("intermediate", "int_identity__identifier_guards"),
-                   ("intermediate", "int_identity__golden_attributes"), ("intermediate", "int_identity__record_customers")]
+                   ("intermediate", "int_identity__golden_attributes"), ("intermediate", "int_identity__record_customers"),
+                   ("intermediate", "int_identity__edges"), ("intermediate", "int_identity__graph_components"),
+                   ("intermediate", "int_identity__components")]
 LATE_ORDER = {"order_id": "O-INC-LATE", "status": "placed", "total_amount": "42.00", "currency": "USD",
               "sales_channel": "web"}
 
@@ -315,10 +317,18 @@ def test_nights_were_incremental_and_exercised_the_hard_cases(first_night, night
         moved = con.execute(
             "select count(*) from intermediate.int_journeys__touchpoints_sessionized where _previous_visitor_key is not null"
         ).fetchone()[0]
+        # The last night's new records of known people left their components alone: values they carry, linked in the
+        # graph, outside the graph scope (docs/identity.md, "Incremental builds").
+        unwidened = con.execute("""
+            select count(*) from intermediate.int_identity__changed_nodes as changed
+            where changed.node_id in (select node_id from intermediate.int_identity__graph_components)
+                and changed.node_id not in (select node_id from intermediate.int_identity__graph_scope)
+        """).fetchone()[0]
     finally:
         con.close()
     assert merged == 1 and merges >= 1, "the bridging review did not merge the two customers"
     assert moved > 0, "no record moved to another visitor in an incremental build"
+    assert unwidened > 0, "every value of the last night's changed records widened the graph scope"
     # the late order became the buyer's first conversion, then it was cancelled
     assert nightly.summary["late_order_after_second_night"] == (True, 1), nightly.summary
     assert cancelled == (False, "order_cancelled"), cancelled

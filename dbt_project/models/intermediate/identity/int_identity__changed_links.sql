@@ -1,8 +1,9 @@
 -- Every identifier value (graph node) whose links may have changed in this build, and how:
--- - counts: the set of records carrying it changed (int_identity__changed_nodes), or an event stitch carrying it
---   appeared or disappeared: its people count and its edges are worked out again;
--- - edges: a fuzzy match of a changed record that links it appeared or disappeared (old or new state): its edges are.
--- int_identity__identifier_guards and int_identity__graph_scope start from these.
+-- - is_count_changed: the set of records carrying it changed (int_identity__changed_nodes), or an event stitch
+--   carrying it appeared or disappeared: its people count is worked out again (int_identity__identifier_guards);
+-- - is_link_changed: an event stitch or a fuzzy match of a changed record that links it appeared or disappeared (old
+--   or new state): its component is worked out again (int_identity__graph_scope). A value that only gained records
+--   is not here as a link change: whether those records change the graph is the graph scope's question.
 {{ config(materialized='table') }}
 
 with
@@ -37,13 +38,13 @@ changed as (
 ),
 
 final as (
-    select node_id, true as is_count_changed from changed_nodes
+    select node_id, true as is_count_changed, false as is_link_changed from changed_nodes
     union all
-    select node_id, true from changed where link_kind = 'stitch'
+    select node_id, true, true from changed where link_kind = 'stitch'
     union all
-    select node_id, false from changed where link_kind = 'fuzzy_match'
+    select node_id, false, true from changed where link_kind = 'fuzzy_match'
 )
 
-select node_id, bool_or(is_count_changed) as is_count_changed
+select node_id, bool_or(is_count_changed) as is_count_changed, bool_or(is_link_changed) as is_link_changed
 from final
 group by node_id

@@ -7,7 +7,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        on_schema_change='append_new_columns',
+        on_schema_change='sync_all_columns',
         full_refresh=none if var('journey_incremental') else true,
         pre_hook="{% if is_incremental() %}delete from {{ this }} where node_id in (select node_id from {{ ref('int_identity__graph_scope') }}){% endif %}",
     )
@@ -43,8 +43,7 @@ assigned as (
         oversized.component_id is not null as is_from_oversized_component,
         graph_components.identifier_type,
         graph_components.identifier_value,
-        graph_components.first_seen_at,
-        graph_components.last_seen_at
+        graph_components.first_seen_at
     from graph_components
     left join oversized on oversized.component_id = graph_components.component_id
     left join core_sizes on core_sizes.core_component_id = graph_components.core_component_id
@@ -58,8 +57,7 @@ final as (
         is_from_oversized_component,
         identifier_type,
         identifier_value,
-        first_seen_at,
-        last_seen_at
+        first_seen_at
     from assigned
 )
 

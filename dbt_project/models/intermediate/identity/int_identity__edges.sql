@@ -3,19 +3,25 @@
 --   star, so a record with k identifiers adds k-1 edges);
 -- - fuzzy_match: two person records that match (int_identity__fuzzy_matches) link their anchor nodes, with
 --   the match weight kept as match_score.
--- Incremental: a build rewrites the edges of the values of int_identity__graph_scope (no edge leaves it), from every
--- record that carries one of them.
+-- Incremental: a build rewrites the edges of the values of int_identity__edge_scope (the graph scope, and the values of
+-- new versions of records) from every record that carries one of them; the edges a new record adds between other
+-- values are counted into the stored rows (record_count added, the earliest first_seen_at and example record kept):
+-- what one full count of all records gives, without reading the records counted before.
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        unique_key=['src_node', 'dst_node', 'edge_kind'],
+        incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where src_node in (select node_id from {{ ref('int_identity__graph_scope') }}) or dst_node in (select node_id from {{ ref('int_identity__graph_scope') }}){% endif %}",
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where src_node in (select node_id from {{ ref('int_identity__edge_scope') }}) or dst_node in (select node_id from {{ ref('int_identity__edge_scope') }}){% endif %}",
     )
 }}
 
--- depends_on: {{ ref('int_identity__graph_scope') }}
+-- depends_on: {{ ref('int_identity__edge_scope') }}
+-- depends_on: {{ ref('int_identity__changed_records') }}
+-- depends_on: {{ ref('int_identity__previous_record_identifiers') }}
+-- depends_on: {{ ref('int_identity__record_identifiers') }}
 
 with
 
@@ -24,7 +30,7 @@ guards as (select * from {{ ref('int_identity__identifier_guards') }}),
 fuzzy_matches as (select * from {{ ref('int_identity__fuzzy_matches') }}),
 
 {%- if is_incremental() %}
-scope as (select * from {{ ref('int_identity__graph_scope') }}),
+scope as (select * from {{ ref('int_identity__edge_scope') }}),
 
 scope_records as (
     select distinct source_name, record_id
@@ -81,7 +87,7 @@ fuzzy_edges as (
     group by least(fuzzy_matches.node_a, fuzzy_matches.node_b), greatest(fuzzy_matches.node_a, fuzzy_matches.node_b)
 ),
 
-final as (
+counted as (
     select
         src_node,
         dst_node,
@@ -94,6 +100,70 @@ final as (
     group by src_node, dst_node
     union all
     select * from fuzzy_edges
+),
+
+{%- if is_incremental() %}
+
+-- The edges of new records (no identifiers before this build) between values outside the edge scope: counted into
+-- the stored rows of those pairs (their other records are unchanged, and so are the guards of both ends).
+new_linkable as (
+    select record_identifiers.source_name, record_identifiers.record_id, record_identifiers.node_id,
+        record_identifiers.first_seen_at
+    from {{ ref('int_identity__record_identifiers') }} as record_identifiers
+    inner join guards on guards.node_id = record_identifiers.node_id
+    inner join {{ ref('int_identity__changed_records') }} as changed_records
+        on changed_records.source_name = record_identifiers.source_name
+        and changed_records.record_id = record_identifiers.record_id
+    where guards.is_linkable
+        and not exists (
+            select 1 from {{ ref('int_identity__previous_record_identifiers') }} as before
+            where before.source_name = record_identifiers.source_name and before.record_id = record_identifiers.record_id
+        )
+),
+
+new_edges as (
+    select
+        new_hubs.hub_node as src_node,
+        new_linkable.node_id as dst_node,
+        count(*) as record_count,
+        min(new_linkable.source_name || ':' || new_linkable.record_id) as example_record,
+        min(new_linkable.first_seen_at) as first_seen_at
+    from new_linkable
+    inner join (
+        select source_name, record_id, min(node_id) as hub_node
+        from new_linkable
+        group by source_name, record_id
+    ) as new_hubs on new_hubs.source_name = new_linkable.source_name and new_hubs.record_id = new_linkable.record_id
+    where new_linkable.node_id <> new_hubs.hub_node
+        and new_hubs.hub_node not in (select node_id from scope)
+        and new_linkable.node_id not in (select node_id from scope)
+    group by new_hubs.hub_node, new_linkable.node_id
+),
+
+counted_in as (
+    select
+        new_edges.src_node,
+        new_edges.dst_node,
+        'shared_record' as edge_kind,
+        cast(null as double) as match_score,
+        coalesce(stored.record_count, 0) + new_edges.record_count as record_count,
+        least(coalesce(stored.example_record, new_edges.example_record), new_edges.example_record) as example_record,
+        least(coalesce(stored.first_seen_at, new_edges.first_seen_at), new_edges.first_seen_at) as first_seen_at
+    from new_edges
+    left join {{ this }} as stored
+        on stored.src_node = new_edges.src_node and stored.dst_node = new_edges.dst_node
+        and stored.edge_kind = 'shared_record'
+),
+
+{%- endif %}
+
+final as (
+    select * from counted
+    {%- if is_incremental() %}
+    where src_node in (select node_id from scope) or dst_node in (select node_id from scope)
+    union all
+    select * from counted_in
+    {%- endif %}
 )
 
 select * from final

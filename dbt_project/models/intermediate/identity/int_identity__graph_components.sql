@@ -1,11 +1,13 @@
 -- Connected components of the identity graph, before the component-size guard: one row per linkable
 -- identifier value, labelled with the smallest node id of its component (label propagation).
 -- Incremental: a build labels again the values of int_identity__graph_scope (whole components: no edge leaves it).
+-- No last sighting here: it moves with every record and would make every value's row change every night
+-- (int_identity__identifier_guards has it).
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
-        on_schema_change='append_new_columns',
+        on_schema_change='sync_all_columns',
         full_refresh=none if var('journey_incremental') else true,
         pre_hook="{% if is_incremental() %}delete from {{ this }} where node_id in (select node_id from {{ ref('int_identity__graph_scope') }}){% endif %}",
     )
@@ -45,8 +47,7 @@ final as (
         guards.identifier_value,
         guards.is_core,
         guards.core_component_id,
-        guards.first_seen_at,
-        guards.last_seen_at
+        guards.first_seen_at
     from labelled
     inner join guards on guards.node_id = labelled.node_id
 )

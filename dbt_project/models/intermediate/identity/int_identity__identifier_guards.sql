@@ -16,7 +16,7 @@
 -- hold a changed core value, a value linked by a changed fuzzy match, or a record neighbour of a core value whose
 -- guard flipped (phase 2 needs their components); and the other values carried by a changed record or by a record
 -- of such a core. Every other value keeps its row: nothing it depends on changed. `_changed_at` marks the rows whose
--- guard changed in this build (int_identity__graph_scope starts from them).
+-- guard changed in this build (int_identity__graph_scope starts from them); a new count alone does not mark a row.
 {{
     config(
         materialized='incremental',
@@ -496,8 +496,11 @@ guarded as (
     select * exclude (device_count), block_reason is null as is_linkable, device_count from final
 ),
 
+-- `_changed_at` moves only when what the graph reads of the row changes (whether and how the value links, its person
+-- core, when it was first seen), not with its counts and last sighting: those change with every record it gains,
+-- and int_identity__graph_scope starts from the rows stamped here.
 stamped as (
-    {{ stamp_changes('guarded', ['node_id'], ignored=[]) }}
+    {{ stamp_changes('guarded', ['node_id'], ignored=['last_seen_at', 'record_count', 'people_count', 'device_count', 'block_reason']) }}
 )
 
 select * from stamped

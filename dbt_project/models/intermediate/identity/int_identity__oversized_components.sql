@@ -2,7 +2,12 @@
 -- reported here instead of merged. int_identity__components splits them back to their person cores.
 with
 
-graph_components as (select * from {{ ref('int_identity__graph_components') }}),
+graph_components as (
+    select graph_components.*, guards.last_seen_at
+    from {{ ref('int_identity__graph_components') }} as graph_components
+    inner join {{ ref('int_identity__identifier_guards') }} as guards on guards.node_id = graph_components.node_id
+    where graph_components.core_node_count > {{ var('identity_max_component_core_nodes') }}
+),
 edges as (select * from {{ ref('int_identity__edges') }}),
 
 oversized as (
