@@ -56,7 +56,7 @@ BEGIN = "<!-- BEGIN GENERATED: benchmarks/run_benchmarks.py -->"
 END = "<!-- END GENERATED -->"
 SOURCES_ORDER = ["web_events", "app_events", "orders", "pos_transactions", "email_events", "crm_contacts",
                  "support_tickets", "reviews"]
-STAGES = ["setup", "copy", "ingest", "raw_checks", "dbt_build", "mart_checks", "publish", "other"]
+STAGES = ["setup", "copy", "ingest", "raw_checks", "dbt_build", "prediction", "mart_checks", "publish", "other"]
 
 
 # ------------------------------------------------------------------------------------------------ child side

@@ -50,7 +50,7 @@ IDENTITY_TABLES = [("marts", "dim_customers"), ("marts", "customer_identifiers")
                    ("intermediate", "int_identity__customer_id_map"), ("intermediate", "int_identity__identifier_guards"),
                    ("intermediate", "int_identity__golden_attributes"), ("intermediate", "int_identity__record_customers"),
                    ("intermediate", "int_identity__edges"), ("intermediate", "int_identity__graph_components"),
-                   ("intermediate", "int_identity__components")]
+                   ("intermediate", "int_identity__components"), ("intermediate", "int_identity__attribute_observations")]
 LATE_ORDER = {"order_id": "O-INC-LATE", "status": "placed", "total_amount": "42.00", "currency": "USD",
               "sales_channel": "web"}
 

@@ -2,26 +2,29 @@
 -- loyalty_id), with the customer the record belongs to. Placeholders and identifier values blocked by the
 -- guards (a family landline) are not offered; a name that is a placeholder ('unknown') is not either.
 -- value_key is the value normalised for counting (most_frequent): case, accents and punctuation ignored.
--- Incremental: a build rewrites the rows of int_identity__dirty_customers only, reading only the staged rows of their
--- records.
+-- Incremental: a row belongs to one record, so a build rewrites the rows of the changed records and of every record of
+-- a regrouped customer (int_identity__dirty_customers.is_regrouped: their records may have changed customer), reading
+-- only those staged rows. Every other record keeps its customer, its content and the guards of its values.
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }}){% endif %}",
+        pre_hook="{% if is_incremental() %}delete from {{ this }} as stored where stored.customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }} where is_regrouped) or {{ is_changed_record('stored') }}{% endif %}",
     )
 }}
 
 -- depends_on: {{ ref('int_identity__dirty_customers') }}
+-- depends_on: {{ ref('int_identity__changed_records') }}
 
 with
 
 record_customers as (
-    select * from {{ ref('int_identity__record_customers') }}
+    select * from {{ ref('int_identity__record_customers') }} as record_customers
     {%- if is_incremental() %}
-    where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }})
+    where record_customers.customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }} where is_regrouped)
+        or {{ is_changed_record('record_customers') }}
     {%- endif %}
 ),
 guards as (select * from {{ ref('int_identity__identifier_guards') }}),

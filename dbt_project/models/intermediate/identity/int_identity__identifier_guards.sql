@@ -12,10 +12,11 @@
 --    records) than its type allows (max_devices_per_value: an order is placed from one) does not link: a
 --    cached confirmation page that shows one order id to other visitors.
 -- Incremental (docs/identity.md "Incremental builds"): a build works out again only the values whose guard can have
--- changed, from int_identity__changed_links: the core values whose records changed (phase 1); the person cores that
--- hold a changed core value, a value linked by a changed fuzzy match, or a record neighbour of a core value whose
--- guard flipped (phase 2 needs their components); and the other values carried by a changed record or by a record
--- of such a core. Every other value keeps its row: nothing it depends on changed. `_changed_at` marks the rows whose
+-- changed, from int_identity__changed_links: the core values of changed records that carry another core value, and
+-- of changed stitches (phase 1); the person cores that hold such a value, a new core value, a value linked by a
+-- changed fuzzy match or stitch, or a record neighbour of a core value whose guard flipped (phase 2 needs their
+-- components); and the other values carried by a changed record or by a record of such a core. A changed record
+-- with a single core value adds no co-occurrence and no core edge, so it recounts nothing of phase 1. Every other value keeps its row: nothing it depends on changed. `_changed_at` marks the rows whose
 -- guard changed in this build (int_identity__graph_scope starts from them); a new count alone does not mark a row.
 {{
     config(
@@ -29,6 +30,8 @@
 }}
 
 -- depends_on: {{ ref('int_identity__changed_links') }}
+-- depends_on: {{ ref('int_identity__changed_records') }}
+-- depends_on: {{ ref('int_identity__previous_record_identifiers') }}
 
 with
 
@@ -68,12 +71,41 @@ usable as (
 previous as (select * from {{ this }}),
 changed_links as (select * from {{ ref('int_identity__changed_links') }}),
 
--- Phase 1 for the core values whose records changed: people = most distinct values of another core type on their records.
+-- The core values of the changed records that carry two core values or more, now or before this build. Only such a
+-- record can change a core value's people count or a person core: one with a single core value (the next e-mail to a
+-- subscriber, the next page view of a logged-in visitor) adds no co-occurrence and no core edge.
+changed_core_rows as (
+    select usable.source_name, usable.record_id, usable.node_id
+    from usable
+    where usable.is_core and {{ is_changed_record('usable') }}
+    union
+    select before.source_name, before.record_id, before.node_id
+    from {{ ref('int_identity__previous_record_identifiers') }} as before
+    inner join typed_nodes on typed_nodes.node_id = before.node_id
+    where typed_nodes.is_core and not typed_nodes.is_placeholder
+),
+
+multi_core_values as (
+    select distinct changed_core_rows.node_id
+    from changed_core_rows
+    inner join (
+        select source_name, record_id
+        from changed_core_rows
+        group by source_name, record_id
+        having count(distinct node_id) > 1
+    ) as multi_core_records
+        on multi_core_records.source_name = changed_core_rows.source_name
+        and multi_core_records.record_id = changed_core_rows.record_id
+),
+
+-- Phase 1 for the core values whose co-occurrences may have changed (a changed record with another core value, or
+-- an event stitch): people = most distinct values of another core type on their records.
 recount_core as (
     select changed_links.node_id
     from changed_links
     inner join typed_nodes on typed_nodes.node_id = changed_links.node_id
     where changed_links.is_count_changed and typed_nodes.is_core
+        and (changed_links.is_link_changed or changed_links.node_id in (select node_id from multi_core_values))
 ),
 
 recount_core_records as (
@@ -147,12 +179,16 @@ flipped_neighbours as (
     where neighbour.is_core
 ),
 
--- The person cores to recompute: those holding a core value whose records, fuzzy matches or record neighbours
--- changed, as the previous build had them, plus such values that belong to no core yet.
+-- The person cores to recompute: those holding a core value whose core links may have changed (a changed record
+-- with another core value, an event stitch, a fuzzy match) or whose record neighbours' guard flipped, as the previous
+-- build had them, plus new core values (they belong to no core yet).
 touched_core_values as (
     select changed_links.node_id from changed_links
     inner join typed_nodes on typed_nodes.node_id = changed_links.node_id
+    left join previous on previous.node_id = changed_links.node_id
     where typed_nodes.is_core
+        and (changed_links.is_link_changed or previous.node_id is null
+             or changed_links.node_id in (select node_id from multi_core_values))
     union
     select node_id from flipped_neighbours
 ),
