@@ -51,6 +51,7 @@ import pandas as pd
 from expectations.validation import SAMPLE_COUNT, FailedExpectation, QualityResult, jsonable, validate
 from orchestration.lib.warehouse import quote
 from rules.contract import LINEAGE_COLUMNS
+from rules.privacy import DIRECT_IDENTIFIER_COLUMNS, redacted_sql
 
 ROWS = "rows"  # a rule counted by `count(*) filter (where violation)` over the prepared rows
 KEY_REPEAT = "key_repeat"  # counted from the key aggregate: rows repeating an earlier row's key
@@ -203,11 +204,14 @@ def sample_columns(spec: RawSpec, r: RawRule, columns: Sequence[str]) -> list[st
 
 def sample_sql(spec: RawSpec, r: RawRule, batch_sql: str, columns: Sequence[str], limit: int = SAMPLE_COUNT) -> str:
     """Up to `limit` rows that break the rule, in file and line order; `_value` is the failure's sample value."""
-    shown = ", ".join(quote(c) for c in sample_columns(spec, r, columns))
+    # direct identifiers (rules.privacy) are shown redacted: reports and logs hold no personal data
+    shown = ", ".join(f"{redacted_sql(quote(c))} as {quote(c)}" if c in DIRECT_IDENTIFIER_COLUMNS else quote(c)
+                      for c in sample_columns(spec, r, columns))
     order = [quote(c) for c in ORDER if c in set(columns)]
     order_by = f" order by {', '.join(order)}" if order else ""
     prepared = prepared_sql(spec, batch_sql, columns)
-    select = f"select {shown}, {r.value} as {quote(r.value_name)}, {r.value} as _value"
+    value = redacted_sql(r.value) if DIRECT_IDENTIFIER_COLUMNS & set(r.reads) else r.value
+    select = f"select {shown}, {value} as {quote(r.value_name)}, {value} as _value"
     if r.counted_by == ROWS:
         return f"{select} from ({prepared}) as b where {r.violation}{order_by} limit {int(limit)}"
     group = ", ".join(quote(c) for c in spec.key)

@@ -45,6 +45,24 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
     backfill.add_argument("--full-refresh", action="store_true", help=FULL_REFRESH_HELP)
 
+    forget = sub.add_parser(
+        "forget", help="erase a person: list their identifiers (keyed hashes only) for erasure at the next run",
+        description="Erase the customer an identifier resolves to, with every identifier linked to them: the "
+        "suppression list beside the warehouse gets their keyed hashes (never the values), the next run removes "
+        "every row of them from every table (and from the version kept for rollback), and later deliveries "
+        "carrying one of them are not loaded (docs/privacy.md).")
+    forget.add_argument("--email", action="append", default=[], help="an e-mail address (may be repeated)")
+    forget.add_argument("--phone", action="append", default=[], help="a phone number (may be repeated)")
+    forget.add_argument("--account-id", action="append", default=[], help="a shop account id (user_id)")
+    forget.add_argument("--loyalty-id", action="append", default=[], help="a loyalty card id")
+    forget.add_argument("--customer-id", action="append", default=[], help="a customer id of the warehouse")
+    forget.add_argument("--file", type=Path, help="a file of several identifiers, one per line: TYPE,VALUE with "
+                        "TYPE one of email, phone, account_id, loyalty_id, customer_id (blank lines and lines "
+                        "starting with # are skipped)")
+    forget.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
+    forget.add_argument("--reason", default="", help="why (kept in the suppression list beside the warehouse, "
+                        "not in the published file; write a ticket number, not personal data)")
+
     rollback = sub.add_parser("rollback", help="make the previously published warehouse the published one again")
     rollback.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
 
@@ -88,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_pipeline(landing=args.landing, warehouse=args.warehouse, start=args.start, end=args.end,
                             command="journey backfill", full_refresh=args.full_refresh)
+    if args.command == "forget":
+        return _forget(args)
     if args.command == "rollback":
         from orchestration.lib.publish import rollback
 
@@ -120,6 +140,43 @@ def main(argv: list[str] | None = None) -> int:
         print(f"journey report: {out} (one HTML file, opens offline in any browser)")
         return 0
     return 2
+
+
+def _forget(args: argparse.Namespace) -> int:
+    from orchestration.lib.privacy import PrivacyError, forget, suppressions_path
+
+    identifiers = [(option, value) for option in ("email", "phone", "account_id", "loyalty_id", "customer_id")
+                   for value in getattr(args, option)]
+    try:
+        if args.file:
+            identifiers += read_identifier_file(args.file)
+        result = forget(args.warehouse, identifiers, args.reason)
+    except (PrivacyError, OSError) as exc:
+        print(f"journey forget: {exc}", file=sys.stderr)
+        return 2
+    print(f"{result.request_id}: {result.customers} customer(s) found in {args.warehouse}; "
+          f"{result.identifiers} identifier(s) listed as keyed hashes in {suppressions_path(args.warehouse)}")
+    if result.unresolved:
+        print(f"not in the warehouse (listed anyway, so that no delivery loads them): {', '.join(result.unresolved)}")
+    print("the next `journey run` removes every row of them, rebuilds and rewrites the published file and the "
+          "version kept for rollback")
+    return 0
+
+
+def read_identifier_file(path: Path) -> list[tuple[str, str]]:
+    """TYPE,VALUE lines (blank lines and # comments skipped); raises PrivacyError naming a bad line."""
+    from orchestration.lib.privacy import FORGET_TYPES, PrivacyError
+
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        kind, sep, value = line.partition(",")
+        kind = kind.strip().lower().replace("-", "_")
+        if not sep or kind not in FORGET_TYPES or not value.strip():
+            raise PrivacyError(f"{path}: line {n} is not TYPE,VALUE with TYPE one of {', '.join(FORGET_TYPES)}")
+        out.append((kind, value.strip()))
+    return out
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ class RunSummary:
     warehouse: Path
     sources: list[tuple] = field(default_factory=list)  # (source, files_new, read, loaded, quarantined)
     reasons: list[tuple] = field(default_factory=list)  # (source, rule, rows)
+    suppressed: list[tuple] = field(default_factory=list)  # (source, rows carrying an erased person's identifier)
+    erasures: list[tuple] = field(default_factory=list)  # (request id, rows removed) applied by this run
     customers: int | None = None
     touchpoints: int | None = None
     markov: list[tuple] = field(default_factory=list)  # (channel, standard-model conversions, per-conversion sum)
@@ -259,6 +261,12 @@ def _read_counts(summary: RunSummary) -> None:
             """,
             [summary.run_id],
         ).fetchall()
+        with contextlib.suppress(duckdb.Error):  # a warehouse from before the privacy tables
+            summary.suppressed = con.execute(
+                "select source, sum(rows_suppressed) from ops.loads where run_id = ? group by source "
+                "having sum(rows_suppressed) > 0 order by source", [summary.run_id]).fetchall()
+            summary.erasures = con.execute("select request_id, rows_removed from ops.erasures where run_id = ? "
+                                           "order by request_id", [summary.run_id]).fetchall()
         summary.customers = _count(con, "marts.dim_customers")
         summary.touchpoints = _count(con, "marts.fct_touchpoints")
         with contextlib.suppress(duckdb.Error):
@@ -293,6 +301,11 @@ def format_summary(s: RunSummary) -> str:
     lines.append(f"{'source':<18}{'new files':>10}{'rows read':>12}{'loaded':>12}{'quarantined':>13}")
     for source, files, read, loaded, quarantined in s.sources:
         lines.append(f"{source:<18}{files:>10}{read:>12}{loaded:>12}{quarantined:>13}")
+    if s.suppressed:
+        lines.append("suppressed (an erased person's identifier, not loaded): "
+                     + ", ".join(f"{source} {n}" for source, n in s.suppressed))
+    for request_id, removed in s.erasures:
+        lines.append(f"erasure {request_id} applied: {removed} rows removed (ops.erasures); files rewritten")
     if s.reasons:
         lines.append("")
         lines.append("quarantined rows by rule:")

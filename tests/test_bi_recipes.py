@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,11 +55,13 @@ def sha256(path: Path) -> str:
 
 @pytest.mark.slow
 def test_jupyter_recipe_reads_the_published_warehouse_with_pandas_and_polars(sample_build):
-    warehouse = sample_build.warehouse
+    from orchestration.lib.publish import bi_path
+
+    warehouse = bi_path(sample_build.warehouse)  # the recipes read the BI file (docs/privacy.md)
     code = python_recipe()
     assert 'read_only=True' in code and ".df()" in code and ".pl()" in code
-    code = code.replace('"/path/warehouse/journey.duckdb"', repr(str(warehouse)))
-    assert repr(str(warehouse)) in code, "the recipe's path is no longer /path/warehouse/journey.duckdb"
+    code = code.replace('"/path/warehouse/journey_bi.duckdb"', repr(str(warehouse)))
+    assert repr(str(warehouse)) in code, "the recipe's path is no longer /path/warehouse/journey_bi.duckdb"
     check = code + (
         "\nimport pandas, polars\n"
         "assert isinstance(paths, pandas.DataFrame) and isinstance(credits, polars.DataFrame)\n"
@@ -86,7 +89,7 @@ def test_recipe_readers_share_the_file_and_leave_it_to_a_writer(tmp_path):
     con.execute("create schema marts; create table marts.fct_conversion_paths as select 1 as conversion_id; "
                 "create table marts.fct_attribution as select 1 as conversion_id, 1.0 as credit")
     con.close()
-    code = python_recipe().replace('"/path/warehouse/journey.duckdb"', repr(str(path)))
+    code = python_recipe().replace('"/path/warehouse/journey_bi.duckdb"', repr(str(path)))
     hold = code.replace("con.close()", "import sys; sys.stdout.write('open\\n'); sys.stdout.flush(); sys.stdin.readline(); con.close()")
     reader = subprocess.Popen([sys.executable, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -121,8 +124,11 @@ def test_duckdb_cli_recipe_needs_the_older_storage_format_and_then_reads_the_mar
     version = subprocess.run([str(CLI), "--version"], capture_output=True, text=True, check=False).stdout
     assert version.startswith("v1."), version  # the CLI on PyPI is DuckDB 1.x; the pipeline writes 2.x's format
 
+    from orchestration.lib.publish import bi_path, write_bi_file
+
     newest = copy_warehouse(sample_build.warehouse, tmp_path / "newest" / "warehouse" / "journey.duckdb")
-    refused = cli(newest, tmp_path / "newest")
+    shutil.copyfile(bi_path(sample_build.warehouse), bi_path(newest))
+    refused = cli(bi_path(newest), tmp_path / "newest")
     assert refused.returncode != 0 and "created with a newer version of DuckDB" in refused.stdout + refused.stderr
 
     # what a run does with JOURNEY_STORAGE_VERSION=v1.4.0: the build file starts as a conversion of the published one
@@ -131,7 +137,9 @@ def test_duckdb_cli_recipe_needs_the_older_storage_format_and_then_reads_the_mar
     older.parent.mkdir(parents=True)
     assert "converted" in start_build_file(str(newest), str(older), requested_storage_version())
     assert storage_version(str(older)) == "v1.4.0+"
-    read = cli(older, tmp_path / "older")
+    write_bi_file(older, bi_path(older))  # what that run's publish writes beside it, in the same format
+    assert storage_version(str(bi_path(older))) == "v1.4.0+"
+    read = cli(bi_path(older), tmp_path / "older")
     assert read.returncode == 0, read.stderr
     lines = read.stdout.strip().splitlines()
     expected = query(newest, "select * from marts.fct_markov_channel_attribution")

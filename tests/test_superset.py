@@ -130,8 +130,11 @@ def superset(tmp_path_factory):
 
 
 def test_superset_reads_the_marts_through_sql_lab_read_only(superset, sample_build):
-    database_id = superset.register("journey sample", sample_build.warehouse)
-    con = duckdb.connect(str(sample_build.warehouse), read_only=True)
+    from orchestration.lib.publish import bi_path
+
+    bi = bi_path(sample_build.warehouse)  # the BI file (no direct identifiers), as the README's recipe says
+    database_id = superset.register("journey sample", bi)
+    con = duckdb.connect(str(bi), read_only=True)
     try:
         expected = con.execute("select count(*), sum(lifetime_revenue_amount)::double from marts.customer_360").fetchone()
         channels = dict(con.execute("select channel, attributed_conversions "

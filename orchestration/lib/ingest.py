@@ -41,6 +41,7 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.lib.privacy import KEY_ENV, suppressed_rows_sql
 from orchestration.lib.warehouse import ensure_tables, quote
 from rules.contract import FILE_SUFFIXES, LINEAGE_COLUMNS, SOURCES, Source, timestamp_sql
 from rules.thresholds import FUTURE_TOLERANCE, default_timestamp_floor
@@ -73,6 +74,7 @@ class FileReport:
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    rows_suppressed: int = 0  # rows carrying an identifier on the suppression list: dropped, no copy kept
     reasons: dict[str, int] = field(default_factory=dict)
     new_columns: list[str] = field(default_factory=list)
 
@@ -94,6 +96,10 @@ class SourceReport:
     @property
     def rows_quarantined(self) -> int:
         return sum(f.rows_quarantined for f in self.files)
+
+    @property
+    def rows_suppressed(self) -> int:
+        return sum(f.rows_suppressed for f in self.files)
 
     @property
     def files_loaded(self) -> int:
@@ -582,8 +588,12 @@ def load_source(
     loaded_at: datetime,
     run_id: str = "",
     dates: set[date] | None = None,
+    privacy_key: str | None = None,
 ) -> SourceReport:
-    """Load every new file of one source in one batch; record the load in ops.loads."""
+    """Load every new file of one source in one batch; record the load in ops.loads.
+
+    Rows carrying an identifier on the suppression list (ops.suppressions, keyed with `privacy_key`) are dropped
+    and counted per file as suppressed (orchestration/lib/privacy.py)."""
     source = SOURCES[source_name]
     ensure_tables(con)
     report = SourceReport(source_name, load_id)
@@ -596,7 +606,7 @@ def load_source(
         with tempfile.TemporaryDirectory(prefix="journey_ingest_") as tmp:
             select = _read_new_files(con, source, new, Path(tmp), temp_tables)
         _check_columns(source, new)
-        _write_batch(con, source, report, new, register, select, load_id, loaded_at, run_id)
+        _write_batch(con, source, report, new, register, select, load_id, loaded_at, run_id, privacy_key)
     finally:
         for table in temp_tables:
             con.execute(f"drop {'view' if table in TEMP_VIEWS else 'table'} if exists {table}")
@@ -711,6 +721,7 @@ def _check_columns(source: Source, new: list[_NewFile]) -> None:
 def _write_batch(
     con: duckdb.DuckDBPyConnection, source: Source, report: SourceReport, new: list[_NewFile],
     register: list[_NewFile], select: str | None, load_id: str, loaded_at: datetime, run_id: str,
+    privacy_key: str | None = None,
 ) -> None:
     """Judge the batch's rows once and write everything of it in one transaction (or nothing).
 
@@ -727,9 +738,20 @@ def _write_batch(
     if select:
         con.execute(f"create or replace temp view _rows as select b.*, f._source_file, f._export_date, "
                     f"f._file_sha256, f.__layout from ({select}) b join _batch_files f using ({FILE_ID})")
-        con.execute(f"create or replace temp table _flagged as select * from ({judged_sql(source, 'select * from _rows')}) "
-                    "where _rule is not null or len(__issues) > 0")
     columns = list(dict.fromkeys(c for f in files for c in f.columns))
+    con.execute(f"create or replace temp table _suppressed ({FILE_ID} integer, {ROW} bigint)")
+    suppressing = select and con.execute("select count(*) from ops.suppressions").fetchone()[0] > 0
+    if suppressing:
+        if not privacy_key:
+            raise IngestError("the suppression list holds entries but the privacy key is missing "
+                              f"({KEY_ENV} or the key file beside the warehouse): restore it; nothing was loaded")
+        condition = suppressed_rows_sql(source.name, "r", available=set(columns))
+        if condition:
+            con.execute(f"insert into _suppressed select {FILE_ID}, {ROW} from _rows r where {condition}",
+                        {"key": privacy_key})
+    if select:
+        con.execute(f"create or replace temp table _flagged as select * from ({judged_sql(source, 'select * from _rows')}) "
+                    f"anti join _suppressed using ({FILE_ID}, {ROW}) where _rule is not null or len(__issues) > 0")
     loaded_at_sql = f"timestamp '{loaded_at.isoformat(sep=' ')}'"
     lineage = (f"_source_file, {ROW} as _row_number, _export_date, {loaded_at_sql} as _loaded_at, _file_sha256, "
                f"{sql_str(load_id)} as _load_id")
@@ -742,7 +764,8 @@ def _write_batch(
             inserted = _count(con.execute(
                 f"insert into raw.{source.name} ({col_list}, _source_file, _row_number, _export_date, _loaded_at, "
                 f"_file_sha256, _load_id) select {col_list}, {lineage} from _rows "
-                f"anti join (select {FILE_ID}, {ROW} from _flagged where _rule is not null) using ({FILE_ID}, {ROW})"
+                f"anti join (select {FILE_ID}, {ROW} from _flagged where _rule is not null) using ({FILE_ID}, {ROW}) "
+                f"anti join _suppressed using ({FILE_ID}, {ROW})"
             ))
             for layout, layout_columns in sorted({f.layout: f.columns for f in files}.items()):
                 record = "to_json(struct_pack(" + ", ".join(f"{quote(c)} := {quote(c)}" for c in layout_columns) + "))"
@@ -763,16 +786,19 @@ def _write_batch(
         _keep_books(con, files, inserted, quarantined, flagged=bool(select))
         _register(con, source, register, load_id, loaded_at)
         con.execute(
-            "insert into ops.loads values (?, ?, ?, ?, now() at time zone 'UTC', ?, ?, ?, ?, ?, ?)",
+            "insert into ops.loads (load_id, source, run_id, started_at, finished_at, files_seen, files_loaded, "
+            "files_skipped, rows_read, rows_loaded, rows_quarantined, rows_suppressed) "
+            "values (?, ?, ?, ?, now() at time zone 'UTC', ?, ?, ?, ?, ?, ?, ?)",
             [load_id, source.name, run_id, loaded_at, len(report.files), report.files_loaded, report.files_skipped,
-             report.rows_read, report.rows_loaded, report.rows_quarantined],
+             report.rows_read, report.rows_loaded, report.rows_quarantined, report.rows_suppressed],
         )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
     finally:
-        con.execute("drop view if exists _rows; drop table if exists _flagged; drop table if exists _batch_files")
+        con.execute("drop view if exists _rows; drop table if exists _flagged; drop table if exists _batch_files; "
+                    "drop table if exists _suppressed")
 
 
 def _count(result: duckdb.DuckDBPyConnection) -> int:
@@ -796,9 +822,11 @@ def _add_new_columns(con: duckdb.DuckDBPyConnection, source: Source, files: list
 
 def _keep_books(con: duckdb.DuckDBPyConnection, files: list[_NewFile], inserted: int, quarantined: int,
                 flagged: bool) -> None:
-    """Per file: rows read (as the reader counted them), quarantined by rule or as malformed, loaded (the rest),
-    and the reasons; the totals must match what was written to raw and quarantine."""
+    """Per file: rows read (as the reader counted them), quarantined by rule or as malformed, suppressed (an
+    identifier on the suppression list), loaded (the rest), and the reasons; the totals must match what was written
+    to raw and quarantine."""
     reasons: dict[int, Counter[str]] = {f.id: Counter() for f in files}
+    suppressed = dict(con.execute(f"select {FILE_ID}, count(*) from _suppressed group by 1").fetchall())
     if flagged:
         for file_id, rule, n in con.execute(
             f"select {FILE_ID}, _rule, count(*) from _flagged where _rule is not null group by all order by 2"
@@ -811,7 +839,8 @@ def _keep_books(con: duckdb.DuckDBPyConnection, files: list[_NewFile], inserted:
         r.reasons = dict(reasons[f.id])
         r.rows_quarantined = sum(r.reasons.values())
         r.rows_read = f.parsed + r.reasons.get("malformed_record", 0)
-        r.rows_loaded = r.rows_read - r.rows_quarantined
+        r.rows_suppressed = suppressed.get(f.id, 0)
+        r.rows_loaded = r.rows_read - r.rows_quarantined - r.rows_suppressed
     loaded = sum(f.report.rows_loaded for f in files)
     rejected = sum(f.report.rows_quarantined for f in files)
     if (loaded, rejected) != (inserted, quarantined):  # the books must balance with what was written
@@ -827,14 +856,17 @@ def _register(
         return
     reports = [f.report for f in entries]
     con.execute(
-        "insert into ops.loaded_files select unnest(?::varchar[]), ?, unnest(?::varchar[]), unnest(?::date[]), "
+        "insert into ops.loaded_files (file_sha256, source, file_path, export_date, size_bytes, rows_read, "
+        "rows_loaded, rows_quarantined, status, load_id, loaded_at, detail, rows_suppressed) "
+        "select unnest(?::varchar[]), ?, unnest(?::varchar[]), unnest(?::date[]), "
         "unnest(?::bigint[]), unnest(?::bigint[]), unnest(?::bigint[]), unnest(?::bigint[]), unnest(?::varchar[]), "
-        "?, ?, unnest(?::varchar[])",
+        "?, ?, unnest(?::varchar[]), unnest(?::bigint[])",
         [
             [r.sha256 for r in reports], source.name, [r.path for r in reports], [r.export_date for r in reports],
             [f.size for f in entries], [r.rows_read for r in reports], [r.rows_loaded for r in reports],
             [r.rows_quarantined for r in reports], [r.status for r in reports], load_id, loaded_at,
             [f.detail if f.detail is not None else (str(f.report.reasons) if f.report.reasons else None)
              for f in entries],
+            [r.rows_suppressed for r in reports],
         ],
     )

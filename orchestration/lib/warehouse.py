@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from orchestration.lib.privacy import ensure_privacy_tables
 from rules.contract import LINEAGE_COLUMNS, SOURCES
 
 QUARANTINE_COLUMNS = (
@@ -58,7 +59,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         create table if not exists ops.loaded_files (
             file_sha256 VARCHAR, source VARCHAR, file_path VARCHAR, export_date DATE, size_bytes BIGINT,
             rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, status VARCHAR,
-            load_id VARCHAR, loaded_at TIMESTAMP, detail VARCHAR
+            load_id VARCHAR, loaded_at TIMESTAMP, detail VARCHAR, rows_suppressed BIGINT DEFAULT 0
         )
         """
     )
@@ -67,10 +68,15 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         create table if not exists ops.loads (
             load_id VARCHAR, source VARCHAR, run_id VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP,
             files_seen BIGINT, files_loaded BIGINT, files_skipped BIGINT,
-            rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT
+            rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, rows_suppressed BIGINT DEFAULT 0
         )
         """
     )
+    # rows dropped because they carry an identifier on the suppression list (orchestration/lib/privacy.py);
+    # a warehouse made before the column had none
+    for table in ("loaded_files", "loads"):
+        con.execute(f"alter table ops.{table} add column if not exists rows_suppressed BIGINT DEFAULT 0")
+    ensure_privacy_tables(con)  # ops.suppressions (keyed hashes only), ops.erasures
     con.execute(
         """
         create table if not exists ops.field_issues (

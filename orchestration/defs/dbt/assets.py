@@ -10,6 +10,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.defs.dbt.project import dbt_project
 from orchestration.defs.resources import DBT_BUILD_FILE_ENV, WarehouseResource, scoped_environment
+from orchestration.lib.privacy import erasure_marker
 
 
 class JourneyTranslator(DagsterDbtTranslator):
@@ -55,7 +56,9 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
     # time) cost about a tenth of dbt's CPU; DBT_LOG_LEVEL_FILE=debug brings them back for profiling.
     with scoped_environment(**{DBT_BUILD_FILE_ENV: str(warehouse.build),
                                "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE") or "info"}):
-        invocation = dbt.cli(dbt_build_args(config.full_refresh), context=context, target_path=warehouse.dbt_target)
+        # a build that applied an erasure rebuilds every model from what is left (docs/privacy.md)
+        full_refresh = config.full_refresh or erasure_marker(warehouse.build).exists()
+        invocation = dbt.cli(dbt_build_args(full_refresh), context=context, target_path=warehouse.dbt_target)
     yield from invocation.stream()
 
 

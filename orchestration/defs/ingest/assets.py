@@ -13,6 +13,18 @@ import duckdb
 from orchestration.defs.partitions import dates_in
 from orchestration.defs.resources import WarehouseResource
 from orchestration.lib.ingest import IngestError, check_landing, load_source
+from orchestration.lib.privacy import (
+    KEY_ENV,
+    Erasure,
+    PrivacyError,
+    apply_erasures,
+    erasure_marker,
+    key_path,
+    privacy_key,
+    read_suppressions,
+    suppressions_path,
+    sync_suppressions,
+)
 from orchestration.lib.warehouse import (
     compact_free_share,
     compact_path,
@@ -46,7 +58,9 @@ def build_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                     allow_retries=False,
                 ) from exc
     compact = compact_path(str(build))  # a compaction a killed publish step left half-written
-    for leftover in (build, build.with_name(build.name + ".wal"), compact, f"{compact}.wal"):
+    erasing = published.with_name(published.name + ".previous.erasing")  # a killed publish's erasure of .previous
+    for leftover in (build, build.with_name(build.name + ".wal"), compact, f"{compact}.wal", erasure_marker(build),
+                     erasing, erasing.with_name(erasing.name + ".wal")):
         Path(leftover).unlink(missing_ok=True)
     shutil.rmtree(f"{compact}.tmp", ignore_errors=True)  # its spill folder
     try:  # settings from the environment and the landing folder are judged once, before anything is loaded
@@ -61,10 +75,38 @@ def build_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     con = connect(str(build))
     try:
         ensure_tables(con)
+        erasure = _apply_erasures(con, warehouse, context.run_id)
     finally:
         con.close()
+    if erasure is not None:
+        context.log.info(f"erasure {', '.join(erasure.request_ids)}: {erasure.customers} customer(s), "
+                         f"{erasure.identifiers} identifier(s), {erasure.total} rows removed; this run rebuilds "
+                         "every model and its publish rewrites the file and the version kept for rollback")
     return dg.MaterializeResult(metadata={"build_file": str(build), "from_published": published.exists(),
-                                          "start": started, "storage_version": str(storage_version(str(build)))})
+                                          "start": started, "storage_version": str(storage_version(str(build))),
+                                          "erasure_rows_removed": erasure.total if erasure else 0})
+
+
+def _apply_erasures(con: duckdb.DuckDBPyConnection, warehouse: WarehouseResource, run_id: str) -> Erasure | None:
+    """Copy the suppression list into the build file and apply the erasures not applied yet (journey forget);
+    leaves the marker that makes the dbt step rebuild everything and the publish step rewrite the files."""
+    try:
+        entries = read_suppressions(warehouse.published)
+    except PrivacyError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    if not entries:
+        return None
+    key = privacy_key(warehouse.published, create=False)
+    if key is None:
+        raise dg.Failure(description=f"{suppressions_path(warehouse.published)} lists erasures but the privacy key "
+                         f"is missing ({KEY_ENV}, or {key_path(warehouse.published)}): restore it", allow_retries=False)
+    pending = sync_suppressions(con, entries)
+    if not pending:
+        return None
+    erasure = apply_erasures(con, key, pending, run_id=run_id)
+    con.execute("checkpoint")
+    erasure_marker(warehouse.build).write_text("\n".join(erasure.request_ids) + "\n", encoding="utf-8")
+    return erasure
 
 
 def make_raw_asset(source_name: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -98,6 +140,7 @@ def _make_raw_asset(source_name: str, partitions_def: dg.PartitionsDefinition) -
             report = load_source(
                 con, source_name, warehouse.landing, load_id, datetime.now(UTC).replace(tzinfo=None),
                 run_id=context.run_id, dates=dates_in(context),
+                privacy_key=privacy_key(warehouse.published, create=False),
             )
         except IngestError as exc:  # bad data: retrying cannot help, the message says what to fix
             raise dg.Failure(description=f"[{source_name}] {exc}", allow_retries=False) from exc
@@ -114,6 +157,7 @@ def _make_raw_asset(source_name: str, partitions_def: dg.PartitionsDefinition) -
                 "rows_read": report.rows_read,
                 "rows_loaded": report.rows_loaded,
                 "rows_quarantined": report.rows_quarantined,
+                "rows_suppressed": report.rows_suppressed,
                 "quarantine_reasons": report.reasons(),
                 "files": dg.MetadataValue.md(files_table(report.files)),
             }
@@ -125,9 +169,10 @@ def _make_raw_asset(source_name: str, partitions_def: dg.PartitionsDefinition) -
 def files_table(files) -> str:
     if not files:
         return "no files"
-    lines = ["| file | status | read | loaded | quarantined | reasons |", "|---|---|---|---|---|---|"]
+    lines = ["| file | status | read | loaded | quarantined | suppressed | reasons |", "|---|---|---|---|---|---|---|"]
     lines += [
-        f"| {f.path} | {f.status} | {f.rows_read} | {f.rows_loaded} | {f.rows_quarantined} | {f.reasons or ''} |"
+        f"| {f.path} | {f.status} | {f.rows_read} | {f.rows_loaded} | {f.rows_quarantined} | {f.rows_suppressed} "
+        f"| {f.reasons or ''} |"
         for f in files
     ]
     return "\n".join(lines)
