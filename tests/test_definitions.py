@@ -374,3 +374,32 @@ def test_the_dbt_step_starts_no_second_dbt_just_to_learn_its_version(defs, monke
     monkeypatch.setattr("dagster_dbt.core.resource.check_output", no_subprocess, raising=False)
     assert str(resource._cli_version) == importlib.metadata.version("dbt-core")
     assert resource._initialize_dbt_core_adapter(["build"]) is None
+
+
+def test_a_manifest_older_than_a_file_of_the_dbt_project_is_parsed_again(tmp_path):
+    """After a pull that adds a dbt test or model, a manifest parsed before it would stop the run on a node it does
+    not know: the definitions parse again when any project file is newer than the manifest (target/ and logs/ are
+    dbt's own output and do not count)."""
+    from orchestration.defs.dbt.project import manifest_is_stale
+
+    project = tmp_path / "dbt_project"
+    (project / "models").mkdir(parents=True)
+    (project / "target").mkdir()
+    model = project / "models" / "m.sql"
+    model.write_text("select 1")
+    manifest = project / "target" / "manifest.json"
+    assert manifest_is_stale(project, manifest)  # missing
+    manifest.write_text("{}")
+    os.utime(model, (1_000, 1_000))
+    os.utime(manifest, (2_000, 2_000))
+    assert not manifest_is_stale(project, manifest)
+    (project / "target" / "run_results.json").write_text("{}")  # dbt's own output, newer: not a change
+    (project / "logs").mkdir()
+    (project / "logs" / "dbt.log").write_text("")
+    assert not manifest_is_stale(project, manifest)
+    os.utime(model, (3_000, 3_000))  # the model changed after the parse
+    assert manifest_is_stale(project, manifest)
+    os.utime(model, (1_000, 1_000))
+    (project / "tests").mkdir()
+    (project / "tests" / "assert_new.sql").write_text("select 1 where false")  # a new singular test
+    assert manifest_is_stale(project, manifest)

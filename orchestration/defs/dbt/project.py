@@ -24,17 +24,34 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
+def manifest_is_stale(project_dir: Path, manifest: Path) -> bool:
+    """Whether the manifest is missing or older than a file of the dbt project (a model, test, macro, seed or YAML
+    changed since it was parsed: after a `git pull`, say). A stale manifest lacks what was added, and the run would
+    stop on a node it does not know."""
+    if not manifest.exists():
+        return True
+    parsed_at = manifest.stat().st_mtime
+    skip = {project_dir / "target", project_dir / "logs"}
+    for folder, dirs, files in os.walk(project_dir):
+        dirs[:] = [d for d in dirs if Path(folder, d) not in skip]
+        for name in files:
+            if name.endswith((".sql", ".yml", ".yaml", ".csv")) and Path(folder, name).stat().st_mtime > parsed_at:
+                return True
+    return False
+
+
 @cache
 def dbt_project() -> DbtProject:
     """dagster-dbt's pattern: under `dagster dev` the manifest is parsed again on every load (prepare_if_dev); a
     deployment prepares it once (`make parse`, or `dagster-dbt project prepare-and-package`). Where neither has
-    happened yet (a fresh clone), it is prepared here, so importing the definitions never needs a step first."""
+    happened yet (a fresh clone), or a file of the project changed since (a pull without `make parse`), it is
+    prepared here, so importing the definitions never needs a step first."""
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
     # dagster-dbt's preparer runs the `dbt` on PATH: make it the one beside this Python.
     path = os.pathsep.join([str(Path(dbt_executable()).parent), os.environ.get("PATH", "")])
     with scoped_environment(PATH=path):
         project.prepare_if_dev()
-        if not project.manifest_path.exists():
+        if manifest_is_stale(DBT_PROJECT_DIR, project.manifest_path):
             project.preparer.prepare(project)
     return project
 
