@@ -35,7 +35,7 @@ $(MANIFEST): $(STAMP) $(DBT_FILES)
 	$(PARSE)
 	@touch $@
 
-parse: $(STAMP)  ## dbt's manifest, parsed again now (the definitions parse it themselves only when it is missing)
+parse: $(STAMP)  ## dbt's manifest, parsed again now (the definitions parse it themselves when it is missing or stale)
 	$(PARSE)
 
 run: $(MANIFEST)  ## the whole pipeline on the bundled sample, then a summary
