@@ -403,3 +403,16 @@ def test_a_manifest_older_than_a_file_of_the_dbt_project_is_parsed_again(tmp_pat
     (project / "tests").mkdir()
     (project / "tests" / "assert_new.sql").write_text("select 1 where false")  # a new singular test
     assert manifest_is_stale(project, manifest)
+
+
+def test_no_module_imports_dagsters_private_modules():
+    """Dagster's underscore modules change without notice between releases: the project uses its public API only."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    offenders = [f"{path.relative_to(root)}:{number}"
+                 for folder in ("orchestration", "expectations", "rules", "generator", "benchmarks", "tests")
+                 for path in sorted((root / folder).rglob("*.py"))
+                 for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if line.lstrip().startswith(("from dagster", "import dagster")) and "dagster._" in line]
+    assert offenders == []

@@ -14,12 +14,11 @@ as before.
 from __future__ import annotations
 
 import dagster as dg
-from dagster._core.events import DagsterEventType  # not re-exported by dagster; stable across 1.x
 
 
 def _without_check_partitions(event: dg.EventLogEntry) -> dg.EventLogEntry:
     dagster_event = event.dagster_event
-    if dagster_event is None or dagster_event.event_type != DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED:
+    if dagster_event is None or dagster_event.event_type != dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED:
         return event
     planned = dagster_event.event_specific_data
     if getattr(planned, "partitions_subset", None) is None:
