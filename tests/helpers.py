@@ -18,6 +18,9 @@ import pyarrow.parquet as pq
 import pytest
 from filelock import FileLock
 
+from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, key_for_warehouse
+from orchestration.lib.devdb import TEST_CUSTOMER_ID_KEY
+
 ROOT = Path(__file__).resolve().parents[1]
 DBT_DIR = ROOT / "dbt_project"
 SAMPLE_LANDING = ROOT / "seeds" / "landing"
@@ -34,6 +37,10 @@ def dbt(*args: str, warehouse: Path | None = None, target: Path | None = None) -
     env = dict(os.environ)
     if warehouse is not None:
         env["JOURNEY_BUILD_WAREHOUSE"] = str(warehouse.with_name(warehouse.name + ".build"))
+    # the customer-id key, as the pipeline's dbt step sets it: the warehouse's own (from its privacy key) when it has
+    # one, else the fixed test key the unit tests' expected ids are computed with
+    own = key_for_warehouse(warehouse, create=False) if warehouse is not None else None
+    env[CUSTOMER_ID_KEY_ENV] = own or TEST_CUSTOMER_ID_KEY
     if target is None:
         target = Path(tempfile.mkdtemp(prefix="dbt-target-"))
     target.mkdir(parents=True, exist_ok=True)

@@ -363,6 +363,17 @@ def apply_erasures(con: duckdb.DuckDBPyConnection, key: str, pending: list[Suppr
                     {"key": key, "rid": ids[0] if ids else "erasure",
                      "at": datetime.fromisoformat(pending[0].requested_at).replace(tzinfo=None) if pending else None})
         if _has_table(con, MERGES):  # customer ids that were merged into the person's
+            # ... at any remove through merges and re-keyings (an md5 id merged into another, re-keyed later)
+            for _ in range(20):
+                added = con.execute(
+                    f"insert into _erase_customers select distinct old_customer_id from {MERGES} "
+                    "where change_type in ('merge', 'rekey') "
+                    "and new_customer_id in (select customer_id from _erase_customers) "
+                    "and old_customer_id not in (select customer_id from _erase_customers) "
+                    "and old_customer_id is not null"
+                ).fetchone()[0]
+                if not added:
+                    break
             con.execute(f"insert into _erase_customers select distinct old_customer_id from {MERGES} "
                         "where new_customer_id in (select customer_id from _erase_customers) "
                         "and old_customer_id is not null")
