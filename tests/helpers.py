@@ -20,6 +20,7 @@ from filelock import FileLock
 
 from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, key_for_warehouse
 from orchestration.lib.devdb import TEST_CUSTOMER_ID_KEY
+from orchestration.lib.privacy import key_path
 
 ROOT = Path(__file__).resolve().parents[1]
 DBT_DIR = ROOT / "dbt_project"
@@ -108,10 +109,19 @@ def scratch_warehouse(factory: pytest.TempPathFactory) -> Path:
 
 
 def copy_warehouse(source: Path, target: Path) -> Path:
-    """A private copy of a published warehouse file (a test may run on it, or break it)."""
+    """A private copy of a published warehouse file (a test may run on it, or break it), with its privacy key when it
+    has one: a run on the copy then gives new people the ids a run on the original would (keyed ids)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
+    copy_key(source, target)
     return target
+
+
+def copy_key(source: Path, target: Path) -> None:
+    """The privacy key of warehouse `source` (`<source>.key`, when there is one) beside warehouse `target`."""
+    if key_path(source).exists():
+        shutil.copyfile(key_path(source), key_path(target))
+        os.chmod(key_path(target), 0o600)
 
 
 def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:

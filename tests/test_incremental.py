@@ -30,7 +30,7 @@ from generator import generate
 from orchestration.lib.warehouse import STORAGE_VERSION_ENV, storage_version
 from orchestration.runner import execute, format_summary
 from rules.contract import SOURCES
-from tests.helpers import BuiltWarehouse, built_once, copy_warehouse, query
+from tests.helpers import BuiltWarehouse, built_once, copy_key, copy_warehouse, query
 
 pytestmark = pytest.mark.slow
 
@@ -285,6 +285,8 @@ def full(tmp_path_factory, first_night) -> BuiltWarehouse:
     def build(root: Path) -> BuiltWarehouse:
         landing = landing_of_night(first_night, root, 2)
         warehouse = root / "warehouse" / "journey.duckdb"
+        warehouse.parent.mkdir(parents=True, exist_ok=True)
+        copy_key(first_night.warehouse, warehouse)  # the same privacy key: the same keyed customer ids
         os.environ[STORAGE_VERSION_ENV] = "v1.4.0"
         try:
             summary = execute(landing, warehouse)

@@ -219,7 +219,10 @@ def forget(warehouse: Path, identifiers: list[tuple[str, str]], reason: str = ""
                     f"select node_id from {ID_MAP} where customer_id in (select unnest(?::varchar[])) "
                     "or first_customer_id in (select unnest(?::varchar[]))",
                     [sorted(customers), sorted(customers)]).fetchall()}
-                found = {n for n in nodes if n.startswith("customer_id:") and n.split(":", 1)[1] in customers}
+                # a customer id given is found when it leads to a customer: a current one, or an old one through
+                # the id map's first ids and the merge log (merged, split or re-keyed since)
+                found = {n for n in nodes if n.startswith("customer_id:")
+                         and (n.split(":", 1)[1] in customers or _resolve_customers(con, {n}))}
                 found |= {r[0] for r in con.execute(
                     f"select node_id from {ID_MAP} where node_id in (select unnest(?::varchar[]))",
                     [sorted(nodes)]).fetchall()}
