@@ -18,6 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 from filelock import FileLock
 
+from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, key_for_warehouse
+from orchestration.lib.devdb import TEST_CUSTOMER_ID_KEY
+from orchestration.lib.privacy import key_path
+
 ROOT = Path(__file__).resolve().parents[1]
 DBT_DIR = ROOT / "dbt_project"
 SAMPLE_LANDING = ROOT / "seeds" / "landing"
@@ -34,6 +38,10 @@ def dbt(*args: str, warehouse: Path | None = None, target: Path | None = None) -
     env = dict(os.environ)
     if warehouse is not None:
         env["JOURNEY_BUILD_WAREHOUSE"] = str(warehouse.with_name(warehouse.name + ".build"))
+    # the customer-id key, as the pipeline's dbt step sets it: the warehouse's own (from its privacy key) when it has
+    # one, else the fixed test key the unit tests' expected ids are computed with
+    own = key_for_warehouse(warehouse, create=False) if warehouse is not None else None
+    env[CUSTOMER_ID_KEY_ENV] = own or TEST_CUSTOMER_ID_KEY
     if target is None:
         target = Path(tempfile.mkdtemp(prefix="dbt-target-"))
     target.mkdir(parents=True, exist_ok=True)
@@ -101,10 +109,19 @@ def scratch_warehouse(factory: pytest.TempPathFactory) -> Path:
 
 
 def copy_warehouse(source: Path, target: Path) -> Path:
-    """A private copy of a published warehouse file (a test may run on it, or break it)."""
+    """A private copy of a published warehouse file (a test may run on it, or break it), with its privacy key when it
+    has one: a run on the copy then gives new people the ids a run on the original would (keyed ids)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
+    copy_key(source, target)
     return target
+
+
+def copy_key(source: Path, target: Path) -> None:
+    """The privacy key of warehouse `source` (`<source>.key`, when there is one) beside warehouse `target`."""
+    if key_path(source).exists():
+        shutil.copyfile(key_path(source), key_path(target))
+        os.chmod(key_path(target), 0o600)
 
 
 def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:

@@ -23,6 +23,7 @@ import pytest
 from generator import generate
 from orchestration.lib.warehouse import compact_database
 from orchestration.runner import execute, format_summary
+from tests.helpers import copy_key
 
 pytestmark = pytest.mark.slow
 
@@ -137,6 +138,7 @@ def scene(tmp_path_factory):
     reference = root / "reference" / "journey.duckdb"
     reference.parent.mkdir()
     shutil.copyfile(published, reference)
+    copy_key(published, reference)  # the same key: night 2's new people get the same keyed ids
     rows, objects, size = content(reference, ignore=set()), catalog(reference), reference.stat().st_size
     compaction = {"rows": rows, "objects": objects, "size": size, "compacted_size": compact_database(str(reference)),
                   "rows_after": content(reference, ignore=set()), "objects_after": catalog(reference)}
@@ -149,6 +151,7 @@ def fresh_copy(scene, tmp_path) -> Path:
     warehouse = tmp_path / "warehouse" / "journey.duckdb"
     warehouse.parent.mkdir()
     shutil.copyfile(published, warehouse)
+    copy_key(published, warehouse)
     return warehouse
 
 

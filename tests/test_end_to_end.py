@@ -1,4 +1,5 @@
-"""The whole Dagster graph on real files: the bundled sample, a rerun, a re-delivered file and a file with bad rows."""
+"""The whole Dagster graph on real files: the bundled sample, a rerun, a re-delivered file and a file with bad rows
+(on a warehouse of md5 customer ids, which that run re-keys)."""
 
 import json
 import os
@@ -13,6 +14,7 @@ from orchestration.lib.ingest import discover_files
 from orchestration.runner import execute, format_summary
 from rules.contract import SOURCES
 from tests.helpers import SAMPLE_TRUTH, copy_warehouse, count_records, snapshot
+from tests.test_customer_ids import assert_rekeyed, make_legacy_warehouse
 
 pytestmark = pytest.mark.slow
 
@@ -132,7 +134,10 @@ def test_rerun_and_redelivery_change_nothing(own_copy):
 
 
 def test_file_with_bad_rows_loads_good_rows_and_quarantines_the_rest(own_copy):
+    """Also: the copy is first turned into a warehouse of md5 customer ids (as versions before keyed ids left it),
+    and this run re-keys it (tests/test_customer_ids.py): one run on the copy serves both."""
     landing, warehouse = own_copy
+    legacy = make_legacy_warehouse(warehouse)
     cols = SOURCES["reviews"].columns
     folder = landing / "reviews" / "2026-10-31"
     folder.mkdir(parents=True, exist_ok=True)
@@ -167,6 +172,7 @@ def test_file_with_bad_rows_loads_good_rows_and_quarantines_the_rest(own_copy):
         assert issue == [("rating", "five", "unparseable_number")]
     finally:
         con.close()
+    assert_rekeyed(warehouse, legacy)
 
 
 def test_explain_customer_shows_one_customer_side_by_side(sample_build, capsys):

@@ -30,7 +30,7 @@ from generator import generate
 from orchestration.lib.warehouse import STORAGE_VERSION_ENV, storage_version
 from orchestration.runner import execute, format_summary
 from rules.contract import SOURCES
-from tests.helpers import BuiltWarehouse, built_once, copy_warehouse, query
+from tests.helpers import BuiltWarehouse, built_once, copy_key, copy_warehouse, query
 
 pytestmark = pytest.mark.slow
 
@@ -75,6 +75,17 @@ def choose_changes(warehouse: Path) -> dict:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         one = lambda sql: con.execute(sql).fetchone()  # noqa: E731
+        # Customers are taken in the order of the md5 of their oldest identifier (what their ids were before keyed
+        # ids), not of their ids: keyed ids depend on the warehouse's random key, and the scenario must not.
+        con.execute("""
+            create temp table customer_order as
+            select map.customer_id, md5(arg_min(map.node_id, cast(components.first_seen_at as varchar) || '|' || map.node_id))
+                as sort_key
+            from intermediate.int_identity__customer_id_map as map
+            inner join intermediate.int_identity__components as components on components.node_id = map.node_id
+            where map.is_active
+            group by map.customer_id
+        """)
         # 1. A review linking two buyers: one known by an e-mail, the other by a user id -> they merge.
         email, user_id = one("""
             with buyers as (
@@ -85,8 +96,10 @@ def choose_changes(warehouse: Path) -> dict:
             inner join buyers as buyer_a on buyer_a.customer_id = a.customer_id
             inner join marts.customer_identifiers as b on b.identifier_type = 'user_id' and b.customer_id <> a.customer_id
             inner join buyers as buyer_b on buyer_b.customer_id = b.customer_id
+            inner join customer_order as order_a on order_a.customer_id = a.customer_id
+            inner join customer_order as order_b on order_b.customer_id = b.customer_id
             where a.identifier_type = 'email'
-            order by a.customer_id, b.customer_id
+            order by order_a.sort_key, order_b.sort_key
             limit 1
         """)
         # 2. A late web event in the gap between two sessions of one visitor (closing the gap when it is short).
@@ -111,9 +124,10 @@ def choose_changes(warehouse: Path) -> dict:
             from marts.fct_touchpoints as touchpoints
             inner join marts.customer_identifiers as ids
                 on ids.customer_id = touchpoints.customer_id and ids.identifier_type = 'email'
+            inner join customer_order on customer_order.customer_id = touchpoints.customer_id
             where touchpoints.is_conversion
-            group by touchpoints.customer_id
-            order by count(*) desc, touchpoints.customer_id
+            group by touchpoints.customer_id, customer_order.sort_key
+            order by count(*) desc, customer_order.sort_key
             limit 1
         """)
     finally:
@@ -285,6 +299,8 @@ def full(tmp_path_factory, first_night) -> BuiltWarehouse:
     def build(root: Path) -> BuiltWarehouse:
         landing = landing_of_night(first_night, root, 2)
         warehouse = root / "warehouse" / "journey.duckdb"
+        warehouse.parent.mkdir(parents=True, exist_ok=True)
+        copy_key(first_night.warehouse, warehouse)  # the same privacy key: the same keyed customer ids
         os.environ[STORAGE_VERSION_ENV] = "v1.4.0"
         try:
             summary = execute(landing, warehouse)

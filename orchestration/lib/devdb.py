@@ -7,6 +7,12 @@ from pathlib import Path
 
 from orchestration.lib.warehouse import connect, ensure_tables
 
+# The customer-id key the tests hand to dbt where a warehouse has no privacy key of its own (dbt unit tests, dbt
+# run on hand-made raw rows): fixed, so the unit tests' expected ids can be computed by hand
+# (orchestration.lib.customer_ids.keyed_customer_id). Never a production key: the pipeline derives its own from the
+# privacy key.
+TEST_CUSTOMER_ID_KEY = "0123456789abcdef" * 4
+
 
 def create_empty(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -219,7 +219,10 @@ def forget(warehouse: Path, identifiers: list[tuple[str, str]], reason: str = ""
                     f"select node_id from {ID_MAP} where customer_id in (select unnest(?::varchar[])) "
                     "or first_customer_id in (select unnest(?::varchar[]))",
                     [sorted(customers), sorted(customers)]).fetchall()}
-                found = {n for n in nodes if n.startswith("customer_id:") and n.split(":", 1)[1] in customers}
+                # a customer id given is found when it leads to a customer: a current one, or an old one through
+                # the id map's first ids and the merge log (merged, split or re-keyed since)
+                found = {n for n in nodes if n.startswith("customer_id:")
+                         and (n.split(":", 1)[1] in customers or _resolve_customers(con, {n}))}
                 found |= {r[0] for r in con.execute(
                     f"select node_id from {ID_MAP} where node_id in (select unnest(?::varchar[]))",
                     [sorted(nodes)]).fetchall()}
@@ -363,6 +366,17 @@ def apply_erasures(con: duckdb.DuckDBPyConnection, key: str, pending: list[Suppr
                     {"key": key, "rid": ids[0] if ids else "erasure",
                      "at": datetime.fromisoformat(pending[0].requested_at).replace(tzinfo=None) if pending else None})
         if _has_table(con, MERGES):  # customer ids that were merged into the person's
+            # ... at any remove through merges and re-keyings (an md5 id merged into another, re-keyed later)
+            for _ in range(20):
+                added = con.execute(
+                    f"insert into _erase_customers select distinct old_customer_id from {MERGES} "
+                    "where change_type in ('merge', 'rekey') "
+                    "and new_customer_id in (select customer_id from _erase_customers) "
+                    "and old_customer_id not in (select customer_id from _erase_customers) "
+                    "and old_customer_id is not null"
+                ).fetchone()[0]
+                if not added:
+                    break
             con.execute(f"insert into _erase_customers select distinct old_customer_id from {MERGES} "
                         "where new_customer_id in (select customer_id from _erase_customers) "
                         "and old_customer_id is not null")

@@ -94,6 +94,10 @@ def bi_path(published: Path) -> Path:
 # birth date.
 BI_DROPPED_COLUMNS = DIRECT_IDENTIFIER_COLUMNS | {"loyalty_id", "identifier_value", "record_id"}
 BI_DROPPED_TABLES = frozenset({"customer_identifiers"})
+# Rows left out: the merge log's re-keyings link each md5 id of an older version (computable from an identifier) to
+# the keyed id that replaced it, which would let anyone holding an e-mail find its customer in the BI file again
+# (docs/privacy.md "Customer ids").
+BI_ROW_FILTERS = {"customer_merges": "t.change_type is distinct from 'rekey'"}
 AGE_BANDS = "case when age < 18 then 'under 18' when age < 25 then '18-24' when age < 35 then '25-34' " \
             "when age < 45 then '35-44' when age < 55 then '45-54' when age < 65 then '55-64' " \
             "when age is not null then '65+' end"
@@ -133,8 +137,9 @@ def write_bi_file(build: Path, target: Path) -> Path:
             columns = [r[0] for r in con.execute(
                 "select column_name from information_schema.columns where table_catalog = 'src' and table_schema = 'marts' "
                 "and table_name = ? order by ordinal_position", [table]).fetchall()]
+            where = f" where {BI_ROW_FILTERS[table]}" if table in BI_ROW_FILTERS else ""
             con.execute(f'create table marts."{table}" as select {", ".join(bi_columns(table, columns))} '
-                        f'from src.marts."{table}" t')
+                        f'from src.marts."{table}" t{where}')
         con.execute("detach src")
         con.execute("checkpoint")
     finally:

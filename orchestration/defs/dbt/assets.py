@@ -10,6 +10,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.defs.dbt.project import dbt_project
 from orchestration.defs.resources import DBT_BUILD_FILE_ENV, WarehouseResource, scoped_environment
+from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, has_legacy_customer_ids, key_for_warehouse
 from orchestration.lib.privacy import erasure_marker
 
 
@@ -54,10 +55,19 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
     # Its artifacts and log stay beside the warehouse, where the next build of the same file finds its parse state.
     # Its log file keeps dbt's info lines (what ran, how long, errors): the debug lines (every SQL statement and its
     # time) cost about a tenth of dbt's CPU; DBT_LOG_LEVEL_FILE=debug brings them back for profiling.
+    # The customer-id key (derived from the privacy key, created with it on a new warehouse's first run) reaches dbt
+    # the same way, for its process only: dbt's DuckDB plugin sets it as session variables, so it is in no file dbt
+    # or Dagster writes (orchestration/lib/customer_ids.py).
     with scoped_environment(**{DBT_BUILD_FILE_ENV: str(warehouse.build),
+                               CUSTOMER_ID_KEY_ENV: key_for_warehouse(warehouse.published),
                                "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE") or "info"}):
-        # a build that applied an erasure rebuilds every model from what is left (docs/privacy.md)
-        full_refresh = config.full_refresh or erasure_marker(warehouse.build).exists()
+        # a build that applied an erasure rebuilds every model from what is left (docs/privacy.md); so does the
+        # build that re-keys the md5 ids of an older version (every model holding a customer id gets the new ones)
+        rekeying = has_legacy_customer_ids(warehouse.build)
+        if rekeying:
+            context.log.info("the customer id map holds md5 ids of an older version: this build re-keys them "
+                             "(customer_merges change_type 'rekey') and rebuilds every model")
+        full_refresh = config.full_refresh or erasure_marker(warehouse.build).exists() or rekeying
         invocation = dbt.cli(dbt_build_args(full_refresh), context=context, target_path=warehouse.dbt_target)
     yield from invocation.stream()
 

@@ -8,8 +8,13 @@
 --     seen, then id): the others are merged into it;
 --   - a component that inherits none takes back the id its identifiers were first given, if no component
 --     uses it now (a split that undoes an earlier merge restores the original ids);
---   - otherwise it gets a new id derived from its oldest identifier (and, when it split from a previous
---     customer, that customer's id), so reruns on the same data reproduce it.
+--   - otherwise it gets a new id keyed from its oldest identifier (and, when it split from a previous customer,
+--     that customer's id): 'cus_' + 16 hex digits of HMAC-SHA256 with the customer-id key (macro keyed_customer_id,
+--     docs/privacy.md "Customer ids"), so reruns on the same data with the same key reproduce it, and nobody
+--     without the key can compute it from an identifier.
+-- A map built by an older version holds md5 ids (computable from an identifier): the pre-hooks re-key them before
+-- anything else (macro customer_id_map_pre_hook; customer_merges records each as a 'rekey'). customer_id_scheme
+-- marks the rows written since ('hmac-sha256'); rekeyed_from keeps the md5 id a row's customer had before.
 -- Incremental: a build rewrites the values of int_identity__graph_scope only (whole components as the previous and
 -- this build have them); every other component keeps its customer. The rules above still see every component: a
 -- previous customer with values outside the scope counts them for its heir, and an id kept outside is not reused.
@@ -20,6 +25,12 @@
         incremental_strategy='delete+insert',
         full_refresh=false,
         on_schema_change='append_new_columns',
+        pre_hook=[
+            "{{ customer_id_map_pre_hook('key') }}",
+            "{{ customer_id_map_pre_hook('customer_id_scheme') }}",
+            "{{ customer_id_map_pre_hook('rekeyed_from') }}",
+            "{{ customer_id_map_pre_hook('rekey') }}",
+        ],
     )
 }}
 
@@ -39,7 +50,7 @@ components as (
 previous as (
     {% if is_incremental() %}
     select node_id, customer_id, customer_created_at, first_customer_id, first_assigned_at, changed_at, is_active,
-        previous_customer_id, assignment
+        previous_customer_id, assignment, rekeyed_from
     from {{ this }}
     where node_id in (select node_id from {{ ref('int_identity__graph_scope') }})
     {% else %}
@@ -52,7 +63,8 @@ previous as (
         cast(null as timestamp) as changed_at,
         cast(null as boolean) as is_active,
         cast(null as {{ dbt.type_string() }}) as previous_customer_id,
-        cast(null as {{ dbt.type_string() }}) as assignment
+        cast(null as {{ dbt.type_string() }}) as assignment,
+        cast(null as {{ dbt.type_string() }}) as rekeyed_from
     where 1 = 0
     {% endif %}
 ),
@@ -69,6 +81,7 @@ current_nodes as (
         previous.changed_at as previous_changed_at,
         previous.previous_customer_id as previous_change_from,
         previous.assignment as previous_assignment,
+        previous.rekeyed_from,
         coalesce(previous.is_active, false) as was_active
     from components
     left join previous on previous.node_id = components.node_id
@@ -184,9 +197,9 @@ component_customers as (
         coalesce(
             kept_ids.customer_id,
             reclaimed_ids.customer_id,
-            'cus_' || substr(md5(
-                oldest_nodes.node_id || coalesce('|split from ' || split_from.previous_customer_id, '')
-            ), 1, 16)
+            {{ keyed_customer_id(
+                "oldest_nodes.node_id || coalesce('|split from ' || split_from.previous_customer_id, '')"
+            ) }}
         ) as customer_id,
         coalesce(kept_ids.customer_created_at, reclaimed_ids.customer_created_at, {{ run_at }}) as customer_created_at
     from oldest_nodes
@@ -219,7 +232,9 @@ active_rows as (
         coalesce(current_nodes.first_customer_id, component_customers.customer_id) as first_customer_id,
         true as is_active,
         coalesce(current_nodes.first_assigned_at, {{ run_at }}) as first_assigned_at,
-        case when is_unchanged then current_nodes.previous_changed_at else {{ run_at }} end as changed_at
+        case when is_unchanged then current_nodes.previous_changed_at else {{ run_at }} end as changed_at,
+        'hmac-sha256' as customer_id_scheme,
+        current_nodes.rekeyed_from
     from (
         select
             current_nodes.*,
@@ -245,7 +260,9 @@ inactive_rows as (
         previous.first_customer_id,
         false as is_active,
         previous.first_assigned_at,
-        case when previous.is_active then {{ run_at }} else previous.changed_at end as changed_at
+        case when previous.is_active then {{ run_at }} else previous.changed_at end as changed_at,
+        'hmac-sha256' as customer_id_scheme,
+        previous.rekeyed_from
     from previous
     where not exists (select 1 from components where components.node_id = previous.node_id)
 ),

@@ -1,6 +1,7 @@
 -- Every change of customer id, so links held downstream can be followed: merges (two customers became one;
--- the older id survives) and splits (new evidence separated part of a customer under a new id). Appended by
--- each run that changes ids; never rebuilt.
+-- the older id survives), splits (new evidence separated part of a customer under a new id) and re-keyings (an
+-- md5 id of an older version, computable from an identifier, replaced by a keyed id: one row per old id, logged
+-- once, by the build that re-keyed the id map). Appended by each run that changes ids; never rebuilt.
 {{
     config(
         materialized='incremental',
@@ -80,6 +81,24 @@ split_evidence as (
     group by changes.old_customer_id, changes.new_customer_id
 ),
 
+-- The md5 ids the id map's pre-hook re-keyed (rekeyed_from), each to the id it became (the same keyed function
+-- of the old id) and not logged yet.
+rekeys as (
+    select
+        rekeyed_from as old_customer_id,
+        {{ keyed_customer_id("'rekey|' || rekeyed_from") }} as new_customer_id,
+        'rekey' as change_type,
+        {{ run_at }} as changed_at,
+        're-keyed: the md5 id of an older version (computable from an identifier) replaced by a keyed id' as reason,
+        count(*) as identifier_count
+    from id_map
+    where rekeyed_from is not null
+    {%- if is_incremental() %}
+        and rekeyed_from not in (select old_customer_id from {{ this }} where change_type = 'rekey')
+    {%- endif %}
+    group by rekeyed_from
+),
+
 final as (
     select
         changes.old_customer_id,
@@ -99,6 +118,8 @@ final as (
     left join split_evidence
         on split_evidence.old_customer_id = changes.old_customer_id
         and split_evidence.new_customer_id = changes.new_customer_id
+    union all
+    select * from rekeys
 )
 
 select * from final
