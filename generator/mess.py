@@ -319,16 +319,22 @@ def mistype_digits(rng: Random, digits: str) -> str:
 
 
 def birth_date_error(w: World, born: date) -> date:
-    """The birth date as typed with one digit wrong or two transposed (typed again until it is a valid date)."""
+    """The birth date as typed with one digit of the year, month or day wrong or two of its digits transposed
+    (typed again until it is a valid date after 1900)."""
     rng = w.noise_rng
     if rng.random() >= w.rates.birth_date_error:
         return born
+    fields = [f"{born.year:04d}", f"{born.month:02d}", f"{born.day:02d}"]
     for _ in range(20):
-        digits = mistype_digits(rng, born.strftime("%Y%m%d"))
+        typed = list(fields)
+        field = rng.randrange(3)
+        typed[field] = mistype_digits(rng, typed[field])
         try:
-            return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+            value = date(int(typed[0]), int(typed[1]), int(typed[2]))
         except ValueError:
             continue
+        if value.year > 1900:
+            return value
     return born
 
 

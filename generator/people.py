@@ -183,7 +183,11 @@ def make_people(w: World, first_idx: int, n: int) -> list[Person]:
             p.hh = f"H{first_idx + i:06d}"
             p.first, p.nicks = rng.choice(FIRST_NAMES)
             while any(other.first == p.first for other in people[len(people) - j:]):
-                p.first, p.nicks = rng.choice(FIRST_NAMES)  # parents do not give two children one name
+                # parents do not give two children one name: the next name of the list with as many nicknames
+                # (no random draw, so the rest of the run stays as it was)
+                i_name = FIRST_NAMES.index((p.first, p.nicks))
+                p.first, p.nicks = next(name for k in range(1, len(FIRST_NAMES))
+                                        if len((name := FIRST_NAMES[(i_name + k) % len(FIRST_NAMES)])[1]) == len(p.nicks))
             p.last = head_last if j == 0 or rng.random() < 0.75 else rng.choice(LAST_NAMES)
             p.email = unique_email(w, p.first, p.last)
             p.phone = unique_phone(w, CITIES[city_i][2])
