@@ -1,6 +1,7 @@
-"""Fuzzy matching of person records: the dbt SQL rules (int_identity__fuzzy_matches) against Splink 5.
+"""Fuzzy matching of person records: the dbt model (int_identity__fuzzy_matches) against the truth, and
+optionally against an earlier version of the model and against Splink 5 scoring the records itself.
 
-Both score the same person records (intermediate.int_identity__person_records: CRM contact and order
+All score the same person records (intermediate.int_identity__person_records: CRM contact and order
 versions) with the same blocking keys; the result is compared with the generator's truth at the level of
 record pairs, overall and on the pairs that share no identifier (the ones fuzzy matching exists for).
 
@@ -8,7 +9,11 @@ record pairs, overall and on the pairs that share no identifier (the ones fuzzy 
     journey run --landing /tmp/gen10k/landing --warehouse /tmp/w10k/journey.duckdb
     python benchmarks/identity_fuzzy_splink.py --warehouse /tmp/w10k/journey.duckdb --truth /tmp/gen10k/truth
 
-The SQL timing re-runs the compiled model (dbt compile --select int_identity__fuzzy_matches first).
+The model is re-run from its compiled SQL (dbt compile --select int_identity__fuzzy_matches first), on a copy
+of the warehouse: with --parameters CSV the copy's seed identity_fuzzy_parameters is replaced by that file
+first (to try parameters `journey train-identity --out CSV` wrote without building again); --baseline takes the
+compiled SQL of another version of the model (e.g. compiled from `git archive` of an older commit), --splink
+adds Splink 5 predicting pairs itself with stock comparisons.
 """
 
 from __future__ import annotations
@@ -77,13 +82,12 @@ def score(con: duckdb.DuckDBPyConnection, predicted: str) -> dict:
     return out
 
 
-def run_sql(con: duckdb.DuckDBPyConnection, compiled: Path | None) -> float | None:
-    if compiled is None or not compiled.exists():
-        return None
+def run_sql(con: duckdb.DuckDBPyConnection, compiled: Path, table: str) -> float:
+    """Run the compiled model into `table`; returns the seconds it took."""
     # the compiled SQL names the database it was compiled for: drop that qualifier
     sql = re.sub(r'"[^"]+"\.("(?:intermediate|staging|reference|marts)")', r"\1", compiled.read_text())
     start = time.perf_counter()
-    con.execute(f"create or replace table sql_rerun as {sql}")
+    con.execute(f"create or replace table {table} as {sql}")
     return time.perf_counter() - start
 
 
@@ -134,23 +138,33 @@ def main() -> None:
     parser.add_argument("--truth", type=Path, required=True)
     parser.add_argument("--compiled", type=Path, default=Path(__file__).resolve().parents[1] / "dbt_project" / "target"
                         / "compiled" / "customer_journey" / "models" / "intermediate" / "identity" / "int_identity__fuzzy_matches.sql")
+    parser.add_argument("--parameters", type=Path, help="a parameters CSV to score with instead of the warehouse's seed")
+    parser.add_argument("--baseline", type=Path, help="compiled SQL of another version of the model, scored too")
+    parser.add_argument("--splink", action="store_true", help="also let Splink 5 predict pairs with stock comparisons")
     parser.add_argument("--threshold", type=float, default=0.99, help="Splink match probability threshold")
     args = parser.parse_args()
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "w.duckdb"
         shutil.copy(args.warehouse, copy)
         con = duckdb.connect(str(copy))
         prepare(con, args.truth)
         n, = con.execute("select count(*) from people_in").fetchone()
-        sql_seconds = run_sql(con, args.compiled)
-        sql_scores = score(con, "(select record_a, record_b from intermediate.int_identity__fuzzy_matches where is_match)")
-        splink_seconds = run_splink(con, args.threshold)
-        splink_scores = score(con, "splink_pairs")
+        if args.baseline:
+            seconds = run_sql(con, args.baseline, "baseline_rerun")
+            results.append(("baseline model", seconds,
+                            score(con, "(select record_a, record_b from baseline_rerun where is_match)")))
+        if args.parameters:
+            con.execute(f"create or replace table reference.identity_fuzzy_parameters as "
+                        f"select * from read_csv('{args.parameters}', header = true)")
+        seconds = run_sql(con, args.compiled, "sql_rerun")
+        results.append(("dbt model", seconds, score(con, "(select record_a, record_b from sql_rerun where is_match)")))
+        if args.splink:
+            seconds = run_splink(con, args.threshold)
+            results.append((f"Splink 5 (p >= {args.threshold})", seconds, score(con, "splink_pairs")))
     print(f"{n:,} person-record descriptions")
-    for name, seconds, scores in (("dbt SQL rules", sql_seconds, sql_scores),
-                                  (f"Splink 5 (p >= {args.threshold})", splink_seconds, splink_scores)):
-        timing = f"{seconds:.1f} s" if seconds is not None else "not timed"
-        print(f"{name}: {timing}")
+    for name, seconds, scores in results:
+        print(f"{name}: {seconds:.1f} s")
         for label, s in scores.items():
             print(f"  {label:28s} precision {s['precision']:.4f}  recall {s['recall']:.4f}  "
                   f"(tp {s['tp']:,}, fp {s['fp']:,}, fn {s['fn']:,})")

@@ -15,6 +15,22 @@ Default rates of `MessRates` (per record unless stated; pass `rates=` to `genera
     nickname             0.10   nickname instead of the first name, where one exists (Robert/Bob, ...)
     name_typo            0.03   one-letter typo or a dropped accent (García/Garcia); 1% upper-cased
     name_swap            0.02   first and last name swapped
+    name_error           0.06   per name (first and last apart): a typing error of the kinds the GeCo/FEBRL
+                                benchmark generators make, one per name: keyboard neighbour 35%, OCR
+                                confusion 15% (rn/m, l/1/i, o/0, cl/d), phonetic variant 20% (ph/f, c/k,
+                                y/i, double letters single ...), inserted letter 10%, deleted letter 10%,
+                                transposed letters 10%
+    birth_date_error     0.04   a birth date with one digit mistyped (keyboard neighbour) or two neighbouring
+                                digits transposed (a valid date: 1980-03-14 -> 1980-03-41 is typed again)
+    postcode_error       0.03   a postcode with one digit mistyped or two neighbouring digits transposed
+    house_number_error   0.02   a house number with one digit mistyped, dropped or two digits transposed
+    field_missing        0.03   per record: birth date (where asked) or postcode left empty
+    twins                0.03   households of 2+ whose second member is a twin of the first (same birth date,
+                                address and surname; another first name)
+    namesake_junior      0.01   households of 2+ whose second member has the first's full name (a father and
+                                son, "Jr."), with another birth date. A guess: about 3% of US men carry a "Jr.",
+                                fewer live with their father and fewer still are both customers. The hardest
+                                case for fuzzy matching (docs/identity.md): at 0.03 it costs precision
     birth_date_swap      0.10   birth date with day and month swapped (of dates whose day is <= 12)
     address_variant      0.30   street written differently ('12 Main Street' / '12 Main St' / '12 Main St.' /
                                 'Apt 4B' vs '#4B' / upper case / country 'USA'); 10% of those add ZIP+4
@@ -44,6 +60,9 @@ Default rates of `MessRates` (per record unless stated; pass `rates=` to `genera
     order_return         0.06   delivered orders returned later (a 'returned' version)
     unsubscribe          0.08   unsubscribes per opened, not clicked newsletter (marketing_consent 'false')
 
+The typing errors (`name_error` to `field_missing`) and the twins and namesakes draw from a stream of their
+own (`World.noise_rng`), so setting them to 0 leaves every other value as it is.
+
 The links real exports carry (optional contract columns) and their gaps, drawn from a random stream of their
 own (`World.links_rng`), so switching them off or changing them leaves every other value as it was:
 
@@ -64,6 +83,7 @@ own (`World.links_rng`), so switching them off or changing them leaves every oth
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from random import Random
 from typing import TYPE_CHECKING
 
@@ -89,6 +109,13 @@ class MessRates:
     nickname: float = 0.10
     name_typo: float = 0.03
     name_swap: float = 0.02
+    name_error: float = 0.06
+    birth_date_error: float = 0.04
+    postcode_error: float = 0.03
+    house_number_error: float = 0.02
+    field_missing: float = 0.03
+    twins: float = 0.03
+    namesake_junior: float = 0.01
     birth_date_swap: float = 0.10
     address_variant: float = 0.30
     household: float = 0.35
@@ -209,7 +236,106 @@ def typed_name(w: World, p: Person) -> tuple[str, str]:
         first, last = first.upper(), last.upper()
     if rng.random() < r.name_swap:
         first, last = last, first
-    return first, last
+    return name_error(w, first), name_error(w, last)
+
+
+# Typing errors in the style of the GeCo/FEBRL benchmark generators (Christen & Vatsalan 2013): keys next to
+# each other on a QWERTY keyboard, characters OCR confuses, and spellings that sound alike.
+_KEYBOARD_ROWS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
+_KEYBOARD_NEIGHBOURS: dict[str, str] = {}
+for _row_index, _row in enumerate(_KEYBOARD_ROWS):
+    for _i, _key in enumerate(_row):
+        _near = _row[max(_i - 1, 0):_i] + _row[_i + 1:_i + 2]
+        for _other_index in (_row_index - 1, _row_index + 1):
+            if 0 <= _other_index < len(_KEYBOARD_ROWS):
+                _near += _KEYBOARD_ROWS[_other_index][_i:_i + 1]
+        _KEYBOARD_NEIGHBOURS[_key] = _near.replace(_key, "")
+_OCR_CONFUSIONS = (("rn", "m"), ("m", "rn"), ("l", "1"), ("i", "l"), ("o", "0"), ("cl", "d"), ("d", "cl"),
+                   ("vv", "w"), ("e", "c"), ("h", "b"), ("u", "v"), ("n", "h"))
+_PHONETIC_VARIANTS = (("ph", "f"), ("f", "ph"), ("ck", "k"), ("c", "k"), ("k", "c"), ("y", "i"), ("i", "y"),
+                      ("ie", "y"), ("ei", "ie"), ("ou", "ow"), ("z", "s"), ("s", "z"), ("th", "t"),
+                      ("ll", "l"), ("tt", "t"), ("nn", "n"), ("mm", "m"), ("ss", "s"), ("rr", "r"), ("ee", "ea"),
+                      ("ea", "ee"), ("son", "sen"), ("sen", "son"), ("man", "mann"), ("er", "a"))
+
+
+def _replace_one(rng: Random, text: str, pairs: tuple[tuple[str, str], ...]) -> str | None:
+    """text with one occurrence of one of the pairs' first strings replaced by its second, or None."""
+    lower = text.lower()
+    found = [(i, old, new) for old, new in pairs for i in range(len(lower)) if lower.startswith(old, i)]
+    if not found:
+        return None
+    i, old, new = rng.choice(found)
+    if text[i:i + len(old)].isupper():
+        new = new.upper()
+    elif text[i].isupper():
+        new = new[:1].upper() + new[1:]
+    return text[:i] + new + text[i + len(old):]
+
+
+def misspell(rng: Random, name: str) -> str:
+    """The name with one error of the kinds and shares listed at `name_error`."""
+    if len(name) < 3:
+        return name
+    kind = rng.choices(("keyboard", "ocr", "phonetic", "insert", "delete", "transpose"), (35, 15, 20, 10, 10, 10))[0]
+    i = rng.randrange(1, len(name) - 1)  # people rarely get the first letter wrong
+    if kind == "ocr":
+        changed = _replace_one(rng, name, _OCR_CONFUSIONS)
+        if changed is not None:
+            return changed
+        kind = "keyboard"
+    if kind == "phonetic":
+        changed = _replace_one(rng, name, _PHONETIC_VARIANTS)
+        if changed is not None:
+            return changed
+        kind = "keyboard"
+    if kind == "keyboard":
+        near = "".join(c for c in _KEYBOARD_NEIGHBOURS.get(name[i].lower(), "") if c.isalpha())
+        if not near:
+            return name[:i] + name[i + 1:]
+        key = rng.choice(near)
+        return name[:i] + (key.upper() if name[i].isupper() else key) + name[i + 1:]
+    if kind == "insert":
+        near = "".join(c for c in _KEYBOARD_NEIGHBOURS.get(name[i].lower(), "") if c.isalpha()) or name[i]
+        return name[:i] + rng.choice(near + name[i]) + name[i:]
+    if kind == "delete":
+        return name[:i] + name[i + 1:]
+    return name[:i] + name[i + 1] + name[i] + name[i + 2:]
+
+
+def name_error(w: World, name: str) -> str:
+    return misspell(w.noise_rng, name) if name and w.noise_rng.random() < w.rates.name_error else name
+
+
+def mistype_digits(rng: Random, digits: str) -> str:
+    """The digit string with two neighbouring digits transposed (half the time, where they differ) or one digit
+    replaced by a keyboard neighbour."""
+    i = rng.randrange(len(digits))
+    if len(digits) >= 2 and rng.random() < 0.5:
+        i = min(i, len(digits) - 2)
+        if digits[i] != digits[i + 1]:
+            return digits[:i] + digits[i + 1] + digits[i] + digits[i + 2:]
+    near = [c for c in _KEYBOARD_NEIGHBOURS[digits[i]] if c.isdigit()]
+    return digits[:i] + rng.choice(near) + digits[i + 1:]
+
+
+def birth_date_error(w: World, born: date) -> date:
+    """The birth date as typed with one digit of the year, month or day wrong or two of its digits transposed
+    (typed again until it is a valid date after 1900)."""
+    rng = w.noise_rng
+    if rng.random() >= w.rates.birth_date_error:
+        return born
+    fields = [f"{born.year:04d}", f"{born.month:02d}", f"{born.day:02d}"]
+    for _ in range(20):
+        typed = list(fields)
+        field = rng.randrange(3)
+        typed[field] = mistype_digits(rng, typed[field])
+        try:
+            value = date(int(typed[0]), int(typed[1]), int(typed[2]))
+        except ValueError:
+            continue
+        if value.year > 1900:
+            return value
+    return born
 
 
 def typed_address(w: World, addr: Address) -> tuple[str, str, str, str]:
@@ -235,6 +361,19 @@ def typed_address(w: World, addr: Address) -> tuple[str, str, str, str]:
             country = rng.choice(("USA", "United States", "us", ""))
         if rng.random() < 0.1:
             zipcode = f"{zipcode}-{rng.randrange(10000):04d}"
+    noise, r = w.noise_rng, w.rates
+    if noise.random() < r.postcode_error:
+        zipcode = mistype_digits(noise, zipcode[:5]) + zipcode[5:]
+    if noise.random() < r.house_number_error:
+        digits = str(number)
+        if len(digits) >= 2 and noise.random() < 0.2:
+            i = noise.randrange(len(digits))
+            digits = digits[:i] + digits[i + 1:]
+        else:
+            digits = mistype_digits(noise, digits)
+        number = int(digits.lstrip("0") or "1")
+    if noise.random() < r.field_missing:
+        zipcode = ""
     return f"{number} {street} {kind}{unit_text}", city, zipcode, country
 
 
@@ -243,6 +382,10 @@ def typed_birth(w: World, p: Person, us_format: bool = False) -> str:
     y, m, d = b.year, b.month, b.day
     if d <= 12 and d != m and w.rng.random() < w.rates.birth_date_swap:
         m, d = d, m
+    if w.noise_rng.random() < w.rates.field_missing:
+        return ""
+    typed = birth_date_error(w, date(y, m, d))
+    y, m, d = typed.year, typed.month, typed.day
     return f"{m:02d}/{d:02d}/{y}" if us_format else f"{y}-{m:02d}-{d:02d}"
 
 

@@ -2,7 +2,8 @@
 
 Each person gets a name (with the nicknames it allows), a unique email and mobile number, a birth date,
 an address in one of twenty US cities and the store nearest to it. About a third live in households of 2-4
-sharing the address, mostly the surname and sometimes a landline. Later in the run a person may move or
+sharing the address, mostly the surname and sometimes a landline (never one first name twice, but for the
+namesakes of `mess.namesake_junior`). Later in the run a person may move or
 change email (`journeys.simulate` decides when); `email_of` and `addr_of` say which one they give at a time.
 What the systems make of these details (typos, formats, placeholders) is in `mess.py`.
 """
@@ -181,12 +182,25 @@ def make_people(w: World, first_idx: int, n: int) -> list[Person]:
             p.pid = f"P{first_idx + i + j:06d}"
             p.hh = f"H{first_idx + i:06d}"
             p.first, p.nicks = rng.choice(FIRST_NAMES)
+            while any(other.first == p.first for other in people[len(people) - j:]):
+                # parents do not give two children one name: the next name of the list with as many nicknames
+                # (no random draw, so the rest of the run stays as it was)
+                i_name = FIRST_NAMES.index((p.first, p.nicks))
+                p.first, p.nicks = next(name for k in range(1, len(FIRST_NAMES))
+                                        if len((name := FIRST_NAMES[(i_name + k) % len(FIRST_NAMES)])[1]) == len(p.nicks))
             p.last = head_last if j == 0 or rng.random() < 0.75 else rng.choice(LAST_NAMES)
             p.email = unique_email(w, p.first, p.last)
             p.phone = unique_phone(w, CITIES[city_i][2])
             p.landline = landline
             p.birth = date(1948, 1, 1) + timedelta(days=rng.randrange(365 * 58))
             p.addr = addr
+            if j == 1 and p.last == people[-1].last:
+                # drawn after every other value, from a stream of its own: at rate 0 nothing else changes
+                kin = w.noise_rng.random()
+                if kin < r.twins:
+                    p.birth = people[-1].birth
+                elif kin < r.twins + r.namesake_junior:
+                    p.first, p.nicks = people[-1].first, people[-1].nicks
             p.city, p.tz = CITIES[city_i][0], CITIES[city_i][3]
             p.store_id = rng.choice(w.shop.stores[p.city])
             people.append(p)

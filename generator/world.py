@@ -42,12 +42,15 @@ class World:
         self.rng = Random(f"journey-generator:{seed}:0")
         # The optional link columns draw from their own stream, so they leave every other value as it was.
         self.links_rng = Random(f"journey-generator-links:{seed}:0")
+        # Typing errors, twins and namesakes too (mess.name_error ...): at rate 0 the other values stay as they were.
+        self.noise_rng = Random(f"journey-generator-noise:{seed}:0")
         self.last_web_order = ""  # the id a cached confirmation page shows (mess: order_id_stale)
         self.order_person: dict[str, str] = {}  # order id -> person id, for the truth's link evidence
 
     def start_chunk(self, chunk: int) -> None:
         self.rng = Random(f"journey-generator:{self.seed}:{chunk}")
         self.links_rng = Random(f"journey-generator-links:{self.seed}:{chunk}")
+        self.noise_rng = Random(f"journey-generator-noise:{self.seed}:{chunk}")
 
     # ------------------------------------------------------------------------------------------ clock
     def date_text(self, day: int) -> str:

@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the truth/ folder written by `journey generate`")
     evaluate.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
 
+    train = sub.add_parser("train-identity", help="learn fuzzy matching's parameters (Splink: m by EM, u by random "
+                           "sampling) from a built warehouse's person records and write seed identity_fuzzy_parameters")
+    train.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
+    train.add_argument("--out", type=Path, default=None,
+                       help="the CSV to write (default: dbt_project/seeds/identity_fuzzy_parameters.csv)")
+
     explain = sub.add_parser("explain-customer", help="one customer's records, touchpoints, sessions, path, credits")
     explain.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
     explain.add_argument("--customer-id", default=None, help="default: a customer with a multi-touch conversion")
@@ -122,6 +128,20 @@ def main(argv: list[str] | None = None) -> int:
         from orchestration.lib.identity_eval import evaluate_identity, format_report
 
         print(format_report(evaluate_identity(args.warehouse, args.truth.resolve())))
+        return 0
+    if args.command == "train-identity":
+        from orchestration.lib.identity_training import (
+            PARAMETERS_SEED,
+            format_parameters,
+            train_fuzzy_parameters,
+            write_parameters,
+        )
+
+        rows = train_fuzzy_parameters(args.warehouse)
+        out = args.out or PARAMETERS_SEED
+        write_parameters(rows, out)
+        print(format_parameters(rows))
+        print(f"wrote {out}: commit it, then build again (`journey run`) to score pairs with these parameters")
         return 0
     if args.command == "explain-customer":
         from orchestration.lib.worked_example import worked_example

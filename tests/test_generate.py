@@ -387,9 +387,10 @@ def test_birth_dates_swapped_and_addresses_written_differently(sample: Sample) -
         if text:
             value = (datetime.strptime(text, "%m/%d/%Y") if "/" in text else datetime.fromisoformat(text)).date()
             real = date.fromisoformat(truth["birth_date"])
-            if value != real:
-                assert (value.month, value.day) == (real.day, real.month), (text, truth["birth_date"])
+            if value != real and (value.month, value.day) == (real.day, real.month):
                 swapped += 1
+            elif value != real:  # a typing error (mess.birth_date_error): one digit of one field
+                assert _damerau_levenshtein(value.isoformat(), real.isoformat()) == 1, (text, truth["birth_date"])
     for source in ("orders", "crm_contacts"):
         for person, row in sample.keyed(source):
             if row["street"]:
@@ -615,3 +616,80 @@ def test_link_columns_are_carried_with_realistic_gaps() -> None:
     assert all(len(ids) == 1 for ids in carrying.values())  # the main contact: store and disconnected ones never
     several = [person for person in carrying if "|" in sample.people[person]["crm_contact_ids"]]
     assert several, "people with several contacts, one of which carries the account"
+
+
+# ------------------------------------------------------------------------------------------------ typing errors
+class _NoiseWorld:
+    """The two things mess's typing errors read from a World: the rates and the noise stream."""
+
+    def __init__(self, rates: MessRates, seed: int) -> None:
+        from random import Random
+
+        self.rates, self.noise_rng = rates, Random(seed)
+
+
+def _damerau_levenshtein(a: str, b: str) -> int:
+    """Optimal string alignment distance (adjacent transpositions count one edit)."""
+    d = [[max(i, j) if min(i, j) == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+def test_name_errors_come_at_their_rate_and_are_small() -> None:
+    """name_error misspells each name at its rate, with one error of the GeCo/FEBRL kinds: an edit or two (a
+    phonetic or OCR replacement like ph -> f or m -> rn), never a lower-case first letter."""
+    from generator import mess
+
+    w = _NoiseWorld(MessRates(name_error=0.06), seed=3)
+    names = ["Robert", "Katherine", "Thompson", "Phillips", "García", "Okafor", "Williams", "Jackson"] * 1000
+    typed = [mess.name_error(w, name) for name in names]
+    changed = [(name, out) for name, out in zip(names, typed, strict=True) if out != name]
+    assert 0.05 < len(changed) / len(names) < 0.07
+    distances = Counter(_damerau_levenshtein(name.lower(), out.lower()) for name, out in changed)
+    assert set(distances) <= {1, 2, 3} and distances[1] > 0.6 * len(changed), distances
+    assert all(out[0].isupper() or (name[0], out[0]) == ("O", "0") for name, out in changed)  # 'O' read as '0' 
+    # every kind shows up: a keyboard neighbour (Robert -> Roberr), a transposition, a phonetic variant
+    assert any(out.lower() == name.lower().replace(old, new, 1)
+               for name, out in changed for old, new in mess._PHONETIC_VARIANTS if old in name.lower())
+    assert any(sorted(out) == sorted(name) for name, out in changed)  # transposed letters
+    assert all(mess.name_error(_NoiseWorld(MessRates(name_error=0), 1), name) == name for name in names[:50])
+
+
+def test_birth_dates_and_postcodes_get_one_digit_errors_at_their_rates() -> None:
+    from generator import mess
+
+    w = _NoiseWorld(MessRates(birth_date_error=0.04), seed=5)
+    born = [date(1950, 1, 1) + timedelta(days=17 * i) for i in range(5000)]
+    typed = [mess.birth_date_error(w, b) for b in born]
+    changed = [(b, t) for b, t in zip(born, typed, strict=True) if t != b]
+    assert 0.03 < len(changed) / len(born) < 0.05
+    assert all(_damerau_levenshtein(b.isoformat(), t.isoformat()) == 1 for b, t in changed)
+    digits = [mess.mistype_digits(w.noise_rng, "94110") for _ in range(500)]
+    assert all(_damerau_levenshtein("94110", d) == 1 and len(d) == 5 for d in digits)
+    assert any(sorted(d) == sorted("94110") for d in digits) and any(sorted(d) != sorted("94110") for d in digits)
+
+
+def test_households_have_twins_and_namesakes_but_no_two_members_of_one_name(tmp_path: Path) -> None:
+    """Twins share a birth date and surname with another first name; a namesake junior shares the full name with
+    another birth date; otherwise no household has one first name twice."""
+    generate(tmp_path, people=3000, days=2, seed=4, rates=MessRates(twins=0.05, namesake_junior=0.05))
+    people = read_gz_csv(tmp_path / "truth" / "people.csv.gz")
+    households: dict[str, list[dict]] = defaultdict(list)
+    for person in people:
+        households[person["household_id"]].append(person)
+    twins = namesakes = 0
+    for members in households.values():
+        for i, a in enumerate(members):
+            for b in members[i + 1:]:
+                if a["first_name"] == b["first_name"]:
+                    assert a["last_name"] == b["last_name"] and a["birth_date"] != b["birth_date"], (a, b)
+                    namesakes += 1
+                elif a["birth_date"] == b["birth_date"] and a["last_name"] == b["last_name"]:
+                    twins += 1
+    multi = sum(len(m) > 1 for m in households.values())
+    assert 0.02 * multi < twins and 0.02 * multi < namesakes, (multi, twins, namesakes)

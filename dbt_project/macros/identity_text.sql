@@ -31,6 +31,20 @@
     (1.0 - cast(levenshtein({{ a }}, {{ b }}) as double) / greatest(length({{ a }}), length({{ b }}), 1))
 {%- endmacro %}
 
+-- Edit distance of two strings: Damerau-Levenshtein on DuckDB (a transposition is one edit), Levenshtein
+-- elsewhere (a transposition is two: a Spark port loses the transposed-letter levels unless it adds one).
+{% macro identity_edit_distance(a, b) -%}
+    {{ return(adapter.dispatch('identity_edit_distance', 'customer_journey')(a, b)) }}
+{%- endmacro %}
+
+{% macro duckdb__identity_edit_distance(a, b) -%}
+    damerau_levenshtein({{ a }}, {{ b }})
+{%- endmacro %}
+
+{% macro default__identity_edit_distance(a, b) -%}
+    levenshtein({{ a }}, {{ b }})
+{%- endmacro %}
+
 -- True when the name `expression` is a placeholder of any type ('unknown', 'n/a', ...: the exact values of seed
 -- identity_placeholder_values for type '*'): such a name is treated as missing.
 {% macro identity_is_placeholder_name(expression) -%}

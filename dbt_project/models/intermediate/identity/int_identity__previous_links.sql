@@ -1,5 +1,5 @@
 -- What the previous build linked that this build may change, read before this build rewrites it: the fuzzy
--- matches of the changed records (int_identity__fuzzy_matches as the previous build left it) and every event stitch
+-- matches of the changed records and of the records sharing a name and address with one (identity_fuzzy.sql) (int_identity__fuzzy_matches as the previous build left it) and every event stitch
 -- (int_identity__event_stitches). One row per (kind, node): int_identity__changed_links compares them with this
 -- build's. Empty on a first build.
 {{ config(materialized='table') }}
@@ -8,6 +8,7 @@
 {%- set previous_stitches = previous_state('int_identity__event_stitches') %}
 
 -- depends_on: {{ ref('int_identity__changed_records') }}
+-- depends_on: {{ ref('int_identity__person_records') }}
 
 with
 
@@ -27,8 +28,8 @@ final as (
         select record_a, record_b, node_b from {{ previous_fuzzy }}
     ) as side on side.record_a = stored.record_a and side.record_b = stored.record_b
     where stored.is_match
-        and (stored.record_a in (select source_name || ':' || record_id from {{ ref('int_identity__changed_records') }})
-             or stored.record_b in (select source_name || ':' || record_id from {{ ref('int_identity__changed_records') }}))
+        and (stored.record_a in {{ identity_fuzzy_recompared_records() }}
+             or stored.record_b in {{ identity_fuzzy_recompared_records() }})
     {%- endif %}
     {%- if previous_stitches is not none %}
     union all
