@@ -403,19 +403,16 @@ def reject_verdicts(path: Path) -> dict[str, tuple[bool, str]]:
         con.close()
 
 
-def noisy_files(path: Path) -> list[tuple]:
-    """Files the share alone (above 5%, at least 5 rejects) would have failed."""
-    con = duckdb.connect(str(path), read_only=True)
+def test_generated_data_passes_the_reject_rate_gate(generated: Path) -> None:
+    # The issue's case (`journey generate --people 1500 --days 30 --seed 11` once made an app_events file with 5
+    # rejects of 88 rows, which a plain 5% share failed) is test_reject_rate_passes_small_noisy_files: since the
+    # generator types person records with errors (issue 12) its draws differ, and no seed from 11 to 39 at this size
+    # makes such a file any more. Here: the generated data's rejects reach quarantine and the gate passes them.
+    con = duckdb.connect(str(generated), read_only=True)
     try:
-        return con.execute("select source, file_path, rows_read, rows_quarantined from ops.loaded_files "
-                           "where rows_quarantined >= 5 and rows_quarantined > 0.05 * rows_read").fetchall()
+        assert con.execute("select sum(rows_quarantined) from ops.loaded_files").fetchone()[0] > 0
     finally:
         con.close()
-
-
-def test_generated_data_passes_the_reject_rate_gate_although_a_small_file_is_noisy(generated: Path) -> None:
-    # journey generate --people 1500 --days 30 --seed 11: one small app_events file has 5 rejects of 88 rows
-    assert [(s, read, bad) for s, _, read, bad in noisy_files(generated)] == [("app_events", 88, 5)]
     verdicts = reject_verdicts(generated)
     assert all(passed for passed, _ in verdicts.values()), verdicts
 
