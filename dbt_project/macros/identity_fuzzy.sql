@@ -22,16 +22,3 @@
             on {{ identity_namesake_key('other') }} = {{ identity_namesake_key('changed') }}
     )
 {%- endmacro %}
-
--- The comparison level of one field of a pair (records a and b): 'missing' when either side lacks it, 'exact',
--- `typo_level` when one edit apart (a mistyped or transposed character; only where given), else 'different'.
-{% macro identity_field_level(column, typo_level=none) -%}
-    case
-        when a.{{ column }} is null or b.{{ column }} is null then 'missing'
-        when a.{{ column }} = b.{{ column }} then 'exact'
-        {%- if typo_level %}
-        when {{ identity_edit_distance('a.' ~ column, 'b.' ~ column) }} <= 1 then '{{ typo_level }}'
-        {%- endif %}
-        else 'different'
-    end
-{%- endmacro %}

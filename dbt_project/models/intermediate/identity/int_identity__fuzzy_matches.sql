@@ -140,10 +140,28 @@ compared as (
                 'cast(b.birth_date as ' ~ dbt.type_string() ~ ')') }} <= 1 then 'one_digit'
             else 'different'
         end as birth_date_level,
-        {{ identity_field_level('postcode_key', 'one_edit') }} as postcode_level,
-        {{ identity_field_level('street_key', 'one_edit') }} as street_level,
-        {{ identity_field_level('phone') }} as phone_level,
-        {{ identity_field_level('email') }} as email_level,
+        case
+            when a.postcode_key is null or b.postcode_key is null then 'missing'
+            when a.postcode_key = b.postcode_key then 'exact'
+            when {{ identity_edit_distance('a.postcode_key', 'b.postcode_key') }} <= 1 then 'one_edit'
+            else 'different'
+        end as postcode_level,
+        case
+            when a.street_key is null or b.street_key is null then 'missing'
+            when a.street_key = b.street_key then 'exact'
+            when {{ identity_edit_distance('a.street_key', 'b.street_key') }} <= 1 then 'one_edit'
+            else 'different'
+        end as street_level,
+        case
+            when a.phone is null or b.phone is null then 'missing'
+            when a.phone = b.phone then 'exact'
+            else 'different'
+        end as phone_level,
+        case
+            when a.email is null or b.email is null then 'missing'
+            when a.email = b.email then 'exact'
+            else 'different'
+        end as email_level,
         a.namesake_key in (select namesake_key from namesake_conflicts)
             or b.namesake_key in (select namesake_key from namesake_conflicts) as is_namesake_conflict
     from candidate_pairs
