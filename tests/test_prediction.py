@@ -109,6 +109,21 @@ def test_a_fit_stopped_early_is_not_converged(fitted):
     assert stopped.max_gradient_per_customer > MAX_GRADIENT_PER_CUSTOMER
 
 
+def test_the_convergence_check_takes_the_gradient_the_optimiser_ended_with(fitted):
+    """The check reads the gradient from scipy's result of PyMC's optimisation instead of compiling a gradient
+    function of its own: both must be the same number, and the result must be there (a PyMC that no longer calls
+    scipy's minimize through pymc.tuning.starting would silently fall back to the slower compiled gradient)."""
+    rfm, _, _ = fitted
+    with prediction.quiet_pymc():
+        from pymc_marketing.clv import GammaGammaModel
+
+        estimator = GammaGammaModel(model_config=prediction._flat_priors(prediction.GAMMA_GAMMA_PARAMETERS))
+        result = prediction._fit_map(estimator, prediction.gamma_gamma_input(rfm), 5000)
+        assert result is not None and result.jac is not None
+        compiled = prediction._max_gradient(estimator)
+    assert prediction._max_gradient(estimator, result) == pytest.approx(compiled, rel=1e-6, abs=1e-9)
+
+
 def test_a_likelihood_without_a_finite_maximum_is_fitted_with_the_default_dropout_prior():
     """A 60-day backtest of a generated shop (3,047 customers, their frequency, recency and T as the step computed
     them) carries no evidence that the dropout probability varies between customers: the maximum likelihood fit

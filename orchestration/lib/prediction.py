@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
 from typing import Any
+from unittest import mock
 
 import duckdb
 import numpy as np
@@ -160,8 +161,12 @@ def _flat_priors(names: tuple[str, ...]) -> dict[str, Any]:
     return {name: Prior("HalfFlat") for name in names}
 
 
-def _max_gradient(estimator: Any) -> float:
-    """The largest |d log posterior / d theta| at the fitted point, theta the optimiser's (log) coordinates."""
+def _max_gradient(estimator: Any, optimiser_result: Any = None) -> float:
+    """The largest |d log posterior / d theta| at the fitted point, theta the optimiser's (log) coordinates: the
+    gradient scipy's optimiser ended with when there is its result, else compiled and evaluated at the point."""
+    if optimiser_result is not None and getattr(optimiser_result, "jac", None) is not None:
+        gradient = np.asarray(optimiser_result.jac, dtype=float)
+        return float(np.max(np.abs(gradient))) if np.all(np.isfinite(gradient)) else math.inf
     model = estimator.model
     posterior = estimator.idata.posterior
     point = {}
@@ -175,11 +180,31 @@ def _max_gradient(estimator: Any) -> float:
     return float(np.max(np.abs(gradient))) if np.all(np.isfinite(gradient)) else math.inf
 
 
-def _finish(fit: ModelFit, estimator: Any, names: tuple[str, ...]) -> ModelFit:
+def _fit_map(estimator: Any, data: pd.DataFrame, maxeval: int) -> Any:
+    """`estimator.fit(method="map")`, returning scipy's result of the optimisation too (None when there was none to
+    keep: the optimiser stopped at its evaluation budget). PyMC's find_MAP keeps only the point; the result holds
+    the gradient the optimiser ended with, which the convergence check needs and would otherwise compile a
+    gradient function of its own for (a second or more per fit, most of a small warehouse's fit)."""
+    import pymc.tuning.starting
+
+    results = []
+    minimize = pymc.tuning.starting.minimize
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        result = minimize(*args, **kwargs)
+        results.append(result)
+        return result
+
+    with mock.patch.object(pymc.tuning.starting, "minimize", recorded):
+        estimator.fit(data=data, method="map", progressbar=False, maxeval=maxeval)
+    return results[-1] if len(results) == 1 else None
+
+
+def _finish(fit: ModelFit, estimator: Any, names: tuple[str, ...], optimiser_result: Any = None) -> ModelFit:
     fit.estimator = estimator
     posterior = estimator.idata.posterior
     fit.parameters = {name: float(np.asarray(posterior[name].values).reshape(-1)[0]) for name in names}
-    gradient = _max_gradient(estimator)
+    gradient = _max_gradient(estimator, optimiser_result)
     fit.max_gradient_per_customer = gradient / max(fit.customers_fitted, 1)
     finite = all(math.isfinite(v) and v > 0 for v in fit.parameters.values())
     fit.converged = bool(finite and fit.max_gradient_per_customer <= MAX_GRADIENT_PER_CUSTOMER)
@@ -200,8 +225,7 @@ def fit_bg_nbd(rfm: pd.DataFrame, purpose: str = "scoring", maxeval: int = 5000)
 
         data = rfm[["customer_id", "frequency", "recency", "T"]]
         estimator = BetaGeoModel(model_config=_flat_priors(BG_NBD_PARAMETERS))
-        estimator.fit(data=data, method="map", progressbar=False, maxeval=maxeval)
-        _finish(fit, estimator, BG_NBD_PARAMETERS)
+        _finish(fit, estimator, BG_NBD_PARAMETERS, _fit_map(estimator, data, maxeval))
         if fit.converged:
             return fit
         # No finite maximum: when the purchases carry no evidence that the dropout probability varies between
@@ -213,8 +237,7 @@ def fit_bg_nbd(rfm: pd.DataFrame, purpose: str = "scoring", maxeval: int = 5000)
         unbounded = fit.detail
         regularised = ModelFit(BG_NBD, purpose, len(rfm))
         estimator = BetaGeoModel(model_config=_dropout_prior())
-        estimator.fit(data=data, method="map", progressbar=False, maxeval=maxeval)
-        _finish(regularised, estimator, BG_NBD_PARAMETERS)
+        _finish(regularised, estimator, BG_NBD_PARAMETERS, _fit_map(estimator, data, maxeval))
         regularised.detail = (f"{regularised.detail}; with kappa = a + b ~ Pareto(1, 1), because the maximum "
                               f"likelihood fit had no finite optimum ({unbounded}; a = {fit.parameters.get('a', 0):.3g}"
                               f", b = {fit.parameters.get('b', 0):.3g})")
@@ -245,8 +268,7 @@ def fit_gamma_gamma(rfm: pd.DataFrame, purpose: str = "scoring", maxeval: int = 
         from pymc_marketing.clv import GammaGammaModel
 
         estimator = GammaGammaModel(model_config=_flat_priors(GAMMA_GAMMA_PARAMETERS))
-        estimator.fit(data=data, method="map", progressbar=False, maxeval=maxeval)
-        return _finish(fit, estimator, GAMMA_GAMMA_PARAMETERS)
+        return _finish(fit, estimator, GAMMA_GAMMA_PARAMETERS, _fit_map(estimator, data, maxeval))
 
 
 # --- scoring ----------------------------------------------------------------------------------------------------
