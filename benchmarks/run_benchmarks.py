@@ -93,7 +93,7 @@ def classify_step(step_key: str) -> tuple[str, str | None]:
     """(stage, source) of a step of the nightly job."""
     if step_key == "ops__build_warehouse":
         return "copy", None
-    if step_key in ("journey_dbt_models", "journey_dbt_after_prediction"):  # the run's two dbt builds
+    if step_key in ("journey_dbt_models", "journey_dbt_after_prediction"):  # (after_prediction: older versions)
         return "dbt_build", None
     if step_key == "predict_purchases":
         return "prediction", None

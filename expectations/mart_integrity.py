@@ -314,9 +314,17 @@ def fct_attribution_spec(thresholds: MartThresholds = MARTS, now: datetime | Non
 
 
 def customer_360_spec(thresholds: MartThresholds = MARTS, now: datetime | None = None) -> MartSpec:
-    """One row per customer, every one of them in dim_customers."""
+    """One row per customer, every one of them in dim_customers; and every prediction of the night shown (customer_360
+    is a view of a table dbt builds and of the predictions the step writes after it: docs/prediction.md)."""
     key = ("customer_id",)
-    return _spec(CUSTOMER_360_TABLE, key, [customer_known_rule(key)], reads=(CUSTOMERS_TABLE,), unit="customers")
+    shown = Rule(
+        "prediction_shown", "p_alive", (*key, "p_alive", "value_tier"), "rows",
+        f"exists (select 1 from {PREDICTIONS_TABLE} as p where p.customer_id = s.customer_id "
+        f"and (s.p_alive is distinct from p.p_alive or s.value_tier is null))",
+        f"show another p_alive than {PREDICTIONS_TABLE}, or no value_tier, for a customer with a prediction",
+        (*key, "p_alive", "value_tier"), meta={"reference": f"{PREDICTIONS_TABLE}.p_alive"})
+    return _spec(CUSTOMER_360_TABLE, key, [customer_known_rule(key), shown],
+                 reads=(CUSTOMERS_TABLE, PREDICTIONS_TABLE), unit="customers")
 
 
 def fct_customer_journeys_spec(thresholds: MartThresholds = MARTS, now: datetime | None = None) -> MartSpec:

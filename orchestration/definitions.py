@@ -1,5 +1,5 @@
-"""The Dagster code location: exports -> raw (+ quality gates) -> dbt models -> predictions -> customer_360 (dbt) ->
-mart gates -> publish."""
+"""The Dagster code location: exports -> raw (+ quality gates) -> dbt models -> predictions (which the view
+customer_360 shows) -> mart gates -> publish."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.defs.dbt.assets import journey_dbt_after_prediction, journey_dbt_models
+from orchestration.defs.dbt.assets import journey_dbt_models
 from orchestration.defs.dbt.project import dbt_resource
 from orchestration.defs.ingest.assets import build_warehouse, raw_assets
 from orchestration.defs.partitions import export_dates
@@ -38,8 +38,7 @@ def build_definitions(warehouse: Path | None = None, landing: Path | None = None
     resource = warehouse_resource(warehouse, landing)
     partitions = export_dates(resource.landing)
     return dg.Definitions(
-        assets=[build_warehouse, *raw_assets(partitions), journey_dbt_models, predict_purchases,
-                journey_dbt_after_prediction, published_warehouse],
+        assets=[build_warehouse, *raw_assets(partitions), journey_dbt_models, predict_purchases, published_warehouse],
         asset_checks=[*raw_source_checks(), *batch_checks(), *mart_checks()],
         jobs=[nightly_job(partitions)],
         schedules=[nightly_schedule(NIGHTLY_JOB)],

@@ -86,8 +86,7 @@ def run_config(full_refresh: bool = False, log_level: str | None = None) -> dict
     config: dict = {"loggers": {"console": {"config": {
         "log_level": log_level or os.environ.get("JOURNEY_LOG_LEVEL", "WARNING")}}}}
     if full_refresh:
-        config["ops"] = {step: {"config": {"full_refresh": True}} for step in ("journey_dbt_models",
-                                                                              "journey_dbt_after_prediction")}
+        config["ops"] = {"journey_dbt_models": {"config": {"full_refresh": True}}}
     return config
 
 

@@ -64,8 +64,13 @@ def test_publish_waits_for_every_mart_and_raw_asset(defs):
     assert {f"raw/{s}" for s in SOURCES} <= upstream
     assert {"marts/fct_touchpoints", "marts/dim_customers", "marts/customer_360", "marts/customer_predictions",
             "marts/prediction_model_parameters", "marts/prediction_backtest"} <= upstream
-    # the prediction step runs after the marts it reads and before customer_360
-    assert dg.AssetKey(["marts", "customer_predictions"]) in graph.get(dg.AssetKey(["marts", "customer_360"])).parent_keys
+    # the prediction step runs after the marts it reads; customer_360 is a view of its table, built in the same dbt
+    # build as the others (one dbt step: no dependency on the step that would split it in two), whose gate waits
+    assert dg.AssetKey(["marts", "customer_predictions"]) not in graph.get(
+        dg.AssetKey(["marts", "customer_360"])).parent_keys
+    from orchestration.defs.dbt.assets import DBT_ASSETS
+
+    assert [a.op.name for a in DBT_ASSETS] == ["journey_dbt_models"]
     assert dg.AssetKey(["intermediate", "int_customers__purchase_days"]) in graph.get(
         dg.AssetKey(["marts", "customer_predictions"])).parent_keys
 
@@ -147,9 +152,8 @@ def test_full_refresh_reaches_dbt_only_when_asked(defs):
     assert dbt_build_args(full_refresh=True)[-1] == "--full-refresh"
     assert "ops" not in run_config()
     config = run_config(full_refresh=True)
-    # both dbt builds of a run (before and after the prediction step) get it
-    assert config["ops"] == {"journey_dbt_models": {"config": {"full_refresh": True}},
-                             "journey_dbt_after_prediction": {"config": {"full_refresh": True}}}
+    # the run's one dbt build gets it
+    assert config["ops"] == {"journey_dbt_models": {"config": {"full_refresh": True}}}
     # the nightly job accepts that run config (a wrong op name or field would be rejected here)
     from orchestration.definitions import NIGHTLY_JOB
 
@@ -294,7 +298,7 @@ def test_progress_counts_files_models_and_gates(defs, terminal):
                                                                 "files_already_loaded": 1, "rows_read": 1234,
                                                                 "rows_quarantined": 5})
     models = [k for a in DBT_ASSETS for k in a.keys if k.path[0] in ("staging", "intermediate", "marts")]
-    assert dg.AssetKey(["marts", "customer_360"]) in models  # the second dbt build's model counts too
+    assert dg.AssetKey(["marts", "customer_360"]) in models
     for key in models:
         progress._materialized(key, {})
     # the prediction step's tables are no dbt models: a line of their own

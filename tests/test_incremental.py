@@ -174,8 +174,9 @@ def differences(incremental: Path, full: Path, tables: list[tuple[str, str]] | N
         con.execute(f"attach '{full}' as full_build (read_only)")
         if tables is None:
             tables = [("marts", r[0]) for r in con.execute(
-                "select table_name from duckdb_tables() where database_name = 'full_build' and schema_name = 'marts' "
-                "and (table_name like 'fct\\_%' escape '\\' or table_name = 'customer_360') order by 1"
+                "select table_name from information_schema.tables where table_catalog = 'full_build' "
+                "and table_schema = 'marts' and (table_name like 'fct\\_%' escape '\\' or table_name = 'customer_360') "
+                "order by 1"
             ).fetchall()]
             assert {"fct_touchpoints", "fct_sessions", "fct_conversion_paths", "fct_attribution",
                     "fct_markov_channel_attribution"} <= {t for _, t in tables}

@@ -72,8 +72,8 @@ create table marts.fct_attribution (
     conversion_id varchar, model varchar, channel varchar, conversion_value decimal(18, 2),
     credit double, revenue_credit double);
 
-create table marts.customer_360 (customer_id varchar, orders_count integer);
-insert into marts.customer_360 values ('c1', 1), ('c2', 0), ('c3', 0);
+create table marts.customer_360 (customer_id varchar, orders_count integer, p_alive double, value_tier varchar);
+insert into marts.customer_360 values ('c1', 1, 0.8, 'high'), ('c2', 0, 1.0, 'high'), ('c3', 0, null, null);
 
 create table marts.fct_customer_journeys (
     customer_id varchar, first_touch_at timestamp, last_touch_at timestamp, awareness_at timestamp,
@@ -238,7 +238,13 @@ BROKEN = [
     ("marts.fct_attribution", "update marts.fct_attribution set revenue_credit = revenue_credit + 0.02 "
      "where model = 'markov' and channel = 'email'", {("revenue_credits_sum_to_value", "revenue_credit")}),
     # customer_360
-    ("marts.customer_360", "insert into marts.customer_360 values ('c1', 1)", {("key_unique", "customer_id")}),
+    ("marts.customer_360", "insert into marts.customer_360 values ('c1', 1, 0.8, 'high')",
+     {("key_unique", "customer_id")}),
+    # the view no longer showing the night's predictions: another p_alive, or a buyer without a tier
+    ("marts.customer_360", "update marts.customer_360 set p_alive = 0.5 where customer_id = 'c1'",
+     {("prediction_shown", "p_alive")}),
+    ("marts.customer_360", "update marts.customer_360 set p_alive = null, value_tier = null where customer_id = 'c2'",
+     {("prediction_shown", "p_alive")}),
     ("marts.customer_360", "update marts.customer_360 set customer_id = null where customer_id = 'c3'",
      {("key_not_null", "customer_id")}),
     ("marts.customer_360", "update marts.customer_360 set customer_id = 'c404' where customer_id = 'c3'",
@@ -415,9 +421,11 @@ def test_every_mart_with_a_key_has_a_blocking_check() -> None:
         assert spec.asset_key == AssetKey(["marts", name]) and spec.name == f"{name}_quality" and spec.blocking
     waits = {name: {d.asset_key for d in spec.additional_deps} for name, spec in specs.items()}
     customers = {AssetKey(["marts", "dim_customers"])}
-    for name in ("fct_touchpoints", "customer_identifiers", "fct_sessions", "customer_360",
-                 "fct_customer_journeys", "customer_predictions"):
+    for name in ("fct_touchpoints", "customer_identifiers", "fct_sessions", "fct_customer_journeys",
+                 "customer_predictions"):
         assert waits[name] == customers, name
+    # customer_360 is a view of the predictions: its check waits for the prediction step too
+    assert waits["customer_360"] == customers | {AssetKey(["marts", "customer_predictions"])}
     assert {t for t, _, _ in MART_CHECKS} - {"marts.dim_customers"} == set(SPECS)
     # The checks wait for every mart their integrity suite reads (checks.py lists them without importing GX).
     for table in SPECS:

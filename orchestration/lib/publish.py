@@ -115,8 +115,8 @@ def bi_columns(table: str, columns: list[str]) -> list[str]:
 
 
 def write_bi_file(build: Path, target: Path) -> Path:
-    """Write the BI file from the (checkpointed) build file: every mart, less direct identifiers, in the same
-    storage format, made in `<target>.tmp` and renamed over `target` (readers of the old one keep it)."""
+    """Write the BI file from the (checkpointed) build file: every mart (a view's rows as a table), less direct
+    identifiers, in the same storage format, made in `<target>.tmp` and renamed over `target` (readers of the old one keep it)."""
     import duckdb
 
     tmp = target.with_name(target.name + ".tmp")
@@ -129,8 +129,10 @@ def write_bi_file(build: Path, target: Path) -> Path:
         con.execute("set TimeZone = 'UTC'")
         con.execute(f"attach {sql_literal(str(build))} as src (read_only)")
         con.execute("create schema if not exists marts")
+        # views too (customer_360 is a view of a table and the predictions): a table of their rows here
         tables = con.execute("select table_name from information_schema.tables where table_catalog = 'src' "
-                             "and table_schema = 'marts' and table_type = 'BASE TABLE' order by 1").fetchall()
+                             "and table_schema = 'marts' and table_type in ('BASE TABLE', 'VIEW') "
+                             "order by 1").fetchall()
         for (table,) in tables:
             if table in BI_DROPPED_TABLES:
                 continue

@@ -14,6 +14,14 @@ from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, has_legacy_custo
 from orchestration.lib.privacy import erasure_marker
 
 
+# The predictions (marts.customer_predictions) are written by the prediction step after the dbt build; customer_360
+# is a view that reads them when it is queried, not when dbt creates it (docs/prediction.md). In Dagster's graph it
+# does not wait for them (with the dependency the dbt build would have to run in two steps around the prediction);
+# its gate does (orchestration/defs/quality/checks.py).
+PREDICTIONS_KEY = dg.AssetKey(["marts", "customer_predictions"])
+VIEWS_OF_THE_PREDICTIONS = frozenset({"customer_360"})
+
+
 class JourneyTranslator(DagsterDbtTranslator):
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
@@ -22,6 +30,8 @@ class JourneyTranslator(DagsterDbtTranslator):
             return spec
         schema = node.get("config", {}).get("schema") or node.get("schema")
         layer = node["fqn"][1] if node.get("resource_type") == "model" and len(node["fqn"]) > 2 else "reference"
+        if node["name"] in VIEWS_OF_THE_PREDICTIONS:
+            spec = spec.replace_attributes(deps=[d for d in spec.deps if d.asset_key != PREDICTIONS_KEY])
         return spec.replace_attributes(key=dg.AssetKey([schema, node["name"]]), group_name=layer)
 
 
@@ -40,13 +50,6 @@ def dbt_build_args(full_refresh: bool = False) -> list[str]:
     With full_refresh, dbt rebuilds every incremental model from scratch (after a change of journey rules or
     sessionisation vars), except the persistent ones (`full_refresh=false`: the customer id map and the merge log)."""
     return ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if full_refresh else [])]
-
-
-# The run builds the dbt project in two invocations around the prediction step (docs/prediction.md): everything but
-# the models tagged after_prediction, then those (customer_360, which reads marts.customer_predictions). Dagster
-# orders them by the source of customer_360 (dbt source predictions.customer_predictions = asset
-# marts/customer_predictions).
-AFTER_PREDICTION = "tag:after_prediction"
 
 
 def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
@@ -72,21 +75,13 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
     yield from invocation.stream()
 
 
-@dbt_assets(manifest=dbt_project().manifest_path, project=dbt_project(), dagster_dbt_translator=TRANSLATOR,
-            exclude=AFTER_PREDICTION)
+@dbt_assets(manifest=dbt_project().manifest_path, project=dbt_project(), dagster_dbt_translator=TRANSLATOR)
 def journey_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
                        config: DbtBuildConfig):
     yield from _build(context, dbt, warehouse, config)
 
 
-@dbt_assets(manifest=dbt_project().manifest_path, project=dbt_project(), dagster_dbt_translator=TRANSLATOR,
-            select=AFTER_PREDICTION, name="journey_dbt_after_prediction")
-def journey_dbt_after_prediction(context: dg.AssetExecutionContext, dbt: DbtCliResource,
-                                 warehouse: WarehouseResource, config: DbtBuildConfig):
-    yield from _build(context, dbt, warehouse, config)
-
-
-DBT_ASSETS = (journey_dbt_models, journey_dbt_after_prediction)
+DBT_ASSETS = (journey_dbt_models,)
 DBT_STEPS = tuple(a.op.name for a in DBT_ASSETS)
 
 

@@ -276,7 +276,8 @@ MART_CHECKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("marts.fct_sessions", "fct_sessions", ("dim_customers",)),
     ("marts.fct_conversion_paths", "fct_conversion_paths", ()),
     ("marts.fct_attribution", "fct_attribution", ()),
-    ("marts.customer_360", "customer_360", ("dim_customers",)),
+    # a view of the predictions too: its gate waits for the prediction step (orchestration/defs/dbt/assets.py)
+    ("marts.customer_360", "customer_360", ("dim_customers", "customer_predictions")),
     ("marts.fct_customer_journeys", "fct_customer_journeys", ("dim_customers",)),
     ("marts.customer_predictions", "customer_predictions", ("dim_customers",)),
     ("marts.prediction_model_parameters", "prediction_model_parameters", ()),
