@@ -11,6 +11,9 @@
 -- 3. A value carried with more browsers or app installs (distinct anonymous_id and device_id values on its
 --    records) than its type allows (max_devices_per_value: an order is placed from one) does not link: a
 --    cached confirmation page that shows one order id to other visitors.
+-- 4. A household value (int_identity__household_values: a phone on a person record at an address where people of
+--    different first names live) does not link: a record that carries nothing but a family landline (a till sale)
+--    cannot say which member it belongs to.
 -- Incremental (docs/identity.md "Incremental builds"): a build works out again only the values whose guard can have
 -- changed, from int_identity__changed_links: the core values of changed records that carry another core value, and
 -- of changed stitches (phase 1); the person cores that hold such a value, a new core value, a value linked by a
@@ -39,6 +42,7 @@ record_identifiers as (select * from {{ ref('int_identity__linking_records') }})
 identifier_values as (select * from {{ ref('int_identity__identifier_values') }}),
 identifier_types as (select * from {{ ref('identity_identifier_types') }}),
 fuzzy_matches as (select * from {{ ref('int_identity__fuzzy_matches') }}),
+household_values as (select * from {{ ref('int_identity__household_values') }}),
 
 typed_nodes as (
     select
@@ -334,13 +338,41 @@ device_counts as (
     group by v.node_id
 ),
 
--- The values whose rows are written: everything recounted or in a recomputed core.
+-- Values that became or stopped being household values (int_identity__household_values is rebuilt whole: a new
+-- resident at an address changes the values of records that did not change).
+{#- a unit test's `this` is a fixture (a name, not a relation to introspect): it has the current columns #}
+{%- if this is string %}
+{%- set stored_columns = ['device_count', 'is_household_value'] %}
+{%- else %}
+{%- set stored_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
+{%- endif %}
+household_changes as (
+    {%- if 'is_household_value' in stored_columns %}
+    select node_id from (
+        select node_id from household_values
+        except
+        select node_id from previous where is_household_value
+    ) as became
+    union
+    select node_id from (
+        select node_id from previous where is_household_value
+        except
+        select node_id from household_values
+    ) as stopped
+    {%- else %}
+    {#- a warehouse built before is_household_value existed: every household value is rewritten once #}
+    select node_id from household_values
+    {%- endif %}
+),
+
+-- The values whose rows are written: everything recounted or in a recomputed core, and the household changes.
 rewritten as (
     select node_id from recount_core
     union select node_id from core_region
     union select node_id from touched_core_values
     union select node_id from recount_other
     union select node_id from changed_links
+    union select node_id from household_changes
 ),
 
 guard_inputs as (
@@ -354,7 +386,6 @@ guard_inputs as (
         case
             when recount_other.node_id is not null then device_counts.device_count
             {#- a warehouse built before device_count existed: recounted values only, until --full-refresh #}
-            {%- set stored_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list %}
             else {{ 'nullif(previous.device_count, 0)' if 'device_count' in stored_columns else 'null' }}
         end as counted_devices,
         core_components.component_id as core_component_id
@@ -522,21 +553,31 @@ final as (
             when max_devices_per_value is not null and coalesce(counted_devices, 0) > max_devices_per_value
                 then 'carried by ' || cast(counted_devices as varchar)
                     || ' browsers or app installs (max ' || cast(max_devices_per_value as varchar) || ')'
+            when is_household_value
+                then 'household ' || identifier_type || ': on a person record at an address of people with other first names'
         end as block_reason,
-        coalesce(counted_devices, 0) as device_count
-    from guard_inputs
+        coalesce(counted_devices, 0) as device_count,
+        is_household_value
+    from (
+        select guard_inputs.*, household_values.node_id is not null as is_household_value
+        from guard_inputs
+        left join household_values on household_values.node_id = guard_inputs.node_id
+    ) as guard_inputs
 ),
 
 guarded as (
-    -- device_count last: a table built before it existed appends it there, and rows compare field by field
-    select * exclude (device_count), block_reason is null as is_linkable, device_count from final
+    -- device_count and is_household_value last: a table built before they existed appends them there, and rows
+    -- compare field by field
+    select * exclude (device_count, is_household_value), block_reason is null as is_linkable, device_count,
+        is_household_value
+    from final
 ),
 
 -- `_changed_at` moves only when what the graph reads of the row changes (whether and how the value links, its person
 -- core, when it was first seen), not with its counts and last sighting: those change with every record it gains,
 -- and int_identity__graph_scope starts from the rows stamped here.
 stamped as (
-    {{ stamp_changes('guarded', ['node_id'], ignored=['last_seen_at', 'record_count', 'people_count', 'device_count', 'block_reason']) }}
+    {{ stamp_changes('guarded', ['node_id'], ignored=['last_seen_at', 'record_count', 'people_count', 'device_count', 'block_reason', 'is_household_value']) }}
 )
 
 select * from stamped
