@@ -20,7 +20,7 @@
 -- guard changed in this build (int_identity__graph_scope starts from them); a new count alone does not mark a row.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='node_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
@@ -517,11 +517,11 @@ final as (
         case
             when is_placeholder then 'placeholder: ' || placeholder_reason
             when max_people_per_value is not null and coalesce(counted_people, 0) > max_people_per_value
-                then 'shared by ' || cast(counted_people as varchar)
-                    || ' people (max ' || cast(max_people_per_value as varchar) || ')'
+                then 'shared by ' || cast(counted_people as {{ text_type() }})
+                    || ' people (max ' || cast(max_people_per_value as {{ text_type() }}) || ')'
             when max_devices_per_value is not null and coalesce(counted_devices, 0) > max_devices_per_value
-                then 'carried by ' || cast(counted_devices as varchar)
-                    || ' browsers or app installs (max ' || cast(max_devices_per_value as varchar) || ')'
+                then 'carried by ' || cast(counted_devices as {{ text_type() }})
+                    || ' browsers or app installs (max ' || cast(max_devices_per_value as {{ text_type() }}) || ')'
         end as block_reason,
         coalesce(counted_devices, 0) as device_count
     from guard_inputs

@@ -6,7 +6,7 @@
 -- int_identity__previous_record_identifiers kept what they carried before).
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
