@@ -529,7 +529,10 @@ final as (
 
 guarded as (
     -- device_count last: a table built before it existed appends it there, and rows compare field by field
-    select * exclude (device_count), block_reason is null as is_linkable, device_count from final
+    {%- set final_columns = ['node_id', 'identifier_type', 'identifier_value', 'first_seen_at', 'last_seen_at',
+        'record_count', 'is_core', 'is_placeholder', 'people_count', 'max_people_per_value', 'core_component_id',
+        'block_reason', 'device_count'] %}
+    select {{ star_except(['device_count'], final_columns) }}, block_reason is null as is_linkable, device_count from final
 ),
 
 -- `_changed_at` moves only when what the graph reads of the row changes (whether and how the value links, its person
