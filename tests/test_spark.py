@@ -28,9 +28,17 @@ EQUAL_ON_SPARK = [
     "staging.stg_app__events", "staging.stg_crm__contacts", "staging.stg_email__events",
     "staging.stg_pos__transactions", "staging.stg_reviews__reviews", "staging.stg_shop__orders",
     "staging.stg_support__tickets", "staging.stg_web__events",
+    "intermediate.int_identity__records", "intermediate.int_identity__record_identifiers",
+    "intermediate.int_identity__identifier_values", "intermediate.int_identity__person_records",
+    "intermediate.int_identity__stitch_candidates", "intermediate.int_identity__event_stitches",
+    "intermediate.int_identity__changed_records", "intermediate.int_identity__changed_nodes",
+    "intermediate.int_identity__previous_links", "intermediate.int_identity__previous_record_identifiers",
 ]
-# What dbt builds on Spark so far, layer by layer (docs/spark.md "Status"): the selection of `dbt run`.
-SPARK_SELECTION = ["staging"]
+# What dbt builds on Spark so far, layer by layer (docs/spark.md "Status"): the selection of one `dbt run` (one
+# invocation, so the rows staged in it carry its start time, as int_identity__changed_records expects). The identity
+# graph from int_identity__identifier_guards on is not ported yet: its connected components need rounds Spark
+# materialises (docs/spark.md).
+SPARK_SELECTION = ["staging", "path:models/intermediate/identity", "--exclude", "int_identity__identifier_guards+"]
 
 
 def _spark_env(spark_warehouse: Path, duckdb_warehouse: Path) -> dict[str, str]:
