@@ -237,9 +237,9 @@ def test_a_short_history_fits_nothing(simulated):
 
 
 def test_dbt_creates_the_predictions_table_as_the_step_writes_it():
-    """dbt's on-run-start hook (macros/prediction_tables.sql) and prediction.PREDICTION_COLUMNS agree."""
+    """dbt's on-run-start hook on DuckDB (macros/prediction_tables.sql) and prediction.PREDICTION_COLUMNS agree."""
     macro = (ROOT / "dbt_project" / "macros" / "prediction_tables.sql").read_text()
-    body = macro.split("{% macro create_prediction_tables() %}")[1].split("{% endmacro %}")[0]
+    body = macro.split("{% macro default__create_prediction_tables() %}")[1].split("{% endmacro %}")[0]
     con = duckdb.connect()
     try:
         con.execute(body)

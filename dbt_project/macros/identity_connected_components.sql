@@ -45,25 +45,32 @@
     ) as connected_components
 {%- endmacro %}
 
--- Other engines (Spark, ...): a fixed number of propagation rounds, unrolled into CTEs. Each round takes the
--- smallest label among a node and its neighbours; var identity_label_rounds must be at least the graph's
--- diameter (the test `identity_components_are_stable` fails if it was too small).
+-- Other engines (Spark, ...): a fixed number of propagation rounds, unrolled into CTEs. Each round gives a node
+-- the smallest label among itself and its neighbours; var identity_label_rounds must be at least the graph's
+-- diameter (the test `identity_components_are_stable` fails if it was too small). Each round reads the previous
+-- one once (a self-loop per node stands for "itself"): Spark inlines CTEs, and a round that read its predecessor
+-- twice would double the query plan with every round (2^30 after thirty: the driver runs out of memory).
 {% macro default__identity_connected_components(edges, nodes) -%}
     {%- set rounds = var('identity_label_rounds', 30) -%}
     select node_id, component_id from (
-        with undirected as (
-            select src_node, dst_node from {{ edges }}
+        with neighbours as (
+            {#- nodes only: an edge's end outside `nodes` gets no label, as on DuckDB #}
+            select src_node, dst_node from (
+                select src_node, dst_node from {{ edges }}
+                union
+                select dst_node as src_node, src_node as dst_node from {{ edges }}
+            ) as undirected
+            where src_node in (select node_id from {{ nodes }})
             union
-            select dst_node as src_node, src_node as dst_node from {{ edges }}
+            select node_id as src_node, node_id as dst_node from {{ nodes }}
         ),
         round_0 as (select node_id, node_id as component_id from {{ nodes }}),
         {%- for i in range(1, rounds + 1) %}
         round_{{ i }} as (
-            select l.node_id, least(l.component_id, coalesce(min(n.component_id), l.component_id)) as component_id
-            from round_{{ i - 1 }} as l
-            left join undirected as e on e.src_node = l.node_id
-            left join round_{{ i - 1 }} as n on n.node_id = e.dst_node
-            group by l.node_id, l.component_id
+            select neighbours.src_node as node_id, min(previous.component_id) as component_id
+            from neighbours
+            inner join round_{{ i - 1 }} as previous on previous.node_id = neighbours.dst_node
+            group by neighbours.src_node
         ){{ "," if not loop.last }}
         {%- endfor %}
         select node_id, component_id from round_{{ rounds }}

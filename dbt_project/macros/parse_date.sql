@@ -8,3 +8,16 @@
 {% macro default__parse_date(expression, formats) -%}
     cast(try_strptime({{ nullif_blank(expression) }}, ['{{ formats | join("', '") }}']) as date)
 {%- endmacro %}
+
+{#- Spark: the first format that parses (try_to_timestamp: null when it does not), strptime codes as Java
+    patterns. A code between separators reads one or two digits (strptime's %m and %d do too); without
+    separators ('%Y%m%d') widths are fixed. -#}
+{% macro spark__parse_date(expression, formats) -%}
+    coalesce(
+        {%- for format in formats %}
+        {%- set separated = format | length > 6 %}
+        {%- set java = format | replace('%Y', 'yyyy') | replace('%m', 'M' if separated else 'MM') | replace('%d', 'd' if separated else 'dd') %}
+        cast(try_to_timestamp({{ nullif_blank(expression) }}, '{{ java }}') as date){% if not loop.last %},{% endif %}
+        {%- endfor %}
+    )
+{%- endmacro %}

@@ -8,7 +8,7 @@
 {%- endmacro %}
 
 {% macro spark__regexp_like(expression, pattern) -%}
-    ({{ expression }} rlike '{{ pattern }}')
+    ({{ expression }} rlike '{{ spark_regex(pattern) }}')
 {%- endmacro %}
 
 -- Replace every match of `pattern` in `expression` with `replacement`.
@@ -21,7 +21,7 @@
 {%- endmacro %}
 
 {% macro spark__regexp_replace_all(expression, pattern, replacement) -%}
-    regexp_replace({{ expression }}, '{{ pattern }}', '{{ replacement }}')
+    regexp_replace({{ expression }}, '{{ spark_regex(pattern) }}', '{{ replacement }}')
 {%- endmacro %}
 
 -- The first capture group of `pattern` in `expression`, or null when it does not match.
@@ -31,4 +31,21 @@
 
 {% macro default__regexp_extract_group(expression, pattern) -%}
     nullif(regexp_extract({{ expression }}, '{{ pattern }}', 1), '')
+{%- endmacro %}
+
+{% macro spark__regexp_extract_group(expression, pattern) -%}
+    nullif(regexp_extract({{ expression }}, '{{ spark_regex(pattern) }}', 1), '')
+{%- endmacro %}
+
+-- Every match's first capture group of `pattern` in `expression`, as a list.
+{% macro regexp_extract_all_group(expression, pattern) -%}
+    {{ return(adapter.dispatch('regexp_extract_all_group')(expression, pattern)) }}
+{%- endmacro %}
+
+{% macro default__regexp_extract_all_group(expression, pattern) -%}
+    regexp_extract_all({{ expression }}, '{{ pattern }}', 1)
+{%- endmacro %}
+
+{% macro spark__regexp_extract_all_group(expression, pattern) -%}
+    regexp_extract_all({{ expression }}, '{{ spark_regex(pattern) }}', 1)
 {%- endmacro %}

@@ -13,3 +13,14 @@
         else trim({{ expression }})
     end
 {%- endmacro %}
+
+{#- Spark: trim(BOTH characters FROM text) is its character-set trim; chr(160) is the non-breaking space. -#}
+{% macro spark__trim_whitespace(expression) -%}
+    {%- set first = 'ascii(trim(' ~ expression ~ '))' -%}
+    {%- set last = 'ascii(reverse(trim(' ~ expression ~ ')))' -%}
+    case
+        when {{ first }} between 9 and 13 or {{ first }} = 160 or {{ last }} between 9 and 13 or {{ last }} = 160
+            then trim(both chr(32) || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160) from {{ expression }})
+        else trim({{ expression }})
+    end
+{%- endmacro %}

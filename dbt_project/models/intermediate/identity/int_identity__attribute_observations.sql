@@ -7,7 +7,7 @@
 -- only those staged rows. Every other record keeps its customer, its content and the guards of its values.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,

@@ -5,7 +5,7 @@
 -- Incremental: a build rewrites the values of int_identity__graph_scope (whole components).
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='append',
         on_schema_change='sync_all_columns',
         full_refresh=none if var('journey_incremental') else true,

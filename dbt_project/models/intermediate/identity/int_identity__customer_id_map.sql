@@ -20,7 +20,7 @@
 -- previous customer with values outside the scope counts them for its heir, and an id kept outside is not reused.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='node_id',
         incremental_strategy='delete+insert',
         full_refresh=false,

@@ -9,7 +9,7 @@
 -- what one full count of all records gives, without reading the records counted before.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key=['src_node', 'dst_node', 'edge_kind'],
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',

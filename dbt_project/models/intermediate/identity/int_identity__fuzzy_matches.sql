@@ -17,7 +17,7 @@
 {%- set changed_keys_jinja = "{{ identity_fuzzy_recompared_records() }}" %}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,

@@ -8,7 +8,7 @@
 -- Incremental: a build rewrites the rows of int_identity__dirty_customers only.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,

@@ -5,7 +5,7 @@
 -- (int_identity__identifier_guards has it).
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='append',
         on_schema_change='sync_all_columns',
         full_refresh=none if var('journey_incremental') else true,

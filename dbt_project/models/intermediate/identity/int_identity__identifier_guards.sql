@@ -23,7 +23,7 @@
 -- guard changed in this build (int_identity__graph_scope starts from them); a new count alone does not mark a row.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='node_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
@@ -548,11 +548,11 @@ final as (
         case
             when is_placeholder then 'placeholder: ' || placeholder_reason
             when max_people_per_value is not null and coalesce(counted_people, 0) > max_people_per_value
-                then 'shared by ' || cast(counted_people as varchar)
-                    || ' people (max ' || cast(max_people_per_value as varchar) || ')'
+                then 'shared by ' || cast(counted_people as {{ text_type() }})
+                    || ' people (max ' || cast(max_people_per_value as {{ text_type() }}) || ')'
             when max_devices_per_value is not null and coalesce(counted_devices, 0) > max_devices_per_value
-                then 'carried by ' || cast(counted_devices as varchar)
-                    || ' browsers or app installs (max ' || cast(max_devices_per_value as varchar) || ')'
+                then 'carried by ' || cast(counted_devices as {{ text_type() }})
+                    || ' browsers or app installs (max ' || cast(max_devices_per_value as {{ text_type() }}) || ')'
             when is_household_value
                 then 'household ' || identifier_type || ': on a person record at an address of people with other first names'
         end as block_reason,
@@ -568,8 +568,11 @@ final as (
 guarded as (
     -- device_count and is_household_value last: a table built before they existed appends them there, and rows
     -- compare field by field
-    select * exclude (device_count, is_household_value), block_reason is null as is_linkable, device_count,
-        is_household_value
+    {%- set final_columns = ['node_id', 'identifier_type', 'identifier_value', 'first_seen_at', 'last_seen_at',
+        'record_count', 'is_core', 'is_placeholder', 'people_count', 'max_people_per_value', 'core_component_id',
+        'block_reason', 'device_count', 'is_household_value'] %}
+    select {{ star_except(['device_count', 'is_household_value'], final_columns) }}, block_reason is null as is_linkable,
+        device_count, is_household_value
     from final
 ),
 

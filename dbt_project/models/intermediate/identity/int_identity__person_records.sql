@@ -5,7 +5,7 @@
 -- Incremental: a build rewrites the rows of the changed records (int_identity__changed_records) only.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,

@@ -6,7 +6,7 @@
 -- those whose customer changed.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key=['source_name', 'record_id'],
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',

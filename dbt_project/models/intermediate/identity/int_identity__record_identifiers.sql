@@ -6,7 +6,7 @@
 -- int_identity__previous_record_identifiers kept what they carried before).
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
@@ -43,7 +43,7 @@ url_parameters as (
         substr(parameter, length(split_part(parameter, '=', 1)) + 2) as parameter_value
     from (
         select source_name, record_id, observed_at,
-            unnest(regexp_extract_all(url, '[?&]([^=&#]+=[^&#]*)', 1)) as parameter
+            {{ explode_list(regexp_extract_all_group('url', '[?&]([^=&#]+=[^&#]*)')) }} as parameter
         from (
             select source_name, record_id, observed_at, tracked_url as url from source_records
             where tracked_url like '%=%'
@@ -78,7 +78,7 @@ unpivoted as (
     from source_records where subscriber_id is not null
     union all
     select url_parameters.source_name, url_parameters.record_id, url_parameters.observed_at, 'subscriber_id',
-        nullif(trim(coalesce(try(url_decode(url_parameters.parameter_value)), url_parameters.parameter_value)), '')
+        nullif(trim(coalesce({{ try_url_decode('url_parameters.parameter_value') }}, url_parameters.parameter_value)), '')
     from url_parameters
     inner join tracked_parameters on tracked_parameters.parameter_name = url_parameters.parameter_name
 ),

@@ -20,7 +20,7 @@
 {%- set last_weight = var('attribution_position_last_weight') %}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key=['conversion_id', 'model'],
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',

@@ -5,7 +5,7 @@
 -- combination's channel depends on the rules alone; after changing them, run a full refresh).
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,

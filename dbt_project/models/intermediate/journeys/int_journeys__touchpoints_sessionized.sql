@@ -11,7 +11,7 @@
 -- _previous_rebuild_from); int_journeys__rebuild_scope reads them.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='touchpoint_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',

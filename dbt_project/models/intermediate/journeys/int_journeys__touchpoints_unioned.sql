@@ -10,7 +10,7 @@
 -- visitors to re-stitch.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='touchpoint_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',

@@ -4,7 +4,7 @@
 -- once, by the build that re-keyed the id map). Appended by each run that changes ids; never rebuilt.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='append',
         full_refresh=false,
         on_schema_change='append_new_columns',
@@ -53,7 +53,7 @@ merge_evidence as (
         changes.new_customer_id,
         min(
             edges.edge_kind || ' ' || edges.example_record || ' links ' || edges.src_node || ' and ' || edges.dst_node
-            || coalesce(' (score ' || cast(round(edges.match_score, 3) as varchar) || ')', '')
+            || coalesce(' (score ' || cast(round(edges.match_score, 3) as {{ text_type() }}) || ')', '')
         ) as evidence
     from changes
     inner join id_map as old_side

@@ -8,7 +8,7 @@
 -- credits that changed with the removal effects).
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key=['conversion_id', 'model'],
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',

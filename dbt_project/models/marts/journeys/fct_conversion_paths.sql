@@ -6,7 +6,7 @@
 -- path.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='path_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',

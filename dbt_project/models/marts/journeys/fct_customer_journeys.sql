@@ -8,7 +8,7 @@
 -- touchpoints it rewrote (the visitors of int_journeys__rebuild_scope; a customer merged away loses its row).
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,

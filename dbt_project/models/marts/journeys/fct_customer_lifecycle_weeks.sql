@@ -12,7 +12,7 @@
 -- journey_as_of set earlier than the last build's) are deleted.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,

@@ -1,0 +1,98 @@
+-- What differs between the engines the project runs on (DuckDB, the default; Apache Spark: docs/spark.md) and is
+-- not a function of its own: types and materializations. Each DuckDB variant renders exactly what the models wrote
+-- before the Spark port, so the DuckDB build's SQL is unchanged.
+
+-- The text type in casts and DDL: DuckDB's varchar has no length; Spark's needs one, and its text type is string.
+{% macro text_type() -%}
+    {{ return(adapter.dispatch('text_type')()) }}
+{%- endmacro %}
+
+{% macro default__text_type() -%}
+    varchar
+{%- endmacro %}
+
+{% macro spark__text_type() -%}
+    string
+{%- endmacro %}
+
+-- The materialization of the incremental models (docs/journeys.md "Incremental builds"). Their strategies (delete+
+-- insert by key, append with a later delete) need row-level deletes, which plain Parquet tables on Spark do not
+-- have: there each is rebuilt in full every run (a table), is_incremental() is false and the models read
+-- everything. Insert-overwrite by partition, or merge on a table format that has it, is the later step.
+{% macro incremental_materialization() -%}
+    {{ return(adapter.dispatch('incremental_materialization')()) }}
+{%- endmacro %}
+
+{% macro default__incremental_materialization() -%}
+    {{ return('incremental') }}
+{%- endmacro %}
+
+{% macro spark__incremental_materialization() -%}
+    {{ return('table') }}
+{%- endmacro %}
+
+-- A regular expression written for DuckDB (RE2, POSIX classes such as [:space:]) as a Spark SQL string literal's
+-- content: Java's regex has no POSIX classes inside brackets (it would read [:space:] as the letters), and Spark's
+-- SQL parser unescapes backslashes in literals, so each is doubled.
+{% macro spark_regex(pattern) -%}
+    {{ return(pattern | replace('[:space:]', '\\s') | replace('\\', '\\\\')) }}
+{%- endmacro %}
+
+-- One row per element of the list `expression` (in a select list): DuckDB's unnest, Spark's explode.
+{% macro explode_list(expression) -%}
+    {{ return(adapter.dispatch('explode_list')(expression)) }}
+{%- endmacro %}
+
+{% macro default__explode_list(expression) -%}
+    unnest({{ expression }})
+{%- endmacro %}
+
+{% macro spark__explode_list(expression) -%}
+    explode({{ expression }})
+{%- endmacro %}
+
+-- dbt's listagg on Spark (overrides dbt-spark's, which ignores the order and warns): the project's calls order
+-- by one ascending expression ('order by touch_position'), or list distinct values ordered by themselves.
+{% macro spark__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
+    {%- set order_expression = (order_by_clause or '') | replace('order by', '') | trim -%}
+    {%- if ',' in order_expression or ' desc' in order_expression | lower -%}
+        {{ exceptions.raise_compiler_error("spark__listagg orders by one ascending expression, not: " ~ order_by_clause) }}
+    {%- endif -%}
+    {%- if (measure | lower | trim)[:9] == 'distinct ' -%}
+        {%- set collected = 'array_sort(collect_set(' ~ (measure | trim)[9:] ~ '))' -%}
+    {%- elif order_expression -%}
+        {%- set collected = 'transform(array_sort(collect_list(struct(' ~ order_expression ~ ' as sort_key, ' ~ measure
+            ~ ' as item))), entry -> entry.item)' -%}
+    {%- else -%}
+        {%- set collected = 'collect_list(' ~ measure ~ ')' -%}
+    {%- endif -%}
+    {%- if limit_num %}{% set collected = 'slice(' ~ collected ~ ', 1, ' ~ limit_num ~ ')' %}{% endif -%}
+    array_join({{ collected }}, {{ delimiter_text }})
+{%- endmacro %}
+
+-- Every column of a relation but `excluded`, in a select list: DuckDB's `* exclude (...)`. Spark SQL has no such
+-- star, so there the relation's `columns` (all of them, in order) are listed, less the excluded ones.
+{% macro star_except(excluded, columns) -%}
+    {{ return(adapter.dispatch('star_except')(excluded, columns)) }}
+{%- endmacro %}
+
+{% macro default__star_except(excluded, columns) -%}
+    * exclude ({{ excluded | join(', ') }})
+{%- endmacro %}
+
+{% macro spark__star_except(excluded, columns) -%}
+    {{ columns | reject('in', excluded) | join(', ') }}
+{%- endmacro %}
+
+-- A percent-encoded text decoded, or null when it is not valid percent-encoding.
+{% macro try_url_decode(expression) -%}
+    {{ return(adapter.dispatch('try_url_decode')(expression)) }}
+{%- endmacro %}
+
+{% macro default__try_url_decode(expression) -%}
+    try(url_decode({{ expression }}))
+{%- endmacro %}
+
+{% macro spark__try_url_decode(expression) -%}
+    try_url_decode({{ expression }})
+{%- endmacro %}

@@ -1,0 +1,124 @@
+"""The bundled sample built by the dbt project on Apache Spark equals the DuckDB build (issue 17; docs/spark.md).
+
+`make test-spark` (marker `spark`; not in `make test` until every layer is equal). The DuckDB pipeline builds the
+sample (`journey run`, the session's shared build); its raw schema is copied to a local Spark warehouse by the
+stand-in for Spark ingestion (orchestration/lib/spark_raw.py); dbt builds seeds and models there with the `spark`
+target and the same customer-id key; orchestration/lib/spark_compare.py compares every table row for row.
+
+EQUAL_ON_SPARK lists the tables that are equal today; each is a test. A table that becomes equal moves into it
+(test_the_list_of_equal_tables_is_complete fails until it does, so the list never lags behind what Spark builds).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, key_for_warehouse
+from orchestration.lib.spark_compare import compare_warehouses
+from tests.helpers import DBT_DIR, ROOT
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+EQUAL_ON_SPARK = [
+    "staging.stg_app__events", "staging.stg_crm__contacts", "staging.stg_email__events",
+    "staging.stg_pos__transactions", "staging.stg_reviews__reviews", "staging.stg_shop__orders",
+    "staging.stg_support__tickets", "staging.stg_web__events",
+    "intermediate.int_identity__records", "intermediate.int_identity__record_identifiers",
+    "intermediate.int_identity__identifier_values", "intermediate.int_identity__person_records",
+    "intermediate.int_identity__stitch_candidates", "intermediate.int_identity__event_stitches",
+    "intermediate.int_identity__changed_records", "intermediate.int_identity__changed_nodes",
+    "intermediate.int_identity__previous_links", "intermediate.int_identity__previous_record_identifiers",
+]
+# What dbt builds on Spark so far, layer by layer (docs/spark.md "Status"): the selection of one `dbt run` (one
+# invocation, so the rows staged in it carry its start time, as int_identity__changed_records expects). The identity
+# graph from int_identity__identifier_guards on is not ported yet: its connected components need rounds Spark
+# materialises (docs/spark.md).
+SPARK_SELECTION = ["staging", "path:models/intermediate/identity", "--exclude", "int_identity__identifier_guards+"]
+
+
+def _spark_env(spark_warehouse: Path, duckdb_warehouse: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")}
+    env["JOURNEY_SPARK_WAREHOUSE"] = str(spark_warehouse)
+    # the DuckDB run's key (derived from its warehouse's privacy key), so both engines make the same customer ids
+    env[CUSTOMER_ID_KEY_ENV] = key_for_warehouse(duckdb_warehouse, create=False)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+@pytest.fixture(scope="module")
+def spark_build(sample_build, tmp_path_factory):
+    """The sample's raw tables copied to Spark, then seeds and the selected models built there by dbt-spark."""
+    spark_warehouse = tmp_path_factory.mktemp("spark") / "warehouse"
+    spark_warehouse.mkdir()
+    env = _spark_env(spark_warehouse, sample_build.warehouse)
+    # processes of their own: the local Derby metastore admits one JVM at a time
+    load = subprocess.run([sys.executable, "-m", "orchestration.lib.spark_raw", str(sample_build.warehouse),
+                           str(spark_warehouse)], env=env, capture_output=True, text=True, check=False)
+    assert load.returncode == 0, load.stdout[-3000:] + load.stderr[-3000:]
+    dbt = Path(sys.executable).parent / "dbt"
+    target = spark_warehouse.parent / "dbt-target"
+    env["DBT_TARGET_PATH"] = env["DBT_LOG_PATH"] = str(target)
+    for args in (["seed"], ["run", "--select", *SPARK_SELECTION]):
+        result = subprocess.run([str(dbt), *args, "--target", "spark", "--profiles-dir", str(DBT_DIR),
+                                 "--project-dir", str(DBT_DIR)], cwd=DBT_DIR, env=env, capture_output=True,
+                                text=True, check=False)
+        assert result.returncode == 0, f"dbt {' '.join(args)} on Spark failed:\n{result.stdout[-6000:]}"
+    return load.stdout, spark_warehouse
+
+
+@pytest.fixture(scope="module")
+def comparison(sample_build, spark_build):
+    _, spark_warehouse = spark_build
+    return {result.name: result for result in compare_warehouses(sample_build.warehouse, spark_warehouse)}
+
+
+def test_the_stand_in_copies_every_raw_table(spark_build, sample_build):
+    """The raw tables on Spark hold the DuckDB run's rows (counts printed by the stand-in loader)."""
+    import duckdb
+
+    printed, _ = spark_build
+    con = duckdb.connect(str(sample_build.warehouse), read_only=True)
+    try:
+        for line in printed.strip().splitlines():
+            table, rows = line.split(": ")
+            assert int(rows.split()[0]) == con.execute(f"select count(*) from {table}").fetchone()[0] > 0, line
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("table", EQUAL_ON_SPARK)
+def test_the_table_built_on_spark_equals_duckdbs(comparison, table):
+    """Same rows (every column but the build-time stamp; doubles to 6 decimals, money exactly)."""
+    assert comparison[table].equal, comparison[table].describe()
+
+
+def test_the_list_of_equal_tables_is_complete(comparison):
+    """Every table Spark builds equal to DuckDB's is listed (and so pinned) in EQUAL_ON_SPARK."""
+    equal = sorted(name for name, result in comparison.items() if result.equal)
+    assert sorted(EQUAL_ON_SPARK) == equal, "\n".join(r.describe() for r in comparison.values())
+
+
+def test_a_difference_is_found(sample_build, spark_build, tmp_path):
+    """The comparison sees one changed value (so an 'equal' above is not a comparison that cannot fail)."""
+    import shutil
+
+    import duckdb
+
+    _, spark_warehouse = spark_build
+    changed = tmp_path / "journey.duckdb"
+    shutil.copyfile(sample_build.warehouse, changed)
+    con = duckdb.connect(str(changed))
+    try:
+        con.execute("update staging.stg_shop__orders set total_amount = total_amount + 0.01 "
+                    "where order_id = (select min(order_id) from staging.stg_shop__orders where total_amount is not null)")
+    finally:
+        con.close()
+    result = {r.name: r for r in compare_warehouses(changed, spark_warehouse, schemas=("staging",))}
+    assert not result["staging.stg_shop__orders"].equal
+    orders = result["staging.stg_shop__orders"]
+    assert orders.duckdb_rows == orders.spark_rows and orders.only_in_duckdb == orders.only_in_spark >= 1
