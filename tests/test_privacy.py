@@ -47,7 +47,9 @@ def journey(*args: str) -> subprocess.CompletedProcess:
 # ------------------------------------------------------------------------------------------- who is erased
 def pick_person(warehouse: Path) -> dict:
     """A customer of the sample with an e-mail, a phone, a CRM name, and a last name nobody else's record or
-    identifier holds (so that finding it after the erasure is a trace, not a namesake)."""
+    identifier holds and no record of another customer carries, not even as a typo (so that finding it after the
+    erasure is a trace, not a namesake). Chosen by e-mail, not by customer id: ids are keyed hashes with a key made
+    per warehouse, so ordering by them picked a different person in every build."""
     rows = query(warehouse, """
         select d.customer_id, d.email, d.phone, d.first_name, d.last_name
         from marts.dim_customers d
@@ -57,8 +59,13 @@ def pick_person(warehouse: Path) -> dict:
                  or o.first_name ilike '%' || d.last_name || '%') = 1
             and not exists (select 1 from marts.customer_identifiers i where i.customer_id <> d.customer_id
                             and i.identifier_value ilike '%' || d.last_name || '%')
+            and not exists (select 1 from intermediate.int_identity__person_records p
+                            join intermediate.int_identity__record_customers rc using (source_name, record_id)
+                            where rc.customer_id <> d.customer_id
+                                and (p.last_name_key ilike '%' || d.last_name || '%'
+                                     or p.first_name_key ilike '%' || d.last_name || '%'))
             and exists (select 1 from raw.orders o where lower(trim(o.email)) = d.email)
-        order by d.customer_id limit 1""")
+        order by d.email limit 1""")
     assert rows, "no suitable person in the sample"
     customer_id, email, phone, first_name, last_name = rows[0]
     return {"customer_id": customer_id, "email": email, "phone": phone, "first_name": first_name,
@@ -164,7 +171,7 @@ def _consent_changes(warehouse: Path, folder: Path) -> dict:
             join raw.crm_contacts r on r.contact_id = rc.record_id
             where c.personalization_consent = {str(granted).lower()} and c.sessions_count > 0
                 and d.personalization_consent_source = 'crm_contacts'
-            order by c.customer_id, r.updated_at desc limit 1""")[0]
+            order by r.contact_id, r.updated_at desc limit 1""")[0]
     columns = [r[0] for r in query(warehouse, "select column_name from (describe raw.crm_contacts) "
                                    "where not starts_with(column_name, '_')")]
     withdraw, grant = contact(True), contact(False)
