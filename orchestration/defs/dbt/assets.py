@@ -14,12 +14,13 @@ from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, has_legacy_custo
 from orchestration.lib.privacy import erasure_marker
 
 
-# The predictions (marts.customer_predictions) are written by the prediction step after the dbt build; customer_360
-# is a view that reads them when it is queried, not when dbt creates it (docs/prediction.md). In Dagster's graph it
-# does not wait for them (with the dependency the dbt build would have to run in two steps around the prediction);
-# its gate does (orchestration/defs/quality/checks.py).
-PREDICTIONS_KEY = dg.AssetKey(["marts", "customer_predictions"])
-VIEWS_OF_THE_PREDICTIONS = frozenset({"customer_360"})
+def reads_at_query_time(node: Mapping[str, Any]) -> set[dg.AssetKey]:
+    """Sources a view reads when it is queried, not when dbt creates it (model config `meta.journey.
+    reads_at_query_time`, a list of asset keys). customer_360 is such a view of the predictions, which the prediction
+    step writes after the dbt build: in Dagster's graph the view does not wait for them (with the dependency the dbt
+    build would run in two steps around the prediction); its gate does (orchestration/defs/quality/checks.py)."""
+    meta = node.get("config", {}).get("meta") or node.get("meta") or {}
+    return {dg.AssetKey(list(key)) for key in meta.get("journey", {}).get("reads_at_query_time", [])}
 
 
 class JourneyTranslator(DagsterDbtTranslator):
@@ -30,8 +31,8 @@ class JourneyTranslator(DagsterDbtTranslator):
             return spec
         schema = node.get("config", {}).get("schema") or node.get("schema")
         layer = node["fqn"][1] if node.get("resource_type") == "model" and len(node["fqn"]) > 2 else "reference"
-        if node["name"] in VIEWS_OF_THE_PREDICTIONS:
-            spec = spec.replace_attributes(deps=[d for d in spec.deps if d.asset_key != PREDICTIONS_KEY])
+        if late := reads_at_query_time(node):
+            spec = spec.replace_attributes(deps=[d for d in spec.deps if d.asset_key not in late])
         return spec.replace_attributes(key=dg.AssetKey([schema, node["name"]]), group_name=layer)
 
 
