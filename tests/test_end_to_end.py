@@ -135,9 +135,18 @@ def test_rerun_and_redelivery_change_nothing(own_copy):
 
 def test_file_with_bad_rows_loads_good_rows_and_quarantines_the_rest(own_copy):
     """Also: the copy is first turned into a warehouse of md5 customer ids (as versions before keyed ids left it),
-    and this run re-keys it (tests/test_customer_ids.py): one run on the copy serves both."""
+    and this run re-keys it (tests/test_customer_ids.py), and its customer_360 into a table (as versions before it
+    became a view of the predictions left it), which this run replaces by the view: one run on the copy serves all."""
     landing, warehouse = own_copy
     legacy = make_legacy_warehouse(warehouse)
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("create table marts.customer_360_table as select * from marts.customer_360")
+        con.execute("drop view marts.customer_360")
+        con.execute("alter table marts.customer_360_table rename to customer_360")
+    finally:
+        con.close()
+    assert customer_360_kind(warehouse) == "BASE TABLE"
     cols = SOURCES["reviews"].columns
     folder = landing / "reviews" / "2026-10-31"
     folder.mkdir(parents=True, exist_ok=True)
@@ -173,6 +182,22 @@ def test_file_with_bad_rows_loads_good_rows_and_quarantines_the_rest(own_copy):
     finally:
         con.close()
     assert_rekeyed(warehouse, legacy)
+    assert customer_360_kind(warehouse) == "VIEW"
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        assert con.execute("select count(*) from marts.customer_360").fetchone() == con.execute(
+            "select count(*) from marts.dim_customers").fetchone()
+    finally:
+        con.close()
+
+
+def customer_360_kind(warehouse: Path) -> str:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute("select table_type from information_schema.tables where table_schema = 'marts' "
+                           "and table_name = 'customer_360'").fetchone()[0]
+    finally:
+        con.close()
 
 
 def test_explain_customer_shows_one_customer_side_by_side(sample_build, capsys):
