@@ -101,6 +101,23 @@ def test_fit_recovers_the_simulated_parameters(fitted, model):
         assert abs(z) <= 4, f"{model}.{name}: fitted {estimate:.4g}, true {true_value:g}, {z:+.1f} standard errors"
 
 
+def test_small_fits_are_interpreted_and_large_ones_compiled():
+    """PyTensor's C compilation costs 15-20 s a night whatever the size (its cache keys hold the data's constants):
+    a fit on up to INTERPRET_UP_TO_CUSTOMERS customers runs in FAST_COMPILE mode (the fits above, on 4,000
+    simulated customers, show it still recovers the parameters), a larger one in the default, compiled mode."""
+    import pytensor
+
+    default = pytensor.config.mode
+    assert default != "FAST_COMPILE"
+    with prediction.compile_mode(prediction.INTERPRET_UP_TO_CUSTOMERS):
+        assert pytensor.config.mode == "FAST_COMPILE"
+    assert pytensor.config.mode == default
+    with prediction.compile_mode(prediction.INTERPRET_UP_TO_CUSTOMERS + 1):
+        assert pytensor.config.mode == default
+    assert len(simulate_buyers(CUSTOMERS, 30, TRUE, seed=1, start=START)["customer_id"].unique()) <= \
+        prediction.INTERPRET_UP_TO_CUSTOMERS  # the recovery test above runs interpreted
+
+
 def test_a_fit_stopped_early_is_not_converged(fitted):
     """Fault injection: the optimiser gets 3 evaluations instead of 5,000; the fit must say it did not converge."""
     rfm, bg, _ = fitted
@@ -124,12 +141,17 @@ def test_the_convergence_check_takes_the_gradient_the_optimiser_ended_with(fitte
     assert prediction._max_gradient(estimator, result) == pytest.approx(compiled, rel=1e-6, abs=1e-9)
 
 
-def test_a_likelihood_without_a_finite_maximum_is_fitted_with_the_default_dropout_prior():
+def test_a_likelihood_without_a_finite_maximum_is_fitted_with_the_default_dropout_prior(monkeypatch):
     """A 60-day backtest of a generated shop (3,047 customers, their frequency, recency and T as the step computed
     them) carries no evidence that the dropout probability varies between customers: the maximum likelihood fit
     runs off along a ridge (a and b to about 1e22, gradient far from zero) and used to stop the night. The step
     fits again with kappa = a + b ~ Pareto(1, 1): converged, finite, and the same mean dropout probability
-    a / (a + b) as the ridge (0.348 there) within a few points."""
+    a / (a + b) as the ridge (0.348 there) within a few points.
+
+    Compiled, as a shop above INTERPRET_UP_TO_CUSTOMERS is fitted: interpreted, the optimiser stops on the ridge
+    itself with a gradient that counts as converged (a = 2.7e5, b = 5.1e5, the same a / (a + b)), a fit the step
+    keeps, as it keeps any converged fit along such a ridge."""
+    monkeypatch.setattr(prediction, "INTERPRET_UP_TO_CUSTOMERS", 0)
     rfm = pd.read_csv(ROOT / "tests" / "data" / "bg_nbd_without_dropout_heterogeneity.csv.gz")
     flat = prediction.ModelFit(BG_NBD, "backtest", len(rfm))
     with prediction.quiet_pymc():
