@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import re
@@ -43,10 +44,8 @@ def _person_records(path: Path, people: int = 400, seed: int = 7) -> None:
                 la = misspell(rng, la)
             if copy and rng.random() < 0.1:
                 digits = mistype_digits(rng, b.strftime("%Y%m%d"))
-                try:
+                with contextlib.suppress(ValueError):
                     b = date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
-                except ValueError:
-                    pass
             if copy and rng.random() < 0.05:
                 pc = mistype_digits(rng, pc)
             rows.append(("orders" if copy else "crm_contacts", f"R{person}-{copy}", f, la,

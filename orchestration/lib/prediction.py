@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
@@ -117,11 +118,14 @@ TABLES = {PREDICTIONS_TABLE: PREDICTION_COLUMNS, PARAMETERS_TABLE: PARAMETER_COL
           BACKTEST_TABLE: BACKTEST_COLUMNS, FITS_TABLE: FIT_COLUMNS}
 
 
+QUIET_LOGGERS = ("pytensor", "pytensor.configdefaults", "pymc", "pymc_marketing")
+
+
 @contextmanager
 def quiet_pymc() -> Iterator[None]:
     """PyTensor's BLAS warning (pip installs no optimised BLAS for it: it uses NumPy's, which is fine here), ArviZ's
     refactoring notice and PyMC's informational logs are nothing a user of `journey run` can act on."""
-    loggers = [logging.getLogger(name) for name in ("pytensor", "pytensor.configdefaults", "pymc", "pymc_marketing")]
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.ERROR)
@@ -132,6 +136,22 @@ def quiet_pymc() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+
+
+def import_in_background() -> threading.Thread:
+    """Import PyMC-Marketing (4-6 s) in a daemon thread. The dbt step starts it: while dbt's process builds, the
+    run's process only waits for dbt's events, so the prediction step that follows finds the library imported
+    instead of importing it then. Only PyTensor's and PyMC's loggers are quietened here (warning filters are
+    process-wide, not a thread's to change); a failed import is left for the prediction step to raise."""
+    def load() -> None:
+        for name in QUIET_LOGGERS:  # for the process's life: restoring them could race the prediction step's
+            logging.getLogger(name).setLevel(logging.ERROR)
+        with suppress(Exception):  # the prediction step imports it again and reports the error
+            import pymc_marketing.clv  # noqa: F401
+
+    thread = threading.Thread(target=load, name="import-pymc-marketing", daemon=True)
+    thread.start()
+    return thread
 
 
 # --- fitting ----------------------------------------------------------------------------------------------------

@@ -73,6 +73,9 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
                              "(customer_merges change_type 'rekey') and rebuilds every model")
         full_refresh = config.full_refresh or erasure_marker(warehouse.build).exists() or rekeying
         invocation = dbt.cli(dbt_build_args(full_refresh), context=context, target_path=warehouse.dbt_target)
+    from orchestration.lib.prediction import import_in_background
+
+    import_in_background()  # the prediction step's library, while this process waits for dbt
     yield from invocation.stream()
 
 
