@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -116,6 +118,21 @@ def test_small_fits_are_interpreted_and_large_ones_compiled():
         assert pytensor.config.mode == default
     assert len(simulate_buyers(CUSTOMERS, 30, TRUE, seed=1, start=START)["customer_id"].unique()) <= \
         prediction.INTERPRET_UP_TO_CUSTOMERS  # the recovery test above runs interpreted
+
+
+def test_the_library_imported_in_the_background_is_there_for_the_step():
+    """The dbt step imports PyMC-Marketing in a thread (orchestration/defs/dbt/assets.py): in a fresh process the
+    thread ends with the library imported and PyTensor's logger quiet (its BLAS warning is nothing a user can act
+    on), without a word on stderr."""
+    code = ("import logging, sys\n"
+            "from orchestration.lib.prediction import import_in_background\n"
+            "assert 'pymc_marketing.clv' not in sys.modules\n"
+            "import_in_background().join()\n"
+            "assert 'pymc_marketing.clv' in sys.modules\n"
+            "assert logging.getLogger('pytensor.configdefaults').getEffectiveLevel() == logging.ERROR\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr == ""
 
 
 def test_a_fit_stopped_early_is_not_converged(fitted):
