@@ -116,8 +116,7 @@ def test_small_fits_are_interpreted_and_large_ones_compiled():
     assert pytensor.config.mode == default
     with prediction.compile_mode(prediction.INTERPRET_UP_TO_CUSTOMERS + 1):
         assert pytensor.config.mode == default
-    assert len(simulate_buyers(CUSTOMERS, 30, TRUE, seed=1, start=START)["customer_id"].unique()) <= \
-        prediction.INTERPRET_UP_TO_CUSTOMERS  # the recovery test above runs interpreted
+    assert CUSTOMERS <= prediction.INTERPRET_UP_TO_CUSTOMERS  # so the recovery test above runs interpreted
 
 
 def test_the_library_imported_in_the_background_is_there_for_the_step():
