@@ -51,6 +51,34 @@
     explode({{ expression }})
 {%- endmacro %}
 
+-- The number of the `seconds`-long interval a timestamp falls in, counted from 1970 (a bucket of a time window's
+-- equi-join): DuckDB's epoch, Spark's unix_micros, both to the microsecond.
+{% macro time_bucket(expression, seconds) -%}
+    {{ return(adapter.dispatch('time_bucket')(expression, seconds)) }}
+{%- endmacro %}
+
+{% macro default__time_bucket(expression, seconds) -%}
+    cast(floor(epoch({{ expression }}) / {{ seconds }}) as bigint)
+{%- endmacro %}
+
+{% macro spark__time_bucket(expression, seconds) -%}
+    cast(floor(unix_micros({{ expression }}) / {{ seconds * 1000000 }}) as bigint)
+{%- endmacro %}
+
+-- A text split on a one-character `delimiter` into a list: DuckDB's string_split, Spark's split (whose delimiter is a
+-- regular expression: the character is quoted).
+{% macro split_text(expression, delimiter) -%}
+    {{ return(adapter.dispatch('split_text')(expression, delimiter)) }}
+{%- endmacro %}
+
+{% macro default__split_text(expression, delimiter) -%}
+    string_split({{ expression }}, '{{ delimiter }}')
+{%- endmacro %}
+
+{% macro spark__split_text(expression, delimiter) -%}
+    split({{ expression }}, '[{{ delimiter }}]')
+{%- endmacro %}
+
 -- dbt's listagg on Spark (overrides dbt-spark's, which ignores the order and warns): the project's calls order
 -- by one ascending expression ('order by touch_position'), or list distinct values ordered by themselves.
 {% macro spark__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}

@@ -36,16 +36,3 @@
 {% macro spark__regexp_extract_group(expression, pattern) -%}
     nullif(regexp_extract({{ expression }}, '{{ spark_regex(pattern) }}', 1), '')
 {%- endmacro %}
-
--- Every match's first capture group of `pattern` in `expression`, as a list.
-{% macro regexp_extract_all_group(expression, pattern) -%}
-    {{ return(adapter.dispatch('regexp_extract_all_group')(expression, pattern)) }}
-{%- endmacro %}
-
-{% macro default__regexp_extract_all_group(expression, pattern) -%}
-    regexp_extract_all({{ expression }}, '{{ pattern }}', 1)
-{%- endmacro %}
-
-{% macro spark__regexp_extract_all_group(expression, pattern) -%}
-    regexp_extract_all({{ expression }}, '{{ spark_regex(pattern) }}', 1)
-{%- endmacro %}

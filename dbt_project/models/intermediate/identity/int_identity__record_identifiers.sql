@@ -35,23 +35,25 @@ tracked_parameters as (
     where nullif(trim(parameter_name), '') is not null
 ),
 
--- every name=value of the query strings (only URLs with a '=' are looked at)
+-- every name=value of the query strings: the text between a URL's first '?' and its '#' (RFC 3986), split on '&'
+-- (only URLs with a '?' and a '=' are looked at; splitting costs a quarter of a regular expression's extraction)
 url_parameters as (
     select
         source_name, record_id, observed_at,
         lower(split_part(parameter, '=', 1)) as parameter_name,
-        substr(parameter, length(split_part(parameter, '=', 1)) + 2) as parameter_value
+        substr(parameter, instr(parameter, '=') + 1) as parameter_value
     from (
         select source_name, record_id, observed_at,
-            {{ explode_list(regexp_extract_all_group('url', '[?&]([^=&#]+=[^&#]*)')) }} as parameter
+            {{ explode_list(split_text("split_part(substr(url, instr(url, '?') + 1), '#', 1)", '&')) }} as parameter
         from (
             select source_name, record_id, observed_at, tracked_url as url from source_records
-            where tracked_url like '%=%'
+            where tracked_url like '%?%=%'
             union all
             select source_name, record_id, observed_at, tracked_url_2 from source_records
-            where tracked_url_2 like '%=%'
+            where tracked_url_2 like '%?%=%'
         ) as urls
     ) as parameters
+    where instr(parameter, '=') > 1
 ),
 
 unpivoted as (
