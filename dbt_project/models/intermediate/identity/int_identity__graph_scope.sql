@@ -17,6 +17,8 @@
 
 {%- set previous_components = previous_state('int_identity__graph_components') %}
 {%- set full_build = previous_components is none or rebuilds_everything() %}
+-- (dbt parses the full build's branch: the refs of the other one are hinted here)
+-- depends_on: {{ ref('int_identity__record_identifiers') }}
 
 with
 
