@@ -28,8 +28,9 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_FILES := $(shell find dbt_project \( -path dbt_project/target -o -path dbt_project/logs \) -prune -o -type f \
                 \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 # Parsed with the profile of the default warehouse (warehouse/journey.duckdb): dbt keeps its parse state only for the
-# profile it was made with, so the first `make run` of a fresh clone starts from it instead of parsing again.
-PARSE := cd dbt_project && JOURNEY_BUILD_WAREHOUSE=$(CURDIR)/warehouse/journey.duckdb.build ../$(BIN)/dbt parse --quiet \
+# profile it was made with (journey-dbt compares the build file's name, not its folder: orchestration/lib/dbt_cli.py),
+# so the first run of a fresh clone, and of any warehouse named journey.duckdb, starts from it instead of parsing again.
+PARSE := cd dbt_project && JOURNEY_BUILD_WAREHOUSE=$(CURDIR)/warehouse/journey.duckdb.build ../$(BIN)/journey-dbt parse --quiet \
          --profiles-dir . --project-dir .
 $(MANIFEST): $(STAMP) $(DBT_FILES)
 	$(PARSE)

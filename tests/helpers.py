@@ -49,7 +49,7 @@ def dbt(*args: str, warehouse: Path | None = None, target: Path | None = None) -
     if state.exists() and not (target / PARTIAL_PARSE).exists():
         shutil.copyfile(state, target / PARTIAL_PARSE)
     env["DBT_TARGET_PATH"] = env["DBT_LOG_PATH"] = str(target)
-    exe = Path(sys.executable).parent / "dbt"
+    exe = Path(sys.executable).parent / "journey-dbt"  # the pipeline's dbt (orchestration/lib/dbt_cli.py)
     return subprocess.run(
         [str(exe), *args, "--profiles-dir", str(DBT_DIR), "--project-dir", str(DBT_DIR)],
         cwd=DBT_DIR, env=env, capture_output=True, text=True, check=False,

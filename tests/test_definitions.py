@@ -274,7 +274,7 @@ def test_definitions_load_without_the_venv_on_path(tmp_path):
         [sys.executable, "-c", "from orchestration.definitions import defs; print(defs.resources['dbt'].dbt_executable)"],
         cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     assert probe.returncode == 0, probe.stderr[-3000:]
-    assert Path(probe.stdout.strip().splitlines()[-1]) == bin_dir / "dbt"
+    assert Path(probe.stdout.strip().splitlines()[-1]) == bin_dir / "journey-dbt"
 
 
 @pytest.mark.parametrize("terminal", [False, True])

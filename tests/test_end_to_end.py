@@ -28,6 +28,15 @@ def own_copy(sample_build, tmp_path, scratch) -> tuple[Path, Path]:
     return landing, copy_warehouse(sample_build.warehouse, scratch)
 
 
+def test_a_warehouse_in_a_new_folder_starts_from_the_projects_parse_state(sample_build):
+    """The sample's warehouse is new, in a folder of its own: its first dbt build starts from the parse state the
+    session's `dbt parse` left for warehouse/journey.duckdb (same name, another folder), instead of parsing the whole
+    project again (10-20 s: orchestration/lib/dbt_cli.py)."""
+    log = (sample_build.warehouse.parent / (sample_build.warehouse.name + ".dbt") / "dbt.log").read_text()
+    assert "Running with dbt" in log
+    assert "profile has changed" not in log and "Starting full parse" not in log, log[:3000]
+
+
 def test_sample_run_publishes_and_passes_every_check(sample_build):
     """`journey run` on the bundled sample: published, every check passed, every source loaded; it prints
     progress and a summary, and no warning or traceback; the summary's last line is the path of a file to open."""

@@ -19,9 +19,14 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 
 
 def dbt_executable() -> str:
-    """The dbt installed next to this Python (a venv's bin is not always on PATH, e.g. under `dagster dev`)."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+    """The dbt installed next to this Python (a venv's bin is not always on PATH, e.g. under `dagster dev`): this
+    project's `journey-dbt` (dbt, reusing its parse state across warehouse folders: orchestration/lib/dbt_cli.py),
+    else dbt's own command."""
+    for name in ("journey-dbt", "dbt"):
+        beside = Path(sys.executable).parent / name
+        if beside.exists():
+            return str(beside)
+    return shutil.which("dbt") or "dbt"
 
 
 def manifest_is_stale(project_dir: Path, manifest: Path) -> bool:
