@@ -456,12 +456,20 @@ def bench_size(name: str, people: int, days: int, args) -> dict:
         res["floor_commit"] = git_commit()
         _save(work, res)
         return res
-    res: dict = {"name": name, "people": people, "days": days, "seed": args.seed, "start": args.start,
-                 "commit": git_commit(), "size": size_name, "variant": args.variant, "dbt_settings": args.dbt_settings,
-                 "generate": gen, "export_dates": [dates[0], dates[-1], len(dates)], "busy_at_start": busy_processes(),
-                 "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "floor": [], "full": [],
-                 "nightly": []}
-    logs = fresh(work / "logs" / name)
+    stored = work / "results" / f"{name}.json"
+    if args.only == "nightly" and stored.exists():  # the night again: the size's floor and full builds are kept
+        res = json.loads(stored.read_text())
+        res.update(nightly=[], nightly_commit=git_commit(), nightly_started=time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                                                                         time.gmtime()))
+        logs = work / "logs" / name
+        logs.mkdir(parents=True, exist_ok=True)
+    else:
+        res = {"name": name, "people": people, "days": days, "seed": args.seed, "start": args.start,
+               "commit": git_commit(), "size": size_name, "variant": args.variant, "dbt_settings": args.dbt_settings,
+               "generate": gen, "export_dates": [dates[0], dates[-1], len(dates)], "busy_at_start": busy_processes(),
+               "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "floor": [], "full": [],
+               "nightly": []}
+        logs = fresh(work / "logs" / name)
     for i in range(args.repeat if args.only == "all" else 0):
         r = run_child("floor", ["--landing", str(landing)], logs / f"floor-{i}.log")
         print(f"  floor #{i + 1}: {r['total_seconds']:.1f}s, {r['rows']:,} rows", flush=True)
@@ -843,8 +851,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variant", help="suffix of the result name of an experiment (full builds only)")
     p.add_argument("--only", choices=["all", "floor", "full", "nightly"], default="all",
                    help="floor: re-measure only the floor of sizes that already have results; full: add --repeat "
-                        "full builds to them; nightly: only the backfill and nightly day (with --variant, e.g. "
-                        "after a change of the models)")
+                        "full builds to them; nightly: only the backfill and nightly day, stored beside the size's "
+                        "floor and full builds (or with --variant, e.g. after a change of the models)")
     p.add_argument("--keep", action="store_true", help="keep every warehouse (default: only the last full build)")
     p.add_argument("--sample", action="store_true", help="also time `journey run` on seeds/landing")
     p.add_argument("--render", action="store_true", help="only rewrite the doc from existing results")
