@@ -67,3 +67,28 @@ def test_seeds_whose_columns_changed_load_into_a_warehouse_built_before(sample_b
     assert not query(build, "select column_name from information_schema.columns where column_name = 'retired_column'")
     assert query(build, "select max_devices_per_value from reference.identity_identifier_types "
                         "where identifier_type = 'order_id'") == [(1,)]
+
+
+def test_the_definitions_parse_state_serves_a_warehouse_in_any_folder(tmp_path):
+    """When the definitions parse the project themselves (`dagster dev` on every load, or a manifest older than a
+    dbt file), the parse state they leave serves the next build of a warehouse named journey.duckdb in any folder
+    from the state, as `make parse`'s does. (dagster-dbt's own preparer parsed with plain dbt and no build file: each
+    run after it parsed the whole project again, "profile has changed".)"""
+    from dagster_dbt import DbtProject
+
+    from orchestration.defs.dbt.project import DBT_PROJECT_DIR, JourneyPreparer
+
+    state = tmp_path / "project-target"
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=state)
+    JourneyPreparer().prepare(project)
+    assert (state / "manifest.json").exists() and (state / "partial_parse.msgpack").exists()
+    warehouse = tmp_path / "elsewhere" / "journey.duckdb"
+    warehouse.parent.mkdir()
+    target = tmp_path / "elsewhere-target"
+    target.mkdir()
+    (target / "partial_parse.msgpack").write_bytes((state / "partial_parse.msgpack").read_bytes())
+    parsed = dbt("parse", warehouse=warehouse, target=target)
+    assert parsed.returncode == 0, parsed.stdout[-3000:] + parsed.stderr[-2000:]
+    log = (target / "dbt.log").read_text()
+    assert "Running with dbt" in log
+    assert "profile has changed" not in log and "Starting full parse" not in log, log[:3000]

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from functools import cache, cached_property
 from pathlib import Path
 
-from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt import DagsterDbtProjectPreparer, DbtCliResource, DbtProject
 from packaging import version
 
-from orchestration.defs.resources import scoped_environment
+from orchestration.defs.resources import DBT_BUILD_FILE_ENV, scoped_environment
+from orchestration.lib.paths import DEFAULT_WAREHOUSE, build_path_for
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 
@@ -45,6 +46,18 @@ def manifest_is_stale(project_dir: Path, manifest: Path) -> bool:
     return False
 
 
+class JourneyPreparer(DagsterDbtProjectPreparer):
+    """dagster-dbt's preparer (`dbt parse` into the project's target folder), through `journey-dbt` and with the
+    profile of the default warehouse, as `make parse` does. dagster-dbt's own ran plain `dbt` with no build file
+    set: its parse state matched no warehouse, so after every `dagster dev` load (or a parse of a stale manifest)
+    each run's dbt parsed the whole project again ("profile has changed", 8-20 s) until the next `make parse`."""
+
+    def _prepare_manifest(self, project: DbtProject) -> None:
+        with scoped_environment(**{DBT_BUILD_FILE_ENV: str(build_path_for(DEFAULT_WAREHOUSE))}):
+            dbt = JourneyDbtCliResource(project_dir=project, dbt_executable=dbt_executable())
+            dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+
+
 @cache
 def dbt_project() -> DbtProject:
     """dagster-dbt's pattern: under `dagster dev` the manifest is parsed again on every load (prepare_if_dev); a
@@ -52,12 +65,10 @@ def dbt_project() -> DbtProject:
     happened yet (a fresh clone), or a file of the project changed since (a pull without `make parse`), it is
     prepared here, so importing the definitions never needs a step first."""
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-    # dagster-dbt's preparer runs the `dbt` on PATH: make it the one beside this Python.
-    path = os.pathsep.join([str(Path(dbt_executable()).parent), os.environ.get("PATH", "")])
-    with scoped_environment(PATH=path):
-        project.prepare_if_dev()
-        if manifest_is_stale(DBT_PROJECT_DIR, project.manifest_path):
-            project.preparer.prepare(project)
+    preparer = JourneyPreparer()  # this dagster-dbt's DbtProject takes no preparer of one's own
+    preparer.prepare_if_dev(project)
+    if manifest_is_stale(DBT_PROJECT_DIR, project.manifest_path):
+        preparer.prepare(project)
     return project
 
 
