@@ -69,11 +69,12 @@ def test_seeds_whose_columns_changed_load_into_a_warehouse_built_before(sample_b
                         "where identifier_type = 'order_id'") == [(1,)]
 
 
-def test_the_definitions_parse_state_serves_a_warehouse_in_any_folder(tmp_path):
+def test_the_definitions_parse_state_serves_a_warehouse_of_the_same_name_in_any_folder(tmp_path):
     """When the definitions parse the project themselves (`dagster dev` on every load, or a manifest older than a
-    dbt file), the parse state they leave serves the next build of a warehouse named journey.duckdb in any folder
-    from the state, as `make parse`'s does. (dagster-dbt's own preparer parsed with plain dbt and no build file: each
-    run after it parsed the whole project again, "profile has changed".)"""
+    dbt file), the parse state they leave serves the next build of a warehouse named journey.duckdb in any folder,
+    as `make parse`'s does. (dagster-dbt's own preparer parsed with plain dbt and no build file: each run after it
+    parsed the whole project again, "profile has changed".) A warehouse of another name is another database name
+    in every node of the manifest: it must parse again (orchestration/lib/dbt_cli.py)."""
     from dagster_dbt import DbtProject
 
     from orchestration.defs.dbt.project import DBT_PROJECT_DIR, JourneyPreparer
@@ -82,13 +83,22 @@ def test_the_definitions_parse_state_serves_a_warehouse_in_any_folder(tmp_path):
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=state)
     JourneyPreparer().prepare(project)
     assert (state / "manifest.json").exists() and (state / "partial_parse.msgpack").exists()
-    warehouse = tmp_path / "elsewhere" / "journey.duckdb"
-    warehouse.parent.mkdir()
-    target = tmp_path / "elsewhere-target"
-    target.mkdir()
-    (target / "partial_parse.msgpack").write_bytes((state / "partial_parse.msgpack").read_bytes())
-    parsed = dbt("parse", warehouse=warehouse, target=target)
-    assert parsed.returncode == 0, parsed.stdout[-3000:] + parsed.stderr[-2000:]
-    log = (target / "dbt.log").read_text()
-    assert "Running with dbt" in log
-    assert "profile has changed" not in log and "Starting full parse" not in log, log[:3000]
+
+    def parse_log(name: str) -> str:
+        warehouse = tmp_path / f"{name}-folder" / name
+        warehouse.parent.mkdir()
+        target = tmp_path / f"{name}-target"
+        target.mkdir()
+        (target / "partial_parse.msgpack").write_bytes((state / "partial_parse.msgpack").read_bytes())
+        parsed = dbt("parse", warehouse=warehouse, target=target)
+        assert parsed.returncode == 0, parsed.stdout[-3000:] + parsed.stderr[-2000:]
+        log = (target / "dbt.log").read_text()
+        assert "Running with dbt" in log
+        return log
+
+    same_name = parse_log("journey.duckdb")
+    assert "profile has changed" not in same_name and "Starting full parse" not in same_name, same_name[:3000]
+    other_name = parse_log("shop.duckdb")
+    assert "profile has changed" in other_name, other_name[:3000]
+    manifest = json.loads((tmp_path / "shop.duckdb-target" / "manifest.json").read_text())
+    assert manifest["nodes"]["model.customer_journey.dim_customers"]["database"] == "shop"
