@@ -18,18 +18,42 @@
 -- incremental_lookback_days of its newest export date (so a run whose clock lags the previous one's still finds
 -- its rows; re-staging them costs a comparison, not a change downstream: see stamp_changes).
 {% macro staging_raw_rows(source_name, key_column) -%}
-    select * from {{ source('raw', source_name) }}
     {%- if is_incremental() %}
-    where {{ nullif_blank(key_column) }} in (
-        select {{ nullif_blank(key_column) }}
-        from {{ source('raw', source_name) }}
-        where _loaded_at > (select max(_loaded_at) from {{ this }})
-            or _export_date > (
-                select {{ dbt.dateadd('day', -1 * var('incremental_lookback_days'), 'max(_export_date)') }} from {{ this }}
-            )
-            or (select count(*) from {{ this }}) = 0
-    )
+    {{- adapter.dispatch('staging_raw_rows_of_keys')(source_name, key_column) }}
+    {%- else %}
+    select * from {{ source('raw', source_name) }}
     {%- endif %}
+{%- endmacro %}
+
+{#- The keys (normalised) that received a delivery since the model's last build. #}
+{% macro staging_changed_keys(source_name, key_column) -%}
+    select {{ nullif_blank(key_column) }}
+    from {{ source('raw', source_name) }}
+    where _loaded_at > (select max(_loaded_at) from {{ this }})
+        or _export_date > (
+            select {{ dbt.dateadd('day', -1 * var('incremental_lookback_days'), 'max(_export_date)') }} from {{ this }}
+        )
+        or (select count(*) from {{ this }}) = 0
+{%- endmacro %}
+
+{% macro default__staging_raw_rows_of_keys(source_name, key_column) -%}
+    select * from {{ source('raw', source_name) }}
+    where {{ nullif_blank(key_column) }} in ({{ staging_changed_keys(source_name, key_column) }})
+{%- endmacro %}
+
+{#- DuckDB: the key normalised once per raw row, as a column, then compared. Written into the semi-join's
+    condition, the normalisation ran several times per raw row. And the rows found pass a window over all of them
+    (`_barrier`): DuckDB does not push a filter below a window that has no partition, so the staging model's own
+    filters on its cleaned columns (the deduplication's "key is not null") stay on the few rows found instead of
+    being evaluated, as the cleaning expressions they are, on every raw row. Web events of 100k people, one night:
+    2.8-3.5 s before, 0.44 s with both (same rows). #}
+{% macro duckdb__staging_raw_rows_of_keys(source_name, key_column) -%}
+    select * exclude (_staging_key, _barrier) from (
+        select *, row_number() over () as _barrier from (
+            select *, {{ nullif_blank(key_column) }} as _staging_key from {{ source('raw', source_name) }}
+        ) as raw_rows
+        where _staging_key in ({{ staging_changed_keys(source_name, key_column) }})
+    ) as found_rows
 {%- endmacro %}
 
 -- `relation` (a CTE) with `_changed_at`: the build that last changed the row's content. On an incremental build a
