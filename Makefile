@@ -30,8 +30,8 @@ DBT_FILES := $(shell find dbt_project \( -path dbt_project/target -o -path dbt_p
 # Parsed with the profile of the default warehouse (warehouse/journey.duckdb): dbt keeps its parse state only for the
 # profile it was made with (journey-dbt compares the build file's name, not its folder: orchestration/lib/dbt_cli.py),
 # so the first run of a fresh clone, and of any warehouse named journey.duckdb, starts from it instead of parsing again.
-# A full parse (--no-partial-parse): dbt's partial parsing re-reads a singular test whose macros changed without
-# the description its YAML gives it (dbt-core's `data_tests:` properties and partial parsing, cf. dbt-labs/dbt-core
+# A full parse (--no-partial-parse): after a change of macros, dbt's partial parse dropped the descriptions the YAML
+# gives singular tests it parsed again (dbt-core's `data_tests:` properties and partial parsing, cf. dbt-labs/dbt-core
 # #10801), and the docs and their coverage check read this manifest. It still writes the parse state runs start from.
 PARSE := cd dbt_project && JOURNEY_BUILD_WAREHOUSE=$(CURDIR)/warehouse/journey.duckdb.build ../$(BIN)/journey-dbt parse --quiet \
          --no-partial-parse --profiles-dir . --project-dir .

@@ -55,7 +55,7 @@ class JourneyPreparer(DagsterDbtProjectPreparer):
     def _prepare_manifest(self, project: DbtProject) -> None:
         with scoped_environment(**{DBT_BUILD_FILE_ENV: str(build_path_for(DEFAULT_WAREHOUSE))}):
             dbt = JourneyDbtCliResource(project_dir=project, dbt_executable=dbt_executable())
-            dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+            dbt.cli(self._prepare_project_cli_args, target_path=project.target_path).wait()
 
 
 @cache
@@ -65,10 +65,12 @@ def dbt_project() -> DbtProject:
     happened yet (a fresh clone), or a file of the project changed since (a pull without `make parse`), it is
     prepared here, so importing the definitions never needs a step first."""
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-    preparer = JourneyPreparer()  # this dagster-dbt's DbtProject takes no preparer of one's own
-    preparer.prepare_if_dev(project)
+    # (this dagster-dbt's DbtProject takes no preparer of one's own)
+    JourneyPreparer().prepare_if_dev(project)  # partial: what changed since the last load
     if manifest_is_stale(DBT_PROJECT_DIR, project.manifest_path):
-        preparer.prepare(project)
+        # full, as `make parse`: dbt's partial parse of changed files dropped the YAML descriptions of singular tests
+        # it parsed again, and `make docs` reads this manifest (Makefile, PARSE)
+        JourneyPreparer(prepare_project_cli_args=["parse", "--quiet", "--no-partial-parse"]).prepare(project)
     return project
 
 
