@@ -9,7 +9,10 @@ For each size (people x days of `journey generate`) this script
      every Dagster step (copy of the published file, ingest per source, raw quality checks, dbt build, mart
      checks, publish), the total, CPU seconds and peak memory;
   d. runs one nightly day: a warehouse backfilled with every export date but the last, then `journey backfill
-     --from LAST --to LAST` on a copy of it, timed on its own.
+     --from LAST --to LAST` on a copy of it, timed on its own. With `--nights-before K`, the backfill stops K dates
+     earlier and those K dates are run one night at a time on it first, so that the measured night follows a night,
+     as on a schedule (the first incremental night after a backfill rewrites what the full build left full size,
+     and usually compacts: docs/benchmarks.md, seventh round).
 
 Every measured run is a child process (`run_benchmarks.py _child ...`) so its peak RSS (ru_maxrss of the
 process and of its children such as dbt) belongs to that run alone; the parent also samples the resident
@@ -479,10 +482,18 @@ def bench_size(name: str, people: int, days: int, args) -> dict:
         _save(work, res)
     if not args.skip_nightly and (not args.variant or args.only == "nightly"):
         base = fresh(runs / "nightly-base") / "journey.duckdb"
+        warm = dates[-1 - args.nights_before:-1] if args.nights_before else []
+        backfill_end = (date.fromisoformat(warm[0]) - timedelta(days=1)).isoformat() if warm else before_last
         r = run_child("build", ["--landing", str(landing), "--warehouse", str(base), "--start", dates[0],
-                                "--end", before_last], logs / "backfill-all-but-last.log")
-        print(f"  backfill {dates[0]}..{before_last}: {r['total_seconds']:.1f}s exit {r['exit_code']}", flush=True)
+                                "--end", backfill_end], logs / "backfill-all-but-last.log")
+        print(f"  backfill {dates[0]}..{backfill_end}: {r['total_seconds']:.1f}s exit {r['exit_code']}", flush=True)
         res["backfill_all_but_last"] = r
+        res["nights_before"] = []
+        for day in warm:  # nights on the base before the measured one (--nights-before)
+            r = run_child("build", ["--landing", str(landing), "--warehouse", str(base), "--start", day, "--end", day],
+                          logs / f"night-before-{day}.log")
+            print(f"  night before {day}: {r['total_seconds']:.1f}s exit {r['exit_code']}", flush=True)
+            res["nights_before"].append(r)
         for i in range(args.repeat):
             wh = fresh(runs / f"nightly-{i}") / "journey.duckdb"
             shutil.copyfile(base, wh)
@@ -846,6 +857,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=1, help="runs per measurement (medians are reported)")
     p.add_argument("--work", type=Path, default=DEFAULT_WORK)
     p.add_argument("--skip-nightly", action="store_true")
+    p.add_argument("--nights-before", type=int, default=0, metavar="K",
+                   help="run the K export dates before the last as nights of their own on the backfilled warehouse "
+                        "before the measured night (default 0: the measured night is the first after the backfill)")
     p.add_argument("--dbt-settings", help='experiment: extra DuckDB settings for dbt, JSON, e.g. '
                    '\'{"memory_limit": "5GB"}\'; results are stored as NAME-VARIANT, with --variant')
     p.add_argument("--variant", help="suffix of the result name of an experiment (full builds only)")
