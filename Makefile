@@ -27,14 +27,11 @@ $(STAMP): pyproject.toml
 MANIFEST := dbt_project/target/manifest.json
 DBT_FILES := $(shell find dbt_project \( -path dbt_project/target -o -path dbt_project/logs \) -prune -o -type f \
                 \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
-# Parsed with the profile of the default warehouse (warehouse/journey.duckdb): dbt keeps its parse state only for the
+# Parsed in full with the profile of the default warehouse (warehouse/journey.duckdb), by the same code the definitions
+# use for a stale manifest (orchestration/defs/dbt/project.py, parse_in_full): dbt keeps its parse state only for the
 # profile it was made with (journey-dbt compares the build file's name, not its folder: orchestration/lib/dbt_cli.py),
 # so the first run of a fresh clone, and of any warehouse named journey.duckdb, starts from it instead of parsing again.
-# A full parse (--no-partial-parse): after a change of macros, dbt's partial parse dropped the descriptions the YAML
-# gives singular tests it parsed again (dbt-core's `data_tests:` properties and partial parsing, cf. dbt-labs/dbt-core
-# #10801), and the docs and their coverage check read this manifest. It still writes the parse state runs start from.
-PARSE := cd dbt_project && JOURNEY_BUILD_WAREHOUSE=$(CURDIR)/warehouse/journey.duckdb.build ../$(BIN)/journey-dbt parse --quiet \
-         --no-partial-parse --profiles-dir . --project-dir .
+PARSE := $(BIN)/python -m orchestration.defs.dbt.project
 $(MANIFEST): $(STAMP) $(DBT_FILES)
 	$(PARSE)
 	@touch $@

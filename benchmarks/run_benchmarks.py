@@ -482,6 +482,9 @@ def bench_size(name: str, people: int, days: int, args) -> dict:
         _save(work, res)
     if not args.skip_nightly and (not args.variant or args.only == "nightly"):
         base = fresh(runs / "nightly-base") / "journey.duckdb"
+        if not 0 <= args.nights_before <= len(dates) - 2:
+            raise SystemExit(f"--nights-before {args.nights_before}: the backfill needs at least one of the "
+                             f"{len(dates)} export dates, and the measured night the last (at most {len(dates) - 2})")
         warm = dates[-1 - args.nights_before:-1] if args.nights_before else []
         backfill_end = (date.fromisoformat(warm[0]) - timedelta(days=1)).isoformat() if warm else before_last
         r = run_child("build", ["--landing", str(landing), "--warehouse", str(base), "--start", dates[0],

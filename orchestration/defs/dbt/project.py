@@ -68,10 +68,17 @@ def dbt_project() -> DbtProject:
     # (this dagster-dbt's DbtProject takes no preparer of one's own)
     JourneyPreparer().prepare_if_dev(project)  # partial: what changed since the last load
     if manifest_is_stale(DBT_PROJECT_DIR, project.manifest_path):
-        # full, as `make parse`: dbt's partial parse of changed files dropped the YAML descriptions of singular tests
-        # it parsed again, and `make docs` reads this manifest (Makefile, PARSE)
-        JourneyPreparer(prepare_project_cli_args=["parse", "--quiet", "--no-partial-parse"]).prepare(project)
+        parse_in_full(project)
     return project
+
+
+def parse_in_full(project: DbtProject) -> None:
+    """The project's manifest and parse state, parsed in full (`make parse`, and a stale manifest): dbt's partial
+    parse of changed files dropped the YAML descriptions of singular tests it parsed again, and `make docs` and its
+    coverage check read this manifest (cf. dbt-labs/dbt-core#10801). The parse state it writes is the one every
+    warehouse named journey.duckdb starts from."""
+    JourneyPreparer(prepare_project_cli_args=["parse", "--quiet", "--no-partial-parse"]).prepare(project)
+
 
 
 class JourneyDbtCliResource(DbtCliResource):
@@ -94,3 +101,7 @@ class JourneyDbtCliResource(DbtCliResource):
 
 def dbt_resource() -> JourneyDbtCliResource:
     return JourneyDbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable())
+
+
+if __name__ == "__main__":  # `make parse`
+    parse_in_full(DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR))
