@@ -137,8 +137,13 @@ def test_duckdb_cli_recipe_needs_the_older_storage_format_and_then_reads_the_mar
     older.parent.mkdir(parents=True)
     assert "converted" in start_build_file(str(newest), str(older), requested_storage_version())
     assert storage_version(str(older)) == "v1.4.0+"
-    write_bi_file(older, bi_path(older))  # what that run's publish writes beside it, in the same format
+    timings: dict[str, float] = {}
+    write_bi_file(older, bi_path(older), timings)  # what that run's publish writes beside it, in the same format
     assert storage_version(str(bi_path(older))) == "v1.4.0+"
+    # the seconds of every table it wrote, and of its checkpoint (benchmarks/bi_file.py prints them)
+    written = {r[0] for r in query(bi_path(older), "select table_name from duckdb_tables() where schema_name = 'marts'")}
+    assert set(timings) == written | {"checkpoint"} and "fct_touchpoints" in written
+    assert all(seconds >= 0 for seconds in timings.values())
     read = cli(bi_path(older), tmp_path / "older")
     assert read.returncode == 0, read.stderr
     lines = read.stdout.strip().splitlines()

@@ -114,10 +114,15 @@ def bi_columns(table: str, columns: list[str]) -> list[str]:
     return out
 
 
-def write_bi_file(build: Path, target: Path) -> Path:
+def write_bi_file(build: Path, target: Path, timings: dict[str, float] | None = None) -> Path:
     """Write the BI file from the (checkpointed) build file: every mart (a view's rows as a table), less direct
-    identifiers, in the same storage format, made in `<target>.tmp` and renamed over `target` (readers of the old one keep it)."""
+    identifiers, in the same storage format, made in `<target>.tmp` and renamed over `target` (readers of the old one keep it).
+
+    With `timings` (a dict), the seconds each table took are put in it, and the final checkpoint's as `checkpoint`
+    (benchmarks/bi_file.py)."""
     import duckdb
+
+    timings = {} if timings is None else timings
 
     tmp = target.with_name(target.name + ".tmp")
     for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
@@ -140,10 +145,14 @@ def write_bi_file(build: Path, target: Path) -> Path:
                 "select column_name from information_schema.columns where table_catalog = 'src' and table_schema = 'marts' "
                 "and table_name = ? order by ordinal_position", [table]).fetchall()]
             where = f" where {BI_ROW_FILTERS[table]}" if table in BI_ROW_FILTERS else ""
+            started = time.perf_counter()
             con.execute(f'create table marts."{table}" as select {", ".join(bi_columns(table, columns))} '
                         f'from src.marts."{table}" t{where}')
+            timings[table] = time.perf_counter() - started
         con.execute("detach src")
+        started = time.perf_counter()
         con.execute("checkpoint")
+        timings["checkpoint"] = time.perf_counter() - started
     finally:
         con.close()
     os.chmod(tmp, PUBLISHED_MODE)
