@@ -21,11 +21,12 @@ from orchestration.defs.schedules import landing_sensor, nightly_schedule
 NIGHTLY_JOB = "nightly"
 
 
-def nightly_job(partitions_def: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
+def nightly_job() -> dg.UnresolvedAssetJobDefinition:
+    """Every asset; partitioned by export date, as the raw assets are (Dagster takes the job's partitions from the
+    assets it selects)."""
     return dg.define_asset_job(
         NIGHTLY_JOB,
         selection=dg.AssetSelection.all(),
-        partitions_def=partitions_def,
         description="Load new exports of the export date(s), gate them, build the models, predict purchases, gate the "
                     "marts, publish.",
     )
@@ -40,7 +41,7 @@ def build_definitions(warehouse: Path | None = None, landing: Path | None = None
     return dg.Definitions(
         assets=[build_warehouse, *raw_assets(partitions), journey_dbt_models, predict_purchases, published_warehouse],
         asset_checks=[*raw_source_checks(), *batch_checks(), *mart_checks()],
-        jobs=[nightly_job(partitions)],
+        jobs=[nightly_job()],
         schedules=[nightly_schedule(NIGHTLY_JOB)],
         sensors=[landing_sensor(NIGHTLY_JOB)],
         resources={
