@@ -333,6 +333,27 @@ def test_data_docs_pages_render_offline_with_their_styling(tmp_path: Path, caplo
                          for f in fonts)
 
 
+def test_pages_rendered_one_after_another_are_those_a_new_renderer_makes() -> None:
+    """The reports reuse one GX page renderer per process (expectations/validation.py): each page must be the one a
+    renderer made for it alone would write (GX's random section ids aside), whatever was rendered before it."""
+    import re
+
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    from expectations.validation import _plain, _render_page, offline_page
+
+    bad = clean_frame("orders")
+    bad.loc[0, "total_amount"] = "-1"
+    results = [check("orders", bad), check("reviews", clean_frame("reviews")), check("orders", clean_frame("orders"))]
+    ids = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    for result in results:
+        reused = _render_page(result)
+        alone = offline_page(DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(
+            _plain(result.gx_result))))
+        assert result.suite_name in reused and ids.sub("-", reused) == ids.sub("-", alone)
+
+
 # --- Dagster checks -------------------------------------------------------------------------------------------
 
 
