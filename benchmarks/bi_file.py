@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.warehouse.is_file():
         parser.error(f"{args.warehouse} is not a file")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     target = args.warehouse.with_name(args.warehouse.stem + "_bi_benchmark" + args.warehouse.suffix)
     runs: list[dict[str, float]] = []
     totals = []

@@ -80,7 +80,6 @@ def parse_in_full(project: DbtProject) -> None:
     JourneyPreparer(prepare_project_cli_args=["parse", "--quiet", "--no-partial-parse"]).prepare(project)
 
 
-
 class JourneyDbtCliResource(DbtCliResource):
     """dagster-dbt's dbt resource without two costs every run paid for nothing (about 2-4 s of a sample run):
 
