@@ -18,6 +18,7 @@ same golden records, consent and activity (dim_customers), the same identifiers 
 """
 
 import csv
+import dataclasses
 import os
 import shutil
 from datetime import date, datetime, timedelta
@@ -27,6 +28,8 @@ import duckdb
 import pytest
 
 from generator import generate
+from orchestration.lib import publish
+from orchestration.lib.publish import bi_path, last_publication, write_bi_file
 from orchestration.lib.warehouse import STORAGE_VERSION_ENV, storage_version
 from orchestration.runner import execute, format_summary
 from rules.contract import SOURCES
@@ -356,6 +359,70 @@ def test_incremental_nights_equal_a_full_build_row_by_row(nightly, full):
     nightly, full = nightly.warehouse, full.warehouse
     assert storage_version(str(full)) == "v1.4.0+" and storage_version(str(nightly)) != "v1.4.0+"
     diff = differences(nightly, full)
+    assert not diff, report(diff)
+
+
+def bi_tables(bi: Path) -> list[tuple[str, str]]:
+    return [("marts", r[0]) for r in query(bi, "select table_name from duckdb_tables() where schema_name = 'marts' "
+                                               "order by 1")]
+
+
+def test_bi_file_brought_up_to_date_equals_the_bi_file_written_whole(nightly, tmp_path):
+    """The second night's publish updated the BI file the first wrote (the rows of the visitors the build rewrote)
+    instead of writing it again; it ends with the rows a whole write of the same build gives."""
+    bi = bi_path(nightly.warehouse)
+    written = dict(query(bi, "select table_name, written from ops.bi_tables"))
+    assert {"fct_touchpoints", "fct_sessions", "fct_conversion_paths", "fct_attribution", "fct_funnel_progress",
+            "fct_customer_journeys"} <= {t for t, how in written.items() if how == "updated"}, written
+    # the lifecycle weeks too, unless the as-of week moved on (then every customer has a new week)
+    assert written["fct_customer_lifecycle_weeks"] in ("updated", "written (max(week_start) changed)"), written
+    assert set(written) == {t for _, t in bi_tables(bi)}
+    whole = write_bi_file(nightly.warehouse, tmp_path / "journey_bi.duckdb")
+    assert not whole.updated and set(whole.tables.values()) == {"written"}, whole
+    assert bi_tables(bi) == bi_tables(whole.path)
+    diff = differences(bi, whole.path, bi_tables(bi) + [("ops", "publications")])
+    assert not diff, report(diff)
+
+
+def test_bi_file_update_refuses_another_version_and_rewrites_a_table_that_does_not_add_up(nightly, tmp_path,
+                                                                                          monkeypatch):
+    """The BI file is updated only from the version the build started from, and while little of it is dead space;
+    a table whose row count differs from the build's after the update (here: rows of a visitor the build did not
+    touch, lost from the previous BI file) is written whole."""
+    target = tmp_path / "journey_bi.duckdb"
+    con = duckdb.connect(str(nightly.warehouse), read_only=True)
+    try:
+        shown = last_publication(con, "")  # the version the nightly BI file shows; the scope is its build's
+        untouched = con.execute(
+            "select session_id from marts.fct_sessions where visitor_key not in "
+            "(select visitor_key from intermediate.int_journeys__rebuild_scope) order by session_id limit 2"
+        ).fetchall()
+    finally:
+        con.close()
+    assert shown is not None and len(untouched) == 2
+    shutil.copyfile(bi_path(nightly.warehouse), target)
+    refused = write_bi_file(nightly.warehouse, target, parent=dataclasses.replace(shown, publication_id="rolled-back"))
+    assert not refused.updated and "another version" in refused.reason, refused
+
+    shutil.copyfile(bi_path(nightly.warehouse), target)
+    monkeypatch.setattr(publish, "BI_REWRITE_DEAD_SHARE", 0.0)  # the update left deleted rows behind
+    dead = write_bi_file(nightly.warehouse, target, parent=shown)
+    assert not dead.updated and "dead space" in dead.reason, dead
+
+    monkeypatch.setattr(publish, "BI_REWRITE_DEAD_SHARE", 1.0)
+    shutil.copyfile(bi_path(nightly.warehouse), target)
+    con = duckdb.connect(str(target))
+    try:
+        con.execute("delete from marts.fct_sessions where session_id in (?, ?)", [u[0] for u in untouched])
+    finally:
+        con.close()
+    mended = write_bi_file(nightly.warehouse, target, parent=shown)
+    assert mended.updated, mended
+    assert mended.tables["fct_touchpoints"] == "updated", mended.tables
+    assert mended.tables["fct_sessions"].startswith("written (") and "rows after the update" in \
+        mended.tables["fct_sessions"], mended.tables
+    whole = write_bi_file(nightly.warehouse, tmp_path / "whole.duckdb")
+    diff = differences(target, whole.path, bi_tables(target))
     assert not diff, report(diff)
 
 

@@ -25,6 +25,7 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
     result = publish(warehouse.build, warehouse.published)
     compaction = result.compaction
     (context.log.warning if compaction.error else context.log.info)(f"build file {compaction}")
+    context.log.info(str(result.bi))
     context.log.info(f"published {warehouse.published} (previous kept at {result.previous})")
     return dg.MaterializeResult(metadata={
         "published": str(warehouse.published), "previous": str(result.previous),
@@ -32,6 +33,7 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
         "free_share_before": round(compaction.before.free_share, 4),
         "compact_seconds": round(compaction.seconds, 2), "compact_cpu_seconds": round(compaction.cpu_seconds, 2),
         "published_bytes": dg.MetadataValue.int(warehouse.published.stat().st_size),
+        "bi_file": str(result.bi), "bi_file_updated": result.bi.updated,
     })
 
 
