@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 # Columns that say when something ran, not what the data is.
 RUN_DEPENDENT = {"_loaded_at", "_load_id", "loaded_at", "load_id", "run_id", "started_at", "finished_at",
                  "customer_created_at", "first_assigned_at", "changed_at", "run_at", "merged_at", "noted_at",
-                 "_changed_at", "fitted_at", "applied_at"}
+                 "_changed_at", "fitted_at", "applied_at", "published_at", "publication_id"}
 
 
 def content(warehouse: Path, ignore: set[str] = RUN_DEPENDENT) -> dict[str, tuple]:

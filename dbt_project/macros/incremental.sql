@@ -156,16 +156,19 @@
 -- when its visitor is in int_journeys__rebuild_scope and the row's `time_column` is at or after the visitor's
 -- rebuild_from (every row of the visitor when rebuild_from is null), less `minutes_before` (a session that ended
 -- less than a timeout before rebuild_from may grow); `also`: SQL of rows of such a visitor rebuilt whatever their
--- time (a non-converting path). In a pre_hook, write the call inside the hook's string, so it renders with it.
-{% macro in_rebuild_scope(alias, time_column, minutes_before=0, also=none) -%}
-    exists (
-        select 1 from {{ ref('int_journeys__rebuild_scope') }} as rebuild_scope
-        where rebuild_scope.visitor_key = {{ alias }}.visitor_key
-            and {{ rebuild_scope_reaches(alias ~ '.' ~ time_column, minutes_before, also) }}
-    )
+-- time (a non-converting path). This is the pre_hook that deletes those rows of the model's table (write the call
+-- inside the hook's string, so it renders with it); a model's select joins int_journeys__rebuild_scope (one row per
+-- visitor) as `rebuild_scope` with the condition rebuild_scope_reaches. Both are joins on purpose: DuckDB runs an
+-- EXISTS whose condition also compares the row's time by first finding the distinct (visitor, time) pairs of the
+-- whole table, 3 to 10 times slower at 500k people (docs/benchmarks.md, ninth round).
+{% macro delete_rebuild_scope(alias, time_column, minutes_before=0, also=none) -%}
+    delete from {{ this }} as {{ alias }}
+    using {{ ref('int_journeys__rebuild_scope') }} as rebuild_scope
+    where rebuild_scope.visitor_key = {{ alias }}.visitor_key
+        and {{ rebuild_scope_reaches(alias ~ '.' ~ time_column, minutes_before, also) }}
 {%- endmacro %}
 
--- The time condition of in_rebuild_scope, for a model that joins int_journeys__rebuild_scope (as `rebuild_scope`).
+-- The time condition of delete_rebuild_scope, for a model that joins int_journeys__rebuild_scope (as `rebuild_scope`).
 {% macro rebuild_scope_reaches(time_expression, minutes_before=0, also=none) -%}
     (
         rebuild_scope.rebuild_from is null

@@ -57,7 +57,6 @@ def publish(build: Path, published: Path, compact_above: float | None = None) ->
     threshold = compact_free_share() if compact_above is None else compact_above
     marker = erasure_marker(build)
     erasure = marker.read_text(encoding="utf-8").split() if marker.exists() else None
-    parent = record_publication(build)  # before the checkpoint below: the row is part of the published file
     if erasure is not None:
         # an erasure: the whole file is rewritten, so that no free block keeps a copy of the erased rows; this
         # must not fail quietly (a failure fails the publish)
@@ -67,6 +66,7 @@ def publish(build: Path, published: Path, compact_above: float | None = None) ->
         compaction = Compaction(True, compaction.before, after, time.perf_counter() - started, 0.0)
     else:
         compaction = compact_if_fragmented(str(build), threshold, failpoint)  # checkpoints the build file first
+    parent = record_publication(build)  # after the compaction (which judges what the build made), checkpointed
     wal = build.with_name(build.name + ".wal")
     if wal.exists():
         raise RuntimeError(f"{wal} still exists after a checkpoint; refusing to publish a file that depends on it")
@@ -182,6 +182,7 @@ def record_publication(build: Path) -> Publication | None:
         number = _journey_build_number(con, "")
         con.execute("insert into ops.publications values (?, ?, now() at time zone 'UTC', ?)",
                     [(parent.number if parent else 0) + 1, str(uuid.uuid4()), number])
+        con.execute("checkpoint")
     finally:
         con.close()
     return parent
@@ -280,7 +281,8 @@ def write_bi_file(build: Path, target: Path, timings: dict[str, float] | None = 
         if last_publication(con, "src") is not None:  # the version this file shows (an older build has no log)
             con.execute("create or replace table ops.publications as select * from src.ops.publications")
         con.execute("create or replace table ops.bi_tables (table_name varchar, written varchar)")
-        con.executemany("insert into ops.bi_tables values (?, ?)", list(result.tables.items()))
+        if result.tables:
+            con.executemany("insert into ops.bi_tables values (?, ?)", list(result.tables.items()))
         con.execute("detach src")
         started = time.perf_counter()
         con.execute("checkpoint")

@@ -25,7 +25,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} as credit_rows where {{ in_rebuild_scope('credit_rows', 'conversion_at') }}{% endif %}",
+        pre_hook="{% if is_incremental() %}{{ delete_rebuild_scope('credit_rows', 'conversion_at') }}{% endif %}",
     )
 }}
 -- depends_on: {{ ref('int_journeys__rebuild_scope') }}
@@ -51,8 +51,11 @@ current_build as (
 {% if is_incremental() %}
 
 rebuilt_paths as (
-    select * from converted_paths as credit_rows
-    where {{ in_rebuild_scope('credit_rows', 'conversion_at') }}
+    select credit_rows.*
+    from converted_paths as credit_rows
+    inner join {{ ref('int_journeys__rebuild_scope') }} as rebuild_scope
+        on rebuild_scope.visitor_key = credit_rows.visitor_key
+    where {{ rebuild_scope_reaches('credit_rows.conversion_at') }}
 ),
 
 -- Markov credits written with a removal effect that has changed since (rebuilt conversions were deleted before).

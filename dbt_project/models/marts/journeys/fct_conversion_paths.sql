@@ -11,7 +11,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} as path_rows where {{ in_rebuild_scope('path_rows', 'conversion_at', also='not path_rows.is_converted') }}{% endif %}",
+        pre_hook="{% if is_incremental() %}{{ delete_rebuild_scope('path_rows', 'conversion_at', also='not path_rows.is_converted') }}{% endif %}",
     )
 }}
 -- depends_on: {{ ref('int_journeys__rebuild_scope') }}
@@ -20,8 +20,11 @@ with
 {% if is_incremental() %}
 
 paths as (
-    select * from {{ ref('int_journeys__paths') }} as path_rows
-    where {{ in_rebuild_scope('path_rows', 'conversion_at', also='not path_rows.is_converted') }}
+    select path_rows.*
+    from {{ ref('int_journeys__paths') }} as path_rows
+    inner join {{ ref('int_journeys__rebuild_scope') }} as rebuild_scope
+        on rebuild_scope.visitor_key = path_rows.visitor_key
+    where {{ rebuild_scope_reaches('path_rows.conversion_at', also='not path_rows.is_converted') }}
 ),
 
 {% else %}
