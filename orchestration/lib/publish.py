@@ -299,6 +299,7 @@ def _bi_connect(tmp: Path, build: Path):
 
     con = duckdb.connect(str(tmp))
     con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")  # a table over 2 s would draw one in the run's output
     # one checkpoint at the end: an update's deletes and inserts go to the write-ahead log, and DuckDB's automatic
     # checkpoint (at 16 MB of log) would rewrite the tables' changed row groups several times over
     con.execute("set checkpoint_threshold = '64GB'")
