@@ -60,12 +60,18 @@ def main(argv: list[str] | None = None) -> int:
         size = target.stat().st_size
     finally:
         target.unlink(missing_ok=True)
-    print(f"write_bi_file on {args.warehouse}: " + ", ".join(f"{t:.1f} s" for t in totals)
-          + f" (median {statistics.median(totals):.1f} s); BI file {size / 1e9:.2f} GB")
-    medians = sorted(((statistics.median(r[name] for r in runs), name) for name in runs[0]), reverse=True)
-    for seconds, name in medians[:args.top]:
-        print(f"{seconds:8.1f} s  {name}")
+    report(f"write_bi_file on {args.warehouse}", totals, runs, args.top, f"BI file {size / 1e9:.2f} GB")
     return 0
+
+
+def report(title: str, totals: list[float], runs: list[dict[str, float]], top: int, tail: str,
+           how: dict[str, str] | None = None) -> None:
+    """The total of every repeat, then each table's median seconds (largest first), with `how` it was written."""
+    print(f"{title}: " + ", ".join(f"{t:.1f} s" for t in totals)
+          + f" (median {statistics.median(totals):.1f} s); {tail}")
+    medians = sorted(((statistics.median(r[name] for r in runs), name) for name in runs[0]), reverse=True)
+    for seconds, name in medians[:top]:
+        print(f"{seconds:8.1f} s  {name}" + (f" ({how.get(name, '')})" if how else ""))
 
 
 def update(args: argparse.Namespace) -> int:
@@ -98,11 +104,8 @@ def update(args: argparse.Namespace) -> int:
         result = write_bi_file(current, target, timings, parent=parent)
         totals.append(time.perf_counter() - started)
         runs.append(timings)
-    print(f"brought up to date from {args.warehouse}: " + ", ".join(f"{t:.1f} s" for t in totals)
-          + f" (median {statistics.median(totals):.1f} s); {result}; {target.stat().st_size / 1e9:.2f} GB")
-    medians = sorted(((statistics.median(r[name] for r in runs), name) for name in runs[0]), reverse=True)
-    for seconds, name in medians[:args.top]:
-        print(f"{seconds:8.1f} s  {name} ({result.tables.get(name, '')})")
+    report(f"brought up to date from {args.warehouse}", totals, runs, args.top,
+           f"{result}; {target.stat().st_size / 1e9:.2f} GB", result.tables)
     return 0
 
 

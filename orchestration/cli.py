@@ -115,14 +115,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "forget":
         return _forget(args)
     if args.command == "rollback":
-        from orchestration.lib.publish import rollback
+        from orchestration.lib.publish import bi_path, previous_path, rollback
 
+        bi = bi_path(args.warehouse)
+        with_bi = previous_path(bi).exists()
         try:
             rollback(args.warehouse)
         except FileNotFoundError as exc:
             print(f"journey rollback: {exc}", file=sys.stderr)
             return 1
-        print(f"rolled back: {args.warehouse} is the previous version again (the replaced one is kept as .previous)")
+        print(f"rolled back: {args.warehouse} is the previous version again"
+              + (f", and so is its BI file {bi}" if with_bi else "") + " (the replaced version is kept as .previous)")
         return 0
     if args.command == "evaluate-identity":
         from orchestration.lib.identity_eval import evaluate_identity, format_report

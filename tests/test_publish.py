@@ -9,7 +9,7 @@ import time
 import duckdb
 import pytest
 
-from orchestration.lib.publish import previous_path, publish, rollback
+from orchestration.lib.publish import bi_path, previous_path, publish, rollback
 
 
 def make_warehouse(path, version: int, rows: int = 1000) -> None:
@@ -37,8 +37,12 @@ def test_publish_keeps_previous_and_rollback_restores_it(tmp_path):
     result = publish(build, published)
     assert result.previous == previous_path(published)
     assert read_version(published) == (2, 2) and read_version(result.previous) == (1, 1)
+    # the BI file beside it: its previous version kept too, and swapped back with the warehouse's
+    bi = bi_path(published)
+    assert read_version(bi) == (2, 2) and read_version(previous_path(bi)) == (1, 1)
     rollback(published)
     assert read_version(published) == (1, 1) and read_version(previous_path(published)) == (2, 2)
+    assert read_version(bi) == (1, 1) and read_version(previous_path(bi)) == (2, 2)
 
 
 def test_publish_without_build_file_changes_nothing(tmp_path):

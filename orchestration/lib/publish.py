@@ -70,13 +70,15 @@ def publish(build: Path, published: Path, compact_above: float | None = None) ->
     wal = build.with_name(build.name + ".wal")
     if wal.exists():
         raise RuntimeError(f"{wal} still exists after a checkpoint; refusing to publish a file that depends on it")
-    bi = write_bi_file(build, bi_path(published), parent=None if erasure is not None else parent)
+    bi = write_bi_file(build, bi_path(published), parent=None if erasure is not None else parent,
+                       keep_previous=erasure is None)
     os.chmod(build, PUBLISHED_MODE)
     prev: Path | None = None
     if published.exists():
         prev = previous_path(published)
         if erasure is not None:  # the version kept for rollback loses the person too (a rewritten copy)
             erase_previous(published, prev)
+            write_bi_file(prev, previous_path(bi_path(published)))  # and so does its BI file (written whole)
         else:
             prev.unlink(missing_ok=True)
             os.link(published, prev)
@@ -151,7 +153,6 @@ REBUILD_SCOPE = "src.intermediate.int_journeys__rebuild_scope"
 # blocks): an update leaves the replaced rows behind (a campaign night at 500k people about 28% of the file), and
 # rewriting at the warehouse's 10% would write it whole every other night. It stays below 1.5x its written size.
 BI_REWRITE_DEAD_SHARE = 1 / 3
-BUILD_NUMBERS = "src.intermediate.int_journeys__touchpoints_sessionized"
 
 
 @dataclass(frozen=True)
@@ -190,24 +191,29 @@ def record_publication(build: Path) -> Publication | None:
 
 def last_publication(con, catalog: str) -> Publication | None:
     """The last row of `catalog`.ops.publications (catalog "" for the connection's own database), or None."""
-    prefix = f"{catalog}." if catalog else ""
-    where = f"table_catalog = {sql_literal(catalog)} and " if catalog else "table_catalog = current_database() and "
-    if not con.execute(f"select count(*) from information_schema.tables where {where}table_schema = 'ops' "
-                       "and table_name = 'publications'").fetchone()[0]:
+    if not _has_table(con, catalog, "ops", "publications"):
         return None
-    row = con.execute(f"select publication_number, publication_id, journey_build_number from {prefix}ops.publications "
-                      "order by publication_number desc limit 1").fetchone()
+    row = con.execute(f"select publication_number, publication_id, journey_build_number from {_prefix(catalog)}"
+                      "ops.publications order by publication_number desc limit 1").fetchone()
     return Publication(*row) if row else None
 
 
 def _journey_build_number(con, catalog: str) -> int | None:
-    prefix = f"{catalog}." if catalog else ""
-    where = f"table_catalog = {sql_literal(catalog)} and " if catalog else "table_catalog = current_database() and "
-    if not con.execute(f"select count(*) from information_schema.tables where {where}table_schema = 'intermediate' "
-                       "and table_name = 'int_journeys__touchpoints_sessionized'").fetchone()[0]:
+    if not _has_table(con, catalog, "intermediate", "int_journeys__touchpoints_sessionized"):
         return None
-    return con.execute(f"select max(_build_number) from {prefix}intermediate.int_journeys__touchpoints_sessionized"
-                       ).fetchone()[0]
+    return con.execute(f"select max(_build_number) from {_prefix(catalog)}intermediate."
+                       "int_journeys__touchpoints_sessionized").fetchone()[0]
+
+
+def _prefix(catalog: str) -> str:
+    return f"{catalog}." if catalog else ""
+
+
+def _has_table(con, catalog: str, schema: str, table: str) -> bool:
+    """Whether `catalog` ("": the connection's own database) has `schema`.`table`."""
+    where = f"table_catalog = {sql_literal(catalog)}" if catalog else "table_catalog = current_database()"
+    return con.execute(f"select count(*) from information_schema.tables where {where} and table_schema = ? "
+                       "and table_name = ?", [schema, table]).fetchone()[0] > 0
 
 
 @dataclass
@@ -228,7 +234,7 @@ class BiFile:
 
 
 def write_bi_file(build: Path, target: Path, timings: dict[str, float] | None = None,
-                  parent: Publication | None = None) -> BiFile:
+                  parent: Publication | None = None, keep_previous: bool = False) -> BiFile:
     """Write the BI file from the (checkpointed) build file: every mart (a view's rows as a table), less direct
     identifiers, in the same storage format, made in `<target>.tmp` and renamed over `target` (readers of the old one
     keep it). It also gets the build's ops.publications (its last row is the version the BI file shows).
@@ -241,10 +247,9 @@ def write_bi_file(build: Path, target: Path, timings: dict[str, float] | None = 
     one is dead space, when its storage format differs, or after an erasure (the caller passes no parent: no free
     block may keep an erased row).
 
-    With `timings` (a dict), the seconds each table took are put in it, and the final checkpoint's as `checkpoint`
-    (benchmarks/bi_file.py)."""
-    import duckdb
-
+    With `keep_previous`, the file replaced is kept as `<target>.previous` (hard-linked, as the warehouse's previous
+    version: `journey rollback` swaps both back). With `timings` (a dict), the seconds each table took are put in
+    it, and the final checkpoint's as `checkpoint` (benchmarks/bi_file.py)."""
     timings = {} if timings is None else timings
     tmp = target.with_name(target.name + ".tmp")
     for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
@@ -290,6 +295,9 @@ def write_bi_file(build: Path, target: Path, timings: dict[str, float] | None = 
     finally:
         con.close()
     os.chmod(tmp, PUBLISHED_MODE)
+    if keep_previous and target.exists():
+        previous_path(target).unlink(missing_ok=True)
+        os.link(target, previous_path(target))
     os.replace(tmp, target)
     return result
 
@@ -323,16 +331,15 @@ def _bi_update_refused(build: Path, target: Path, tag: str | None, parent: Publi
         con.execute(f"attach {sql_literal(str(build))} as src (read_only)")
         shown = last_publication(con, "bi")
         number = _journey_build_number(con, "src")
-        has_scope = con.execute("select count(*) from information_schema.tables where table_catalog = 'src' and "
-                                "table_schema = 'intermediate' and table_name = 'int_journeys__rebuild_scope'"
-                                ).fetchone()[0]
+        has_scope = _has_table(con, "src", "intermediate", "int_journeys__rebuild_scope")
     finally:
         con.close()
     if shown is None or shown.publication_id != parent.publication_id:
         return ("the previous BI file shows another version than the one this build started from (a rollback, "
                 "or a publish that stopped between the two files)")
-    if not has_scope or number is None or parent.journey_build_number is None \
-            or number - parent.journey_build_number not in (0, 1):
+    if not has_scope or number is None or parent.journey_build_number is None:
+        return "the build or its previous version has no journey models to update from"
+    if number - parent.journey_build_number not in (0, 1):
         return (f"the journey models were built {'from scratch' if number == 1 else 'more than once'} since "
                 "the previous version")
     return None
@@ -345,7 +352,7 @@ def _bi_table(con, table: str, update: bool) -> str:
         "and table_name = ? order by ordinal_position", [table]).fetchall()]
     select = ", ".join(f"t.{c}" if c.startswith('"') else c for c in bi_columns(table, columns))
     where = f" where {BI_ROW_FILTERS[table]}" if table in BI_ROW_FILTERS else ""
-    rule = BI_SCOPED_TABLES.get(table)
+    rule = None if table in BI_ROW_FILTERS else BI_SCOPED_TABLES.get(table)  # an update copies no row filter
     why = "no rule to update it" if rule is None else None
     if update and rule is not None:
         why = _bi_update_table(con, table, select, rule)
@@ -358,9 +365,7 @@ def _bi_table(con, table: str, update: bool) -> str:
 def _bi_update_table(con, table: str, select: str, rule: BiScope) -> str | None:
     """Replace the rows of `table` the build can have changed (BiScope); why it could not be (None: it was)."""
     name, source = f'marts."{table}"', f'src.marts."{table}"'
-    exists = con.execute("select count(*) from information_schema.tables where table_catalog = current_database() "
-                         "and table_schema = 'marts' and table_name = ?", [table]).fetchone()[0]
-    if not exists:
+    if not _has_table(con, "", "marts", table):
         return "not in the previous BI file"
     if [r[:2] for r in con.execute(f"describe {name}").fetchall()] != \
             [r[:2] for r in con.execute(f"describe select {select} from {source} t").fetchall()]:
@@ -398,15 +403,25 @@ def failpoint(name: str) -> None:
 
 
 def rollback(published: Path) -> Path:
-    """Make the previous version the published one again (the current one is kept as `.previous`)."""
+    """Make the previous version the published one again (the current one is kept as `.previous`), and the same for
+    its BI file when its previous version is there (a BI file from before that was kept is left as it is)."""
     prev = previous_path(published)
     if not prev.exists():
         raise FileNotFoundError(f"no previous version to roll back to: {prev} does not exist")
-    swap = published.with_name(published.name + ".rollback")
+    bi = bi_path(published)
+    if previous_path(bi).exists():
+        _swap_with_previous(bi)
+    _swap_with_previous(published)
+    return published
+
+
+def _swap_with_previous(path: Path) -> None:
+    """`path` becomes its `.previous`, and the other way round, by hard links: no moment without a file at `path`."""
+    prev = previous_path(path)
+    swap = path.with_name(path.name + ".rollback")
     swap.unlink(missing_ok=True)
     os.link(prev, swap)
-    if published.exists():
+    if path.exists():
         prev.unlink()
-        os.link(published, prev)
-    os.replace(swap, published)
-    return published
+        os.link(path, prev)
+    os.replace(swap, path)
