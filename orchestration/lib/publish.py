@@ -138,6 +138,8 @@ class BiScope:
 # "Incremental" comment, docs/journeys.md "Incremental builds"): the BI file's copy of them is brought up to date
 # by replacing those rows; every other mart is written whole. customer_360 and dim_customers carry an age band
 # computed on the day (and customer_360 reads the predictions, refitted every run), so they are written whole.
+# A model whose incremental rule changes must change its entry here: tests/test_incremental.py compares the BI file
+# its nights update with one written whole from the same build.
 BI_SCOPED_TABLES = {
     "fct_touchpoints": BiScope("visitor_key", since="occurred_at", key="touchpoint_id"),
     "fct_sessions": BiScope("visitor_key"),
