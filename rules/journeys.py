@@ -6,3 +6,7 @@ from __future__ import annotations
 # dbt lists them in the accepted_values test of fct_attribution.model; its singular test
 # assert_attribution_credits_sum_to_one expects every conversion to have each of them.
 ATTRIBUTION_MODELS = ("first_touch", "last_touch", "linear", "time_decay", "position_based", "markov")
+# The models whose credits read every conversion path (the removal effects), so that a build may change them for
+# conversions it did not rebuild; the others read their own conversion's path only. Publishing replaces all their
+# rows in the BI file every night (orchestration/lib/publish.py, BI_SCOPED_TABLES).
+DATA_DRIVEN_ATTRIBUTION_MODELS = ("markov",)

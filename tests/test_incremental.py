@@ -411,6 +411,14 @@ def test_bi_file_update_refuses_another_version_and_rewrites_a_table_that_does_n
 
     monkeypatch.setattr(publish, "BI_REWRITE_DEAD_SHARE", 1.0)
     shutil.copyfile(bi_path(nightly.warehouse), target)
+    holder = duckdb.connect(str(target))  # a reader that opened it for writing: its lock refuses us a read
+    try:
+        locked = write_bi_file(nightly.warehouse, target, parent=shown)
+    finally:
+        holder.close()
+    assert not locked.updated and "could not be read" in locked.reason, locked
+
+    shutil.copyfile(bi_path(nightly.warehouse), target)
     con = duckdb.connect(str(target))
     try:
         con.execute("delete from marts.fct_sessions where session_id in (?, ?)", [u[0] for u in untouched])

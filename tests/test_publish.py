@@ -422,3 +422,15 @@ def test_a_failed_compaction_still_publishes_the_checked_build(tmp_path, monkeyp
     assert "NOT compacted, compaction failed" in str(result.compaction)
     assert published.stat().st_size == size and answers(published) == expected
     assert not (tmp_path / "journey.duckdb.build.compact").exists()
+
+
+def test_pipeline_connections_draw_no_progress_bar(tmp_path):
+    """DuckDB draws a progress bar for a query over 2 s, into a run's output and Dagster's captured logs: the
+    connections the pipeline opens (warehouse.connect, publishing's included) switch it off."""
+    from orchestration.lib.warehouse import connect
+
+    con = connect(str(tmp_path / "journey.duckdb"))
+    try:
+        assert con.execute("select current_setting('enable_progress_bar')").fetchone() == (False,)
+    finally:
+        con.close()

@@ -12,7 +12,7 @@ from expectations.dim_customers import CUSTOMER_KEY
 from expectations.mart_integrity import SPECS, mart_spec
 from orchestration.defs.quality.checks import MART_CHECKS
 from rules.contract import SOURCES
-from rules.journeys import ATTRIBUTION_MODELS
+from rules.journeys import ATTRIBUTION_MODELS, DATA_DRIVEN_ATTRIBUTION_MODELS
 from rules.thresholds import MARTS
 from tests.helpers import DBT_DIR, ROOT
 
@@ -47,6 +47,15 @@ def test_attribution_models_and_tolerances_are_the_same_in_dbt_and_the_gates():
                 if n["resource_type"] == "test" and n.get("test_metadata", {}).get("name") == "accepted_values"
                 and n.get("attached_node", "").endswith(".fct_attribution")]
     assert [n["test_metadata"]["kwargs"]["values"] for n in accepted] == ["{{ var('attribution_models') }}"]
+
+
+def test_the_data_driven_attribution_models_are_those_a_build_rewrites_for_conversions_it_did_not_rebuild():
+    """Publishing replaces every row of the data-driven models in the BI file each night (BI_SCOPED_TABLES):
+    int_journeys__attribution_credits rewrites the stored credits of other conversions for exactly those models
+    (`previous.model = ...` when the removal effects moved)."""
+    assert set(DATA_DRIVEN_ATTRIBUTION_MODELS) <= set(ATTRIBUTION_MODELS)
+    code = (DBT_DIR / "models" / "intermediate" / "journeys" / "int_journeys__attribution_credits.sql").read_text()
+    assert set(re.findall(r"previous\.model = '(\w+)'", code)) == set(DATA_DRIVEN_ATTRIBUTION_MODELS)
 
 
 def dbt_key_tests() -> tuple[dict[str, set[tuple[str, ...]]], dict[str, set[tuple[str, str]]]]:

@@ -24,11 +24,13 @@ from orchestration.lib.warehouse import (
     compact_database,
     compact_free_share,
     compact_if_fragmented,
+    connect,
     create_database,
     file_space,
     sql_literal,
     storage_version,
 )
+from rules.journeys import DATA_DRIVEN_ATTRIBUTION_MODELS
 from rules.privacy import DIRECT_IDENTIFIER_COLUMNS
 
 # Published files (the warehouse, the version kept for rollback, the BI file) are readable by owner and group only:
@@ -144,7 +146,9 @@ BI_SCOPED_TABLES = {
     "fct_touchpoints": BiScope("visitor_key", since="occurred_at", key="touchpoint_id"),
     "fct_sessions": BiScope("visitor_key"),
     "fct_conversion_paths": BiScope("visitor_key"),
-    "fct_attribution": BiScope("visitor_key", also="t.model = 'markov'"),  # Markov credits move with every night
+    # the data-driven models' credits move with every night's paths
+    "fct_attribution": BiScope("visitor_key", also="t.model in ({})".format(
+        ", ".join(sql_literal(m) for m in DATA_DRIVEN_ATTRIBUTION_MODELS))),
     "fct_funnel_progress": BiScope("visitor_key"),
     "fct_customer_journeys": BiScope("customer_id"),
     # every customer gets the new weeks when the as-of week moves on
@@ -175,9 +179,7 @@ def record_publication(build: Path) -> Publication | None:
     before, inherited from the published file it copies), or None."""
     import uuid
 
-    import duckdb
-
-    con = duckdb.connect(str(build))
+    con = connect(str(build))
     try:
         con.execute("create schema if not exists ops")
         con.execute(PUBLICATIONS_DDL)
@@ -265,12 +267,6 @@ def write_bi_file(build: Path, target: Path, timings: dict[str, float] | None = 
     result = BiFile(target, reason is None, reason or "its previous version shows the build's parent")
     con = _bi_connect(tmp, build)
     try:
-        if result.updated and (dead := file_space(con, str(tmp)).free_share) > BI_REWRITE_DEAD_SHARE:
-            con.close()  # too much of the old file is dead: written whole instead
-            tmp.unlink()
-            create_database(str(tmp), tag.rstrip("+") if tag else None)
-            result = BiFile(target, False, f"{dead:.0%} of the previous BI file was dead space")
-            con = _bi_connect(tmp, build)
         con.execute("create schema if not exists marts")
         # views too (customer_360 is a view of a table and the predictions): a table of their rows here
         tables = [r[0] for r in con.execute(
@@ -305,11 +301,7 @@ def write_bi_file(build: Path, target: Path, timings: dict[str, float] | None = 
 
 
 def _bi_connect(tmp: Path, build: Path):
-    import duckdb
-
-    con = duckdb.connect(str(tmp))
-    con.execute("set TimeZone = 'UTC'")
-    con.execute("set enable_progress_bar = false")  # a table over 2 s would draw one in the run's output
+    con = connect(str(tmp))
     # one checkpoint at the end: an update's deletes and inserts go to the write-ahead log, and DuckDB's automatic
     # checkpoint (at 16 MB of log) would rewrite the tables' changed row groups several times over
     con.execute("set checkpoint_threshold = '64GB'")
@@ -325,13 +317,18 @@ def _bi_update_refused(build: Path, target: Path, tag: str | None, parent: Publi
         return "no previous publication to start from (a new warehouse, an older one, or an erasure)"
     if not target.exists():
         return f"no previous BI file at {target}"
-    if storage_version(str(target)) != tag:
-        return "the previous BI file is in another storage format"
-    con = duckdb.connect(":memory:")
     try:
-        con.execute(f"attach {sql_literal(str(target))} as bi (read_only)")
+        format_differs = storage_version(str(target)) != tag
+        con = connect(str(target), read_only=True)
+    except duckdb.Error as exc:  # e.g. a reader that opened it for writing holds its lock: the rename still works
+        return f"the previous BI file could not be read ({type(exc).__name__}: {exc})"
+    if format_differs:
+        con.close()
+        return "the previous BI file is in another storage format"
+    try:
+        shown = last_publication(con, "")
+        dead = file_space(con, str(target)).free_share
         con.execute(f"attach {sql_literal(str(build))} as src (read_only)")
-        shown = last_publication(con, "bi")
         number = _journey_build_number(con, "src")
         has_scope = _has_table(con, "src", "intermediate", "int_journeys__rebuild_scope")
     finally:
@@ -344,6 +341,8 @@ def _bi_update_refused(build: Path, target: Path, tag: str | None, parent: Publi
     if number - parent.journey_build_number not in (0, 1):
         return (f"the journey models were built {'from scratch' if number == 1 else 'more than once'} since "
                 "the previous version")
+    if dead > BI_REWRITE_DEAD_SHARE:  # an update would add to it
+        return f"{dead:.0%} of the previous BI file is dead space"
     return None
 
 

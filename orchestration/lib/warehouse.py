@@ -95,9 +95,11 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse with the settings every writer uses (UTC session time zone)."""
+    """Open the warehouse with the settings every writer uses: UTC session time zone, and no progress bar (a query
+    over 2 s would draw one into a run's output and Dagster's captured logs)."""
     con = duckdb.connect(path, read_only=read_only)
     con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")
     return con
 
 
