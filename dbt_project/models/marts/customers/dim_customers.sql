@@ -23,10 +23,17 @@ record_customers as (
     {%- endif %}
 ),
 records as (select * from {{ ref('int_identity__records') }}),
-customer_ids as (select * from {{ ref('int_identity__customer_ids') }}),
-identifiers as (select * from {{ ref('customer_identifiers') }}),
-golden as (select * from {{ ref('int_identity__golden_attributes') }}),
-consent as (select * from {{ ref('int_identity__customer_consent') }}),
+{#- the per-customer inputs, read for the dirty customers only: the joins below are left joins from them, so
+    DuckDB would otherwise aggregate and join every customer's rows before dropping all but the build's #}
+{%- set dirty_only %}
+    {%- if is_incremental() %}
+    where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }})
+    {%- endif %}
+{%- endset %}
+customer_ids as (select * from {{ ref('int_identity__customer_ids') }} {{ dirty_only }}),
+identifiers as (select * from {{ ref('customer_identifiers') }} {{ dirty_only }}),
+golden as (select * from {{ ref('int_identity__golden_attributes') }} {{ dirty_only }}),
+consent as (select * from {{ ref('int_identity__customer_consent') }} {{ dirty_only }}),
 
 record_stats as (
     select
