@@ -9,6 +9,7 @@ models take seconds.
 from __future__ import annotations
 
 import math
+import os
 import re
 import subprocess
 import sys
@@ -119,19 +120,22 @@ def test_small_fits_are_interpreted_and_large_ones_compiled():
     assert CUSTOMERS <= prediction.INTERPRET_UP_TO_CUSTOMERS  # so the recovery test above runs interpreted
 
 
-def test_the_library_imported_in_the_background_is_there_for_the_step():
+def test_the_library_imported_in_the_background_is_there_for_the_step(tmp_path):
     """The dbt step imports PyMC-Marketing in a thread (orchestration/defs/dbt/assets.py): in a fresh process the
     thread ends with the library imported and PyTensor's logger quiet (its BLAS warning is nothing a user can act
-    on), without a word on stderr."""
+    on), without a word on stderr. The process gets a new cache folder: ArviZ prints its refactoring notice at the
+    first import of a day on a machine (a date stamp in the user's cache), as on a fresh machine or after midnight."""
     code = ("import logging, sys\n"
             "from orchestration.lib.prediction import import_in_background\n"
             "assert 'pymc_marketing.clv' not in sys.modules\n"
             "import_in_background().join()\n"
             "assert 'pymc_marketing.clv' in sys.modules\n"
             "assert logging.getLogger('pytensor.configdefaults').getEffectiveLevel() == logging.ERROR\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr == ""
+    assert list((tmp_path / "cache").glob("arviz/daily_warning")), "ArviZ wrote no date stamp: the case is not exercised"
 
 
 def test_a_fit_stopped_early_is_not_converged(fitted):

@@ -119,6 +119,7 @@ TABLES = {PREDICTIONS_TABLE: PREDICTION_COLUMNS, PARAMETERS_TABLE: PARAMETER_COL
 
 
 QUIET_LOGGERS = ("pytensor", "pytensor.configdefaults", "pymc", "pymc_marketing")
+ARVIZ_NOTICE = r"\s*ArviZ is undergoing a major refactor"
 
 
 @contextmanager
@@ -146,6 +147,9 @@ def import_in_background() -> threading.Thread:
     def load() -> None:
         for name in QUIET_LOGGERS:  # for the process's life: restoring them could race the prediction step's
             logging.getLogger(name).setLevel(logging.ERROR)
+        # ArviZ (imported by PyMC) prints its refactoring notice at the first import of each day on a machine (it
+        # keeps a date stamp in the user's cache folder): a filter for that message alone, for the process's life
+        warnings.filterwarnings("ignore", message=ARVIZ_NOTICE, category=FutureWarning)
         with suppress(Exception):  # the prediction step imports it again and reports the error
             import pymc_marketing.clv  # noqa: F401
 
