@@ -688,9 +688,9 @@ def render(work: Path) -> str:
             if not f:
                 continue
             fl = med([x["total_seconds"] for x in r["floor"]])
-            rows = r["floor"][-1]["rows"] if r["floor"] else None
+            rows = f"{r['floor'][-1]['rows']:,}" if r["floor"] else "-"  # a size measured with --only full has none
             L.append(
-                f"| {r['name']} | {r['people']:,} x {r['days']} | {'-' if rows is None else f'{rows:,}'} | {f['touchpoints'] or 0:,} | {f['n']} "
+                f"| {r['name']} | {r['people']:,} x {r['days']} | {rows} | {f['touchpoints'] or 0:,} | {f['n']} "
                 f"| {fmt(fl)} | {fmt(f['setup'])} | {fmt(f['copy'])} | {fmt(f['ingest'])} | {fmt(f['raw_checks'])} "
                 f"| {fmt(f['dbt_build'])} | {fmt(f['mart_checks'])} | {fmt(f['publish'])} | {fmt(f['other'])} "
                 f"| **{fmt(f['total'])}** | {fmt(f['min'])} | {fmt(f['total'] / fl if fl else None)}x | {fmt(f['cpu'])} "
