@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -394,3 +394,105 @@ def test_sample_predictions_cover_every_buyer_and_reach_customer_360(sample_buil
     total = query(warehouse, "select customers, predicted_purchases, actual_purchases from marts.prediction_backtest "
                              "where frequency_bucket = 'total'")
     assert len(total) == 1 and total[0][0] > 100
+
+
+# --- refits -----------------------------------------------------------------------------------------------------
+
+
+def write_purchase_days(con: duckdb.DuckDBPyConnection, purchases: pd.DataFrame, as_of: date) -> None:
+    """int_customers__purchase_days as dbt leaves it on the night of `as_of` (the purchases until that day)."""
+    con.execute("create schema if not exists intermediate")
+    con.register("p", purchases[purchases["purchase_date"] <= pd.Timestamp(as_of)])
+    con.execute("create or replace table intermediate.int_customers__purchase_days as select customer_id, "
+                "cast(purchase_date as date) as purchase_date, 1 as purchases_count, revenue_amount, "
+                f"timestamp '{as_of}' as as_of_at from p")
+    con.unregister("p")
+
+
+def test_nights_between_refits_score_every_customer_with_the_stored_parameters(tmp_path, simulated):
+    """The first night fits; the next night (one more day of purchases) scores every customer with the stored
+    parameters and keeps the parameters, fit rows and backtest; a week after a fit the models are fitted again.
+    The scores of the night between equal those the first night's fitted models (not models rebuilt from the stored
+    numbers) give for that night's purchase summary."""
+    fit_day = period_end(300, START)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        write_purchase_days(con, simulated, fit_day)
+        first = prediction.run_prediction(con, refit_every_days=7)
+        assert first.refitted and first.parameters_as_of == fit_day and first.fit(BG_NBD).converged
+        stored = {table: con.execute(f"select * from {table} order by all").fetchall()
+                  for table in (prediction.PARAMETERS_TABLE, prediction.BACKTEST_TABLE)}
+        fit_rows = con.execute("select model, purpose, status, fitted_at, fitted_as_of from ops.prediction_fits "
+                               "order by all").fetchall()
+        assert {row[4] for row in fit_rows} == {fit_day} and len(fit_rows) == 4  # scoring and backtest, both models
+
+        night = fit_day + timedelta(days=1)
+        write_purchase_days(con, simulated, night)
+        second = prediction.run_prediction(con, refit_every_days=7)
+        assert not second.refitted and not second.reused and second.parameters_as_of == fit_day
+        assert {table: con.execute(f"select * from {table} order by all").fetchall() for table in stored} == stored
+        assert con.execute("select model, purpose, status, fitted_at, fitted_as_of from ops.prediction_fits "
+                           "order by all").fetchall() == fit_rows
+        scored = con.execute("select * from marts.customer_predictions order by customer_id").df()
+        rfm = summarise(simulated[simulated["purchase_date"] <= pd.Timestamp(night)], night)
+        expected = prediction.score(first.fit(BG_NBD), first.fit(GAMMA_GAMMA), rfm, night)
+        expected = expected.sort_values("customer_id").reset_index(drop=True)
+        assert len(scored) == len(rfm) == first.customers and set(scored["as_of_date"].dt.date) == {night}
+        numeric = [c for c, t in PREDICTION_COLUMNS.items() if t == "double"]
+        np.testing.assert_allclose(scored[numeric].to_numpy(float), expected[numeric].to_numpy(float), rtol=1e-9)
+        # a rerun of that night keeps the tables
+        assert prediction.run_prediction(con, refit_every_days=7).reused
+        # with refits every run, the same night is fitted on its own purchases
+        refitted = prediction.run_prediction(con, refit_every_days=0)
+        assert refitted.refitted and refitted.parameters_as_of == night
+
+        six_days_later, week_later = night + timedelta(days=6), night + timedelta(days=7)
+        write_purchase_days(con, simulated, six_days_later)
+        assert not prediction.run_prediction(con, refit_every_days=7).refitted
+        write_purchase_days(con, simulated, week_later)
+        assert prediction.run_prediction(con, refit_every_days=7).refitted
+        assert {row[0] for row in con.execute("select fitted_as_of from ops.prediction_fits").fetchall()} == {week_later}
+    finally:
+        con.close()
+
+
+def stored_fits(fitted_as_of: date, customers: int = 1000, converged: bool = True) -> prediction.StoredFits:
+    bg = prediction.ModelFit(BG_NBD, "scoring", customers, dict.fromkeys(prediction.BG_NBD_PARAMETERS, 1.0),
+                             converged=converged, fitted_as_of=fitted_as_of)
+    gg = prediction.ModelFit(GAMMA_GAMMA, "scoring", customers // 2, dict.fromkeys(prediction.GAMMA_GAMMA_PARAMETERS, 1.0),
+                             converged=True, fitted_as_of=fitted_as_of)
+    return prediction.StoredFits([bg, gg], {f"1:2:3:{prediction.model_version()}"}, pd.DataFrame(), pd.DataFrame(), None)
+
+
+@pytest.mark.parametrize(("case", "as_of", "customers", "days", "reused"), [
+    ("a day after the fit", date(2026, 3, 2), 1000, 7, True),
+    ("six days after", date(2026, 3, 7), 1000, 7, True),
+    ("seven days after: a week old", date(2026, 3, 8), 1000, 7, False),
+    ("refits every run", date(2026, 3, 2), 1000, 0, False),
+    ("a backfill before the fit's as-of date", date(2026, 2, 27), 1000, 7, False),
+    ("10% more customers", date(2026, 3, 2), 1100, 7, True),
+    ("more than 10% more customers", date(2026, 3, 2), 1101, 7, False),
+    ("more than 10% fewer customers (an erasure)", date(2026, 3, 2), 899, 7, False),
+])
+def test_when_the_stored_parameters_score_a_night(case, as_of, customers, days, reused):
+    """Hand-computed cases of prediction.reusable_scoring: fitted as of 2026-03-01 on 1,000 customers."""
+    assert (prediction.reusable_scoring(stored_fits(date(2026, 3, 1)), as_of, customers, days) is not None) is reused, case
+
+
+def test_parameters_that_did_not_converge_or_of_another_version_are_never_reused():
+    not_converged = stored_fits(date(2026, 3, 1), converged=False)
+    assert prediction.reusable_scoring(not_converged, date(2026, 3, 2), 1000, 7) is None
+    other_version = stored_fits(date(2026, 3, 1))
+    other_version.fingerprints = {"1:2:3:bg_nbd+gamma_gamma/0 (pymc-marketing 0.1, MAP)"}
+    assert prediction.reusable_scoring(other_version, date(2026, 3, 2), 1000, 7) is None
+    older_table = stored_fits(None)  # a table written before fitted_as_of existed
+    assert prediction.reusable_scoring(older_table, date(2026, 3, 2), 1000, 7) is None
+
+
+@pytest.mark.parametrize("value", ["-1", "weekly", "1.5"])
+def test_a_refit_setting_that_is_not_a_number_of_days_is_refused(monkeypatch, value):
+    monkeypatch.setenv(prediction.REFIT_DAYS_ENV, value)
+    with pytest.raises(ValueError, match="JOURNEY_PREDICTION_REFIT_DAYS"):
+        prediction.refit_days()
+    monkeypatch.setenv(prediction.REFIT_DAYS_ENV, "")
+    assert prediction.refit_days() == prediction.DEFAULT_REFIT_DAYS

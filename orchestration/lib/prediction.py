@@ -12,6 +12,10 @@ the same file by one transaction:
   period against what the customers did, per calibration frequency and in total;
 - `ops.prediction_fits`: how each fit went (converged or not, the largest gradient per customer at the optimum).
 
+The models are refitted when their parameters are JOURNEY_PREDICTION_REFIT_DAYS (7) days old or more, counted in
+as-of dates, or when the number of customers moved by more than REFIT_CUSTOMER_DRIFT since the fit; the nights
+between score every customer with the stored parameters (docs/prediction.md "Refits").
+
 The models come from PyMC-Marketing's CLV module (`rfm_summary`, `rfm_train_test_split`, `BetaGeoModel`,
 `GammaGammaModel`), fitted by maximum a posteriori with flat priors (that is, maximum likelihood, as `lifetimes`
 fitted them). PyMC-Marketing is imported when a fit runs, not when the definitions load (it takes seconds).
@@ -21,11 +25,12 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
 from typing import Any
@@ -65,6 +70,10 @@ MIN_BACKTEST_HOLDOUT_DAYS = 7
 # Calibration frequencies of the backtest: 0, 1, ..., BUCKETS - 1 and "BUCKETS+" (and the total).
 BACKTEST_BUCKETS = 6
 TOTAL_BUCKET = "total"
+# Refits: the parameters of a population move slowly, so the nights between refits score with stored ones.
+REFIT_DAYS_ENV = "JOURNEY_PREDICTION_REFIT_DAYS"
+DEFAULT_REFIT_DAYS = 7
+REFIT_CUSTOMER_DRIFT = 0.10  # a backfill or an erasure that moves the customers by more than this refits at once
 
 # Column name -> DuckDB type of each output table (the order is the table's). dbt's on-run-start hook creates the
 # same empty tables so that dbt alone can build customer_360 (macros/prediction_tables.sql; pinned by a test).
@@ -111,6 +120,7 @@ FIT_COLUMNS = {
     "max_gradient_per_customer": "double",
     "detail": "varchar",
     "fitted_at": "timestamp",
+    "fitted_as_of": "date",  # the as-of date of the purchase days the parameters were fitted on
     # what the fit was given: purchase days, as-of time and model version; the same again = nothing to refit
     "input_fingerprint": "varchar",
 }
@@ -194,6 +204,7 @@ class ModelFit:
     max_gradient_per_customer: float | None = None
     detail: str = ""
     estimator: Any = None  # the fitted PyMC-Marketing model
+    fitted_as_of: date | None = None  # the as-of date of the purchases it was fitted on
 
     @property
     def status(self) -> str:
@@ -387,7 +398,7 @@ def parameter_rows(fits: list[ModelFit], fitted_at: datetime) -> pd.DataFrame:
 
 def fit_rows(fits: list[ModelFit], fitted_at: datetime, fingerprint: str = "") -> pd.DataFrame:
     rows = [(f.model, f.purpose, f.status, f.customers_fitted, f.max_gradient_per_customer, f.detail, fitted_at,
-             fingerprint) for f in fits]
+             f.fitted_as_of, fingerprint) for f in fits]
     return pd.DataFrame(rows, columns=list(FIT_COLUMNS)) if rows else empty_frame(FIT_COLUMNS)
 
 
@@ -470,6 +481,8 @@ class PredictionResult:
     fits: list[ModelFit]
     backtest: pd.DataFrame
     reused: bool = False  # the input was what the tables were fitted on: they were kept as they were
+    refitted: bool = True  # False: every customer scored with the stored parameters (no fit, the backtest kept)
+    parameters_as_of: date | None = None  # the as-of date the scoring parameters were fitted on
 
     def fit(self, model: str, purpose: str = "scoring") -> ModelFit | None:
         return next((f for f in self.fits if f.model == model and f.purpose == purpose), None)
@@ -485,9 +498,10 @@ def read_purchase_days(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, da
     return frame[["customer_id", "purchase_date", "revenue_amount"]], as_of
 
 
-def predict(purchases: pd.DataFrame, as_of: date | None, with_backtest: bool = True) -> tuple[
-        pd.DataFrame, list[ModelFit], pd.DataFrame]:
-    """Fit on every customer's purchase days until `as_of`, score them, and backtest: (predictions, fits, backtest)."""
+def predict(purchases: pd.DataFrame, as_of: date | None, with_backtest: bool = True,
+            rfm: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[ModelFit], pd.DataFrame]:
+    """Fit on every customer's purchase days until `as_of`, score them, and backtest: (predictions, fits, backtest).
+    `rfm`: summarise(purchases, as_of) when the caller has it already."""
     if as_of is None or purchases.empty:
         empty = [ModelFit(BG_NBD, "scoring", 0, detail="no purchases yet"),
                  ModelFit(GAMMA_GAMMA, "scoring", 0, detail="no purchases yet")]
@@ -497,7 +511,7 @@ def predict(purchases: pd.DataFrame, as_of: date | None, with_backtest: bool = T
         detail = f"{history} days of purchase history; a fit needs {MIN_HISTORY_DAYS}"
         short = [ModelFit(BG_NBD, "scoring", 0, detail=detail), ModelFit(GAMMA_GAMMA, "scoring", 0, detail=detail)]
         return empty_frame(PREDICTION_COLUMNS), short, empty_frame(BACKTEST_COLUMNS)
-    rfm = summarise(purchases, as_of)
+    rfm = summarise(purchases, as_of) if rfm is None else rfm
     bg, gg = fit_bg_nbd(rfm), fit_gamma_gamma(rfm)
     predictions = score(bg, gg, rfm, as_of)
     tested, backtest_fits = backtest(purchases, as_of) if with_backtest else (empty_frame(BACKTEST_COLUMNS), [])
@@ -542,38 +556,127 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
     return f"{rows}:{digest}:{as_of}:{model_version()}"
 
 
-def kept(con: duckdb.DuckDBPyConnection, fingerprint: str) -> PredictionResult | None:
-    """The tables as they are, when they were fitted on exactly this input (a rerun, a night without purchases)."""
+@dataclass
+class StoredFits:
+    """The fit and parameter rows, and the backtest, as a previous run of the step wrote them."""
+
+    fits: list[ModelFit]
+    fingerprints: set[str]
+    parameters: pd.DataFrame
+    backtest: pd.DataFrame
+    fitted_at: datetime | None
+
+
+def stored_fits(con: duckdb.DuckDBPyConnection) -> StoredFits | None:
+    """What the tables hold (None when a table or a column of this version is missing: fit again)."""
     try:
-        stored = con.execute(f"select distinct input_fingerprint from {FITS_TABLE}").fetchall()
-        if stored != [(fingerprint,)]:
-            return None
-        customers, as_of = con.execute(f"select count(*), max(as_of_date) from {PREDICTIONS_TABLE}").fetchone()
+        rows = con.execute(f"select model, purpose, status, customers_fitted, max_gradient_per_customer, detail, "
+                           f"fitted_at, fitted_as_of, input_fingerprint from {FITS_TABLE}").fetchall()
+        parameters = con.execute(f"select * from {PARAMETERS_TABLE}").df()
         tested = con.execute(f"select * from {BACKTEST_TABLE}").df()
-        fits = [ModelFit(m, p, n or 0, converged=None if s == "skipped" else s == "converged",
-                         max_gradient_per_customer=g, detail=d)
-                for m, p, s, n, g, d in con.execute(f"select model, purpose, status, customers_fitted, "
-                                                    f"max_gradient_per_customer, detail from {FITS_TABLE}").fetchall()]
-        for fit in fits:
-            if fit.purpose == "scoring":
-                fit.parameters = dict(con.execute(f"select parameter, value from {PARAMETERS_TABLE} where model = ?",
-                                                  [fit.model]).fetchall())
-    except duckdb.Error:  # a table or column missing: fit again
+    except duckdb.Error:
         return None
-    return PredictionResult(as_of, customers, fits, tested, reused=True)
+    fits = []
+    for model, purpose, status, customers, gradient, detail, _, fitted_as_of, _ in rows:
+        fit = ModelFit(model, purpose, customers or 0, converged=None if status == "skipped" else status == "converged",
+                       max_gradient_per_customer=gradient, detail=detail, fitted_as_of=fitted_as_of)
+        if purpose == "scoring":
+            fit.parameters = {name: float(value) for name, value in
+                              parameters.loc[parameters["model"] == model, ["parameter", "value"]].itertuples(index=False)}
+        fits.append(fit)
+    return StoredFits(fits, {row[-1] for row in rows}, parameters, tested, rows[0][6] if rows else None)
 
 
-def run_prediction(con: duckdb.DuckDBPyConnection, now: datetime | None = None) -> PredictionResult:
+def kept(con: duckdb.DuckDBPyConnection, fingerprint: str, previous: StoredFits | None = None) -> PredictionResult | None:
+    """The tables as they are, when they were fitted on exactly this input (a rerun, a night without purchases)."""
+    previous = stored_fits(con) if previous is None else previous
+    if previous is None or previous.fingerprints != {fingerprint}:
+        return None
+    customers, as_of = con.execute(f"select count(*), max(as_of_date) from {PREDICTIONS_TABLE}").fetchone()
+    scoring = next((f for f in previous.fits if f.purpose == "scoring"), None)
+    return PredictionResult(as_of, customers, previous.fits, previous.backtest, reused=True,
+                            parameters_as_of=scoring.fitted_as_of if scoring else None)
+
+
+def refit_days() -> int:
+    """JOURNEY_PREDICTION_REFIT_DAYS: refit when the parameters are this many days old (in as-of dates); 0 refits
+    every run."""
+    value = os.environ.get(REFIT_DAYS_ENV, "").strip()
+    if not value:
+        return DEFAULT_REFIT_DAYS
+    days = int(value) if value.isdigit() else -1
+    if days < 0:
+        raise ValueError(f"{REFIT_DAYS_ENV}={value!r} is not a whole number of days: 0 refits the models every run, "
+                         f"{DEFAULT_REFIT_DAYS} (the default) when their parameters are a week old")
+    return days
+
+
+def reusable_scoring(previous: StoredFits | None, as_of: date, customers: int, days: int) -> tuple[
+        ModelFit, ModelFit] | None:
+    """The stored scoring fits, when they may score this run's customers: both converged, of this model version,
+    fitted on an as-of date fewer than `days` days before `as_of` (not after it: a backfill of older dates refits),
+    on a number of customers within REFIT_CUSTOMER_DRIFT of this run's."""
+    if previous is None or days <= 0 or not all(fp.endswith(model_version()) for fp in previous.fingerprints):
+        return None
+    scoring = {f.model: f for f in previous.fits if f.purpose == "scoring"}
+    bg, gg = scoring.get(BG_NBD), scoring.get(GAMMA_GAMMA)
+    if bg is None or gg is None or not (bg.converged and gg.converged):
+        return None
+    if set(bg.parameters) != set(BG_NBD_PARAMETERS) or set(gg.parameters) != set(GAMMA_GAMMA_PARAMETERS):
+        return None
+    if any(f.fitted_as_of is None or not 0 <= (as_of - f.fitted_as_of).days < days for f in (bg, gg)):
+        return None
+    if abs(customers - bg.customers_fitted) > REFIT_CUSTOMER_DRIFT * bg.customers_fitted:
+        return None
+    return bg, gg
+
+
+def with_stored_parameters(fit: ModelFit, rfm: pd.DataFrame) -> ModelFit:
+    """`fit` with a PyMC-Marketing model that predicts from its stored parameters (no fit: the model's graph is
+    built and its posterior is the one point, as a MAP fit leaves it)."""
+    import arviz as az
+    import xarray as xr
+
+    with quiet_pymc():
+        from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+
+        if fit.model == BG_NBD:
+            names, estimator = BG_NBD_PARAMETERS, BetaGeoModel(model_config=_flat_priors(BG_NBD_PARAMETERS))
+            estimator.build_model(rfm[["customer_id", "frequency", "recency", "T"]])
+        else:
+            names, estimator = GAMMA_GAMMA_PARAMETERS, GammaGammaModel(model_config=_flat_priors(GAMMA_GAMMA_PARAMETERS))
+            estimator.build_model(gamma_gamma_input(rfm))
+        estimator.idata = az.InferenceData(posterior=xr.Dataset(
+            {name: (("chain", "draw"), np.array([[fit.parameters[name]]])) for name in names}))
+    return replace(fit, estimator=estimator)
+
+
+def run_prediction(con: duckdb.DuckDBPyConnection, now: datetime | None = None,
+                   refit_every_days: int | None = None) -> PredictionResult:
     """The prediction step on an open (writable) build file: read, fit, score, backtest, write. When the purchase
     days, the as-of time and the model version are those the tables were fitted on, they are kept as they are (a
-    rerun changes nothing, and costs no fit)."""
+    rerun changes nothing, and costs no fit). Between refits (`refit_every_days`, default JOURNEY_PREDICTION_REFIT_DAYS;
+    see reusable_scoring) every customer is scored with the stored parameters and the backtest is kept."""
+    days = refit_days() if refit_every_days is None else refit_every_days
     fingerprint = input_fingerprint(con)
-    previous = kept(con, fingerprint)
-    if previous is not None:
-        return previous
+    previous = stored_fits(con)
+    unchanged = kept(con, fingerprint, previous)
+    if unchanged is not None and (days > 0 or unchanged.parameters_as_of == unchanged.as_of):
+        return unchanged  # (with refits every run, a rerun of a night scored with older parameters fits)
     fitted_at = (now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)
     purchases, as_of = read_purchase_days(con)
-    predictions, fits, tested = predict(purchases, as_of)
+    rfm = summarise(purchases, as_of) if as_of is not None else None
+    reusable = reusable_scoring(previous, as_of, len(rfm), days) if rfm is not None and previous else None
+    if reusable is not None:
+        bg, gg = (with_stored_parameters(fit, rfm) for fit in reusable)
+        predictions = score(bg, gg, rfm, as_of)
+        fits = fit_rows(previous.fits, previous.fitted_at or fitted_at, fingerprint)
+        write(con, predictions, previous.parameters, previous.backtest, fits)
+        return PredictionResult(as_of, len(predictions), previous.fits, previous.backtest, refitted=False,
+                                parameters_as_of=bg.fitted_as_of)
+    predictions, fits, tested = predict(purchases, as_of, rfm=rfm)
+    for fit in fits:
+        fit.fitted_as_of = as_of
     scoring = [f for f in fits if f.purpose == "scoring"]
     write(con, predictions, parameter_rows(scoring, fitted_at), tested, fit_rows(fits, fitted_at, fingerprint))
-    return PredictionResult(as_of, len(predictions), fits, tested)
+    return PredictionResult(as_of, len(predictions), fits, tested, parameters_as_of=as_of)

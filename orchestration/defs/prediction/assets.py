@@ -33,7 +33,7 @@ DEPS = [PURCHASE_DAYS_KEY, CUSTOMERS_KEY]
     ],
 )
 def predict_purchases(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    from orchestration.lib.prediction import BG_NBD, GAMMA_GAMMA, TOTAL_BUCKET, run_prediction
+    from orchestration.lib.prediction import BG_NBD, GAMMA_GAMMA, REFIT_DAYS_ENV, TOTAL_BUCKET, refit_days, run_prediction
 
     started = time.monotonic()
     con = warehouse.connect_build()
@@ -42,6 +42,9 @@ def predict_purchases(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     finally:
         con.close()
     seconds = round(time.monotonic() - started, 2)
+    if not result.refitted:
+        context.log.info(f"scored {result.customers:,} customers as of {result.as_of} with the parameters fitted as of "
+                         f"{result.parameters_as_of} (refitted every {refit_days()} days: {REFIT_DAYS_ENV})")
     for fit in result.fits:
         (context.log.info if fit.converged is not False else context.log.error)(
             f"{fit.model} ({fit.purpose}): {fit.status} on {fit.customers_fitted:,} customers; {fit.detail}")
@@ -54,7 +57,8 @@ def predict_purchases(context: dg.AssetExecutionContext, warehouse: WarehouseRes
         "backtest_holdout_days": int(total["holdout_days"].iloc[0]),
     }
     yield dg.MaterializeResult(asset_key=PREDICTIONS_KEY, metadata={
-        "customers": dg.MetadataValue.int(result.customers), "as_of": str(result.as_of), "seconds": seconds})
+        "customers": dg.MetadataValue.int(result.customers), "as_of": str(result.as_of), "seconds": seconds,
+        "parameters_as_of": str(result.parameters_as_of), "refitted": result.refitted})
     yield dg.MaterializeResult(asset_key=PARAMETERS_KEY, metadata={
         "parameters": dg.MetadataValue.json(parameters),
         "fits": dg.MetadataValue.json({f"{f.model}.{f.purpose}": f.status for f in result.fits})})
