@@ -39,16 +39,32 @@ scope_records as (
 ),
 {%- endif %}
 
+{%- if is_incremental() %}
+
+-- The identifiers of the scope's records (a few hundred thousand of 16 M rows at 500k people), found before the guards
+-- are joined: in one join DuckDB matched all 16 M with the guards first (4.9 s for the model against 3.0 s).
+scope_identifiers as {{ journey_materialized_cte() }} (
+    select record_identifiers.*
+    from record_identifiers
+    inner join scope_records
+        on scope_records.source_name = record_identifiers.source_name and scope_records.record_id = record_identifiers.record_id
+),
+
+linkable as (
+    select scope_identifiers.*
+    from scope_identifiers
+    inner join guards on guards.node_id = scope_identifiers.node_id
+    where guards.is_linkable
+),
+{%- else %}
+
 linkable as (
     select record_identifiers.*
     from record_identifiers
     inner join guards on guards.node_id = record_identifiers.node_id
-    {%- if is_incremental() %}
-    inner join scope_records
-        on scope_records.source_name = record_identifiers.source_name and scope_records.record_id = record_identifiers.record_id
-    {%- endif %}
     where guards.is_linkable
 ),
+{%- endif %}
 
 hubs as (
     select source_name, record_id, min(node_id) as hub_node

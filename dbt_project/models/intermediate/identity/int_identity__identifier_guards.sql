@@ -56,18 +56,24 @@ typed_nodes as (
 ),
 
 -- Identifiers of each record that may count as evidence (placeholders never do). Only the columns the guards read:
--- this is the largest relation of the model (every record's identifiers), kept in memory for its many readers.
+-- this is the largest relation of the model (every record's identifiers), kept in memory for its many readers. Typed
+-- from the seed by the record's identifier type, and placeholders dropped by their (few) values: every node of a
+-- record is in int_identity__identifier_values, so this is the join with typed_nodes without probing all of them
+-- (1 s less of 5 s on a night at 500k people).
+placeholder_nodes as (select node_id from identifier_values where is_placeholder),
+
 usable as (
     select
         record_identifiers.source_name,
         record_identifiers.record_id,
-        typed_nodes.node_id,
-        typed_nodes.identifier_type,
-        typed_nodes.is_core,
-        typed_nodes.people_counted_by
+        record_identifiers.node_id,
+        record_identifiers.identifier_type,
+        coalesce(identifier_types.is_core, false) as is_core,
+        identifier_types.people_counted_by
     from record_identifiers
-    inner join typed_nodes on typed_nodes.node_id = record_identifiers.node_id
-    where not typed_nodes.is_placeholder
+    left join identifier_types on identifier_types.identifier_type = record_identifiers.identifier_type
+    left join placeholder_nodes on placeholder_nodes.node_id = record_identifiers.node_id
+    where placeholder_nodes.node_id is null
 ),
 
 {%- if is_incremental() %}
