@@ -32,6 +32,16 @@
 {% macro default__journey_materialized_cte() -%}{%- endmacro %}
 {% macro duckdb__journey_materialized_cte() -%}materialized{%- endmacro %}
 
+-- `name as {{ journey_inline_cte() }} (select * from {{ ref(...) }})`: a CTE that only names a stored table, read by
+-- each of its readers with their own columns and filters. DuckDB materializes a CTE read more than once, and for a
+-- plain table that means copying every column of every row before the readers filter them: fct_sessions' night at
+-- 500k people selected in 1.6 s with fct_touchpoints materialized, 0.4 s without.
+{% macro journey_inline_cte() -%}
+    {{ return(adapter.dispatch('journey_inline_cte')()) }}
+{%- endmacro %}
+{% macro default__journey_inline_cte() -%}{%- endmacro %}
+{% macro duckdb__journey_inline_cte() -%}not materialized{%- endmacro %}
+
 -- Seconds from `start` to `end` (timestamps), as a double.
 {% macro journey_seconds_between(start, end) -%}
     cast({{ dbt.datediff(start, end, 'second') }} as {{ journey_type_double() }})

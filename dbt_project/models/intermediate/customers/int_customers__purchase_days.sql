@@ -6,7 +6,7 @@
 -- after it are left out.
 with
 
-all_touchpoints as (select * from {{ ref('fct_touchpoints') }}),
+all_touchpoints as {{ journey_inline_cte() }} (select * from {{ ref('fct_touchpoints') }}),
 
 as_of as (
     select {{ journey_as_of('all_touchpoints') }} as as_of_at

@@ -26,11 +26,11 @@
 with
 
 record_identifiers as (select * from {{ ref('int_identity__linking_records') }}),
-guards as (select * from {{ ref('int_identity__identifier_guards') }}),
-fuzzy_matches as (select * from {{ ref('int_identity__fuzzy_matches') }}),
+guards as {{ journey_inline_cte() }} (select * from {{ ref('int_identity__identifier_guards') }}),
+fuzzy_matches as {{ journey_inline_cte() }} (select * from {{ ref('int_identity__fuzzy_matches') }}),
 
 {%- if is_incremental() %}
-scope as (select * from {{ ref('int_identity__edge_scope') }}),
+scope as {{ journey_inline_cte() }} (select * from {{ ref('int_identity__edge_scope') }}),
 
 scope_records as (
     select distinct source_name, record_id

@@ -17,7 +17,7 @@
 
 with
 
-guards as (select * from {{ ref('int_identity__identifier_guards') }}),
+guards as {{ journey_inline_cte() }} (select * from {{ ref('int_identity__identifier_guards') }}),
 edges as (
     select * from {{ ref('int_identity__edges') }}
     {%- if is_incremental() %}

@@ -6,7 +6,7 @@
 -- (identity resolution merged or split customers, or linked a cookie to a customer).
 with
 
-sessionized as (select * from {{ ref('int_journeys__touchpoints_sessionized') }}),
+sessionized as {{ journey_inline_cte() }} (select * from {{ ref('int_journeys__touchpoints_sessionized') }}),
 
 latest_build as (
     select max(_build_number) as build_number from sessionized

@@ -22,7 +22,7 @@
 
 with
 
-record_customers as (select * from {{ ref('int_identity__record_customers') }}),
+record_customers as {{ journey_inline_cte() }} (select * from {{ ref('int_identity__record_customers') }}),
 
 {% if is_incremental() %}
 -- The records this build may change: staged content changed, or another customer.

@@ -2,7 +2,7 @@
 -- Every step of the funnel has a row for every cohort and entry channel, also when no visitor reached it.
 with
 
-progress as (select * from {{ ref('fct_funnel_progress') }}),
+progress as {{ journey_inline_cte() }} (select * from {{ ref('fct_funnel_progress') }}),
 funnel_steps as (select * from {{ ref('journey_funnel_steps') }}),
 
 step_names as (

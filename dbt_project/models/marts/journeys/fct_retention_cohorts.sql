@@ -4,7 +4,7 @@
 -- and how many purchased, with their revenue. Periods beyond var journey_max_weeks are not shown.
 with
 
-all_touchpoints as (select * from {{ ref('fct_touchpoints') }}),
+all_touchpoints as {{ journey_inline_cte() }} (select * from {{ ref('fct_touchpoints') }}),
 
 touchpoints as (
     select * from all_touchpoints where customer_id is not null

@@ -19,7 +19,7 @@
 -- depends_on: {{ ref('int_journeys__rebuild_scope') }}
 with
 
-all_touchpoints as (select * from {{ ref('fct_touchpoints') }}),
+all_touchpoints as {{ journey_inline_cte() }} (select * from {{ ref('fct_touchpoints') }}),
 
 {% if is_incremental() %}
 
