@@ -100,3 +100,22 @@
 {%- endmacro %}
 {% macro default__journey_type_double() -%}double{%- endmacro %}
 {% macro postgres__journey_type_double() -%}double precision{%- endmacro %}
+
+-- A struct of named fields, `fields` a list of (name, expression): one value that orders field by field (min_by's
+-- key, the survivor's columns).
+{% macro journey_struct(fields) -%}
+    {{ return(adapter.dispatch('journey_struct')(fields)) }}
+{%- endmacro %}
+{% macro default__journey_struct(fields) -%}
+    named_struct({% for name, expression in fields %}'{{ name }}', {{ expression }}{{ ', ' if not loop.last }}{% endfor %})
+{%- endmacro %}
+{% macro duckdb__journey_struct(fields) -%}
+    struct_pack({% for name, expression in fields %}{{ name }} := {{ expression }}{{ ', ' if not loop.last }}{% endfor %})
+{%- endmacro %}
+
+-- Microseconds since 1970-01-01 of a timestamp (a number, so that a descending order can be written as an ascending one).
+{% macro journey_epoch_us(expression) -%}
+    {{ return(adapter.dispatch('journey_epoch_us')(expression)) }}
+{%- endmacro %}
+{% macro default__journey_epoch_us(expression) -%}unix_micros({{ expression }}){%- endmacro %}
+{% macro duckdb__journey_epoch_us(expression) -%}epoch_us({{ expression }}){%- endmacro %}

