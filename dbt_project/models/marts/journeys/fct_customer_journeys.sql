@@ -43,18 +43,14 @@ firsts as (
         min(case when is_conversion and conversion_number = 2 then occurred_at end) as repeat_purchase_at,
         min(case when journey_stage = 'retention' then occurred_at end) as retention_at,
         min(case when journey_stage = 'advocacy' then occurred_at end) as advocacy_at,
-        max(stage_order) as highest_stage_order
+        max(stage_order) as highest_stage_order,
+        -- the first touch (by time, then touchpoint id): one aggregate instead of a row_number over every touch
+        min_by(
+            {{ journey_struct([('channel', 'channel'), ('channel_group', 'channel_group')]) }},
+            {{ journey_struct([('occurred_at', 'occurred_at'), ('touchpoint_id', 'touchpoint_id')]) }}
+        ) as first_touch
     from touchpoints
     group by customer_id
-),
-
-first_touches as (
-    select
-        customer_id,
-        channel as first_touch_channel,
-        channel_group as first_touch_channel_group,
-        row_number() over (partition by customer_id order by occurred_at, touchpoint_id) as touch_rank
-    from touchpoints
 ),
 
 active_stages as (
@@ -66,10 +62,7 @@ active_stages as (
         stage_order,
         lag(stage_order) over (
             partition by customer_id order by occurred_at, stage_order, touchpoint_id
-        ) as previous_stage_order,
-        row_number() over (
-            partition by customer_id order by occurred_at desc, stage_order desc, touchpoint_id desc
-        ) as recency_rank
+        ) as previous_stage_order
     from touchpoints
     where is_active and stage_order is not null
 ),
@@ -79,8 +72,11 @@ progressions as (
         customer_id,
         cast(sum(case when stage_order < previous_stage_order then 1 else 0 end) as integer)
             as stage_regressions_count,
-        max(case when recency_rank = 1 then journey_stage end) as current_stage,
-        max(case when recency_rank = 1 then stage_order end) as current_stage_order
+        -- the latest active touch (by time, then stage order, then touchpoint id)
+        max_by(
+            {{ journey_struct([('journey_stage', 'journey_stage'), ('stage_order', 'stage_order')]) }},
+            {{ journey_struct([('occurred_at', 'occurred_at'), ('stage_order', 'stage_order'), ('touchpoint_id', 'touchpoint_id')]) }}
+        ) as latest_active
     from active_stages
     group by customer_id
 ),
@@ -90,8 +86,8 @@ final as (
         firsts.customer_id,
         firsts.first_touch_at,
         firsts.last_touch_at,
-        first_touches.first_touch_channel,
-        first_touches.first_touch_channel_group,
+        firsts.first_touch.channel as first_touch_channel,
+        firsts.first_touch.channel_group as first_touch_channel_group,
         firsts.touchpoints_count,
         firsts.conversions_count,
         firsts.awareness_at,
@@ -123,12 +119,10 @@ final as (
             when {{ loop.index }} then '{{ name }}'
         {%- endfor %}
         end as highest_stage,
-        progressions.current_stage,
+        progressions.latest_active.journey_stage as current_stage,
         coalesce(progressions.stage_regressions_count, 0) as stage_regressions_count,
-        coalesce(progressions.current_stage_order < firsts.highest_stage_order, false) as is_regressed
+        coalesce(progressions.latest_active.stage_order < firsts.highest_stage_order, false) as is_regressed
     from firsts
-    left join first_touches
-        on first_touches.customer_id = firsts.customer_id and first_touches.touch_rank = 1
     left join progressions on progressions.customer_id = firsts.customer_id
 )
 
