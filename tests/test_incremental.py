@@ -265,6 +265,10 @@ def nightly(tmp_path_factory, first_night) -> BuiltWarehouse:
     rewrote and how the late order looked after the second night."""
     def build(root: Path) -> BuiltWarehouse:
         warehouse = copy_warehouse(first_night.warehouse, root / "warehouse" / "journey.duckdb")
+        # as a version before int_identity__identifier_values.sources left it: the next night fills the column for
+        # every value (customer_identifiers reads it), so the row-by-row comparison with a full build covers that
+        with duckdb.connect(str(warehouse)) as con:
+            con.execute("alter table intermediate.int_identity__identifier_values drop column sources")
         landing = landing_of_night(first_night, root, 1)
         rewritten = [first_night.summary["rewritten"]]
         run_night(landing, warehouse, 1)

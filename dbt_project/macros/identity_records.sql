@@ -63,3 +63,21 @@
     ) as unioned
     where record_id is not null
 {%- endmacro %}
+
+{#- The distinct sources of the records that carry a value, in order: 'crm_contacts,orders'. #}
+{% macro identifier_sources(source_name) -%}
+    {{ listagg('distinct ' ~ source_name, "','", 'order by ' ~ source_name) }}
+{%- endmacro %}
+
+{#- Fills `sources` where it is missing (a table built before the column existed; costs nothing once filled). #}
+{% macro fill_identifier_sources(relation) -%}
+    update {{ relation }} as stored
+    set sources = computed.sources
+    from (
+        select node_id, {{ identifier_sources('source_name') }} as sources
+        from {{ ref('int_identity__record_identifiers') }}
+        where node_id in (select node_id from {{ relation }} where sources is null)
+        group by node_id
+    ) as computed
+    where stored.node_id = computed.node_id
+{%- endmacro %}

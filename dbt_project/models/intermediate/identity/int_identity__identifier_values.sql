@@ -1,7 +1,8 @@
--- One row per identifier value (graph node): when it was seen, on how many records, and whether it is a
--- placeholder (seed identity_placeholder_values: exact values or LIKE patterns, per type or '*' for any).
+-- One row per identifier value (graph node): when it was seen, on how many records of which sources, and whether it
+-- is a placeholder (seed identity_placeholder_values: exact values or LIKE patterns, per type or '*' for any).
 -- Incremental: a build computes again the nodes of int_identity__changed_nodes (a node no record carries any more
--- disappears).
+-- disappears). customer_identifiers reads the counts and sources from here instead of every record's identifiers.
+-- A table built before `sources` existed gets it filled once, for every node, by the post-hook.
 {{
     config(
         materialized=incremental_materialization(),
@@ -9,6 +10,7 @@
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
         pre_hook="{% if is_incremental() %}delete from {{ this }} where node_id in (select node_id from {{ ref('int_identity__changed_nodes') }}){% endif %}",
+        post_hook="{% if is_incremental() %}{{ fill_identifier_sources(this) }}{% endif %}",
     )
 }}
 
@@ -31,7 +33,8 @@ nodes as (
         identifier_value,
         min(first_seen_at) as first_seen_at,
         max(last_seen_at) as last_seen_at,
-        count(*) as record_count
+        count(*) as record_count,
+        {{ identifier_sources('source_name') }} as sources
     from record_identifiers
     group by node_id, identifier_type, identifier_value
 ),
@@ -52,9 +55,16 @@ placeholder_matches as (
 
 final as (
     select
-        nodes.*,
+        nodes.node_id,
+        nodes.identifier_type,
+        nodes.identifier_value,
+        nodes.first_seen_at,
+        nodes.last_seen_at,
+        nodes.record_count,
         placeholder_matches.node_id is not null as is_placeholder,
-        placeholder_matches.placeholder_reason
+        placeholder_matches.placeholder_reason,
+        -- last: a table built before it existed appends it there
+        nodes.sources
     from nodes
     left join placeholder_matches on placeholder_matches.node_id = nodes.node_id
 )

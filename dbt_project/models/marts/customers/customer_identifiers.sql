@@ -14,7 +14,7 @@
 
 with
 
-record_identifiers as (select * from {{ ref('int_identity__record_identifiers') }}),
+identifier_values as (select * from {{ ref('int_identity__identifier_values') }}),
 components as (select * from {{ ref('int_identity__components') }}),
 customer_ids as (
     select * from {{ ref('int_identity__customer_ids') }}
@@ -24,21 +24,23 @@ customer_ids as (
 ),
 id_map as (select * from {{ ref('int_identity__customer_id_map') }}),
 
+-- One row per value (a node belongs to one component): its sources and record counts as int_identity__identifier_values
+-- counted them from the records' identifiers (reading those 16 M rows here took 3.0-3.5 s of a campaign night at 500k
+-- people against 0.35 s).
 final as (
     select
         customer_ids.customer_id,
         components.identifier_type,
         components.identifier_value,
-        {{ listagg('distinct record_identifiers.source_name', "','", 'order by record_identifiers.source_name') }} as sources,
-        count(*) as record_count,
-        min(record_identifiers.first_seen_at) as first_seen_at,
-        max(record_identifiers.last_seen_at) as last_seen_at,
-        min(id_map.first_assigned_at) as first_assigned_at
+        identifier_values.sources,
+        identifier_values.record_count,
+        identifier_values.first_seen_at,
+        identifier_values.last_seen_at,
+        id_map.first_assigned_at
     from components
     inner join customer_ids on customer_ids.component_id = components.component_id
-    inner join record_identifiers on record_identifiers.node_id = components.node_id
+    inner join identifier_values on identifier_values.node_id = components.node_id
     left join id_map on id_map.node_id = components.node_id
-    group by customer_ids.customer_id, components.identifier_type, components.identifier_value
 )
 
 select * from final
