@@ -13,7 +13,7 @@ import pytest
 from orchestration.lib.ingest import discover_files
 from orchestration.runner import execute, format_summary
 from rules.contract import SOURCES
-from tests.helpers import SAMPLE_TRUTH, copy_warehouse, count_records, snapshot
+from tests.helpers import SAMPLE_TRUTH, copy_warehouse, count_records, query, snapshot
 from tests.test_customer_ids import assert_rekeyed, make_legacy_warehouse
 
 pytestmark = pytest.mark.slow
@@ -156,6 +156,8 @@ def test_file_with_bad_rows_loads_good_rows_and_quarantines_the_rest(own_copy):
     finally:
         con.close()
     assert customer_360_kind(warehouse) == "BASE TABLE"
+    fits = "select model, purpose, status, fitted_at, fitted_as_of from ops.prediction_fits order by all"
+    fitted = query(warehouse, fits)
     cols = SOURCES["reviews"].columns
     folder = landing / "reviews" / "2026-10-31"
     folder.mkdir(parents=True, exist_ok=True)
@@ -196,6 +198,14 @@ def test_file_with_bad_rows_loads_good_rows_and_quarantines_the_rest(own_copy):
     try:
         assert con.execute("select count(*) from marts.customer_360").fetchone() == con.execute(
             "select count(*) from marts.dim_customers").fetchone()
+        # the prediction step: new purchase days (every customer id re-keyed) on the fit's as-of date, so every buyer
+        # is scored with the stored parameters (docs/prediction.md "Refits"), under the new ids, without a fit
+        assert con.execute(fits).fetchall() == fitted and {row[2] for row in fitted} == {"converged"}
+        assert con.execute(
+            "select count(*), count(*) filter (where customer_id in (select customer_id from marts.dim_customers)) "
+            "from marts.customer_predictions").fetchone() == con.execute(
+            "select count(distinct customer_id), count(distinct customer_id) "
+            "from intermediate.int_customers__purchase_days").fetchone()
     finally:
         con.close()
 

@@ -576,20 +576,21 @@ def stored_fits(con: duckdb.DuckDBPyConnection) -> StoredFits | None:
         tested = con.execute(f"select * from {BACKTEST_TABLE}").df()
     except duckdb.Error:
         return None
-    fits = []
-    for model, purpose, status, customers, gradient, detail, _, fitted_as_of, _ in rows:
+    fits, fitted_at = [], set()
+    for model, purpose, status, customers, gradient, detail, fitted_when, fitted_as_of, _ in rows:
+        fitted_at.add(fitted_when)
         fit = ModelFit(model, purpose, customers or 0, converged=None if status == "skipped" else status == "converged",
                        max_gradient_per_customer=gradient, detail=detail, fitted_as_of=fitted_as_of)
         if purpose == "scoring":
             fit.parameters = {name: float(value) for name, value in
                               parameters.loc[parameters["model"] == model, ["parameter", "value"]].itertuples(index=False)}
         fits.append(fit)
-    return StoredFits(fits, {row[-1] for row in rows}, parameters, tested, rows[0][6] if rows else None)
+    return StoredFits(fits, {row[-1] for row in rows}, parameters, tested, max(fitted_at, default=None))
 
 
-def kept(con: duckdb.DuckDBPyConnection, fingerprint: str, previous: StoredFits | None = None) -> PredictionResult | None:
-    """The tables as they are, when they were fitted on exactly this input (a rerun, a night without purchases)."""
-    previous = stored_fits(con) if previous is None else previous
+def kept(con: duckdb.DuckDBPyConnection, fingerprint: str, previous: StoredFits | None) -> PredictionResult | None:
+    """The tables as they are (`previous`, from stored_fits), when they were fitted on exactly this input (a rerun,
+    a night without purchases)."""
     if previous is None or previous.fingerprints != {fingerprint}:
         return None
     customers, as_of = con.execute(f"select count(*), max(as_of_date) from {PREDICTIONS_TABLE}").fetchone()
