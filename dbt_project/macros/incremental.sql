@@ -129,6 +129,12 @@
     ]) }}
 {%- endmacro %}
 
+-- True when `column` holds a customer this build rewrites (int_identity__dirty_customers): the per-customer models
+-- delete those customers' rows before the build (pre-hook) and read only their inputs.
+{% macro is_dirty_customer(column='customer_id') -%}
+    {{ column }} in (select customer_id from {{ ref('int_identity__dirty_customers') }})
+{%- endmacro %}
+
 -- True when `alias` (a row with source_name and record_id) is a record int_identity__changed_records lists.
 {% macro is_changed_record(alias, source_column='source_name', record_column='record_id') -%}
     exists (

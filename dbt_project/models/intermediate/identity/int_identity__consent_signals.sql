@@ -8,7 +8,7 @@
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }}){% endif %}",
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ is_dirty_customer('customer_id') }}{% endif %}",
     )
 }}
 
@@ -21,7 +21,7 @@ email_events as (select * from {{ ref('stg_email__events') }}),
 record_customers as (
     select * from {{ ref('int_identity__record_customers') }}
     {%- if is_incremental() %}
-    where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }})
+    where {{ is_dirty_customer('customer_id') }}
     {%- endif %}
 ),
 

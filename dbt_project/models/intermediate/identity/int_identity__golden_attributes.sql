@@ -12,7 +12,7 @@
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }}){% endif %}",
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ is_dirty_customer('customer_id') }}{% endif %}",
     )
 }}
 
@@ -23,7 +23,7 @@ with
 observations as (
     select * from {{ ref('int_identity__attribute_observations') }}
     {%- if is_incremental() %}
-    where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }})
+    where {{ is_dirty_customer('customer_id') }}
     {%- endif %}
 ),
 rules as (select * from {{ ref('identity_survivorship_rules') }}),

@@ -8,7 +8,7 @@
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }}){% endif %}",
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ is_dirty_customer('customer_id') }}{% endif %}",
     )
 }}
 
@@ -19,7 +19,7 @@ with
 record_customers as (
     select * from {{ ref('int_identity__record_customers') }}
     {%- if is_incremental() %}
-    where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }})
+    where {{ is_dirty_customer('customer_id') }}
     {%- endif %}
 ),
 records as (select * from {{ ref('int_identity__records') }}),
@@ -27,7 +27,7 @@ records as (select * from {{ ref('int_identity__records') }}),
     DuckDB would otherwise aggregate and join every customer's rows before dropping all but the build's #}
 {%- set dirty_only %}
     {%- if is_incremental() %}
-    where customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }})
+    where {{ is_dirty_customer('customer_id') }}
     {%- endif %}
 {%- endset %}
 customer_ids as (select * from {{ ref('int_identity__customer_ids') }} {{ dirty_only }}),
