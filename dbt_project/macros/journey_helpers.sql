@@ -119,3 +119,11 @@
 {%- endmacro %}
 {% macro default__journey_epoch_us(expression) -%}unix_micros({{ expression }}){%- endmacro %}
 {% macro duckdb__journey_epoch_us(expression) -%}epoch_us({{ expression }}){%- endmacro %}
+
+-- The columns of a touch's attribution credit that int_journeys__attribution_credits (five models, stored) and
+-- int_journeys__markov_credits (markov, worked out when read) share: fct_attribution and fct_attribution_daily
+-- read both as one relation.
+{% macro attribution_credit_columns() -%}
+    conversion_id, model, touch_id, touch_position, touches_count, touched_at, channel, channel_group, campaign,
+    visitor_key, customer_id, conversion_source_name, conversion_at, conversion_value, credit, revenue_credit
+{%- endmacro %}

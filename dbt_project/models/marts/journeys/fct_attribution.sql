@@ -4,8 +4,9 @@
 -- to 1 and the revenue credits to the conversion value.
 -- Incremental (docs/journeys.md "Incremental builds"): a run deletes the conversions of the visitors of
 -- int_journeys__rebuild_scope at or after their rebuild_from, and rolls up again every (conversion, model)
--- whose credits the latest build of int_journeys__attribution_credits wrote (those conversions, and the Markov
--- credits that changed with the removal effects).
+-- whose credits the latest build of int_journeys__attribution_credits wrote, and the Markov credits of every
+-- conversion (int_journeys__markov_credits: they move with the removal effects, so every build rewrites them, in
+-- this table of one row per channel instead of the credits' row per touch).
 {{
     config(
         materialized=incremental_materialization(),
@@ -21,16 +22,22 @@ with
 
 {% if is_incremental() %}
 
-credits as (
+rule_credits as (
     select * from {{ ref('int_journeys__attribution_credits') }}
     where _build_number = (select max(_build_number) from {{ ref('int_journeys__attribution_credits') }})
 ),
 
 {% else %}
 
-credits as (select * from {{ ref('int_journeys__attribution_credits') }}),
+rule_credits as (select * from {{ ref('int_journeys__attribution_credits') }}),
 
 {% endif %}
+
+credits as (
+    select {{ attribution_credit_columns() }} from rule_credits
+    union all
+    select {{ attribution_credit_columns() }} from {{ ref('int_journeys__markov_credits') }}
+),
 
 final as (
     select

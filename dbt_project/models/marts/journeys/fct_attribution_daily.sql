@@ -1,8 +1,13 @@
 -- Attributed conversions and revenue by conversion day, attribution model, channel and campaign (the campaign
--- of the touch; '(none)' when it had none). Sums of int_journeys__attribution_credits.
+-- of the touch; '(none)' when it had none). Sums of int_journeys__attribution_credits and, for markov,
+-- int_journeys__markov_credits.
 with
 
-credits as (select * from {{ ref('int_journeys__attribution_credits') }}),
+credits as (
+    select {{ attribution_credit_columns() }} from {{ ref('int_journeys__attribution_credits') }}
+    union all
+    select {{ attribution_credit_columns() }} from {{ ref('int_journeys__markov_credits') }}
+),
 
 final as (
     select
