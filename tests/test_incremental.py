@@ -269,6 +269,14 @@ def nightly(tmp_path_factory, first_night) -> BuiltWarehouse:
         # every value (customer_identifiers reads it), so the row-by-row comparison with a full build covers that
         with duckdb.connect(str(warehouse)) as con:
             con.execute("alter table intermediate.int_identity__identifier_values drop column sources")
+            # and as a version that stored the Markov credits left int_journeys__attribution_credits: its Markov rows
+            # with the removal effect each used. The next night drops both (else fct_attribution_daily, which sums
+            # the stored credits and the view's, would count those conversions' Markov credits twice)
+            credits = "intermediate.int_journeys__attribution_credits"
+            con.execute(f"alter table {credits} add column channel_removal_effect double")
+            con.execute(f"insert into {credits} by name select *, (select max(_build_number) from {credits}) "
+                        "as _build_number from intermediate.int_journeys__markov_credits")
+            assert con.execute(f"select count(*) from {credits} where model = 'markov'").fetchone()[0] > 0
         landing = landing_of_night(first_night, root, 1)
         rewritten = [first_night.summary["rewritten"]]
         run_night(landing, warehouse, 1)
@@ -325,6 +333,12 @@ def test_nights_were_incremental_and_exercised_the_hard_cases(first_night, night
     # Each night after the first rewrote only part of the touchpoints, in its own build.
     assert [r[0] for r in rewritten] == [1, 2, 3], rewritten
     assert all(0 < changed < total for _, changed, total in rewritten[1:]), rewritten
+    # the Markov credits an older version stored are gone, with their column (the fixture put them there)
+    credits = "intermediate.int_journeys__attribution_credits"
+    assert query(nightly.warehouse, f"select count(*) from {credits} where model = 'markov'") == [(0,)]
+    assert "channel_removal_effect" not in {c for (c,) in query(
+        nightly.warehouse, f"select column_name from duckdb_columns() where schema_name = 'intermediate' "
+                           f"and table_name = '{credits.split('.')[1]}'")}
     con = duckdb.connect(str(nightly.warehouse), read_only=True)
     try:
         merged = con.execute(
