@@ -203,6 +203,45 @@ def test_a_likelihood_without_a_finite_maximum_is_fitted_with_the_default_dropou
     assert np.all(np.isfinite(prediction.expected_purchases(fit, rfm, 20)))
 
 
+def test_a_purchase_process_without_a_finite_maximum_is_fitted_with_the_default_priors(monkeypatch):
+    """A backtest of a generated shop of 60,000 people on 30 days of history (a 21-day calibration of 13,883
+    customers, their frequency, recency and T as the step computed them, ids renumbered) carries no evidence that
+    customers buy at different rates either: the flat fit runs up the ridge r, alpha -> infinity with r / alpha,
+    the mean purchase rate, fixed (0.026 a day), and the fit with a prior on the dropout process alone runs up it
+    too (r = 4.9e28: this stopped a full build of `published_size_series.py --people 60000 --nights 6`, the
+    backtest's fit not converged). The step then fits with PyMC-Marketing's default priors on both processes:
+    converged, finite, about the same mean purchase rate.
+
+    The first two fits are stopped after a few evaluations, so the third runs on every machine."""
+    monkeypatch.setattr(prediction, "INTERPRET_UP_TO_CUSTOMERS", 10**6)  # interpreted: no C compilation
+    rfm = pd.read_csv(ROOT / "tests" / "data" / "bg_nbd_without_purchase_heterogeneity.csv.gz")
+    flat = prediction.ModelFit(BG_NBD, "backtest", len(rfm))
+    with prediction.quiet_pymc(), prediction.compile_mode(len(rfm)):
+        from pymc_marketing.clv import BetaGeoModel
+
+        ridge = BetaGeoModel(model_config=prediction._flat_priors(prediction.BG_NBD_PARAMETERS))
+        ridge.fit(data=rfm, method="map", progressbar=False, maxeval=5000)
+    prediction._finish(flat, ridge, prediction.BG_NBD_PARAMETERS)
+    # the ridge: r and alpha far beyond anything 21 days of purchases could estimate
+    assert min(flat.parameters["r"], flat.parameters["alpha"]) > 1e4, f"the fixture has no ridge: {flat.parameters}"
+    ridge_rate = flat.parameters["r"] / flat.parameters["alpha"]
+
+    fit_map, budgets = prediction._fit_map, []
+
+    def first_fits_stop_short(estimator, data, maxeval):
+        budgets.append(5 if len(budgets) < 2 else maxeval)  # the flat fit and the one with the dropout prior
+        return fit_map(estimator, data, budgets[-1])
+
+    monkeypatch.setattr(prediction, "_fit_map", first_fits_stop_short)
+    fit = fit_bg_nbd(rfm, "backtest")
+    assert len(budgets) == 3, "a fit with the dropout prior that did not converge is fitted again"
+    assert fit.status == "converged", fit.detail
+    assert "default priors" in fit.detail and "Weibull" in fit.detail
+    assert all(math.isfinite(v) and 0 < v < 1e3 for v in fit.parameters.values()), fit.parameters
+    assert fit.parameters["r"] / fit.parameters["alpha"] == pytest.approx(ridge_rate, rel=0.2)
+    assert np.all(np.isfinite(prediction.expected_purchases(fit, rfm, 20)))
+
+
 def test_backtest_totals_match_the_holdout(simulated):
     """Fitted on the first two thirds of the year, the models predict the last third's purchases and revenue of
     the calibration customers. Holdout purchases are a sum over 4,000 customers (about 3,500 here; predicted 3% fewer):
