@@ -19,8 +19,10 @@ the whole load.
 GX then validates a profile frame: `expect_column_to_exist` per contract column (a marker column per column the
 table has) and, per rule, `expect_column_max_to_be_between(_share__<id>, max_value=1 - mostly)` where the share is
 unexpected / checked, counted as 0 while the count is within the rule's small-batch allowance (a rate rule fails
-only when more than `small_batch_allowance` values break it; strict rules, mostly 1.0, have none). That is the
-verdict GX's `mostly` gave on the rows, as the chunked runner used to recompute it.
+only when more than `small_batch_allowance` values break it; strict rules, mostly 1.0, have none). A rate rule's
+share is the lower bound of its one-sided Clopper-Pearson interval at `rate_rule_confidence` (rules/thresholds.py):
+a small batch fails only when it is evidently worse than the threshold, a large one when its share is clearly above
+it. (Before, the plain share was GX's `mostly` verdict on the rows, and a small source's night stopped on noise.)
 
 A failed rule is then reported as before: "N of M non-null values (p%) unexpected; allowed a% (or up to k)",
 with up to SAMPLE_COUNT sample values and rows (lineage, key, the rule's columns and the derived value), read by
@@ -52,6 +54,7 @@ from expectations.validation import SAMPLE_COUNT, FailedExpectation, QualityResu
 from orchestration.lib.warehouse import quote
 from rules.contract import LINEAGE_COLUMNS
 from rules.privacy import DIRECT_IDENTIFIER_COLUMNS, redacted_sql
+from rules.thresholds import share_lower_bound
 
 ROWS = "rows"  # a rule counted by `count(*) filter (where violation)` over the prepared rows
 KEY_REPEAT = "key_repeat"  # counted from the key aggregate: rows repeating an earlier row's key
@@ -84,6 +87,8 @@ class RawRule:
     value_name: str  # that value's name in the sample rows (the derived column, e.g. occurred_at__utc)
     mostly: float = 1.0
     allowance: int = 0  # unexpected values tolerated whatever the share (rate rules only)
+    # rate rules: the share is judged by its lower Clopper-Pearson bound at this confidence (None: the share itself)
+    confidence: float | None = None
     counted_by: str = ROWS
     meta: Mapping[str, Any] = field(default_factory=dict)
 
@@ -238,7 +243,8 @@ def profile_suite(spec: RawSpec) -> gx.ExpectationSuite:
         gxe.ExpectColumnToExist(column=c, meta={"rule": "column_present", "column": c}) for c in spec.columns]
     for r in spec.rules:
         meta = {"rule": r.rule, "column": r.column, "columns": list(r.reads), "expectation": r.expectation,
-                "mostly": r.mostly, **({"allowance": r.allowance} if r.allowance else {}), **r.meta}
+                "mostly": r.mostly, **({"allowance": r.allowance} if r.allowance else {}),
+                **({"confidence": r.confidence} if r.confidence is not None else {}), **r.meta}
         exps.append(gxe.ExpectColumnMaxToBeBetween(column=share_column(r), max_value=r.allowed_share, meta=meta))
     return gx.ExpectationSuite(
         name=spec.suite_name, expectations=exps,
@@ -250,9 +256,12 @@ def profile_suite(spec: RawSpec) -> gx.ExpectationSuite:
 
 
 def judged_share(r: RawRule, checked: int, unexpected: int) -> float:
-    """The share GX bounds by 1 - mostly: 0 while the count is within the allowance (or nothing was checked)."""
+    """The share GX bounds by 1 - mostly: 0 while the count is within the allowance (or nothing was checked); for a
+    rate rule the lower bound of the share at the rule's confidence, else the share itself."""
     if checked == 0 or unexpected <= r.allowance:
         return 0.0
+    if r.confidence is not None:
+        return share_lower_bound(unexpected, checked, r.confidence)
     return unexpected / checked
 
 
@@ -276,7 +285,11 @@ def _observed(r: RawRule, checked: int, unexpected: int) -> tuple[str, float, fl
     percent = 100.0 * unexpected / checked if checked else 0.0
     allowed = round(100.0 * (1 - r.mostly), 4)
     slack = f" (or up to {r.allowance})" if r.allowance else ""
-    text = (f"{unexpected:,} of {checked:,} non-null values ({percent:.2f}%) unexpected; "
+    bound = ""
+    if r.confidence is not None and checked:
+        bound = (f", at least {100.0 * share_lower_bound(unexpected, checked, r.confidence):.2f}% "
+                 f"with {r.confidence:.0%} confidence")
+    text = (f"{unexpected:,} of {checked:,} non-null values ({percent:.2f}%) unexpected{bound}; "
             f"allowed {allowed:g}%{slack}")
     return text, percent, allowed
 

@@ -6,7 +6,10 @@ small-batch allowance; EXPECTED holds what the gate must find in each: the faile
 counts. Those outcomes were first established by judging each batch both row by row (the GX suites of the previous
 gate, on pandas) and by the profile, which agreed on every batch: verdict, failed rules, counts, percentages,
 the observed text and the sample rows (commit "Raw gates: the contract's rules as DuckDB aggregates"). The
-row-by-row path is gone; its outcomes stay here as fixed expectations.
+row-by-row path is gone; its outcomes stay here as fixed expectations, but for the rate rules: since they judge a
+batch by the lower Clopper-Pearson bound of its share (rules/thresholds.py, rate_rule_confidence), their edges
+moved, and the batches that stood at the old edges were made as much worse as the bound asks (each says its share
+and its bound), with a batch on either side of the new edge where there was one on either side of the old.
 """
 
 from __future__ import annotations
@@ -50,11 +53,11 @@ def web_resends(copies: int) -> pd.DataFrame:
 
 def web_conflicts_and_enums() -> pd.DataFrame:
     frame = clean_frame("web_events", n=100)
-    clash = frame.iloc[[0, 1]].assign(event_type="login")  # same ids, other content: 4 conflicting rows
-    frame = pd.concat([frame, clash])
-    frame.iloc[10:20, frame.columns.get_loc("event_type")] = "hover"  # 10 of 102 unknown (9.8% > 5%)
-    frame.iloc[20:31, frame.columns.get_loc("device_type")] = " "  # 11 of 102 blank (10.8% > 10%)
-    frame.iloc[31:33, frame.columns.get_loc("utm_source")] = ""  # not a rule: blank optional text is fine
+    clash = frame.iloc[[0, 1, 2]].assign(event_type="login")  # same ids, other content: 6 conflicting rows
+    frame = pd.concat([frame, clash])  # 6 of 103 (5.8%, at least 1.8% > 1%)
+    frame.iloc[10:24, frame.columns.get_loc("event_type")] = "hover"  # 14 of 103 unknown (at least 6.8% > 5%)
+    frame.iloc[24:45, frame.columns.get_loc("device_type")] = " "  # 21 of 103 blank (at least 12.0% > 10%)
+    frame.iloc[45:47, frame.columns.get_loc("utm_source")] = ""  # not a rule: blank optional text is fine
     return renumbered(frame)
 
 
@@ -73,6 +76,7 @@ def orders_broken() -> pd.DataFrame:
     frame.iloc[9, at["placed_at"]] = "yesterday"  # optional timestamp unparseable (1: within allowance)
     frame.iloc[10, at["total_amount"]] = ""  # no amount
     frame.iloc[11:18, at["email"]] = ["n/a", "unknown", "john.doe@", "@example.com", "a b@c.com", "x@y", "é@x.com"]
+    frame.iloc[20:27, at["email"]] = "unknown"  # with the 7 above, 14 of 62 (at least 11.5% > 10%)
     frame.iloc[18, at["total_amount"]] = "-0.00"  # zero is not negative
     frame.iloc[19, at["total_amount"]] = " 1e3 "  # a number with spaces and an exponent
     clash = frame.iloc[[40, 41]].assign(total_amount="99.00")  # same versions, other content
@@ -89,9 +93,10 @@ def orders_placed_after_updated(rows: int) -> pd.DataFrame:
 def pos_numbers_and_phones() -> pd.DataFrame:
     frame = clean_frame("pos_transactions", n=40)
     at = {c: frame.columns.get_loc(c) for c in frame.columns}
-    frame.iloc[0:3, at["items_count"]] = ["many", "1,5", "3 items"]  # 3 of 40 unparseable (7.5% > 5%)
-    frame.iloc[3:6, at["items_count"]] = ["-1", "-2", "-0.5"]  # 3 of 37 numbers below 0
-    frame.iloc[6, at["items_count"]] = "nan"  # not a NUMBER; DuckDB reads NaN, which is no number to range-check
+    # 7 of 40 unparseable (17.5%, at least 6.1% > 5%); "nan" is not a NUMBER (DuckDB reads NaN, no number to
+    # range-check)
+    frame.iloc[0:7, at["items_count"]] = ["many", "1,5", "3 items", "nan", "x", "?", "1.2.3"]
+    frame.iloc[7:13, at["items_count"]] = ["-1", "-2", "-0.5", "-3", "-4", "-5"]  # 6 of 33 numbers below 0 (5.7%)
     # 12 of 40 malformed phones: exactly the 30% POS tolerates (0.70 mostly)
     frame.iloc[10:22, at["phone"]] = ["123", "unknown", "+44", "12-34", "n/a", "123456", "1234567890123456",
                                       "phone: 1234567", "+1 415 555 0134 ext", "44#20", "0", "++441234567"]
@@ -108,22 +113,28 @@ def pos_phones(bad: int) -> pd.DataFrame:
 def tickets_broken() -> pd.DataFrame:
     frame = clean_frame("support_tickets", n=40)
     at = {c: frame.columns.get_loc(c) for c in frame.columns}
-    frame.iloc[0:3, at["closed_at"]] = "2026-09-01T00:00:00Z"  # closed before opened: 3 > allowance, 3/40 > 5%
-    frame.iloc[3:5, at["satisfaction_score"]] = "-1"  # 2 below 0: within the allowance
+    frame.iloc[0:7, at["closed_at"]] = "2026-09-01T00:00:00Z"  # closed before opened: 7 of 40 (at least 6.1% > 5%)
+    frame.iloc[7:9, at["satisfaction_score"]] = "-1"  # 2 below 0: within the allowance
     frame.iloc[:, at["category"]] = ""  # emptied enum
-    frame.iloc[5:7, at["contact_channel"]] = "fax"  # 2 unknown: within the allowance
-    frame.iloc[7, at["closed_at"]] = None  # open ticket: not compared
+    frame.iloc[9:11, at["contact_channel"]] = "fax"  # 2 unknown: within the allowance
+    frame.iloc[11, at["closed_at"]] = None  # open ticket: not compared
+    return frame
+
+
+def ticket_emails(n: int, unknown: int) -> pd.DataFrame:
+    frame = clean_frame("support_tickets", n=n)
+    frame.iloc[:unknown, frame.columns.get_loc("email")] = "unknown"
     return frame
 
 
 def reviews_broken() -> pd.DataFrame:
     frame = clean_frame("reviews", n=20)
     at = {c: frame.columns.get_loc(c) for c in frame.columns}
-    frame.iloc[0:3, at["rating"]] = "7"  # 3 of 20 out of range
-    frame.iloc[3:5, at["rating"]] = "five"  # 2 unparseable: within the allowance
-    frame.iloc[5, at["posted_at"]] = "1899-12-31T23:00:00Z"  # before the floor
-    frame.iloc[6, at["review_id"]] = None  # no key
-    frame.iloc[7:9, at["platform"]] = "  "  # 2 blank enums: within the allowance (10% allowed)
+    frame.iloc[0:5, at["rating"]] = "7"  # 5 of 18 numbers out of range (at least 7.7% > 5%)
+    frame.iloc[5:7, at["rating"]] = "five"  # 2 unparseable: within the allowance
+    frame.iloc[7, at["posted_at"]] = "1899-12-31T23:00:00Z"  # before the floor
+    frame.iloc[8, at["review_id"]] = None  # no key
+    frame.iloc[9:11, at["platform"]] = "  "  # 2 blank enums: within the allowance (10% allowed)
     return frame
 
 
@@ -151,7 +162,7 @@ def crm_versions() -> pd.DataFrame:
     later = frame.iloc[:10].assign(updated_at="2026-10-03T10:00:00Z", city="elsewhere")  # new versions: fine
     clash = frame.iloc[[20]].assign(city="moved")  # same contact and version, other content: 2 rows, allowed
     frame = pd.concat([frame, later, clash])
-    frame.iloc[30:37, frame.columns.get_loc("phone")] = "n/a"  # 7 of 61 (11.5% > 10%)
+    frame.iloc[30:43, frame.columns.get_loc("phone")] = "n/a"  # 13 of 61 (21.3%, at least 10.5% > 10%)
     return renumbered(frame)
 
 
@@ -178,38 +189,46 @@ def app_timestamps() -> pd.DataFrame:
 
 # name -> (source, batch, {(rule, column): unexpected count} of every rule that must fail)
 BROKEN: dict[str, tuple[str, Callable[[], pd.DataFrame], dict[tuple[str, str], int]]] = {
-    "web: 5 re-sends of 105 rows (4.8%) pass": ("web_events", lambda: web_resends(5), {}),
-    "web: 6 re-sends of 106 rows (5.7%) fail": ("web_events", lambda: web_resends(6), {("key_unique", "event_id"): 6}),
+    "web: 12 re-sends of 112 rows (10.7%, at least 5.0%) pass": ("web_events", lambda: web_resends(12), {}),
+    "web: 13 re-sends of 113 rows (11.5%, at least 5.6%) fail": ("web_events", lambda: web_resends(13), {
+        ("key_unique", "event_id"): 13}),
     "web: conflicts, unknown and blank enums": ("web_events", web_conflicts_and_enums, {
-        ("key_conflict_free", "event_id"): 4, ("enum_populated", "device_type"): 11,
-        ("enum_known", "event_type"): 10}),
+        ("key_conflict_free", "event_id"): 6, ("enum_populated", "device_type"): 21,
+        ("enum_known", "event_type"): 14}),
     "orders: a bit of everything": ("orders", orders_broken, {
         ("key_not_null", "order_id"): 1, ("key_conflict_free", "order_id"): 4,
         ("timestamp_iso8601", "order_updated_at"): 1, ("timestamp_not_future", "order_updated_at"): 1,
         ("enum_known", "status"): 27, ("amount_present", "total_amount"): 1,
         ("amount_parseable", "total_amount"): 1, ("amount_non_negative", "total_amount"): 1,
         ("currency_present", "currency"): 1, ("currency_known", "currency"): 1,
-        ("email_well_formed", "email"): 7}),
+        ("email_well_formed", "email"): 14}),
     "orders: 2 placed after updated (allowance)": ("orders", lambda: orders_placed_after_updated(2), {}),
-    "orders: 3 placed after updated": ("orders", lambda: orders_placed_after_updated(3), {
-        ("placed_before_updated", "placed_at"): 3}),
+    "orders: 6 of 40 placed after updated (15%, at least 4.7%)": (
+        "orders", lambda: orders_placed_after_updated(6), {}),
+    "orders: 7 of 40 placed after updated (17.5%, at least 6.1%)": (
+        "orders", lambda: orders_placed_after_updated(7), {("placed_before_updated", "placed_at"): 7}),
     "pos: numbers, 30% bad phones (the edge)": ("pos_transactions", pos_numbers_and_phones, {
-        ("number_parseable", "items_count"): 4, ("number_in_range", "items_count"): 3}),
-    "pos: 13 of 40 bad phones": ("pos_transactions", lambda: pos_phones(13), {("phone_well_formed", "phone"): 13}),
+        ("number_parseable", "items_count"): 7, ("number_in_range", "items_count"): 6}),
+    "pos: 19 of 40 bad phones (at least 29.0%)": ("pos_transactions", lambda: pos_phones(19), {}),
+    "pos: 20 of 40 bad phones (at least 31.2%)": ("pos_transactions", lambda: pos_phones(20), {
+        ("phone_well_formed", "phone"): 20}),
     "tickets: closed before opened, emptied enum": ("support_tickets", tickets_broken, {
-        ("opened_before_closed", "opened_at"): 3, ("enum_populated", "category"): 40}),
+        ("opened_before_closed", "opened_at"): 7, ("enum_populated", "category"): 40}),
+    "tickets: 5 of 45 e-mails 'unknown' (11.1%, at least 2.9%), the generator's night": (
+        "support_tickets", lambda: ticket_emails(45, 5), {}),
     "reviews: ratings, floor, key": ("reviews", reviews_broken, {
         ("key_not_null", "review_id"): 1, ("timestamp_not_before_floor", "posted_at"): 1,
-        ("number_in_range", "rating"): 3}),
+        ("number_in_range", "rating"): 5}),
     "email: timestamps out of range or missing": ("email_events", email_timestamps, {
         ("timestamp_present", "occurred_at"): 1, ("timestamp_iso8601", "occurred_at"): 1,
         ("timestamp_not_future", "occurred_at"): 1, ("timestamp_not_before_floor", "occurred_at"): 1}),
     "email: 2 of 5 bad (allowance)": ("email_events", lambda: email_addresses(2), {}),
     "email: 3 of 5 bad": ("email_events", lambda: email_addresses(3), {("email_well_formed", "email"): 3}),
-    "crm: versions, a conflict, bad phones": ("crm_contacts", crm_versions, {("phone_well_formed", "phone"): 7}),
+    "crm: versions, a conflict, bad phones": ("crm_contacts", crm_versions, {("phone_well_formed", "phone"): 13}),
     "crm: 1 conflicting pair of 151 rows (allowance)": ("crm_contacts", lambda: crm_conflicts(1), {}),
-    "crm: 2 conflicting pairs of 152 rows (2.6%)": ("crm_contacts", lambda: crm_conflicts(2), {
-        ("key_conflict_free", "contact_id"): 4}),
+    "crm: 2 conflicting pairs of 152 rows (2.6%, at least 0.5%)": ("crm_contacts", lambda: crm_conflicts(2), {}),
+    "crm: 3 conflicting pairs of 153 rows (3.9%, at least 1.2%)": ("crm_contacts", lambda: crm_conflicts(3), {
+        ("key_conflict_free", "contact_id"): 6}),
     "app: missing columns": ("app_events", app_without_column, {
         ("column_present", "occurred_at"): 0, ("column_present", "os"): 0}),
     "app: offsets and an unknown os": ("app_events", app_timestamps, {
@@ -443,17 +462,17 @@ def test_reject_bound_against_a_hand_computed_binomial_tail() -> None:
     """The Clopper-Pearson lower bound exceeds 5% exactly when k or more rejects in n rows would have probability
     below 1 - 0.99 at a true share of 5%: for 200 rows, P(X >= 19) = 0.0058 (fails) and P(X >= 18) = 0.0121
     (passes)."""
-    from orchestration.defs.quality.batch import reject_share_bound
+    from rules.thresholds import share_lower_bound
 
     p0, alpha = Fraction(5, 100), Fraction(1, 100)
     assert float(binomial_tail(19, 200, p0)) == pytest.approx(0.005824, abs=1e-6)
     assert float(binomial_tail(18, 200, p0)) == pytest.approx(0.012089, abs=1e-6)
     for k, n in [(19, 200), (18, 200), (5, 88), (40, 200), (12, 100), (11, 100), (68, 1000), (67, 1000)]:
-        bound = reject_share_bound(k, n, 0.99)
+        bound = share_lower_bound(k, n, 0.99)
         assert (bound > 0.05) == (binomial_tail(k, n, p0) < alpha), (k, n, bound)
         # the bound is the share at which k or more rejects have probability 1 - confidence
         assert float(binomial_tail(k, n, Fraction(bound))) == pytest.approx(0.01, rel=1e-6)
-    assert reject_share_bound(0, 50, 0.99) == 0.0
+    assert share_lower_bound(0, 50, 0.99) == 0.0
 
 
 def books(tmp_path: Path, files: list[tuple[str, int, int]]) -> Path:

@@ -189,7 +189,9 @@ def build_raw_spec(
                                    "or_equal": True}))
 
     # Rates mean little on a small batch (one re-sent event of 14 is 14%): a rate rule fails only when more than
-    # `small_batch_allowance` values break it. Strict rules (mostly 1.0) get no allowance.
-    rules = [replace(r, allowance=t.small_batch_allowance) if r.mostly < 1.0 else r for r in rules]
+    # `small_batch_allowance` values break it and the share is evidently above its threshold (the lower bound at
+    # `rate_rule_confidence`). Strict rules (mostly 1.0) fail on any value.
+    rules = [replace(r, allowance=t.small_batch_allowance, confidence=t.rate_rule_confidence) if r.mostly < 1.0
+             else r for r in rules]
     content = tuple(c for c in source.columns if c not in keys)
     return RawSpec(source.name, tuple(source.required), keys, content, tuple(derived), tuple(rules), now)

@@ -14,7 +14,7 @@ import duckdb
 from orchestration.defs.resources import WarehouseResource
 from orchestration.lib.warehouse import connect
 from rules.contract import SOURCES
-from rules.thresholds import RawThresholds, raw_thresholds
+from rules.thresholds import RawThresholds, raw_thresholds, share_lower_bound
 
 
 @dataclass
@@ -22,20 +22,6 @@ class BatchVerdict:
     passed: bool
     description: str
     failures: list[dict]
-
-
-def reject_share_bound(rejected: int, read: int, confidence: float) -> float:
-    """The lower bound of a one-sided Clopper-Pearson interval of a file's reject share at `confidence`.
-
-    The exact (binomial) interval: the bound p is the share at which `rejected` or more rejects in `read` rows have
-    probability 1 - confidence, i.e. the (1 - confidence) quantile of Beta(rejected, read - rejected + 1). Exact
-    rather than Wilson's approximation because files are often small (tens of rows), where the normal
-    approximation under-covers; 0 without rejects."""
-    if rejected <= 0 or read <= 0:
-        return 0.0
-    from scipy.stats import beta  # imported when a check runs: the definitions load without scipy.stats
-
-    return float(beta.ppf(1.0 - confidence, rejected, read - rejected + 1))
 
 
 def judge_reject_rates(con: duckdb.DuckDBPyConnection, source: str, t: RawThresholds) -> BatchVerdict:
@@ -57,7 +43,7 @@ def judge_reject_rates(con: duckdb.DuckDBPyConnection, source: str, t: RawThresh
         rate = quarantined / read if read else 0.0
         if quarantined < t.min_rejected_rows or rate <= t.max_reject_rate:
             continue
-        bound = reject_share_bound(quarantined, read, t.reject_rate_confidence)
+        bound = share_lower_bound(quarantined, read, t.reject_rate_confidence)
         if bound > t.max_reject_rate:
             failures.append({
                 "rule": "reject_rate", "column": None, "file": path,
