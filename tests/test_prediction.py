@@ -161,6 +161,19 @@ def test_the_convergence_check_takes_the_gradient_the_optimiser_ended_with(fitte
     assert prediction._max_gradient(estimator, result) == pytest.approx(compiled, rel=1e-6, abs=1e-9)
 
 
+def first_fits_stop_short(monkeypatch, short: int) -> list[int]:
+    """Stop the first `short` fits of fit_bg_nbd after 5 evaluations (so that its fallbacks run on every machine);
+    the list it returns fills with each fit's evaluation budget."""
+    fit_map, budgets = prediction._fit_map, []
+
+    def stopping_short(estimator, data, maxeval):
+        budgets.append(5 if len(budgets) < short else maxeval)
+        return fit_map(estimator, data, budgets[-1])
+
+    monkeypatch.setattr(prediction, "_fit_map", stopping_short)
+    return budgets
+
+
 def test_a_likelihood_without_a_finite_maximum_is_fitted_with_the_default_dropout_prior(monkeypatch):
     """A 60-day backtest of a generated shop (3,047 customers, their frequency, recency and T as the step computed
     them) carries no evidence that the dropout probability varies between customers: the likelihood keeps rising
@@ -186,13 +199,7 @@ def test_a_likelihood_without_a_finite_maximum_is_fitted_with_the_default_dropou
     # backtest would give a and b of order 1)
     assert min(flat.parameters["a"], flat.parameters["b"]) > 1e4, f"the fixture has no ridge: {flat.parameters}"
 
-    fit_map, budgets = prediction._fit_map, []
-
-    def flat_fit_stops_short(estimator, data, maxeval):
-        budgets.append(5 if not budgets else maxeval)  # the first fit is the flat one
-        return fit_map(estimator, data, budgets[-1])
-
-    monkeypatch.setattr(prediction, "_fit_map", flat_fit_stops_short)
+    budgets = first_fits_stop_short(monkeypatch, 1)  # the flat fit
     fit = fit_bg_nbd(rfm, "backtest")
     assert len(budgets) == 2, "a flat fit that did not converge is fitted again"
     assert fit.status == "converged", fit.detail
@@ -226,13 +233,7 @@ def test_a_purchase_process_without_a_finite_maximum_is_fitted_with_the_default_
     assert min(flat.parameters["r"], flat.parameters["alpha"]) > 1e4, f"the fixture has no ridge: {flat.parameters}"
     ridge_rate = flat.parameters["r"] / flat.parameters["alpha"]
 
-    fit_map, budgets = prediction._fit_map, []
-
-    def first_fits_stop_short(estimator, data, maxeval):
-        budgets.append(5 if len(budgets) < 2 else maxeval)  # the flat fit and the one with the dropout prior
-        return fit_map(estimator, data, budgets[-1])
-
-    monkeypatch.setattr(prediction, "_fit_map", first_fits_stop_short)
+    budgets = first_fits_stop_short(monkeypatch, 2)  # the flat fit and the one with the dropout prior
     fit = fit_bg_nbd(rfm, "backtest")
     assert len(budgets) == 3, "a fit with the dropout prior that did not converge is fitted again"
     assert fit.status == "converged", fit.detail

@@ -38,15 +38,13 @@ current_build as (
 
 {% if is_incremental() %}
 
-rebuilt_paths as (
+paths as (
     select credit_rows.*
     from converted_paths as credit_rows
     inner join {{ ref('int_journeys__rebuild_scope') }} as rebuild_scope
         on rebuild_scope.visitor_key = credit_rows.visitor_key
     where {{ rebuild_scope_reaches('credit_rows.conversion_at') }}
 ),
-
-paths as (select * from rebuilt_paths),
 
 {% else %}
 
