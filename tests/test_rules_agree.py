@@ -50,12 +50,16 @@ def test_attribution_models_and_tolerances_are_the_same_in_dbt_and_the_gates():
 
 
 def test_the_data_driven_attribution_models_are_those_a_build_rewrites_for_conversions_it_did_not_rebuild():
-    """Publishing replaces every row of the data-driven models in the BI file each night (BI_SCOPED_TABLES):
-    int_journeys__attribution_credits rewrites the stored credits of other conversions for exactly those models
-    (`previous.model = ...` when the removal effects moved)."""
+    """Publishing replaces every row of the data-driven models in the BI file each night (BI_SCOPED_TABLES): they
+    are exactly the models int_journeys__markov_credits works out when read (`'<model>' as model`), whose rows
+    fct_attribution rewrites for every conversion each build, and the ones the stored credits table no longer holds
+    (its pre-hook deletes them from an older version's table)."""
     assert set(DATA_DRIVEN_ATTRIBUTION_MODELS) <= set(ATTRIBUTION_MODELS)
-    code = (DBT_DIR / "models" / "intermediate" / "journeys" / "int_journeys__attribution_credits.sql").read_text()
-    assert set(re.findall(r"previous\.model = '(\w+)'", code)) == set(DATA_DRIVEN_ATTRIBUTION_MODELS)
+    journeys = DBT_DIR / "models" / "intermediate" / "journeys"
+    view = (journeys / "int_journeys__markov_credits.sql").read_text()
+    assert set(re.findall(r"'(\w+)' as model", view)) == set(DATA_DRIVEN_ATTRIBUTION_MODELS)
+    stored = (journeys / "int_journeys__attribution_credits.sql").read_text()
+    assert set(re.findall(r"where model = '(\w+)'", stored)) == set(DATA_DRIVEN_ATTRIBUTION_MODELS)
 
 
 def dbt_key_tests() -> tuple[dict[str, set[tuple[str, ...]]], dict[str, set[tuple[str, str]]]]:
