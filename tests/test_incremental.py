@@ -28,6 +28,7 @@ import duckdb
 import pytest
 
 from generator import generate
+from orchestration.defs.resources import scoped_environment
 from orchestration.lib import publish
 from orchestration.lib.publish import bi_path, last_publication, write_bi_file
 from orchestration.lib.warehouse import STORAGE_VERSION_ENV, storage_version
@@ -284,9 +285,13 @@ def nightly(tmp_path_factory, first_night) -> BuiltWarehouse:
         [late_order] = query(warehouse, "select is_conversion, conversion_number from marts.fct_touchpoints "
                                         "where touchpoint_id = 'orders:O-INC-LATE'")
         inject_cancellation(landing, first_night.summary["changes"])
-        run_night(landing, warehouse, 2)
+        # the keys the third night's models wrote, for their uniqueness tests, kept in a file instead of memory
+        keys_built = root / "keys_built.duckdb"
+        with scoped_environment(JOURNEY_KEYS_BUILT_FILE=str(keys_built)):
+            run_night(landing, warehouse, 2)
         rewritten.append(rewritten_touchpoints(warehouse))
-        return BuiltWarehouse(landing, warehouse, {"rewritten": rewritten, "late_order_after_second_night": late_order})
+        return BuiltWarehouse(landing, warehouse, {"rewritten": rewritten, "late_order_after_second_night": late_order,
+                                                   "keys_built": keys_built})
 
     return built_once(tmp_path_factory, "incremental-nightly", build)
 
@@ -507,3 +512,82 @@ def test_full_refresh_rebuilds_the_journey_tables_and_keeps_customer_ids(nightly
     assert ids_after == ids_before, "customer ids changed in a full refresh"
     assert merges_after == merges_before, "the merge log changed in a full refresh"
     assert not differences(refreshed, full), "a full refresh differs from a full build"
+
+
+# Models whose uniqueness tests read, on an incremental build, only the keys the build wrote (macros/test_scope.sql),
+# with the key columns they record.
+KEYS_BUILT = {"stg_web__events", "stg_app__events", "stg_email__events", "int_identity__records",
+              "int_identity__record_customers", "int_identity__identifier_values", "int_identity__identifier_guards",
+              "int_identity__components", "int_identity__graph_components", "int_journeys__touchpoints_sessionized",
+              "int_journeys__path_touches", "int_journeys__paths", "int_journeys__attribution_credits",
+              "fct_touchpoints", "fct_sessions", "fct_conversion_paths", "fct_attribution", "fct_funnel_progress",
+              "fct_customer_lifecycle_weeks", "customer_identifiers"}
+
+
+def compiled_tests(warehouse: Path) -> dict[str, str]:
+    """The SQL of every data test the last dbt build of `warehouse` ran, by file name (dbt's target/run folder)."""
+    run = warehouse.with_name(warehouse.name + ".dbt") / "run"
+    return {path.stem: path.read_text(encoding="utf-8") for path in run.rglob("*.sql") if ".yml" in str(path)}
+
+
+def test_a_nights_uniqueness_tests_read_the_keys_it_wrote(nightly, full):
+    """On an incremental night each listed model records the keys of the rows it inserted (exactly those: the
+    journey models' `_build_number` says which rows the night wrote), and its uniqueness tests read the rows that
+    share a key with them; a full build's tests read every row."""
+    con = duckdb.connect(str(nightly.summary["keys_built"]), read_only=True)
+    try:
+        recorded = {t for (t,) in con.execute("select table_name from duckdb_tables()").fetchall()}
+        assert recorded == KEYS_BUILT
+        markers = con.execute(" union all ".join(
+            f"select '{t}', _all_rows, _built_at, (select count(*) from main.{t} where not _marker) "
+            f"from main.{t} where _marker" for t in sorted(KEYS_BUILT))).fetchall()
+        assert len(markers) == len(KEYS_BUILT)
+        assert {all_rows for _, all_rows, _, _ in markers} == {False}, "the night recorded every row as written"
+        assert len({built_at for _, _, built_at, _ in markers}) == 1, "one build wrote them all"
+        written = {table: keys for table, _, _, keys in markers}
+        # the night rewrote touchpoints, paths and the late order's conversion: these models wrote rows
+        for table in ("int_journeys__touchpoints_sessionized", "fct_touchpoints", "int_journeys__paths",
+                      "int_journeys__attribution_credits", "fct_attribution", "int_identity__records"):
+            assert written[table] > 0, table
+        con.execute(f"attach '{nightly.warehouse}' as night (read_only)")
+        for table, keys in (("int_journeys__touchpoints_sessionized", "touchpoint_id"),
+                            ("int_journeys__attribution_credits", "conversion_id, model, touch_id")):
+            night_rows = (f"select {keys} from night.intermediate.{table} "
+                          f"where _build_number = (select max(_build_number) from night.intermediate.{table})")
+            recorded_keys = f"select {keys} from main.{table} where not _marker"
+            assert con.execute(f"select count(*) from ({night_rows} except all {recorded_keys})").fetchone() == (0,)
+            assert con.execute(f"select count(*) from ({recorded_keys} except all {night_rows})").fetchone() == (0,)
+    finally:
+        con.close()
+    night_tests, full_tests = compiled_tests(nightly.warehouse), compiled_tests(full.warehouse)
+    scoped = {name for name, sql in night_tests.items() if "journey_keys_built.main." in sql}
+    assert len(scoped) == 22 and {name for name in scoped if "unique" not in name} == set()
+    assert not any("journey_keys_built.main." in sql for sql in full_tests.values())
+    assert set(full_tests) >= scoped
+
+
+def test_a_nights_uniqueness_test_fails_on_a_key_it_wrote_twice(nightly, tmp_path):
+    """The scoped test of the night, run again on a copy: a second row for a key the night wrote fails it, whether
+    the second row is new or an older row; a duplicate among rows no build touched that night is not its to find
+    (the build that wrote them checked them)."""
+    warehouse = copy_warehouse(nightly.warehouse, tmp_path / "journey.duckdb")
+    keys = tmp_path / "keys_built.duckdb"
+    shutil.copy(nightly.summary["keys_built"], keys)
+    sql = compiled_tests(nightly.warehouse)["unique_fct_touchpoints_touchpoint_id"]
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(f"attach '{keys}' as journey_keys_built (read_only)")
+        written, untouched = (con.execute(
+            f"select min(touchpoint_id) from marts.fct_touchpoints where touchpoint_id {op} "
+            "(select touchpoint_id from journey_keys_built.main.fct_touchpoints where not _marker)").fetchone()[0]
+            for op in ("in", "not in"))
+        assert written and untouched
+        assert con.execute(sql).fetchone()[0] == 0
+        con.execute("insert into marts.fct_touchpoints select * from marts.fct_touchpoints where touchpoint_id = ?",
+                    [untouched])
+        assert con.execute(sql).fetchone()[0] == 0
+        con.execute("insert into marts.fct_touchpoints select * from marts.fct_touchpoints where touchpoint_id = ?",
+                    [written])
+        assert con.execute(sql).fetchone()[0] == 1
+    finally:
+        con.close()

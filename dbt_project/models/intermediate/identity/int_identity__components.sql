@@ -9,6 +9,7 @@
         incremental_strategy='append',
         on_schema_change='sync_all_columns',
         full_refresh=none if var('journey_incremental') else true,
+        post_hook=after_commit("{{ record_keys_built(['node_id']) }}"),
         pre_hook="{% if is_incremental() %}delete from {{ this }} where node_id in (select node_id from {{ ref('int_identity__graph_scope') }}){% endif %}",
     )
 }}

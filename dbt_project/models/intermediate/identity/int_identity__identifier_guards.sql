@@ -28,7 +28,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        post_hook="{% if is_incremental() %}delete from {{ this }} where node_id not in (select node_id from {{ ref('int_identity__identifier_values') }}){% endif %}",
+        post_hook=["{% if is_incremental() %}delete from {{ this }} where node_id not in (select node_id from {{ ref('int_identity__identifier_values') }}){% endif %}", after_commit("{{ record_keys_built(['node_id']) }}")],
     )
 }}
 

@@ -10,7 +10,7 @@
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
         pre_hook="{% if is_incremental() %}delete from {{ this }} where node_id in (select node_id from {{ ref('int_identity__changed_nodes') }}){% endif %}",
-        post_hook="{% if is_incremental() %}{{ fill_identifier_sources(this) }}{% endif %}",
+        post_hook=["{% if is_incremental() %}{{ fill_identifier_sources(this) }}{% endif %}", after_commit("{{ record_keys_built(['node_id']) }}")],
     )
 }}
 

@@ -6,6 +6,7 @@
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
+        post_hook=after_commit("{{ record_keys_built(['source_name', 'record_id']) }}"),
         pre_hook="{% if is_incremental() %}delete from {{ this }} as stored where {{ is_changed_record('stored') }}{% endif %}",
     )
 }}

@@ -21,6 +21,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
         full_refresh=none if var('journey_incremental') else true,
+        post_hook=after_commit("{{ record_keys_built(['conversion_id', 'model', 'touch_id']) }}"),
         pre_hook=[
             "{% if is_incremental() %}{{ delete_rebuild_scope('credit_rows', 'conversion_at') }}{% endif %}",
             "{% if is_incremental() %}delete from {{ this }} where model = 'markov'{% endif %}",

@@ -19,6 +19,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
+        post_hook=after_commit("{{ record_keys_built(['path_id', 'touch_id', 'touch_position']) }}"),
         pre_hook="{% if is_incremental() %}{{ delete_rebuild_scope('previous', 'conversion_at', also='not previous.is_converted') }}{% endif %}",
     )
 }}

@@ -6,6 +6,7 @@
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
+        post_hook=after_commit("{{ record_keys_built(['identifier_type', 'identifier_value']) }}"),
         pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ is_dirty_customer('customer_id') }}{% endif %}",
     )
 }}

@@ -14,6 +14,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
+        post_hook=after_commit("{{ record_keys_built(['conversion_id', 'model', 'channel']) }}"),
         pre_hook="{% if is_incremental() %}{{ delete_rebuild_scope('previous', 'conversion_at') }}{% endif %}",
     )
 }}

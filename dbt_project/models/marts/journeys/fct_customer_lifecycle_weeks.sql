@@ -16,6 +16,7 @@
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
+        post_hook=after_commit("{{ record_keys_built(['customer_id', 'week_start']) }}"),
         pre_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select visitor_key from {{ ref('int_journeys__rebuild_scope') }}) or week_start > {{ journey_week(journey_as_of(ref('fct_touchpoints'))) }}{% endif %}",
     )
 }}

@@ -11,6 +11,7 @@
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
+        post_hook=after_commit("{{ record_keys_built(['funnel_name', 'visitor_key', 'step_order']) }}"),
         pre_hook="{% if is_incremental() %}delete from {{ this }} where visitor_key in (select visitor_key from {{ ref('int_journeys__rebuild_scope') }}){% endif %}",
     )
 }}

@@ -13,6 +13,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
+        post_hook=after_commit("{{ record_keys_built(['session_id']) }}"),
         pre_hook="{% if is_incremental() %}{{ delete_rebuild_scope('previous', 'ended_at', minutes_before=var('session_timeout_minutes')) }}{% endif %}",
     )
 }}

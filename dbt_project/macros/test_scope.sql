@@ -1,0 +1,92 @@
+-- Uniqueness tests of an incremental build read the keys the build wrote (docs/journeys.md "Data tests of an
+-- incremental build").
+--
+-- A model whose uniqueness tests scan a large table records, in a post-hook, the key columns of the rows this build
+-- inserted (`record_keys_built`); such a test carries `where: "journey_keys_built_tonight(col, ...)"` and then checks
+-- every row, old or new, that shares a key with a row written tonight: a key written twice tonight, or written tonight
+-- beside a row a previous build left, fails as it fails a full scan. Rows no build touched tonight were checked by
+-- the build that wrote them. The test reads the whole table when the build wrote the whole table (a first build, a
+-- full refresh), when the model was not built by this invocation (a `dbt test` alone), and on engines without the
+-- record (Spark, where the incremental models are rebuilt whole).
+
+-- The keys live in an in-memory database attached for the invocation (on-run-start): they never reach the warehouse
+-- file, and nothing is left behind. DuckDB attaches per database, so every thread's connection sees it.
+{% macro keys_built_catalog() -%}journey_keys_built{%- endmacro %}
+
+{% macro attach_keys_built() -%}
+    {{ return(adapter.dispatch('attach_keys_built')()) }}
+{%- endmacro %}
+{% macro default__attach_keys_built() -%}select 1{%- endmacro %}
+{% macro duckdb__attach_keys_built() -%}
+    attach if not exists '{{ env_var("JOURNEY_KEYS_BUILT_FILE", ":memory:") }}' as {{ keys_built_catalog() }}
+{%- endmacro %}
+
+-- Post-hook of an incremental model, run after its commit (a DuckDB transaction writes to one database only):
+-- `post_hook=after_commit("{{ record_keys_built(['key', ...]) }}")`. It records
+-- the distinct `columns` of the rows this build inserted, read from the batch dbt-duckdb's incremental
+-- materialization staged in a temporary table, with one marker row (`_marker`) that says which build wrote the record
+-- and whether it covered every row (`_all_rows`: a first build or a full refresh).
+{% macro record_keys_built(columns) -%}
+    {{ return(adapter.dispatch('record_keys_built')(columns)) }}
+{%- endmacro %}
+{% macro default__record_keys_built(columns) -%}select 1{%- endmacro %}
+{% macro duckdb__record_keys_built(columns) -%}
+    {%- set batch = none -%}
+    {%- if execute and is_incremental() and not flags.FULL_REFRESH -%}
+        {%- set found = run_query(
+            "select table_name from duckdb_tables() where temporary and starts_with(table_name, '"
+            ~ this.identifier ~ "__dbt_tmp') order by table_name desc limit 1") -%}
+        {%- if found.rows | length == 1 -%}
+            {%- set batch = adapter.quote(found.rows[0][0]) -%}
+        {%- endif -%}
+    {%- endif -%}
+    create or replace table {{ keys_built_catalog() }}.main.{{ this.identifier }} as
+    {%- if batch %}
+    select distinct {{ columns | join(', ') }}, false as _marker, false as _all_rows, {{ build_started_at() }} as _built_at
+    from temp.main.{{ batch }}
+    union all
+    {%- endif %}
+    select {% for column in columns %}null as {{ column }}, {% endfor -%}
+        true as _marker, {{ 'false' if batch else 'true' }} as _all_rows, {{ build_started_at() }} as _built_at
+{%- endmacro %}
+
+-- dbt's `where` config, with one more form: journey_keys_built_tonight(col, ...) restricts a uniqueness test to the
+-- rows that share `col, ...` with a row this build wrote (see the top of this file).
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- if where and where.strip().startswith('journey_keys_built_tonight(') -%}
+        {%- set columns = where.strip()[('journey_keys_built_tonight(' | length):-1].split(',') | map('trim') | list -%}
+        {{ return(keys_built_tonight(relation, columns)) }}
+    {%- elif where -%}
+        {{ return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') }}
+    {%- else -%}
+        {{ return(relation) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro keys_built_tonight(relation, columns) -%}
+    {{ return(adapter.dispatch('keys_built_tonight')(relation, columns)) }}
+{%- endmacro %}
+{% macro default__keys_built_tonight(relation, columns) -%}{{ return(relation) }}{%- endmacro %}
+{% macro duckdb__keys_built_tonight(relation, columns) -%}
+    {%- if not execute -%}{{ return(relation) }}{%- endif -%}
+    {%- set keys = keys_built_catalog() ~ '.main.' ~ relation.identifier -%}
+    {%- set state = run_query(
+        "select count(*) filter (where not _all_rows and _built_at = " ~ build_started_at() ~ ") = 1 "
+        ~ "from " ~ keys ~ " where _marker") if keys_built_exist(relation.identifier) else none -%}
+    {%- if state is none or not state.rows[0][0] -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- set match -%}
+        {%- for column in columns %}built.{{ column }} = tested.{{ column }}{{ ' and ' if not loop.last }}{% endfor -%}
+    {%- endset -%}
+    {{ return('(select * from ' ~ relation ~ ' as tested where exists (select 1 from ' ~ keys
+              ~ ' as built where not built._marker and ' ~ match ~ ')) dbt_subquery') }}
+{%- endmacro %}
+
+{% macro keys_built_exist(identifier) -%}
+    {%- set found = run_query(
+        "select count(*) from duckdb_tables() where database_name = '" ~ keys_built_catalog()
+        ~ "' and schema_name = 'main' and table_name = '" ~ identifier ~ "'") -%}
+    {{ return(found.rows[0][0] == 1) }}
+{%- endmacro %}
