@@ -186,6 +186,29 @@ def start_build_file(published: str, build: str, version: str | None) -> str:
     return f"build file {build} starts from published {published}: {how}"
 
 
+# Uniqueness tests of an incremental dbt build may read only the keys it wrote (docs/journeys.md, "Data tests of an
+# incremental build") when every row the build file holds was either checked before or written by that build. That
+# holds for the first dbt build on a build file the run has just started from the published one; it does not for a
+# dbt step run again on the same build file (Dagster's re-execution of a failed run), whose earlier attempt may have
+# committed rows its tests then refused. The start of a build file leaves this marker; the dbt step takes it.
+SCOPED_TESTS_ENV = "JOURNEY_SCOPED_UNIQUENESS_TESTS"
+
+
+def fresh_build_marker(build: str | os.PathLike) -> str:
+    return os.fspath(build) + ".fresh"
+
+
+def take_fresh_build_marker(build: str | os.PathLike) -> str:
+    """The value of SCOPED_TESTS_ENV for a dbt build of `build`: "1" when the run started the file and no dbt build
+    has run on it since (the marker is removed here), else "0" (the uniqueness tests read whole tables)."""
+    marker = fresh_build_marker(build)
+    try:
+        os.unlink(marker)
+    except FileNotFoundError:
+        return "0"
+    return "1"
+
+
 # Linux FICLONE ioctl (linux/fs.h: _IOW(0x94, 9, int)): the target shares the source's blocks until either is
 # written (copy-on-write). Supported by btrfs, XFS (reflink=1, the default since xfsprogs 5.1), bcachefs, OCFS2,
 # overlayfs over one of those, and NFS 4.2 / CIFS servers that can; ext4 and tmpfs answer EOPNOTSUPP.

@@ -12,6 +12,7 @@ from orchestration.defs.dbt.project import dbt_project
 from orchestration.defs.resources import DBT_BUILD_FILE_ENV, WarehouseResource, scoped_environment
 from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, has_legacy_customer_ids, key_for_warehouse
 from orchestration.lib.privacy import erasure_marker
+from orchestration.lib.warehouse import SCOPED_TESTS_ENV, take_fresh_build_marker
 
 
 def reads_at_query_time(node: Mapping[str, Any]) -> set[dg.AssetKey]:
@@ -62,8 +63,11 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
     # The customer-id key (derived from the privacy key, created with it on a new warehouse's first run) reaches dbt
     # the same way, for its process only: dbt's DuckDB plugin sets it as session variables, so it is in no file dbt
     # or Dagster writes (orchestration/lib/customer_ids.py).
+    # The uniqueness tests read the keys the build wrote only on the first dbt build of a freshly started build file
+    # (orchestration/lib/warehouse.py, SCOPED_TESTS_ENV); a step run again on the same file tests whole tables.
     with scoped_environment(**{DBT_BUILD_FILE_ENV: str(warehouse.build),
                                CUSTOMER_ID_KEY_ENV: key_for_warehouse(warehouse.published),
+                               SCOPED_TESTS_ENV: take_fresh_build_marker(warehouse.build),
                                "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE") or "info"}):
         # a build that applied an erasure rebuilds every model from what is left (docs/privacy.md); so does the
         # build that re-keys the md5 ids of an older version (every model holding a customer id gets the new ones)

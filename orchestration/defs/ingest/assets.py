@@ -30,6 +30,7 @@ from orchestration.lib.warehouse import (
     compact_path,
     connect,
     ensure_tables,
+    fresh_build_marker,
     requested_storage_version,
     start_build_file,
     storage_version,
@@ -60,6 +61,7 @@ def build_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     compact = compact_path(str(build))  # a compaction a killed publish step left half-written
     erasing = published.with_name(published.name + ".previous.erasing")  # a killed publish's erasure of .previous
     for leftover in (build, build.with_name(build.name + ".wal"), compact, f"{compact}.wal", erasure_marker(build),
+                     fresh_build_marker(build),
                      erasing, erasing.with_name(erasing.name + ".wal")):
         Path(leftover).unlink(missing_ok=True)
     shutil.rmtree(f"{compact}.tmp", ignore_errors=True)  # its spill folder
@@ -71,6 +73,7 @@ def build_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     except (ValueError, IngestError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
     started = start_build_file(str(published), str(build), version)
+    Path(fresh_build_marker(build)).touch()  # the dbt step's first build on it may scope its uniqueness tests
     context.log.info(started)
     con = connect(str(build))
     try:
