@@ -127,3 +127,11 @@
     conversion_id, model, touch_id, touch_position, touches_count, touched_at, channel, channel_group, campaign,
     visitor_key, customer_id, conversion_source_name, conversion_at, conversion_value, credit, revenue_credit
 {%- endmacro %}
+
+-- The columns that describe the touch and its conversion, in the order both credit relations list them after
+-- conversion_id and model (int_journeys__attribution_credits stores them, int_journeys__markov_credits reads them from
+-- its linear rows): one list, so that a column added to the stored credits reaches the Markov credits too.
+{% macro attribution_touch_columns() -%}
+    touch_id, touch_kind, touch_position, touches_count, touched_at, channel, channel_group, campaign, visitor_key,
+    customer_id, conversion_source_name, conversion_at, conversion_value, is_fallback_touch
+{%- endmacro %}
