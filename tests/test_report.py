@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.lib.report import REPORT_NAME, ReportError, build_charts, write_report
+from orchestration.lib.report import REPORT_NAME, ReportError, _box_statistics, build_charts, write_report
 
 CHARTS = ("funnel", "sankey", "attribution", "retention", "stages", "lifecycle", "revenue", "prediction", "quality")
 
@@ -117,7 +117,11 @@ def test_charts_show_the_marts_numbers(tmp_path):
 
     reached, *gaps = by_key["stages"].figure.data
     assert list(reached.y) == [2, 1, 1, 0, 0, 0]
-    assert {g.name: list(g.y) for g in gaps}["consideration → first purchase"] == [3.0]
+    # one box per gap with a value (one customer's 3 days: every statistic 3); gaps nobody has are left out
+    boxes = {g.name: (g.q1, g.median, g.q3, g.lowerfence, g.upperfence) for g in gaps}
+    assert set(boxes) == {"awareness → consideration", "consideration → first purchase",
+                          "first touch → first purchase"}
+    assert boxes["consideration → first purchase"] == ((3.0,), (3.0,), (3.0,), (3.0,), (3.0,))
 
     lifecycle = {t.name: list(t.y) for t in by_key["lifecycle"].figure.data}
     assert lifecycle == {"new": [2, 0], "returning": [0, 1], "dormant": [0, 1]}
@@ -127,7 +131,9 @@ def test_charts_show_the_marts_numbers(tmp_path):
     assert revenue["in store (till sales)"] == ([date(2026, 9, 7)], [7.25])
 
     histogram, predicted, actual = by_key["prediction"].figure.data
-    assert sorted(histogram.x) == [30.0, 120.5]
+    # 30 and 120.5 in 40 bins of (120.5 - 30) / 40 = 2.2625: the first and the last bin, drawn at their middles
+    assert list(histogram.y) == [1, 1] and list(histogram.width) == [2.2625, 2.2625]
+    assert list(histogram.x) == [30 + 0.5 * 2.2625, 30 + 39.5 * 2.2625]
     # buckets in numeric order ("10+" after "2"), the total left out; customers in brackets
     assert list(predicted.x) == ["0 (7)", "2 (2)", "10+ (1)"] and list(predicted.y) == [1.5, 2.5, 4.5]
     assert list(actual.y) == [1, 2, 5]
@@ -135,6 +141,15 @@ def test_charts_show_the_marts_numbers(tmp_path):
     quality = {(t.name, t.yaxis): list(t.y) for t in by_key["quality"].figure.data}
     assert quality[("orders", "y")] == [90, 50] and quality[("orders", "y2")] == [10, 0]
     assert quality[("reviews", "y")] == [5] and quality[("reviews", "y2")] == [1]
+
+
+def test_box_statistics_are_tukeys_boxes_worked_out_in_duckdb():
+    con = duckdb.connect()
+    con.execute("create table t as select * from (values (1), (2), (3), (4), (100), (null)) v(x)")
+    # quartiles 2, 3, 4 (linear interpolation); 1.5 x IQR = 3: whiskers reach 1 (>= -1) and 4 (<= 7, 100 is out)
+    assert _box_statistics(con, "t", "x") == (2.0, 3.0, 4.0, 1.0, 4.0, 22.0, 5)
+    con.execute("create table empty as select 1.5 as x where false")
+    assert _box_statistics(con, "empty", "x") is None
 
 
 def test_empty_marts_still_draw_a_page_that_says_so(tmp_path):
