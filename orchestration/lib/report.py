@@ -375,7 +375,8 @@ def prediction_chart(con, present: set[str]) -> Chart:
     if not bins:
         return Chart("prediction", title, note, _no_data(fig), empty=True)
     widths = [b[1] for b in bins] if bins[0][1] else None  # one value only: one bar of plotly's width
-    fig.add_trace(go.Bar(x=[b[0] for b in bins], y=[b[2] for b in bins], width=widths, name="buyers", hovertemplate="about %{x:,.0f}: %{y:,} buyers<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Bar(x=[b[0] for b in bins], y=[b[2] for b in bins], width=widths, name="buyers",
+                         hovertemplate="about %{x:,.0f}: %{y:,} buyers<extra></extra>"), row=1, col=1)
     if backtest:
         labels = [f"{r[0]} ({r[1]:,})" for r in backtest]
         fig.add_trace(go.Bar(x=labels, y=[r[2] for r in backtest], name="predicted",
