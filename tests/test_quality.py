@@ -566,3 +566,19 @@ def test_mart_checks_pass_then_fail_on_an_unknown_customer(warehouse: Path) -> N
     assert failure["rule"] == "customer_known" and failure["samples"] == ["t5"]
     assert failure["sample_rows"] == [{"touchpoint_id": "t5", "customer_id": "c404"}]
 
+
+
+def test_the_build_step_imports_the_gates_library_in_the_background(tmp_path):
+    """The first gate finds Great Expectations imported: the build step imported it in a thread while it copied."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from orchestration.defs.quality import checks\n"
+            "assert 'great_expectations' not in sys.modules\n"
+            "checks.import_in_background().join(120)\n"
+            "assert {'great_expectations', 'expectations.raw_profile', 'expectations.mart_integrity'} <= set(sys.modules)\n"
+            "checks._wait_for_background_import()\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 0, run.stderr[-2000:]

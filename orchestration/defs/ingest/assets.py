@@ -44,6 +44,9 @@ BUILD_KEY = dg.AssetKey(["ops", "build_warehouse"])
 @dg.asset(key=BUILD_KEY, group_name="ingest", kinds={"duckdb"})
 def build_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Start the run's build file from the published warehouse (raw history, id map); readers keep the old one."""
+    from orchestration.defs.quality.checks import import_in_background
+
+    import_in_background()  # the gates' library, while this step waits for the disk
     published, build = warehouse.published, warehouse.build
     build.parent.mkdir(parents=True, exist_ok=True)
     if build.exists():  # a crashed or failed run's leftovers; make sure none of its processes still writes them
