@@ -522,7 +522,7 @@ def test_full_refresh_rebuilds_the_journey_tables_and_keeps_customer_ids(nightly
 # Models whose uniqueness tests read, on an incremental build, only the keys the build wrote (macros/test_scope.sql),
 # with the key columns they record.
 KEYS_BUILT = {"stg_web__events", "stg_app__events", "stg_email__events", "int_identity__records",
-              "int_identity__record_customers", "int_identity__identifier_values", "int_identity__identifier_guards",
+              "int_identity__record_customers", "int_identity__fuzzy_matches", "int_identity__identifier_values", "int_identity__identifier_guards",
               "int_identity__components", "int_identity__graph_components", "int_journeys__touchpoints_sessionized",
               "int_journeys__path_touches", "int_journeys__paths", "int_journeys__attribution_credits",
               "fct_touchpoints", "fct_sessions", "fct_conversion_paths", "fct_attribution", "fct_funnel_progress",
@@ -567,7 +567,7 @@ def test_a_nights_uniqueness_tests_read_the_keys_it_wrote(nightly, full, refresh
         con.close()
     night_tests, full_tests = compiled_tests(nightly.warehouse), compiled_tests(full.warehouse)
     scoped = {name for name, sql in night_tests.items() if "journey_keys_built.main." in sql}
-    assert len(scoped) == 22 and {name for name in scoped if "unique" not in name} == set()
+    assert len(scoped) == 23 and {name for name in scoped if "unique" not in name} == set()
     for other in (full_tests, compiled_tests(refreshed.warehouse)):
         assert not any("journey_keys_built.main." in sql for sql in other.values())
         assert set(other) >= scoped

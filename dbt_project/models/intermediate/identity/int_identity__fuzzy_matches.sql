@@ -23,6 +23,7 @@
         full_refresh=none if var('journey_incremental') else true,
         pre_hook="{% if is_incremental() %}delete from {{ this }} where record_a in " ~ changed_keys_jinja
             ~ " or record_b in " ~ changed_keys_jinja ~ "{% endif %}",
+        post_hook=after_commit("{{ record_keys_built(['record_a', 'record_b']) }}"),
     )
 }}
 

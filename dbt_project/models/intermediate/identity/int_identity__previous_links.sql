@@ -11,6 +11,16 @@
 -- depends_on: {{ ref('int_identity__person_records') }}
 
 with
+{%- if previous_fuzzy is not none %}
+
+stored_matches as (
+    select record_a, record_b, node_a, node_b
+    from {{ previous_fuzzy }}
+    where is_match
+        and (record_a in {{ identity_fuzzy_recompared_records() }}
+             or record_b in {{ identity_fuzzy_recompared_records() }})
+),
+{%- endif %}
 
 final as (
     select
@@ -20,16 +30,10 @@ final as (
     where 1 = 0
     {%- if previous_fuzzy is not none %}
     union all
-    select 'fuzzy_match', stored.record_a || ' ~ ' || stored.record_b, side.node_id
-    from {{ previous_fuzzy }} as stored
-    inner join (
-        select record_a, record_b, node_a as node_id from {{ previous_fuzzy }}
-        union all
-        select record_a, record_b, node_b from {{ previous_fuzzy }}
-    ) as side on side.record_a = stored.record_a and side.record_b = stored.record_b
-    where stored.is_match
-        and (stored.record_a in {{ identity_fuzzy_recompared_records() }}
-             or stored.record_b in {{ identity_fuzzy_recompared_records() }})
+    {#- a pair's row names both its nodes (one row per pair: the uniqueness test of int_identity__fuzzy_matches) #}
+    select 'fuzzy_match', record_a || ' ~ ' || record_b, node_a from stored_matches
+    union all
+    select 'fuzzy_match', record_a || ' ~ ' || record_b, node_b from stored_matches
     {%- endif %}
     {%- if previous_stitches is not none %}
     union all
