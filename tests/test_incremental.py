@@ -522,7 +522,8 @@ def test_full_refresh_rebuilds_the_journey_tables_and_keeps_customer_ids(nightly
 # Models whose uniqueness tests read, on an incremental build, only the keys the build wrote (macros/test_scope.sql),
 # with the key columns they record.
 KEYS_BUILT = {"stg_web__events", "stg_app__events", "stg_email__events", "int_identity__records",
-              "int_identity__record_customers", "int_identity__fuzzy_matches", "int_identity__identifier_values", "int_identity__identifier_guards",
+              "int_identity__record_customers", "int_identity__fuzzy_matches", "int_identity__identifier_values",
+              "int_identity__identifier_guards",
               "int_identity__components", "int_identity__graph_components", "int_journeys__touchpoints_sessionized",
               "int_journeys__path_touches", "int_journeys__paths", "int_journeys__attribution_credits",
               "fct_touchpoints", "fct_sessions", "fct_conversion_paths", "fct_attribution", "fct_funnel_progress",

@@ -339,10 +339,11 @@ def file_space(con: duckdb.DuckDBPyConnection, path: str) -> FileSpace:
         name = f"{quote(schema)}.{quote(table)}"
         if not stored or (live := con.execute(f"select count(*) from {name}").fetchone()[0]) >= stored:
             continue
-        info = f"pragma_storage_info({sql_literal(name)})"
-        blocks = con.execute(f"select count(distinct b) from (select block_id as b from {info} where persistent "
-                             f"and block_id >= 0 union all select unnest(additional_block_ids) from {info})"
-                             ).fetchone()[0]
+        # the table's blocks: each persistent segment's own and the additional ones it spills into (one pass)
+        blocks = con.execute(
+            "select count(distinct b) from (select case when persistent and block_id >= 0 then [block_id] else [] "
+            "end || coalesce(additional_block_ids, []) as ids from pragma_storage_info(?)) as s, unnest(s.ids) as t(b)",
+            [name]).fetchone()[0]
         deleted += blocks * block * (stored - live) / stored
     return FileSpace(int(used), int(block), os.path.getsize(path), int(deleted))
 
