@@ -45,6 +45,25 @@
     levenshtein({{ a }}, {{ b }})
 {%- endmacro %}
 
+-- Whether two strings are at most one edit apart (identity_edit_distance <= 1), worked out cheaply first. DuckDB's
+-- damerau_levenshtein costs about five Levenshteins (6.3 s against 1.2 s over the 15 M compared pairs of person
+-- records at 500k people), and most pairs are far apart: one edit changes a length by at most one, and a
+-- transposition is two Levenshtein edits, so Damerau-Levenshtein <= 1 exactly when the lengths differ by at most one
+-- and either Levenshtein <= 1 or Levenshtein = 2 and Damerau-Levenshtein <= 1 (only those few pairs pay for it).
+{% macro identity_within_one_edit(a, b) -%}
+    {{ return(adapter.dispatch('identity_within_one_edit', 'customer_journey')(a, b)) }}
+{%- endmacro %}
+
+{% macro duckdb__identity_within_one_edit(a, b) -%}
+    (abs(length({{ a }}) - length({{ b }})) <= 1
+        and (levenshtein({{ a }}, {{ b }}) <= 1
+             or (levenshtein({{ a }}, {{ b }}) = 2 and damerau_levenshtein({{ a }}, {{ b }}) <= 1)))
+{%- endmacro %}
+
+{% macro default__identity_within_one_edit(a, b) -%}
+    ({{ identity_edit_distance(a, b) }} <= 1)
+{%- endmacro %}
+
 -- True when the name `expression` is a placeholder of any type ('unknown', 'n/a', ...: the exact values of seed
 -- identity_placeholder_values for type '*'): such a name is treated as missing.
 {% macro identity_is_placeholder_name(expression) -%}

@@ -119,14 +119,14 @@ compared as (
                 select 1 from name_groups as ga inner join name_groups as gb on ga.group_key = gb.group_key
                 where ga.name_key = a.first_name_key and gb.name_key = b.first_name_key
             ) then 'nickname'
-            when {{ identity_edit_distance('a.first_name_key', 'b.first_name_key') }} <= 1 then 'one_edit'
+            when {{ identity_within_one_edit('a.first_name_key', 'b.first_name_key') }} then 'one_edit'
             when {{ identity_similarity('a.first_name_key', 'b.first_name_key') }} >= {{ var('identity_fuzzy_name_similarity') }}
                 then 'similar'
             else 'different'
         end as first_name_level,
         case
             when a.last_name_key = b.last_name_key then 'exact'
-            when {{ identity_edit_distance('a.last_name_key', 'b.last_name_key') }} <= 1 then 'one_edit'
+            when {{ identity_within_one_edit('a.last_name_key', 'b.last_name_key') }} then 'one_edit'
             when {{ identity_similarity('a.last_name_key', 'b.last_name_key') }} >= {{ var('identity_fuzzy_name_similarity') }}
                 then 'similar'
             else 'different'
@@ -137,20 +137,20 @@ compared as (
             when a.birth_date is null or b.birth_date is null then 'missing'
             when a.birth_date = b.birth_date then 'exact'
             when a.birth_key = b.birth_key then 'day_month_swap'
-            when {{ identity_edit_distance('cast(a.birth_date as ' ~ dbt.type_string() ~ ')',
-                'cast(b.birth_date as ' ~ dbt.type_string() ~ ')') }} <= 1 then 'one_digit'
+            when {{ identity_within_one_edit('cast(a.birth_date as ' ~ dbt.type_string() ~ ')',
+                'cast(b.birth_date as ' ~ dbt.type_string() ~ ')') }} then 'one_digit'
             else 'different'
         end as birth_date_level,
         case
             when a.postcode_key is null or b.postcode_key is null then 'missing'
             when a.postcode_key = b.postcode_key then 'exact'
-            when {{ identity_edit_distance('a.postcode_key', 'b.postcode_key') }} <= 1 then 'one_edit'
+            when {{ identity_within_one_edit('a.postcode_key', 'b.postcode_key') }} then 'one_edit'
             else 'different'
         end as postcode_level,
         case
             when a.street_key is null or b.street_key is null then 'missing'
             when a.street_key = b.street_key then 'exact'
-            when {{ identity_edit_distance('a.street_key', 'b.street_key') }} <= 1 then 'one_edit'
+            when {{ identity_within_one_edit('a.street_key', 'b.street_key') }} then 'one_edit'
             else 'different'
         end as street_level,
         case
