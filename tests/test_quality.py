@@ -567,18 +567,24 @@ def test_mart_checks_pass_then_fail_on_an_unknown_customer(warehouse: Path) -> N
     assert failure["sample_rows"] == [{"touchpoint_id": "t5", "customer_id": "c404"}]
 
 
-
 def test_the_build_step_imports_the_gates_library_in_the_background(tmp_path):
-    """The first gate finds Great Expectations imported: the build step imported it in a thread while it copied."""
+    """The first gate finds Great Expectations imported: the build step (materialized alone, in a fresh process, on
+    a new warehouse) started importing it in a thread, and a gate waits for that thread before importing."""
     import subprocess
     import sys
 
+    root = Path(__file__).resolve().parents[1]
+    landing = root / "seeds" / "landing"  # only checked: the build step reads no export
     code = ("import sys\n"
+            "import dagster as dg\n"
+            "from orchestration.defs.ingest.assets import build_warehouse\n"
             "from orchestration.defs.quality import checks\n"
+            "from orchestration.defs.resources import WarehouseResource\n"
             "assert 'great_expectations' not in sys.modules\n"
-            "checks.import_in_background().join(120)\n"
-            "assert {'great_expectations', 'expectations.raw_profile', 'expectations.mart_integrity'} <= set(sys.modules)\n"
-            "checks._wait_for_background_import()\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         cwd=Path(__file__).resolve().parents[1])
+            f"warehouse = WarehouseResource(warehouse_path={str(tmp_path / 'w' / 'journey.duckdb')!r}, "
+            f"landing_dir={str(landing)!r}, reports_dir={str(tmp_path / 'reports')!r})\n"
+            "assert dg.materialize([build_warehouse], resources={'warehouse': warehouse}).success\n"
+            "checks.wait_for_imports(checks.GATES_IMPORTS)\n"
+            "assert {'great_expectations', 'expectations.raw_profile', 'expectations.mart_integrity'} <= set(sys.modules)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=root)
     assert run.returncode == 0, run.stderr[-2000:]

@@ -29,7 +29,7 @@ import os
 import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
@@ -39,6 +39,8 @@ from unittest import mock
 import duckdb
 import numpy as np
 import pandas as pd
+
+from orchestration.lib.background import start_imports, wait_for_imports
 
 PURCHASE_DAYS_TABLE = "intermediate.int_customers__purchase_days"
 PREDICTIONS_TABLE = "marts.customer_predictions"
@@ -149,23 +151,22 @@ def quiet_pymc() -> Iterator[None]:
             logger.setLevel(level)
 
 
+PREDICTION_IMPORTS = "pymc-marketing"
+
+
 def import_in_background() -> threading.Thread:
-    """Import PyMC-Marketing (4-6 s) in a daemon thread. The dbt step starts it: while dbt's process builds, the
-    run's process only waits for dbt's events, so the prediction step that follows finds the library imported
-    instead of importing it then. Only PyTensor's and PyMC's loggers are quietened here (warning filters are
-    process-wide, not a thread's to change); a failed import is left for the prediction step to raise."""
-    def load() -> None:
+    """Import PyMC-Marketing (4-6 s) in a thread (orchestration/lib/background.py). The dbt step starts it: while
+    dbt's process builds, the run's process only waits for dbt's events, so the prediction step that follows finds
+    the library imported instead of importing it then. Only PyTensor's and PyMC's loggers are quietened here (warning
+    filters are process-wide, not a thread's to change); a failed import is left for the prediction step to raise."""
+    def quiet_for_the_process() -> None:
         for name in QUIET_LOGGERS:  # for the process's life: restoring them could race the prediction step's
             logging.getLogger(name).setLevel(logging.ERROR)
         # ArviZ (imported by PyMC) prints its refactoring notice at the first import of each day on a machine (it
         # keeps a date stamp in the user's cache folder): a filter for that message alone, for the process's life
         warnings.filterwarnings("ignore", message=ARVIZ_NOTICE, category=FutureWarning)
-        with suppress(Exception):  # the prediction step imports it again and reports the error
-            import pymc_marketing.clv  # noqa: F401
 
-    thread = threading.Thread(target=load, name="import-pymc-marketing", daemon=True)
-    thread.start()
-    return thread
+    return start_imports(PREDICTION_IMPORTS, ["pymc_marketing.clv"], prepare=quiet_for_the_process)
 
 
 # --- fitting ----------------------------------------------------------------------------------------------------
@@ -684,6 +685,7 @@ def run_prediction(con: duckdb.DuckDBPyConnection, now: datetime | None = None,
     days, the as-of time and the model version are those the tables were fitted on, they are kept as they are (a
     rerun changes nothing, and costs no fit). Between refits (`refit_every_days`, default JOURNEY_PREDICTION_REFIT_DAYS;
     see reusable_scoring) every customer is scored with the stored parameters and the backtest is kept."""
+    wait_for_imports(PREDICTION_IMPORTS)  # the dbt step's import of PyMC-Marketing, if it started one
     days = refit_days() if refit_every_days is None else refit_every_days
     fingerprint = input_fingerprint(con)
     previous = stored_fits(con)

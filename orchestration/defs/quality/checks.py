@@ -22,7 +22,6 @@ import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +39,7 @@ from dagster import (
 )
 
 from orchestration.defs.resources import WarehouseResource
+from orchestration.lib.background import start_imports, wait_for_imports
 from orchestration.lib.warehouse import connect, quote
 from rules.contract import SOURCES
 
@@ -55,30 +55,14 @@ LOCK_WAIT_SECONDS = 300.0
 MAX_FAILURES_IN_DESCRIPTION = 3
 
 
-_background_import: threading.Thread | None = None
+GATES_IMPORTS = "great-expectations"
 
 
 def import_in_background() -> threading.Thread:
-    """Import Great Expectations and the suites (2-3 s) in a daemon thread. The build step starts it: copying the
-    published file leaves the process waiting on the disk, and the first gate then finds the modules imported. A
-    failed import is left for the check to raise when it imports them again."""
-    global _background_import
-
-    def load() -> None:
-        with suppress(Exception):
-            import expectations.mart_integrity  # noqa: F401
-            import expectations.raw  # noqa: F401
-            import expectations.raw_profile  # noqa: F401
-
-    _background_import = threading.Thread(target=load, name="import-great-expectations", daemon=True)
-    _background_import.start()
-    return _background_import
-
-
-def _wait_for_background_import() -> None:
-    """Two threads importing the same modules could deadlock on their import locks: a check imports only after."""
-    if _background_import is not None:
-        _background_import.join()
+    """Import Great Expectations and the suites (2-3 s) in a thread (orchestration/lib/background.py). The build step
+    starts it: copying the published file leaves the process waiting on the disk, and the first gate then finds the
+    modules imported."""
+    return start_imports(GATES_IMPORTS, ["expectations.mart_integrity", "expectations.raw", "expectations.raw_profile"])
 
 
 @dataclass(frozen=True)
@@ -208,7 +192,7 @@ def check_raw_source(context: AssetCheckExecutionContext, source: str, path: Pat
     """Validate the rows of the latest load of `source`: the rules' counts aggregated in DuckDB (one profile row,
     see expectations.raw_profile), judged by GX; a failed rule reads a few sample rows. Each read is a short
     read-only connection."""
-    _wait_for_background_import()
+    wait_for_imports(GATES_IMPORTS)
     from expectations.raw import raw_spec
     from expectations.raw_profile import validate_raw
 
@@ -239,7 +223,7 @@ def check_mart(
 ) -> AssetCheckResult:
     """Validate a mart: dim_customers row by row (in chunks of its key), every other mart through its integrity
     suite (violation counts aggregated in DuckDB, see expectations.mart_integrity)."""
-    _wait_for_background_import()
+    wait_for_imports(GATES_IMPORTS)
     from expectations import dim_customers
 
     if table != dim_customers.CUSTOMERS_TABLE:
