@@ -62,8 +62,8 @@ namesake_conflicts as (
     select distinct a.namesake_key
     from dated as a inner join dated as b on a.namesake_key = b.namesake_key and a.birth_date < b.birth_date
     where a.birth_key <> b.birth_key
-        and {{ identity_edit_distance('cast(a.birth_date as ' ~ dbt.type_string() ~ ')',
-            'cast(b.birth_date as ' ~ dbt.type_string() ~ ')') }} > 1
+        and not {{ identity_within_one_edit('cast(a.birth_date as ' ~ dbt.type_string() ~ ')',
+            'cast(b.birth_date as ' ~ dbt.type_string() ~ ')') }}
 ),
 
 -- A name and every name it may stand for: itself, and the full names a nickname belongs to.

@@ -39,7 +39,7 @@ household_addresses as (
             select 1 from name_groups as ga inner join name_groups as gb on ga.group_key = gb.group_key
             where ga.name_key = a.first_name_key and gb.name_key = b.first_name_key
         )
-        and {{ identity_edit_distance('a.first_name_key', 'b.first_name_key') }} > 1
+        and not {{ identity_within_one_edit('a.first_name_key', 'b.first_name_key') }}
         and {{ identity_similarity('a.first_name_key', 'b.first_name_key') }} < {{ var('identity_fuzzy_name_similarity') }}
 ),
 
