@@ -152,6 +152,17 @@ def test_box_statistics_are_tukeys_boxes_worked_out_in_duckdb():
     assert _box_statistics(con, "empty", "x") is None
 
 
+def test_a_prediction_histogram_of_one_value_is_one_bar(tmp_path):
+    """Every buyer with the same expected revenue: no range to cut into bins, so one bar of plotly's width."""
+    path = tiny_warehouse(tmp_path / "w.duckdb")
+    con = duckdb.connect(str(path))
+    con.execute("update marts.customer_predictions set expected_revenue_365d = 42.5")
+    con.close()
+    charts, _ = build_charts(path)
+    histogram = {c.key: c for c in charts}["prediction"].figure.data[0]
+    assert list(histogram.x) == [42.5] and list(histogram.y) == [2] and histogram.width is None
+
+
 def test_empty_marts_still_draw_a_page_that_says_so(tmp_path):
     warehouse = tiny_warehouse(tmp_path / "w.duckdb", empty=("marts.fct_retention_cohorts", "ops.loaded_files",
                                                              "marts.customer_predictions"))

@@ -22,6 +22,7 @@ from plotly.subplots import make_subplots
 
 REPORT_NAME = "journey_report.html"
 HISTOGRAM_BINS = 40  # bars of the expected-revenue histogram
+WHISKER_IQR = 1.5  # box whiskers reach the furthest values within this many interquartile ranges of the box (Tukey)
 SANKEY_STEPS = 5  # the Sankey shows the first transitions of the paths (later ones are thin and many)
 ONLINE_SOURCES = {"orders": "online (orders)", "pos_transactions": "in store (till sales)"}
 
@@ -255,15 +256,15 @@ STAGE_GAPS = (("awareness → consideration", "days_awareness_to_consideration")
 def _box_statistics(con, table: str, column: str) -> tuple | None:
     """(q1, median, q3, lower fence, upper fence, mean, n) of a column, worked out in DuckDB: the page carries five
     numbers per box, not every customer's value (at 500k customers that was 20 MB of page and seconds of drawing).
-    Quartiles interpolate linearly (plotly's default); the whiskers reach the furthest values within 1.5 times the
-    interquartile range of the box (Tukey's). None when the column has no value."""
+    Quartiles interpolate linearly (plotly's default); the whiskers reach the furthest values within WHISKER_IQR times
+    the interquartile range of the box (Tukey's). None when the column has no value."""
     row = _rows(con, f"""
         with v as (select {column}::double as x from {table} where {column} is not null),
         q as (select quantile_cont(x, 0.25) as q1, quantile_cont(x, 0.5) as q2, quantile_cont(x, 0.75) as q3,
                      avg(x) as mean, count(*) as n from v)
         select q1, q2, q3,
-               (select min(x) from v where x >= q1 - 1.5 * (q3 - q1)),
-               (select max(x) from v where x <= q3 + 1.5 * (q3 - q1)), mean, n
+               (select min(x) from v where x >= q1 - {WHISKER_IQR} * (q3 - q1)),
+               (select max(x) from v where x <= q3 + {WHISKER_IQR} * (q3 - q1)), mean, n
         from q""")[0]
     return row if row[-1] else None
 
