@@ -152,14 +152,20 @@ def test_box_statistics_are_tukeys_boxes_worked_out_in_duckdb():
     assert _box_statistics(con, "empty", "x") is None
 
 
+def charts_after(tmp_path: Path, statement: str) -> dict:
+    """The charts of the tiny warehouse once `statement` has changed it, by key."""
+    warehouse = tiny_warehouse(tmp_path / "w.duckdb")
+    con = duckdb.connect(str(warehouse))
+    con.execute(statement)
+    con.close()
+    charts, _ = build_charts(warehouse)
+    return {c.key: c for c in charts}
+
+
 def test_a_prediction_histogram_of_one_value_is_one_bar(tmp_path):
     """Every buyer with the same expected revenue: no range to cut into bins, so one bar of plotly's width."""
-    path = tiny_warehouse(tmp_path / "w.duckdb")
-    con = duckdb.connect(str(path))
-    con.execute("update marts.customer_predictions set expected_revenue_365d = 42.5")
-    con.close()
-    charts, _ = build_charts(path)
-    histogram = {c.key: c for c in charts}["prediction"].figure.data[0]
+    charts = charts_after(tmp_path, "update marts.customer_predictions set expected_revenue_365d = 42.5")
+    histogram = charts["prediction"].figure.data[0]
     assert list(histogram.x) == [42.5] and list(histogram.y) == [2] and histogram.width is None
 
 
@@ -173,12 +179,8 @@ def test_empty_marts_still_draw_a_page_that_says_so(tmp_path):
 
 
 def test_a_warehouse_from_before_the_predictions_draws_the_rest(tmp_path):
-    warehouse = tiny_warehouse(tmp_path / "w.duckdb")
-    con = duckdb.connect(str(warehouse))
-    con.execute("drop table marts.customer_predictions")
-    con.close()
-    charts, _ = build_charts(warehouse)
-    assert {c.key for c in charts if c.empty} == {"prediction"}
+    charts = charts_after(tmp_path, "drop table marts.customer_predictions")
+    assert {key for key, c in charts.items() if c.empty} == {"prediction"}
 
 
 def test_a_warehouse_that_is_not_built_is_a_clear_error(tmp_path, capsys):
