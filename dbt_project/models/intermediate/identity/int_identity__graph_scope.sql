@@ -39,21 +39,41 @@ changed_guards as (
     select node_id from guards where _changed_at = {{ build_started_at() }}
 ),
 
-guard_neighbours as (
-    select distinct neighbour.node_id
-    from linking_records as changed_row
-    inner join changed_guards on changed_guards.node_id = changed_row.node_id
-    inner join linking_records as neighbour
-        on neighbour.source_name = changed_row.source_name and neighbour.record_id = changed_row.record_id
+guard_records as (
+    select distinct linking_records.source_name, linking_records.record_id
+    from linking_records
+    inner join changed_guards on changed_guards.node_id = linking_records.node_id
 ),
 
--- The identifiers the changed records carry now.
+-- The identifiers of the records with a changed guard and of the changed records, found in one pass over every
+-- record's identifiers (a second pass for the changed records cost 0.9 s of a night at 500k people).
+looked_up_records as (
+    select source_name, record_id, bool_or(is_guard_record) as is_guard_record,
+        bool_or(is_changed_record) as is_changed_record
+    from (
+        select source_name, record_id, true as is_guard_record, false as is_changed_record from guard_records
+        union all
+        select source_name, record_id, false, true from changed_records
+    ) as records
+    group by source_name, record_id
+),
+
+looked_up_identifiers as (
+    select linking_records.source_name, linking_records.record_id, linking_records.node_id,
+        looked_up_records.is_guard_record, looked_up_records.is_changed_record
+    from linking_records
+    inner join looked_up_records
+        on looked_up_records.source_name = linking_records.source_name
+        and looked_up_records.record_id = linking_records.record_id
+),
+
+guard_neighbours as (
+    select distinct node_id from looked_up_identifiers where is_guard_record
+),
+
+-- The identifiers the changed records carry now (records, not event stitches: a changed record is a real one).
 changed_record_identifiers as (
-    select record_identifiers.source_name, record_identifiers.record_id, record_identifiers.node_id
-    from {{ ref('int_identity__record_identifiers') }} as record_identifiers
-    inner join changed_records
-        on changed_records.source_name = record_identifiers.source_name
-        and changed_records.record_id = record_identifiers.record_id
+    select source_name, record_id, node_id from looked_up_identifiers where is_changed_record
 ),
 
 -- Changed records that carried identifiers before and whose set of them is not the same now.
