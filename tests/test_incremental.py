@@ -410,6 +410,25 @@ def test_bi_file_brought_up_to_date_equals_the_bi_file_written_whole(nightly, tm
     assert bi_tables(bi) == bi_tables(whole.path)
     diff = differences(bi, whole.path, bi_tables(bi) + [("ops", "publications")])
     assert not diff, report(diff)
+    # The Markov credits moved with the night's removal effects also where the night rebuilt nothing (the linear row
+    # of the conversion and channel is as before): fct_attribution's post-hook and the BI file's refresh updated them
+    # in place (else the comparisons above and with a full build would fail on them).
+    con = duckdb.connect(str(bi), read_only=True)
+    try:
+        con.execute(f"attach '{publish.previous_path(bi)}' as before (read_only)")
+        [(moved,)] = con.execute(
+            "select count(*) from marts.fct_attribution as now "
+            "inner join before.marts.fct_attribution as was using (conversion_id, model, channel) "
+            "inner join marts.fct_attribution as now_linear on now_linear.conversion_id = now.conversion_id "
+            "    and now_linear.channel = now.channel and now_linear.model = 'linear' "
+            "inner join before.marts.fct_attribution as was_linear on was_linear.conversion_id = now.conversion_id "
+            "    and was_linear.channel = now.channel and was_linear.model = 'linear' "
+            "where now.model = 'markov' and now.credit <> was.credit "
+            "    and now_linear.credit = was_linear.credit and now_linear.touches_count = was_linear.touches_count"
+        ).fetchall()
+    finally:
+        con.close()
+    assert moved > 0
 
 
 def test_bi_file_update_refuses_another_version_and_rewrites_a_table_that_does_not_add_up(nightly, tmp_path,

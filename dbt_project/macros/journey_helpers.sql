@@ -135,3 +135,27 @@
     touch_id, touch_kind, touch_position, touches_count, touched_at, channel, channel_group, campaign, visitor_key,
     customer_id, conversion_source_name, conversion_at, conversion_value, is_fallback_touch
 {%- endmacro %}
+
+-- fct_attribution's credits of a (conversion, model, channel), summed over its touches as exact decimals and rounded,
+-- so that reruns and incremental builds are identical to the bit (a float sum depends on the order of its rows).
+{% macro fct_attribution_credit_sums() -%}
+    cast(round(sum(cast(credit as decimal(38, 18))), 12) as {{ journey_type_double() }}) as credit,
+    cast(round(sum(cast(revenue_credit as decimal(38, 18))), 8) as {{ journey_type_double() }}) as revenue_credit
+{%- endmacro %}
+
+-- fct_attribution's post-hook on an incremental build: the Markov credits of the conversions the build did not roll
+-- up again, set in place where the night's removal effects changed them. Only the two credit columns change: the
+-- channels of such a conversion (its path) did not, or the build would have rolled it up again.
+{% macro fct_attribution_update_markov_credits() -%}
+    update {{ this }} as stored
+    set credit = markov.credit, revenue_credit = markov.revenue_credit
+    from (
+        select conversion_id, channel, {{ fct_attribution_credit_sums() }}
+        from {{ ref('int_journeys__markov_credits') }}
+        group by conversion_id, channel
+    ) as markov
+    where stored.model = 'markov'
+        and stored.conversion_id = markov.conversion_id
+        and stored.channel = markov.channel
+        and (stored.credit is distinct from markov.credit or stored.revenue_credit is distinct from markov.revenue_credit)
+{%- endmacro %}

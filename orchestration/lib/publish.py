@@ -122,17 +122,27 @@ def bi_columns(table: str, columns: list[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
+class BiRefresh:
+    """Rows of a mart whose `columns` every build may change in place (those `where` matches, a condition on the
+    build's row as `t`), found by `key`: the BI file's copy takes the build's values where they differ."""
+
+    where: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class BiScope:
     """Which rows of a mart a build can change: those of the visitors it rewrote (`scope_column` in
     intermediate.int_journeys__rebuild_scope.visitor_key), only from their rebuild_from on when `since` names the
-    row's time column (the rows are then replaced by `key`), plus the rows `also` matches (every build may change
-    them). With `whole_when` (an aggregate), the table is written whole when its value differs between the build and
-    the BI file's copy."""
+    row's time column (the rows are then replaced by `key`), plus the columns `refresh` names in the rows it matches
+    (every build may change them). With `whole_when` (an aggregate), the table is written whole when its value
+    differs between the build and the BI file's copy."""
 
     scope_column: str
     since: str | None = None
     key: str | None = None
-    also: str | None = None
+    refresh: BiRefresh | None = None
     whole_when: str | None = None
 
 
@@ -146,9 +156,10 @@ BI_SCOPED_TABLES = {
     "fct_touchpoints": BiScope("visitor_key", since="occurred_at", key="touchpoint_id"),
     "fct_sessions": BiScope("visitor_key"),
     "fct_conversion_paths": BiScope("visitor_key"),
-    # the data-driven models' credits move with every night's paths
-    "fct_attribution": BiScope("visitor_key", also="t.model in ({})".format(
-        ", ".join(sql_literal(m) for m in DATA_DRIVEN_ATTRIBUTION_MODELS))),
+    # the data-driven models' credits move with every night's paths, their rows' channels do not
+    "fct_attribution": BiScope("visitor_key", refresh=BiRefresh(
+        "t.model in ({})".format(", ".join(sql_literal(m) for m in DATA_DRIVEN_ATTRIBUTION_MODELS)),
+        key=("conversion_id", "model", "channel"), columns=("credit", "revenue_credit"))),
     "fct_funnel_progress": BiScope("visitor_key"),
     "fct_customer_journeys": BiScope("customer_id"),
     # every customer gets the new weeks when the as-of week moves on
@@ -379,18 +390,19 @@ def _bi_update_table(con, table: str, select: str, rule: BiScope) -> str | None:
     col, time_ok = rule.scope_column, "true"
     if rule.since:
         time_ok = f"(s.rebuild_from is null or t.{rule.since} >= s.rebuild_from)"
-    join, match = "inner", f"{time_ok}"
-    if rule.also:
-        join, match = "left", f"(s.visitor_key is not null and {time_ok}) or {rule.also}"
     con.execute(f"create or replace temp table bi_changed as select {select} from {source} t "
-                f"{join} join {REBUILD_SCOPE} s on s.visitor_key = t.{col} where {match}")
+                f"inner join {REBUILD_SCOPE} s on s.visitor_key = t.{col} where {time_ok}")
     if rule.key:  # the rows the model rewrote replace theirs
         con.execute(f"delete from {name} where {rule.key} in (select {rule.key} from bi_changed)")
-    else:  # every row of the scope's visitors (and those `also` matches) is replaced
-        also = f" or {rule.also}" if rule.also else ""
-        con.execute(f"delete from {name} t where t.{col} in (select visitor_key from {REBUILD_SCOPE}){also}")
+    else:  # every row of the scope's visitors is replaced
+        con.execute(f"delete from {name} t where t.{col} in (select visitor_key from {REBUILD_SCOPE})")
     con.execute(f"insert into {name} select * from bi_changed")
     con.execute("drop table bi_changed")
+    if rule.refresh:  # an update of two columns, not a delete and insert of every such row (about 511,000)
+        r = rule.refresh
+        con.execute(f"update {name} as b set {', '.join(f'{c} = t.{c}' for c in r.columns)} from {source} t "
+                    f"where {r.where} and {' and '.join(f'b.{k} = t.{k}' for k in r.key)} "
+                    f"and ({' or '.join(f'b.{c} is distinct from t.{c}' for c in r.columns)})")
     have, want = (con.execute(f"select count(*) from {n}").fetchone()[0] for n in (name, source))
     if have != want:
         return f"{have} rows after the update against {want} in the build"

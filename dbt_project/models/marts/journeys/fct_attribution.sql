@@ -4,9 +4,11 @@
 -- to 1 and the revenue credits to the conversion value.
 -- Incremental (docs/journeys.md "Incremental builds"): a run deletes the conversions of the visitors of
 -- int_journeys__rebuild_scope at or after their rebuild_from, and rolls up again every (conversion, model)
--- whose credits the latest build of int_journeys__attribution_credits wrote, and the Markov credits of every
--- conversion (int_journeys__markov_credits: they move with the removal effects, so every build rewrites them, in
--- this table of one row per channel instead of the credits' row per touch).
+-- whose credits the latest build of int_journeys__attribution_credits wrote, the Markov credits of those
+-- conversions with them. The Markov credits of every other conversion move with the removal effects
+-- (int_journeys__markov_credits: every night's new paths move them), its channels do not: the post-hook
+-- fct_attribution_update_markov_credits sets their two credit columns where they changed, instead of deleting and
+-- inserting every conversion's Markov rows each night (about 511,000 rows at 500k people).
 {{
     config(
         materialized=incremental_materialization(),
@@ -14,7 +16,8 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        post_hook=after_commit("{{ record_keys_built(['conversion_id', 'model', 'channel']) }}"),
+        post_hook=["{% if is_incremental() %}{{ fct_attribution_update_markov_credits() }}{% endif %}",
+                   after_commit("{{ record_keys_built(['conversion_id', 'model', 'channel']) }}")],
         pre_hook="{% if is_incremental() %}{{ delete_rebuild_scope('previous', 'conversion_at') }}{% endif %}",
     )
 }}
@@ -28,16 +31,23 @@ rule_credits as (
     where _build_number = (select max(_build_number) from {{ ref('int_journeys__attribution_credits') }})
 ),
 
+markov_credits as (
+    select * from {{ ref('int_journeys__markov_credits') }}
+    where conversion_id in (select conversion_id from rule_credits)
+),
+
 {% else %}
 
 rule_credits as (select * from {{ ref('int_journeys__attribution_credits') }}),
+
+markov_credits as (select * from {{ ref('int_journeys__markov_credits') }}),
 
 {% endif %}
 
 credits as (
     select {{ attribution_credit_columns() }} from rule_credits
     union all
-    select {{ attribution_credit_columns() }} from {{ ref('int_journeys__markov_credits') }}
+    select {{ attribution_credit_columns() }} from markov_credits
 ),
 
 final as (
@@ -53,10 +63,7 @@ final as (
         cast(max(conversion_at) as date) as conversion_date,
         max(conversion_value) as conversion_value,
         cast(count(*) as integer) as touches_count,
-        -- summed as exact decimals and rounded, so that reruns and incremental builds are identical to the bit (a
-        -- float sum depends on the order of its rows)
-        cast(round(sum(cast(credit as decimal(38, 18))), 12) as {{ journey_type_double() }}) as credit,
-        cast(round(sum(cast(revenue_credit as decimal(38, 18))), 8) as {{ journey_type_double() }}) as revenue_credit
+        {{ fct_attribution_credit_sums() }}
     from credits
     group by conversion_id, model, channel
 )
