@@ -24,14 +24,25 @@ unique_pairs as (
         right_id,
         right_identifier_type,
         right_identifier_value
-    from (
-        select
-            *,
-            count(*) over (partition by rule_name, left_source, left_id) as rights_per_left,
-            count(*) over (partition by rule_name, right_source, right_id) as lefts_per_right
-        from candidates
-    ) as counted
-    where rights_per_left = 1 and lefts_per_right = 1
+    from candidates
+    -- one candidate on each side (aggregates and semi-joins: two window counts over the 752k candidates at 500k
+    -- people took twice as long)
+    where exists (
+            select 1 from (
+                select rule_name, left_source, left_id from candidates
+                group by rule_name, left_source, left_id having count(*) = 1
+            ) as one_right
+            where one_right.rule_name = candidates.rule_name and one_right.left_source = candidates.left_source
+                and one_right.left_id = candidates.left_id
+        )
+        and exists (
+            select 1 from (
+                select rule_name, right_source, right_id from candidates
+                group by rule_name, right_source, right_id having count(*) = 1
+            ) as one_left
+            where one_left.rule_name = candidates.rule_name and one_left.right_source = candidates.right_source
+                and one_left.right_id = candidates.right_id
+        )
 ),
 
 final as (
