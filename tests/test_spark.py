@@ -33,6 +33,8 @@ EQUAL_ON_SPARK = [
     "intermediate.int_identity__stitch_candidates", "intermediate.int_identity__event_stitches",
     "intermediate.int_identity__changed_records", "intermediate.int_identity__changed_nodes",
     "intermediate.int_identity__previous_links", "intermediate.int_identity__previous_record_identifiers",
+    "intermediate.int_identity__fuzzy_matches", "intermediate.int_identity__household_values",
+    "intermediate.int_identity__changed_links",
 ]
 # What dbt builds on Spark so far, layer by layer (docs/spark.md "Status"): the selection of one `dbt run` (one
 # invocation, so the rows staged in it carry its start time, as int_identity__changed_records expects). The identity
