@@ -81,3 +81,28 @@
     ) as computed
     where stored.node_id = computed.node_id
 {%- endmacro %}
+
+-- The rows of `identifiers` (a relation with source_name, record_id) of the records in any of `record_sets` (a list of
+-- [flag, relation] pairs, each relation with source_name, record_id), with one boolean column per flag: is the record
+-- in that set. One pass over the identifiers for every set (int_identity__graph_scope, int_identity__edges: a pass
+-- over every record's identifiers per set cost 0.4-0.6 s each at 500k people).
+{% macro identity_identifiers_of_records(identifiers, record_sets) -%}
+    select identifiers.*{% for flag, _ in record_sets %}, looked_up.{{ flag }}{% endfor %}
+    from {{ identifiers }} as identifiers
+    inner join (
+        select source_name, record_id{% for flag, _ in record_sets %}, bool_or({{ flag }}) as {{ flag }}{% endfor %}
+        from (
+            {%- for flag, relation in record_sets %}
+            select source_name, record_id
+                {%- for other, _ in record_sets %}, {{ 'true' if other == flag else 'false' }} as {{ other }}{% endfor %}
+            from {{ relation }}
+            {%- if not loop.last %}
+            union all
+            {%- endif %}
+            {%- endfor %}
+        ) as records
+        group by source_name, record_id
+    ) as looked_up
+        on looked_up.source_name = identifiers.source_name and looked_up.record_id = identifiers.record_id
+{%- endmacro %}
+

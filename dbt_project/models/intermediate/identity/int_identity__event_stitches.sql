@@ -27,22 +27,17 @@ unique_pairs as (
     from candidates
     -- one candidate on each side (aggregates and semi-joins: two window counts over the 752k candidates at 500k
     -- people took twice as long)
-    where exists (
+    where
+    {%- for side in ['left', 'right'] %}
+        exists (
             select 1 from (
-                select rule_name, left_source, left_id from candidates
-                group by rule_name, left_source, left_id having count(*) = 1
-            ) as one_right
-            where one_right.rule_name = candidates.rule_name and one_right.left_source = candidates.left_source
-                and one_right.left_id = candidates.left_id
-        )
-        and exists (
-            select 1 from (
-                select rule_name, right_source, right_id from candidates
-                group by rule_name, right_source, right_id having count(*) = 1
-            ) as one_left
-            where one_left.rule_name = candidates.rule_name and one_left.right_source = candidates.right_source
-                and one_left.right_id = candidates.right_id
-        )
+                select rule_name, {{ side }}_source, {{ side }}_id from candidates
+                group by rule_name, {{ side }}_source, {{ side }}_id having count(*) = 1
+            ) as one_pair
+            where one_pair.rule_name = candidates.rule_name and one_pair.{{ side }}_source = candidates.{{ side }}_source
+                and one_pair.{{ side }}_id = candidates.{{ side }}_id
+        ){{ ' and' if not loop.last }}
+    {%- endfor %}
 ),
 
 final as (
