@@ -150,12 +150,12 @@
     update {{ this }} as stored
     set credit = markov.credit, revenue_credit = markov.revenue_credit
     from (
-        select conversion_id, channel, {{ fct_attribution_credit_sums() }}
+        select conversion_id, model, channel, {{ fct_attribution_credit_sums() }}
         from {{ ref('int_journeys__markov_credits') }}
-        group by conversion_id, channel
+        group by conversion_id, model, channel
     ) as markov
-    where stored.model = 'markov'
-        and stored.conversion_id = markov.conversion_id
+    where stored.conversion_id = markov.conversion_id
+        and stored.model = markov.model
         and stored.channel = markov.channel
         and (stored.credit is distinct from markov.credit or stored.revenue_credit is distinct from markov.revenue_credit)
 {%- endmacro %}
