@@ -102,3 +102,20 @@ def test_the_definitions_parse_state_serves_a_warehouse_of_the_same_name_in_any_
     assert "profile has changed" in other_name, other_name[:3000]
     manifest = json.loads((tmp_path / "shop.duckdb-target" / "manifest.json").read_text())
     assert manifest["nodes"]["model.customer_journey.dim_customers"]["database"] == "shop"
+
+
+def test_touchpoints_reconciliation_fails_on_a_lost_touchpoint(sample_build, scratch):
+    """assert_touchpoints_reconcile_with_staging counts the staged rows of the event sources (one per key) and the
+    distinct keys of orders and CRM contacts (several versions per key): a touchpoint lost from either kind is found."""
+    published = scratch
+    build = copy_warehouse(sample_build.warehouse, published.with_name(published.name + ".build"))
+    con = duckdb.connect(str(build))
+    for source in ("web_events", "orders"):
+        con.execute("delete from marts.fct_touchpoints where touchpoint_id = (select min(touchpoint_id) "
+                    "from marts.fct_touchpoints where source_name = ?)", [source])
+    con.close()
+    tested = dbt("test", "--select", "assert_touchpoints_reconcile_with_staging", warehouse=published,
+                 target=dbt_target(published))
+    assert tested.returncode != 0
+    [result] = [r for r in results(dbt_target(published)) if r["unique_id"].startswith("test.")]
+    assert result["status"] == "fail" and result["failures"] == 2, result
