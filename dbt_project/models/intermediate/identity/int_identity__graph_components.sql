@@ -18,6 +18,8 @@
 
 with
 
+{#- kept as text for the engines that compute the components in statements of their own (Spark) #}
+{%- set graph_ctes %}
 guards as {{ journey_inline_cte() }} (select * from {{ ref('int_identity__identifier_guards') }}),
 edges as (
     select * from {{ ref('int_identity__edges') }}
@@ -32,10 +34,12 @@ nodes as (
     {%- if is_incremental() %}
         and node_id in (select node_id from {{ ref('int_identity__graph_scope') }})
     {%- endif %}
-),
+)
+{%- endset %}
+{{ graph_ctes }},
 
 labelled as (
-    {{ identity_connected_components('edges', 'nodes') }}
+    {{ identity_connected_components('edges', 'nodes', ctes=graph_ctes) }}
 ),
 
 final as (

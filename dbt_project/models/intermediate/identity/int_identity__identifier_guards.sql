@@ -38,6 +38,9 @@
 
 with
 
+{#- the CTEs up to the person cores' edges, kept as text: Spark computes the cores in statements of their own
+    (macros/identity_connected_components.sql), which need them #}
+{%- set shared_ctes %}
 record_identifiers as (select * from {{ ref('int_identity__linking_records') }}),
 identifier_values as (select * from {{ ref('int_identity__identifier_values') }}),
 identifier_types as (select * from {{ ref('identity_identifier_types') }}),
@@ -74,7 +77,9 @@ usable as (
     left join identifier_types on identifier_types.identifier_type = record_identifiers.identifier_type
     left join placeholder_nodes on placeholder_nodes.node_id = record_identifiers.node_id
     where placeholder_nodes.node_id is null
-),
+)
+{%- endset %}
+{{ shared_ctes }},
 
 {%- if is_incremental() %}
 
@@ -407,6 +412,7 @@ guard_inputs as (
 
 {%- else %}
 
+{%- set core_ctes %}
 -- Phase 1: core values. People = most distinct values of another core type seen on the same records.
 core_cooccurrence as (
     select
@@ -465,10 +471,12 @@ core_edges as (
     inner join linkable_core_nodes as a on a.node_id = fuzzy_matches.node_a
     inner join linkable_core_nodes as b on b.node_id = fuzzy_matches.node_b
     where fuzzy_matches.is_match and fuzzy_matches.node_a <> fuzzy_matches.node_b
-),
+)
+{%- endset %}
+{{ core_ctes }},
 
 core_components as (
-    {{ identity_connected_components('core_edges', 'linkable_core_nodes') }}
+    {{ identity_connected_components('core_edges', 'linkable_core_nodes', ctes=shared_ctes ~ ',' ~ core_ctes) }}
 ),
 
 -- Phase 2: other values. People = distinct person cores on the records that carry the value.
