@@ -124,3 +124,38 @@
 {% macro spark__try_url_decode(expression) -%}
     try_url_decode({{ expression }})
 {%- endmacro %}
+
+-- Seeds on Spark: dbt-spark binds every CSV value as a quoted literal, so an empty field becomes the empty string
+-- (and a missing number the text 'None'), where DuckDB loads null. The channel rules read an empty field as "any
+-- value" (`is null`), so on Spark no rule matched. This is dbt-spark's spark__load_csv_rows with one change: an
+-- empty or missing value is written as a typed null instead of a binding.
+{% macro spark__load_csv_rows(model, agate_table) %}
+    {%- set batch_size = get_batch_size() %}
+    {%- set column_override = model['config'].get('column_types', {}) %}
+    {%- set statements = [] %}
+    {%- for chunk in agate_table.rows | batch(batch_size) %}
+        {%- set bindings = [] %}
+        {%- set sql %}
+            insert into {{ this.render() }} values
+            {% for row in chunk -%}
+                ({%- for col_name in agate_table.column_names -%}
+                    {%- set type = column_override.get(col_name, adapter.convert_type(agate_table, loop.index0)) -%}
+                    {%- set value = row[loop.index0] -%}
+                    {%- if value is none or value == '' -%}
+                    cast(null as {{ type }})
+                    {%- else -%}
+                    {%- do bindings.append(value) -%}
+                    cast({{ get_binding_char() }} as {{ type }})
+                    {%- endif -%}
+                    {%- if not loop.last %},{% endif -%}
+                {%- endfor -%})
+                {%- if not loop.last %},{% endif %}
+            {%- endfor %}
+        {%- endset %}
+        {%- do adapter.add_query(sql, bindings=bindings, abridge_sql_log=True) %}
+        {%- if loop.index0 == 0 %}
+            {%- do statements.append(sql) %}
+        {%- endif %}
+    {%- endfor %}
+    {{ return(statements[0]) }}
+{% endmacro %}

@@ -4,8 +4,12 @@ The Spark tables are plain Parquet folders under <Spark warehouse>/tables/<schem
 profiles.yml `spark`), so DuckDB reads them directly: no Spark session is needed to compare. A table is equal when
 both sides hold the same multiset of rows over the DuckDB table's columns, with these allowances only:
 - columns stamped with the build's start time (`_changed_at`) differ between any two builds and are left out;
-- doubles are compared rounded to 6 decimals (the engines sum floating point in different orders); decimals
-  (money) exactly;
+- in other timestamp columns, the build's own start time (when a customer id was first assigned, when the map last
+  changed: "this build") stands for the same thing on both sides: each side's is read as BUILD_TIME_MARK. A side's
+  start time is the latest `_changed_at` of its staged orders (a fresh build stamps every staged row with it);
+- doubles are compared rounded to 6 decimals (the engines sum floating point in different orders), and a row that
+  differs only in doubles within 2e-6 (relative; a value such as 0.0271875 rounds to either side of the sixth decimal
+  depending on its last bit) matches too; decimals (money) exactly;
 - timestamps are compared as UTC wall-clock values (Spark writes instants).
 
 `python -m orchestration.lib.spark_compare DUCKDB_WAREHOUSE SPARK_WAREHOUSE_FOLDER` prints one line per table.
@@ -22,6 +26,10 @@ SCHEMAS = ("staging", "intermediate", "marts")
 # Columns whose value is the build's start time (macros/incremental.sql build_started_at): never equal across builds
 RUN_TIME_COLUMNS = {"_changed_at"}
 DOUBLE_DECIMALS = 6
+DOUBLE_TOLERANCE = 2e-6  # two units of the sixth decimal: the doubles compared are already rounded
+# What a timestamp equal to its build's start time is compared as (see the module's docstring).
+BUILD_TIME_MARK = "timestamp '0001-01-01 00:00:00'"
+BUILD_TIME_TABLE = ("staging", "stg_shop__orders")
 
 
 @dataclass
@@ -57,17 +65,28 @@ def spark_table_folder(spark_warehouse: Path, schema: str, table: str) -> Path:
     return spark_warehouse.resolve() / "tables" / f"{schema}.db" / table
 
 
-def _comparable(column: str, duckdb_type: str) -> str:
+def _comparable(column: str, duckdb_type: str, built_at: str | None = None) -> str:
     quoted = '"' + column.replace('"', '""') + '"'
     if duckdb_type in ("DOUBLE", "FLOAT"):
         return f"round({quoted}, {DOUBLE_DECIMALS}) as {quoted}"
     if duckdb_type.startswith("TIMESTAMP"):
-        return f"cast({quoted} as timestamp) as {quoted}"
+        value = f"cast({quoted} as timestamp)"
+        if built_at is None:
+            return f"{value} as {quoted}"
+        return f"case when {value} = timestamp '{built_at}' then {BUILD_TIME_MARK} else {value} end as {quoted}"
     return f"cast({quoted} as {duckdb_type}) as {quoted}"
 
 
-def compare_table(con: duckdb.DuckDBPyConnection, spark_warehouse: Path, schema: str, table: str) -> TableComparison:
-    """One table of the attached DuckDB warehouse (`duck`) against its Parquet folder on Spark."""
+def _build_started_at(con: duckdb.DuckDBPyConnection, relation: str) -> str | None:
+    """The start time of the build that wrote `relation` (a staging table of BUILD_TIME_TABLE), as text."""
+    value = con.execute(f"select max(cast(_changed_at as timestamp)) from {relation}").fetchone()[0]
+    return None if value is None else str(value)
+
+
+def compare_table(con: duckdb.DuckDBPyConnection, spark_warehouse: Path, schema: str, table: str,
+                  built_at: tuple[str | None, str | None] = (None, None)) -> TableComparison:
+    """One table of the attached DuckDB warehouse (`duck`) against its Parquet folder on Spark; `built_at`: the
+    DuckDB build's and the Spark build's start times (timestamps equal to them compare as BUILD_TIME_MARK)."""
     duckdb_rows = con.execute(f'select count(*) from duck."{schema}"."{table}"').fetchone()[0]
     folder = spark_table_folder(spark_warehouse, schema, table)
     if not folder.is_dir() or not any(folder.glob("*.parquet")):
@@ -82,12 +101,36 @@ def compare_table(con: duckdb.DuckDBPyConnection, spark_warehouse: Path, schema:
     spark_rows = con.execute(f"select count(*) from {spark}").fetchone()[0]
     if missing:
         return TableComparison(schema, table, duckdb_rows, spark_rows, missing_columns=missing)
-    columns = ", ".join(_comparable(name, kind) for name, kind in compared)
-    duck_side = f'select {columns} from duck."{schema}"."{table}"'
-    spark_side = f"select {columns} from {spark}"
+    duck_columns = ", ".join(_comparable(name, kind, built_at[0]) for name, kind in compared)
+    spark_columns_sql = ", ".join(_comparable(name, kind, built_at[1]) for name, kind in compared)
+    duck_side = f'select {duck_columns} from duck."{schema}"."{table}"'
+    spark_side = f"select {spark_columns_sql} from {spark}"
     only_in_duckdb = con.execute(f"select count(*) from ({duck_side} except all {spark_side})").fetchone()[0]
     only_in_spark = con.execute(f"select count(*) from ({spark_side} except all {duck_side})").fetchone()[0]
+    doubles = [name for name, kind in compared if kind in ("DOUBLE", "FLOAT")]
+    if doubles and (only_in_duckdb or only_in_spark):
+        only_in_duckdb, only_in_spark = _unmatched_within_tolerance(
+            con, duck_side, spark_side, [name for name, _ in compared], doubles)
     return TableComparison(schema, table, duckdb_rows, spark_rows, only_in_duckdb, only_in_spark)
+
+
+def _unmatched_within_tolerance(con: duckdb.DuckDBPyConnection, duck_side: str, spark_side: str, columns: list[str],
+                                doubles: list[str]) -> tuple[int, int]:
+    """Of the rows either side lacks, those without a row on the other side that equals them in every other column
+    and whose doubles are within DOUBLE_TOLERANCE (relative to the larger magnitude, at least 1)."""
+    def q(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    same = " and ".join(f"a.{q(c)} is not distinct from b.{q(c)}" for c in columns if c not in doubles) or "true"
+    close = " and ".join(
+        f"(a.{q(c)} is not distinct from b.{q(c)} or abs(a.{q(c)} - b.{q(c)}) <= {DOUBLE_TOLERANCE} * "
+        f"greatest(1, abs(a.{q(c)}), abs(b.{q(c)})))" for c in doubles)
+    counts = []
+    for mine, theirs in ((duck_side, spark_side), (spark_side, duck_side)):
+        counts.append(con.execute(
+            f"select count(*) from ({mine} except all {theirs}) as a "
+            f"where not exists (select 1 from ({theirs} except all {mine}) as b where {same} and {close})").fetchone()[0])
+    return counts[0], counts[1]
 
 
 def compare_warehouses(duckdb_warehouse: Path, spark_warehouse: Path,
@@ -100,7 +143,12 @@ def compare_warehouses(duckdb_warehouse: Path, spark_warehouse: Path,
         tables = con.execute(
             "select schema_name, table_name from duckdb_tables() where database_name = 'duck' and schema_name in "
             f"({', '.join('?' for _ in schemas)}) order by schema_name, table_name", list(schemas)).fetchall()
-        return [compare_table(con, spark_warehouse, schema, table) for schema, table in tables]
+        schema, table = BUILD_TIME_TABLE
+        spark_folder = spark_table_folder(spark_warehouse, schema, table)
+        built_at = (_build_started_at(con, f'duck."{schema}"."{table}"'),
+                    _build_started_at(con, f"read_parquet('{spark_folder}/*.parquet')")
+                    if any(spark_folder.glob("*.parquet")) else None)
+        return [compare_table(con, spark_warehouse, schema, table, built_at) for schema, table in tables]
     finally:
         con.close()
 

@@ -10,6 +10,9 @@
 -- Probabilities and effects are rounded to 9 decimals, well above the precision of the iteration.
 with
 
+{#- the CTEs up to the one-step matrix, kept as text for the engines that square it in statements of their own (Spark:
+    macros/journey_markov.sql) #}
+{%- set chain_ctes %}
 paths as (select * from {{ ref('int_journeys__paths') }}),
 
 flagged as (
@@ -91,21 +94,11 @@ matrix_0 as {{ journey_materialized_cte() }} (
     select removed_channel, '(conversion)', '(conversion)', cast(1 as {{ journey_type_double() }}) from scenarios
     union all
     select removed_channel, '(null)', '(null)', cast(1 as {{ journey_type_double() }}) from scenarios
-),
+)
+{%- endset %}
+{{ chain_ctes }},
 
-{% for i in range(1, var('markov_squarings') + 1) %}
-matrix_{{ i }} as {{ journey_materialized_cte() }} (
-    select
-        a.removed_channel,
-        a.from_state,
-        b.to_state,
-        sum(a.probability * b.probability) as probability
-    from matrix_{{ i - 1 }} as a
-    inner join matrix_{{ i - 1 }} as b
-        on b.removed_channel = a.removed_channel and b.from_state = a.to_state
-    group by a.removed_channel, a.from_state, b.to_state
-),
-{% endfor %}
+{{ markov_matrix_squarings('matrix', var('markov_squarings'), chain_ctes) }}
 
 conversion_probabilities as (
     select
