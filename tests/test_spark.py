@@ -25,22 +25,43 @@ from tests.helpers import DBT_DIR, ROOT
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 EQUAL_ON_SPARK = [
-    "staging.stg_app__events", "staging.stg_crm__contacts", "staging.stg_email__events",
-    "staging.stg_pos__transactions", "staging.stg_reviews__reviews", "staging.stg_shop__orders",
-    "staging.stg_support__tickets", "staging.stg_web__events",
-    "intermediate.int_identity__records", "intermediate.int_identity__record_identifiers",
-    "intermediate.int_identity__identifier_values", "intermediate.int_identity__person_records",
-    "intermediate.int_identity__stitch_candidates", "intermediate.int_identity__event_stitches",
-    "intermediate.int_identity__changed_records", "intermediate.int_identity__changed_nodes",
+    "intermediate.int_customers__activity", "intermediate.int_customers__changed",
+    "intermediate.int_customers__open_carts", "intermediate.int_customers__profiles",
+    "intermediate.int_customers__purchase_days", "intermediate.int_identity__attribute_observations",
+    "intermediate.int_identity__changed_links", "intermediate.int_identity__changed_nodes",
+    "intermediate.int_identity__changed_records", "intermediate.int_identity__components",
+    "intermediate.int_identity__consent_signals", "intermediate.int_identity__customer_consent",
+    "intermediate.int_identity__customer_id_map", "intermediate.int_identity__dirty_customers",
+    "intermediate.int_identity__edge_scope", "intermediate.int_identity__edges",
+    "intermediate.int_identity__event_stitches", "intermediate.int_identity__fuzzy_matches",
+    "intermediate.int_identity__golden_attributes", "intermediate.int_identity__graph_components",
+    "intermediate.int_identity__graph_scope", "intermediate.int_identity__household_values",
+    "intermediate.int_identity__identifier_guards", "intermediate.int_identity__identifier_values",
+    "intermediate.int_identity__oversized_components", "intermediate.int_identity__person_records",
     "intermediate.int_identity__previous_links", "intermediate.int_identity__previous_record_identifiers",
-    "intermediate.int_identity__fuzzy_matches", "intermediate.int_identity__household_values",
-    "intermediate.int_identity__changed_links",
+    "intermediate.int_identity__record_customers", "intermediate.int_identity__record_identifiers",
+    "intermediate.int_identity__records", "intermediate.int_identity__stitch_candidates",
+    "intermediate.int_journeys__attribution_credits", "intermediate.int_journeys__channel_matches",
+    "intermediate.int_journeys__markov_removal_effects", "intermediate.int_journeys__path_touches",
+    "intermediate.int_journeys__paths", "intermediate.int_journeys__rebuild_scope",
+    "intermediate.int_journeys__touchpoints_sessionized", "intermediate.int_journeys__touchpoints_unioned",
+    "marts.customer_identifiers", "marts.customer_merges", "marts.dim_customers", "marts.fct_attribution",
+    "marts.fct_attribution_daily", "marts.fct_channel_transitions", "marts.fct_conversion_paths",
+    "marts.fct_customer_journeys", "marts.fct_customer_lifecycle_weeks", "marts.fct_funnel_progress",
+    "marts.fct_funnels", "marts.fct_markov_channel_attribution", "marts.fct_retention_cohorts", "marts.fct_sessions",
+    "marts.fct_touchpoints", "reference.customer_prediction_segments", "reference.customer_value_tiers",
+    "reference.identity_fuzzy_parameters", "reference.identity_identifier_types", "reference.identity_nicknames",
+    "reference.identity_placeholder_values", "reference.identity_source_priority",
+    "reference.identity_survivorship_rules", "reference.identity_tracked_url_parameters",
+    "reference.journey_channel_rules", "reference.journey_currency_rates", "reference.journey_funnel_steps",
+    "reference.journey_stage_rules", "reference.staging_enum_values", "staging.stg_app__events",
+    "staging.stg_crm__contacts", "staging.stg_email__events", "staging.stg_pos__transactions",
+    "staging.stg_reviews__reviews", "staging.stg_shop__orders", "staging.stg_support__tickets",
+    "staging.stg_web__events",
 ]
-# What dbt builds on Spark so far, layer by layer (docs/spark.md "Status"): the selection of one `dbt run` (one
-# invocation, so the rows staged in it carry its start time, as int_identity__changed_records expects). The identity
-# graph from int_identity__identifier_guards on is not ported yet: its connected components need rounds Spark
-# materialises (docs/spark.md).
-SPARK_SELECTION = ["staging", "path:models/intermediate/identity", "--exclude", "int_identity__identifier_guards+"]
+# What dbt builds on Spark: every model, in one invocation (so the rows staged in it carry its start time, as
+# int_identity__changed_records expects).
+SPARK_SELECTION: list[str] = []
 
 
 def _spark_env(spark_warehouse: Path, duckdb_warehouse: Path) -> dict[str, str]:
@@ -65,7 +86,7 @@ def spark_build(sample_build, tmp_path_factory):
     dbt = Path(sys.executable).parent / "dbt"
     target = spark_warehouse.parent / "dbt-target"
     env["DBT_TARGET_PATH"] = env["DBT_LOG_PATH"] = str(target)
-    for args in (["seed"], ["run", "--select", *SPARK_SELECTION]):
+    for args in (["seed"], ["run", *SPARK_SELECTION]):
         result = subprocess.run([str(dbt), *args, "--target", "spark", "--profiles-dir", str(DBT_DIR),
                                  "--project-dir", str(DBT_DIR)], cwd=DBT_DIR, env=env, capture_output=True,
                                 text=True, check=False)

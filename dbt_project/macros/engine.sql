@@ -125,37 +125,45 @@
     try_url_decode({{ expression }})
 {%- endmacro %}
 
--- Seeds on Spark: dbt-spark binds every CSV value as a quoted literal, so an empty field becomes the empty string
--- (and a missing number the text 'None'), where DuckDB loads null. The channel rules read an empty field as "any
--- value" (`is null`), so on Spark no rule matched. This is dbt-spark's spark__load_csv_rows with one change: an
--- empty or missing value is written as a typed null instead of a binding.
+-- Seeds on Spark: read by Spark's own CSV reader, as dbt-duckdb reads them with DuckDB's. dbt-spark's own loader binds
+-- the values dbt parsed, and dbt parses the text `null` (a placeholder value of identity_placeholder_values) as a
+-- missing value, and so would other adapters: a null in that list made `name not in (...)` unknown for every name,
+-- and no name was observed. Spark's reader, like DuckDB's, reads an empty field as null and every other field as
+-- written. The seed's path must be readable by Spark (local mode reads it from dbt's machine).
 {% macro spark__load_csv_rows(model, agate_table) %}
-    {%- set batch_size = get_batch_size() %}
     {%- set column_override = model['config'].get('column_types', {}) %}
-    {%- set statements = [] %}
-    {%- for chunk in agate_table.rows | batch(batch_size) %}
-        {%- set bindings = [] %}
-        {%- set sql %}
-            insert into {{ this.render() }} values
-            {% for row in chunk -%}
-                ({%- for col_name in agate_table.column_names -%}
-                    {%- set type = column_override.get(col_name, adapter.convert_type(agate_table, loop.index0)) -%}
-                    {%- set value = row[loop.index0] -%}
-                    {%- if value is none or value == '' -%}
-                    cast(null as {{ type }})
-                    {%- else -%}
-                    {%- do bindings.append(value) -%}
-                    cast({{ get_binding_char() }} as {{ type }})
-                    {%- endif -%}
-                    {%- if not loop.last %},{% endif -%}
-                {%- endfor -%})
-                {%- if not loop.last %},{% endif %}
-            {%- endfor %}
-        {%- endset %}
-        {%- do adapter.add_query(sql, bindings=bindings, abridge_sql_log=True) %}
-        {%- if loop.index0 == 0 %}
-            {%- do statements.append(sql) %}
-        {%- endif %}
-    {%- endfor %}
-    {{ return(statements[0]) }}
+    {%- set path = model['root_path'] ~ '/' ~ model['original_file_path'] %}
+    {%- set view = this.identifier ~ '__csv' %}
+    {%- do run_query("create or replace temporary view " ~ view ~ " using csv options (path '" ~ path
+                     ~ "', header 'true', escape '\"', multiLine 'true', mode 'FAILFAST')") %}
+    {%- set sql %}
+        insert into {{ this.render() }}
+        select
+        {%- for col_name in agate_table.column_names %}
+            cast(`{{ col_name }}` as {{ column_override.get(col_name, adapter.convert_type(agate_table, loop.index0)) }})
+            {{- "," if not loop.last }}
+        {%- endfor %}
+        from {{ view }}
+    {%- endset %}
+    {%- do run_query(sql) %}
+    {%- do run_query('drop view ' ~ view) %}
+    {{ return(sql) }}
 {% endmacro %}
+
+-- An amount of money divided by a count, to the cent, half away from zero (null for a count of 0): 129.95 over 2
+-- orders is 64.98. DuckDB divides decimals in double, where 64.975 is 64.97499999...: it would round to 64.97, and
+-- Spark, which divides decimals exactly, to 64.98. On DuckDB the division is done in whole cents instead.
+{% macro money_average(amount, count) -%}
+    {{ return(adapter.dispatch('money_average')(amount, count)) }}
+{%- endmacro %}
+
+{% macro default__money_average(amount, count) -%}
+    cast({{ amount }} / nullif({{ count }}, 0) as decimal(18, 2))
+{%- endmacro %}
+
+{% macro duckdb__money_average(amount, count) -%}
+    cast(
+        cast(sign({{ amount }}) * ((2 * abs(cast({{ amount }} * 100 as hugeint)) + nullif({{ count }}, 0))
+            // (2 * nullif({{ count }}, 0))) as decimal(38, 0)) * 0.01
+        as decimal(18, 2))
+{%- endmacro %}

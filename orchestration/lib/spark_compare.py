@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-SCHEMAS = ("staging", "intermediate", "marts")
+SCHEMAS = ("reference", "staging", "intermediate", "marts")
 # Columns whose value is the build's start time (macros/incremental.sql build_started_at): never equal across builds
 RUN_TIME_COLUMNS = {"_changed_at"}
 DOUBLE_DECIMALS = 6

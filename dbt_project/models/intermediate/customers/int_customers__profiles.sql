@@ -82,8 +82,7 @@ behaviour as (
         cast(coalesce(activity.lifetime_revenue_amount, 0) as decimal(18, 2)) as lifetime_revenue_amount,
         activity.first_purchase_at,
         activity.last_purchase_at,
-        cast(activity.lifetime_revenue_amount / nullif(activity.orders_count, 0) as decimal(18, 2))
-            as average_order_value_amount,
+        {{ money_average('activity.lifetime_revenue_amount', 'activity.orders_count') }} as average_order_value_amount,
         rfm.recency_days,
         rfm.recency_score,
         rfm.frequency_score,

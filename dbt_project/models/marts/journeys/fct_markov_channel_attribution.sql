@@ -59,7 +59,9 @@ shares as (
         removal_effects.removal_effect_share,
         case
             when effect_total.removal_effect_sum > 0
-                then cast(removal_effects.removal_effect as decimal(38, 18)) / effect_total.removal_effect_sum
+                {#- in double, as DuckDB divides decimals; Spark's decimal(38, 18) quotient keeps 6 decimals #}
+                then cast(cast(removal_effects.removal_effect as decimal(38, 18)) as {{ journey_type_double() }})
+                    / cast(effect_total.removal_effect_sum as {{ journey_type_double() }})
             else 0
         end as exact_share
     from removal_effects
