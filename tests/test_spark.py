@@ -83,15 +83,19 @@ def spark_build(sample_build, tmp_path_factory):
     load = subprocess.run([sys.executable, "-m", "orchestration.lib.spark_raw", str(sample_build.warehouse),
                            str(spark_warehouse)], env=env, capture_output=True, text=True, check=False)
     assert load.returncode == 0, load.stdout[-3000:] + load.stderr[-3000:]
-    dbt = Path(sys.executable).parent / "dbt"
-    target = spark_warehouse.parent / "dbt-target"
-    env["DBT_TARGET_PATH"] = env["DBT_LOG_PATH"] = str(target)
     for args in (["seed"], ["run", *SPARK_SELECTION]):
-        result = subprocess.run([str(dbt), *args, "--target", "spark", "--profiles-dir", str(DBT_DIR),
-                                 "--project-dir", str(DBT_DIR)], cwd=DBT_DIR, env=env, capture_output=True,
-                                text=True, check=False)
+        result = _dbt_on_spark(args, env, spark_warehouse)
         assert result.returncode == 0, f"dbt {' '.join(args)} on Spark failed:\n{result.stdout[-6000:]}"
     return load.stdout, spark_warehouse
+
+
+def _dbt_on_spark(args: list[str], env: dict[str, str], spark_warehouse: Path) -> subprocess.CompletedProcess:
+    """One dbt invocation with the `spark` target (a process of its own: the Derby metastore admits one JVM)."""
+    target = spark_warehouse.parent / "dbt-target"
+    env = {**env, "DBT_TARGET_PATH": str(target), "DBT_LOG_PATH": str(target)}
+    return subprocess.run([str(Path(sys.executable).parent / "dbt"), *args, "--target", "spark", "--profiles-dir",
+                           str(DBT_DIR), "--project-dir", str(DBT_DIR)], cwd=DBT_DIR, env=env, capture_output=True,
+                          text=True, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +149,14 @@ def test_a_difference_is_found(sample_build, spark_build, tmp_path):
     assert not result["staging.stg_shop__orders"].equal
     orders = result["staging.stg_shop__orders"]
     assert orders.duckdb_rows == orders.spark_rows and orders.only_in_duckdb == orders.only_in_spark >= 1
+
+
+def test_components_that_need_more_rounds_than_allowed_fail_the_build(sample_build, spark_build):
+    """On Spark the label rounds run until no label changes, at most var identity_label_rounds of them: the sample's
+    identity graph needs more than one, so with one the model fails and says so (instead of leaving labels
+    unfinished). The model raises before it writes its table, so the compared tables stay as built."""
+    _, spark_warehouse = spark_build
+    result = _dbt_on_spark(["run", "--select", "int_identity__graph_components", "--vars", "identity_label_rounds: 1"],
+                           _spark_env(spark_warehouse, sample_build.warehouse), spark_warehouse)
+    assert result.returncode != 0
+    assert "labels still changed after 1 rounds (var identity_label_rounds)" in result.stdout, result.stdout[-3000:]
