@@ -89,7 +89,7 @@
     {%- if not execute -%}
     select node_id, node_id as component_id from {{ nodes }}
     {%- else -%}
-    {%- set stem = this.schema ~ '.' ~ this.identifier ~ '__cc_' ~ edges -%}
+    {%- set stem = this.schema ~ '.' ~ this.identifier ~ '__cc_' ~ modules.re.sub('[^A-Za-z0-9_]', '_', edges) -%}
     {%- set with_ctes = ('with ' ~ ctes ~ '\n') if ctes else '' -%}
     {%- set tables = {'nodes': stem ~ '_nodes', 'edges': stem ~ '_edges', 'neighbours': stem ~ '_neighbours',
                       'a': stem ~ '_labels_a', 'b': stem ~ '_labels_b'} -%}
