@@ -6,7 +6,8 @@
 2. DuckDB: `journey run` into a fresh warehouse (the whole pipeline), with dbt's own elapsed time from its
    run_results.json;
 3. Spark: the raw tables copied from that warehouse (orchestration/lib/spark_raw.py, the stand-in for Spark
-   ingestion), `dbt seed` and `dbt run` with the `spark` target (.venv-spark), each timed;
+   ingestion), `dbt seed` and `dbt run` with the `spark` target (.venv-spark), and the prediction step on that build
+   (orchestration/lib/spark_predict.py), each timed;
 4. compares every table (orchestration/lib/spark_compare.py) and prints one JSON document: the timings, dbt's
    slowest Spark models, and how many tables are equal.
 
@@ -88,6 +89,9 @@ def main() -> None:
     result["spark_dbt_run_seconds"] = round(timed(dbt + ["run", *flags], logs / "spark_run.log", env=env,
                                                   cwd=DBT_DIR), 1)
     result["spark_dbt"] = dbt_run_results(run / "dbt-target")
+    result["spark_prediction_seconds"] = round(timed(
+        [str(SPARK_VENV / "python"), "-m", "orchestration.lib.spark_predict", str(spark)],
+        logs / "spark_predict.log", env=env, cwd=ROOT), 1)
 
     comparisons = compare_warehouses(duck, spark)
     result["tables_compared"] = len(comparisons)

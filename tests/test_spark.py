@@ -1,9 +1,10 @@
 """The bundled sample built by the dbt project on Apache Spark equals the DuckDB build (issue 17; docs/spark.md).
 
-`make test-spark` (marker `spark`; not in `make test` until every layer is equal). The DuckDB pipeline builds the
-sample (`journey run`, the session's shared build); its raw schema is copied to a local Spark warehouse by the
-stand-in for Spark ingestion (orchestration/lib/spark_raw.py); dbt builds seeds and models there with the `spark`
-target and the same customer-id key; orchestration/lib/spark_compare.py compares every table row for row.
+`make test-spark` (marker `spark`; not in `make test` yet). The DuckDB pipeline builds the sample (`journey run`, the
+session's shared build); its raw schema is copied to a local Spark warehouse by the stand-in for Spark ingestion
+(orchestration/lib/spark_raw.py); dbt builds seeds and models there with the `spark` target and the same customer-id
+key; the prediction step runs on that build (orchestration/lib/spark_predict.py, also a stand-in);
+orchestration/lib/spark_compare.py compares every table row for row.
 
 EQUAL_ON_SPARK lists the tables that are equal today; each is a test. A table that becomes equal moves into it
 (test_the_list_of_equal_tables_is_complete fails until it does, so the list never lags behind what Spark builds).
@@ -45,7 +46,8 @@ EQUAL_ON_SPARK = [
     "intermediate.int_journeys__markov_removal_effects", "intermediate.int_journeys__path_touches",
     "intermediate.int_journeys__paths", "intermediate.int_journeys__rebuild_scope",
     "intermediate.int_journeys__touchpoints_sessionized", "intermediate.int_journeys__touchpoints_unioned",
-    "marts.customer_identifiers", "marts.customer_merges", "marts.dim_customers", "marts.fct_attribution",
+    "marts.customer_identifiers", "marts.customer_merges", "marts.customer_predictions",
+    "marts.prediction_backtest", "marts.prediction_model_parameters", "marts.dim_customers", "marts.fct_attribution",
     "marts.fct_attribution_daily", "marts.fct_channel_transitions", "marts.fct_conversion_paths",
     "marts.fct_customer_journeys", "marts.fct_customer_lifecycle_weeks", "marts.fct_funnel_progress",
     "marts.fct_funnels", "marts.fct_markov_channel_attribution", "marts.fct_retention_cohorts", "marts.fct_sessions",
@@ -84,6 +86,10 @@ def spark_build(sample_build, tmp_path_factory):
     for args in (["seed"], ["run"]):
         result = _dbt_on_spark(args, env, spark_warehouse)
         assert result.returncode == 0, f"dbt {' '.join(args)} on Spark failed:\n{result.stdout[-6000:]}"
+    # the prediction step on the Spark build (the stand-in until `journey run --engine spark` runs it)
+    predict = subprocess.run([sys.executable, "-m", "orchestration.lib.spark_predict", str(spark_warehouse)], env=env,
+                             capture_output=True, text=True, check=False)
+    assert predict.returncode == 0, predict.stdout[-3000:] + predict.stderr[-3000:]
     return load.stdout, spark_warehouse
 
 

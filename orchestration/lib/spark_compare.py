@@ -3,7 +3,8 @@
 The Spark tables are plain Parquet folders under <Spark warehouse>/tables/<schema>.db/<table> (dbt_project/
 profiles.yml `spark`), so DuckDB reads them directly: no Spark session is needed to compare. A table is equal when
 both sides hold the same multiset of rows over the DuckDB table's columns, with these allowances only:
-- columns stamped with the build's start time (`_changed_at`) differ between any two builds and are left out;
+- columns stamped with the time a step ran (`_changed_at`: the build's start; `fitted_at`: the prediction step's fit)
+  differ between any two builds and are left out;
 - in other timestamp columns, the build's own start time (when a customer id was first assigned, when the map last
   changed: "this build") stands for the same thing on both sides: each side's is read as BUILD_TIME_MARK. A side's
   start time is the latest `_changed_at` of its staged orders (a fresh build stamps every staged row with it);
@@ -23,8 +24,9 @@ from pathlib import Path
 import duckdb
 
 SCHEMAS = ("reference", "staging", "intermediate", "marts")
-# Columns whose value is the build's start time (macros/incremental.sql build_started_at): never equal across builds
-RUN_TIME_COLUMNS = {"_changed_at"}
+# Columns whose value is when a step ran, never equal across builds: the build's start time (macros/incremental.sql
+# build_started_at) and the prediction step's fit time (orchestration/lib/prediction.py)
+RUN_TIME_COLUMNS = {"_changed_at", "fitted_at"}
 DOUBLE_DECIMALS = 6
 DOUBLE_TOLERANCE = 2e-6  # two units of the sixth decimal: the doubles compared are already rounded
 # What a timestamp equal to its build's start time is compared as (see the module's docstring).
