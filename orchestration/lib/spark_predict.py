@@ -1,12 +1,12 @@
 """STAND-IN for the prediction step on Spark: the same step (orchestration/lib/prediction.py) on a Spark build.
 
 The prediction step fits and scores in Python on one row per customer and purchase day, after dbt. Until
-`journey run --engine spark` exists (issue 17 item 1), this module runs it for a Spark warehouse: DuckDB reads
-`intermediate.int_customers__purchase_days` from the Parquet folder dbt-spark wrote, `prediction.run_prediction` fits,
-scores and backtests on an in-memory DuckDB exactly as it does on the DuckDB warehouse, and its four tables
-(prediction.TABLES) are written into Spark's catalog as Parquet tables. What Spark hands to Python is the purchase
-days (a few rows per buying customer), what comes back one row per customer: both fit in one process at a size
-where Spark's other steps need a cluster.
+`journey run --engine spark` exists (issue 17 item 1), this module runs it for a Spark warehouse: Spark hands
+`intermediate.int_customers__purchase_days` to Python as Arrow, `prediction.run_prediction` fits, scores and
+backtests on an in-memory DuckDB exactly as it does on the DuckDB warehouse, and its four tables (prediction.TABLES)
+go back to Spark as Arrow and into its catalog as Parquet tables. What crosses is the purchase days (a few rows per
+buying customer) and one row per customer back: both fit in the driver at a size where Spark's other steps need a
+cluster, and no file is shared between the driver and the executors.
 
 `python -m orchestration.lib.spark_predict SPARK_WAREHOUSE_FOLDER` (after `dbt run --target spark`; it opens the
 local metastore, so no dbt may be running on it).
@@ -14,13 +14,11 @@ local metastore, so no dbt may be running on it).
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import duckdb
 
 from orchestration.lib.prediction import PURCHASE_DAYS_TABLE, TABLES, PredictionResult, create_tables_sql, run_prediction
-from orchestration.lib.spark_compare import spark_table_folder
 from orchestration.lib.spark_raw import spark_session
 
 
@@ -30,37 +28,33 @@ def spark_type(duckdb_type: str) -> str:
 
 def predict_on_spark(spark_warehouse: Path) -> PredictionResult:
     """Run the prediction step on the purchase days of a Spark build; write its tables into Spark's catalog."""
-    schema, table = PURCHASE_DAYS_TABLE.split(".")
-    folder = spark_table_folder(spark_warehouse, schema, table)
-    if not any(folder.glob("*.parquet")):
-        raise FileNotFoundError(f"no {PURCHASE_DAYS_TABLE} in {spark_warehouse}: run `dbt run --target spark` first")
-    con = duckdb.connect()
-    with tempfile.TemporaryDirectory() as scratch:
+    spark = spark_session(spark_warehouse)
+    try:
+        if not spark.catalog.tableExists(PURCHASE_DAYS_TABLE):
+            raise FileNotFoundError(f"no {PURCHASE_DAYS_TABLE} in {spark_warehouse}: run `dbt run --target spark` first")
+        purchase_days = spark.table(PURCHASE_DAYS_TABLE).toArrow()
+        con = duckdb.connect()
         try:
             con.execute("set TimeZone = 'UTC'")
-            con.execute(f"create schema {schema}")
-            con.execute(f"create view {PURCHASE_DAYS_TABLE} as select * from read_parquet('{folder}/*.parquet')")
+            con.execute(f"create schema {PURCHASE_DAYS_TABLE.split('.')[0]}")
+            con.register("purchase_days_from_spark", purchase_days)
+            con.execute(f"create view {PURCHASE_DAYS_TABLE} as select * from purchase_days_from_spark")
             con.execute(create_tables_sql(replace=False))
             result = run_prediction(con)
-            files = {}
-            for name in TABLES:
-                files[name] = Path(scratch) / f"{name}.parquet"
-                con.execute(f"copy {name} to '{files[name]}' (format parquet)")
+            outputs = {name: con.sql(f"select * from {name}").to_arrow_table() for name in TABLES}
         finally:
             con.close()
-        spark = spark_session(spark_warehouse)
-        try:
-            for name, columns in TABLES.items():
-                spark.sql(f"create database if not exists {name.split('.')[0]}")
-                spark.sql(f"drop table if exists {name}")
-                spark.sql(f"create table {name} ({', '.join(f'{c} {spark_type(t)}' for c, t in columns.items())}) "
-                          "using parquet")
-                spark.read.parquet(str(files[name])).createOrReplaceTempView("prediction_output")
-                spark.sql(f"insert into {name} select "
-                          + ", ".join(f"cast({c} as {spark_type(t)})" for c, t in columns.items())
-                          + " from prediction_output")
-        finally:
-            spark.stop()
+        for name, columns in TABLES.items():
+            spark.sql(f"create database if not exists {name.split('.')[0]}")
+            spark.sql(f"drop table if exists {name}")
+            spark.sql(f"create table {name} ({', '.join(f'{c} {spark_type(t)}' for c, t in columns.items())}) "
+                      "using parquet")
+            spark.createDataFrame(outputs[name]).createOrReplaceTempView("prediction_output")
+            spark.sql(f"insert into {name} select "
+                      + ", ".join(f"cast({c} as {spark_type(t)})" for c, t in columns.items())
+                      + " from prediction_output")
+    finally:
+        spark.stop()
     return result
 
 
