@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.run_benchmarks import DEFAULT_DAYS, DEFAULT_SEED, DEFAULT_START, DEFAULT_WORK, ensure_data, fresh  # noqa: E402
-from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, key_for_warehouse  # noqa: E402
 from orchestration.lib.spark_compare import compare_warehouses  # noqa: E402
+from orchestration.lib.spark_raw import dbt_spark_env  # noqa: E402
 
 VENV = ROOT / ".venv" / "bin"
 SPARK_VENV = ROOT / ".venv-spark" / "bin"
@@ -75,10 +75,8 @@ def main() -> None:
         logs / "duckdb.log", cwd=ROOT), 1)
     result["duckdb_dbt"] = dbt_run_results(duck.with_name(duck.name + ".dbt"))
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")}
-    env.update({"JOURNEY_SPARK_WAREHOUSE": str(spark), CUSTOMER_ID_KEY_ENV: key_for_warehouse(duck, create=False),
-                "PYTHONPATH": str(ROOT), "DBT_TARGET_PATH": str(run / "dbt-target"),
-                "DBT_LOG_PATH": str(run / "dbt-target")})
+    env = {**dbt_spark_env(spark, duck), "DBT_TARGET_PATH": str(run / "dbt-target"),
+           "DBT_LOG_PATH": str(run / "dbt-target")}
     result["spark_raw_copy_seconds"] = round(timed(
         [str(SPARK_VENV / "python"), "-m", "orchestration.lib.spark_raw", str(duck), str(spark)],
         logs / "spark_raw.log", env=env, cwd=ROOT), 1)

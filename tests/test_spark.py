@@ -12,16 +12,15 @@ EQUAL_ON_SPARK lists the tables that are equal today; each is a test. A table th
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, key_for_warehouse
 from orchestration.lib.spark_compare import compare_warehouses
-from tests.helpers import DBT_DIR, ROOT
+from orchestration.lib.spark_raw import dbt_spark_env
+from tests.helpers import DBT_DIR
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -63,21 +62,13 @@ EQUAL_ON_SPARK = [
 ]
 
 
-def _spark_env(spark_warehouse: Path, duckdb_warehouse: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")}
-    env["JOURNEY_SPARK_WAREHOUSE"] = str(spark_warehouse)
-    # the DuckDB run's key (derived from its warehouse's privacy key), so both engines make the same customer ids
-    env[CUSTOMER_ID_KEY_ENV] = key_for_warehouse(duckdb_warehouse, create=False)
-    env["PYTHONPATH"] = str(ROOT)
-    return env
-
-
 @pytest.fixture(scope="module")
 def spark_build(sample_build, tmp_path_factory):
-    """The sample's raw tables copied to Spark, then seeds and the selected models built there by dbt-spark."""
+    """The sample's raw tables copied to Spark, seeds and every model built there by dbt-spark, then the prediction
+    step on that build."""
     spark_warehouse = tmp_path_factory.mktemp("spark") / "warehouse"
     spark_warehouse.mkdir()
-    env = _spark_env(spark_warehouse, sample_build.warehouse)
+    env = dbt_spark_env(spark_warehouse, sample_build.warehouse)
     # processes of their own: the local Derby metastore admits one JVM at a time
     load = subprocess.run([sys.executable, "-m", "orchestration.lib.spark_raw", str(sample_build.warehouse),
                            str(spark_warehouse)], env=env, capture_output=True, text=True, check=False)
@@ -124,7 +115,8 @@ def test_the_stand_in_copies_every_raw_table(spark_build, sample_build):
 
 @pytest.mark.parametrize("table", EQUAL_ON_SPARK)
 def test_the_table_built_on_spark_equals_duckdbs(comparison, table):
-    """Same rows (every column but the build-time stamp; doubles to 6 decimals, money exactly)."""
+    """Same rows (spark_compare's allowances only: no run-time stamps, each build's start time as one mark, doubles
+    within 2e-6; money and every other value exactly)."""
     assert comparison[table].equal, comparison[table].describe()
 
 
@@ -161,6 +153,6 @@ def test_components_that_need_more_rounds_than_allowed_fail_the_build(sample_bui
     unfinished). The model raises before it writes its table, so the compared tables stay as built."""
     _, spark_warehouse = spark_build
     result = _dbt_on_spark(["run", "--select", "int_identity__graph_components", "--vars", "identity_label_rounds: 1"],
-                           _spark_env(spark_warehouse, sample_build.warehouse), spark_warehouse)
+                           dbt_spark_env(spark_warehouse, sample_build.warehouse), spark_warehouse)
     assert result.returncode != 0
     assert "labels still changed after 1 rounds (var identity_label_rounds)" in result.stdout, result.stdout[-3000:]

@@ -43,6 +43,19 @@ def spark_settings(spark_warehouse: Path) -> dict[str, str]:
     }
 
 
+def dbt_spark_env(spark_warehouse: Path, duckdb_warehouse: Path) -> dict[str, str]:
+    """The environment of a process that builds or reads the Spark warehouse beside a DuckDB build of the same data
+    (dbt's `spark` target, spark_predict): no JOURNEY_* setting of the caller leaks in, the Spark folder is named,
+    and the customer-id key is the DuckDB warehouse's, so both engines make the same customer ids."""
+    from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, key_for_warehouse
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")}
+    env[SPARK_WAREHOUSE_ENV] = str(spark_warehouse)
+    env[CUSTOMER_ID_KEY_ENV] = key_for_warehouse(duckdb_warehouse, create=False)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    return env
+
+
 def spark_session(spark_warehouse: Path):
     """A SparkSession on the local warehouse folder and its metastore (stop it before dbt opens the metastore)."""
     from pyspark.sql import SparkSession
