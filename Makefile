@@ -13,7 +13,7 @@ SUPERSET_VENV := .venv-superset
 SUPERSET_HASH := $(shell cat bi/superset-requirements.txt bi/superset_config.py | sha256sum | cut -c1-16)
 SUPERSET_STAMP := $(SUPERSET_VENV)/.installed-$(SUPERSET_HASH)
 
-.PHONY: test-spark run test lint dev parse clean sample chromium superset test-superset docs
+.PHONY: spark test-spark run test lint dev parse clean sample chromium superset test-superset docs
 
 # pip -qq prints errors only: not the notices of a pip configuration's unreachable index folders, nor setuptools'
 # "Editable installation" note, so a fresh clone's `make run` shows no warning that asks nothing of the user
@@ -56,6 +56,8 @@ $(SPARK_STAMP): pyproject.toml
 	$(SPARK_VENV)/bin/pip install --quiet --quiet --upgrade pip
 	$(SPARK_VENV)/bin/pip install --quiet --quiet -e '.[dev,spark]'
 	@touch $@
+
+spark: $(SPARK_STAMP)  ## the Spark engine's environment, .venv-spark (`journey run --engine spark`; docs/spark.md)
 
 test-spark: $(MANIFEST) $(SPARK_STAMP)  ## the sample built on Apache Spark equals DuckDB's build (docs/spark.md; not in `make test` yet)
 	$(SPARK_VENV)/bin/pytest -q -m spark tests/test_spark.py

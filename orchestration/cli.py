@@ -8,8 +8,11 @@ from pathlib import Path
 
 from orchestration.lib.paths import PROJECT_ROOT, resolve_landing, resolve_warehouse
 
+ENGINES = ("duckdb", "spark")
 LANDING_HELP = "the exports' folder (default: JOURNEY_LANDING, else the bundled sample seeds/landing)"
 WAREHOUSE_HELP = "the published warehouse file (default: JOURNEY_WAREHOUSE, else warehouse/journey.duckdb)"
+ENGINE_HELP = ("duckdb (the default: one warehouse file) or spark (Apache Spark: --warehouse is then a folder, default "
+               "JOURNEY_SPARK_WAREHOUSE, else warehouse/spark; needs `make spark` and Java 17; docs/spark.md)")
 FULL_REFRESH_HELP = ("rebuild the incremental journey tables from scratch (after changing journey rules or vars); "
                      "customer ids and the merge log are kept")
 
@@ -38,12 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--landing", type=Path, help=LANDING_HELP)
     run.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
     run.add_argument("--full-refresh", action="store_true", help=FULL_REFRESH_HELP)
+    run.add_argument("--engine", choices=ENGINES, default="duckdb", help=ENGINE_HELP)
     backfill = sub.add_parser("backfill", help="load the export folders of a date range (new files only), build, publish")
     backfill.add_argument("--from", dest="start", required=True, type=_date, help="first export date, YYYY-MM-DD")
     backfill.add_argument("--to", dest="end", required=True, type=_date, help="last export date, YYYY-MM-DD")
     backfill.add_argument("--landing", type=Path, help=LANDING_HELP)
     backfill.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
     backfill.add_argument("--full-refresh", action="store_true", help=FULL_REFRESH_HELP)
+    backfill.add_argument("--engine", choices=ENGINES, default="duckdb", help=ENGINE_HELP)
 
     forget = sub.add_parser(
         "forget", help="erase a person: list their identifiers (keyed hashes only) for erasure at the next run",
@@ -65,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rollback = sub.add_parser("rollback", help="make the previously published warehouse the published one again")
     rollback.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
+    rollback.add_argument("--engine", choices=ENGINES, default="duckdb", help=ENGINE_HELP)
 
     evaluate = sub.add_parser("evaluate-identity", help="compare resolved customers with a generator's ground truth")
     evaluate.add_argument("--truth", type=Path, default=PROJECT_ROOT / "seeds" / "truth",
@@ -90,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "engine", "duckdb") == "spark":
+        return _spark(args)
     if "warehouse" in args:
         args.warehouse = resolve_warehouse(args.warehouse)
     if "landing" in args:
@@ -163,6 +171,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"journey report: {out} (one HTML file, opens offline in any browser)")
         return 0
     return 2
+
+
+def _spark(args: argparse.Namespace) -> int:
+    """run, backfill and rollback on Apache Spark (orchestration/spark_run.py)."""
+    from orchestration.spark_run import SparkSetupError, resolve_spark_warehouse, rollback_spark, run_spark_pipeline
+
+    if args.command == "rollback":
+        warehouse = resolve_spark_warehouse(args.warehouse)
+        try:
+            generation = rollback_spark(warehouse)
+        except (FileNotFoundError, SparkSetupError) as exc:
+            print(f"journey rollback: {exc}", file=sys.stderr)
+            return 1
+        print(f"rolled back: the views of {warehouse} show generation {generation} again (the replaced one is kept "
+              "as the previous)")
+        return 0
+    landing = resolve_landing(args.landing)
+    if args.command == "backfill":
+        return run_spark_pipeline(landing, args.warehouse, args.start, args.end, command="journey backfill")
+    return run_spark_pipeline(landing, args.warehouse)
 
 
 def _forget(args: argparse.Namespace) -> int:

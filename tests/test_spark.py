@@ -1,10 +1,11 @@
-"""The bundled sample built by the dbt project on Apache Spark equals the DuckDB build (issue 17; docs/spark.md).
+"""`journey run --engine spark` on the bundled sample equals the DuckDB run (issue 17; docs/spark.md).
 
 `make test-spark` (marker `spark`; not in `make test` yet). The DuckDB pipeline builds the sample (`journey run`, the
-session's shared build); its raw schema is copied to a local Spark warehouse by the stand-in for Spark ingestion
-(orchestration/lib/spark_raw.py); dbt builds seeds and models there with the `spark` target and the same customer-id
-key; the prediction step runs on that build (orchestration/lib/spark_predict.py, also a stand-in);
-orchestration/lib/spark_compare.py compares every table row for row.
+session's shared build); `journey run --engine spark` runs the same exports on Spark with the same privacy key
+(ingestion and raw gates, shipping, dbt-spark, prediction, mart gates, publishing: orchestration/spark_run.py);
+orchestration/lib/spark_compare.py compares every table of the generation it published with DuckDB's, row for row.
+Then the generations: a second run publishes generation 2, rollback shows 1 again, and a generation whose mart gate
+fails is not published.
 
 EQUAL_ON_SPARK lists the tables that are equal today; each is a test. A table that becomes equal moves into it
 (test_the_list_of_equal_tables_is_complete fails until it does, so the list never lags behind what Spark builds).
@@ -12,15 +13,24 @@ EQUAL_ON_SPARK lists the tables that are equal today; each is a test. A table th
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, customer_id_key
+from orchestration.lib.privacy import KEY_ENV, key_path
 from orchestration.lib.spark_compare import compare_warehouses
-from orchestration.lib.spark_raw import dbt_spark_env
-from tests.helpers import DBT_DIR
+from orchestration.lib.spark_steps import GENERATIONS_FILE
+from orchestration.spark_run import SCHEMA_SUFFIX_ENV, SPARK_WAREHOUSE_ENV
+from rules.contract import SOURCES
+from rules.thresholds import TIMESTAMP_FLOOR_ENV
+from tests.helpers import DBT_DIR, SAMPLE_LANDING
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -62,26 +72,40 @@ EQUAL_ON_SPARK = [
 ]
 
 
+def _journey(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "orchestration.cli", *args], env=env, capture_output=True, text=True,
+                          check=False)
+
+
+def _step(*args: str, env: dict[str, str]) -> dict:
+    """One step of orchestration/lib/spark_steps.py (a process of its own: the Derby metastore admits one JVM)."""
+    result = subprocess.run([sys.executable, "-m", "orchestration.lib.spark_steps", *args], env=env,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _generations(warehouse: Path) -> dict:
+    return json.loads((warehouse / GENERATIONS_FILE).read_text(encoding="utf-8"))
+
+
 @pytest.fixture(scope="module")
-def spark_build(sample_build, tmp_path_factory):
-    """The sample's raw tables copied to Spark, seeds and every model built there by dbt-spark, then the prediction
-    step on that build."""
-    spark_warehouse = tmp_path_factory.mktemp("spark") / "warehouse"
-    spark_warehouse.mkdir()
-    env = dbt_spark_env(spark_warehouse, sample_build.warehouse)
-    # processes of their own: the local Derby metastore admits one JVM at a time
-    load = subprocess.run([sys.executable, "-m", "orchestration.lib.spark_raw", str(sample_build.warehouse),
-                           str(spark_warehouse)], env=env, capture_output=True, text=True, check=False)
-    assert load.returncode == 0, load.stdout[-3000:] + load.stderr[-3000:]
-    # every model in one invocation: the rows staged in it carry its start time, as int_identity__changed_records expects
-    for args in (["seed"], ["run"]):
-        result = _dbt_on_spark(args, env, spark_warehouse)
-        assert result.returncode == 0, f"dbt {' '.join(args)} on Spark failed:\n{result.stdout[-6000:]}"
-    # the prediction step on the Spark build (the stand-in until `journey run --engine spark` runs it)
-    predict = subprocess.run([sys.executable, "-m", "orchestration.lib.spark_predict", str(spark_warehouse)], env=env,
-                             capture_output=True, text=True, check=False)
-    assert predict.returncode == 0, predict.stdout[-3000:] + predict.stderr[-3000:]
-    return load.stdout, spark_warehouse
+def spark_env(sample_build) -> dict[str, str]:
+    """No JOURNEY_* setting of the caller; the DuckDB sample warehouse's privacy key, so both engines make the same
+    customer ids."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")}
+    env[KEY_ENV] = key_path(sample_build.warehouse).read_text(encoding="utf-8").strip()
+    return env
+
+
+@pytest.fixture(scope="module")
+def spark_build(spark_env, tmp_path_factory):
+    """`journey run --engine spark` on the bundled sample into a new Spark warehouse: its first generation."""
+    warehouse = tmp_path_factory.mktemp("spark") / "warehouse"
+    run = _journey("run", "--engine", "spark", "--warehouse", str(warehouse), "--landing", str(SAMPLE_LANDING),
+                   env=spark_env)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-3000:]
+    return run.stdout, warehouse
 
 
 def _dbt_on_spark(args: list[str], env: dict[str, str], spark_warehouse: Path) -> subprocess.CompletedProcess:
@@ -96,19 +120,49 @@ def _dbt_on_spark(args: list[str], env: dict[str, str], spark_warehouse: Path) -
 @pytest.fixture(scope="module")
 def comparison(sample_build, spark_build):
     _, spark_warehouse = spark_build
-    return {result.name: result for result in compare_warehouses(sample_build.warehouse, spark_warehouse)}
+    return {result.name: result for result in compare_warehouses(sample_build.warehouse, spark_warehouse,
+                                                                  generation=1)}
 
 
-def test_the_stand_in_copies_every_raw_table(spark_build, sample_build):
-    """The raw tables on Spark hold the DuckDB run's rows (counts printed by the stand-in loader)."""
-    import duckdb
+def _summary_parts(text: str) -> tuple[list[str], str, str, str]:
+    """The books' lines (source, new files, read, loaded, quarantined), the quarantine reasons, the counts line and
+    the checks line of a run's summary."""
+    lines = text.splitlines()
+    books = [line for line in lines if line.split()[:1] and line.split()[0] in SOURCES]
+    reasons = text.split("quarantined rows by rule:")[1].split("customers:")[0]
+    counts = next(line for line in lines if line.startswith("customers:"))
+    checks = next(line for line in lines if line.startswith("checks:"))
+    return books, reasons, counts, checks
 
-    printed, _ = spark_build
-    con = duckdb.connect(str(sample_build.warehouse), read_only=True)
+
+def test_the_spark_run_prints_the_duckdb_runs_summary(sample_build, spark_build):
+    """The same books per source (files, rows read, loaded, quarantined), quarantine reasons, customers and
+    touchpoints as the DuckDB run of the same exports; every check passed and the run published."""
+    printed, warehouse = spark_build
+    assert "OK" in printed.splitlines()[0] and f"warehouse: {warehouse} (published)" in printed, printed
+    books, reasons, counts, checks = _summary_parts(printed)
+    duck_books, duck_reasons, duck_counts, duck_checks = _summary_parts(sample_build.stdout)
+    assert books == duck_books and len(books) == len(SOURCES)
+    assert reasons == duck_reasons and counts == duck_counts
+    # the raw gates (quality, reject rate, volume of each source) and the ten mart gates; the DuckDB run has more
+    # checks (Dagster's asset checks of dbt's tests too)
+    passed = int(checks.split()[1])
+    assert checks == f"checks: {passed} passed, 0 failed" and passed == 3 * len(SOURCES) + 10, checks
+    assert int(duck_checks.split()[1]) >= passed
+
+
+def test_readers_see_the_published_generation(spark_build, spark_env):
+    """The readers' views of `marts` read the published generation's tables; raw history lives in Spark and the
+    books keep the registry only."""
+    _, warehouse = spark_build
+    assert _generations(warehouse) == {"published": 1, "previous": None}
+    views = _step("views", str(warehouse), env=spark_env)
+    assert {"dim_customers", "fct_touchpoints", "fct_attribution", "customer_360", "customer_predictions"} <= set(views)
+    assert set(views.values()) == {"marts__g1"}, views
+    con = duckdb.connect(str(warehouse / "books.duckdb"), read_only=True)
     try:
-        for line in printed.strip().splitlines():
-            table, rows = line.split(": ")
-            assert int(rows.split()[0]) == con.execute(f"select count(*) from {table}").fetchone()[0] > 0, line
+        assert con.execute("select count(*) from raw.orders").fetchone()[0] == 0
+        assert con.execute("select count(*) from ops.loaded_files").fetchone()[0] > 0
     finally:
         con.close()
 
@@ -128,10 +182,6 @@ def test_the_list_of_equal_tables_is_complete(comparison):
 
 def test_a_difference_is_found(sample_build, spark_build, tmp_path):
     """The comparison sees one changed value (so an 'equal' above is not a comparison that cannot fail)."""
-    import shutil
-
-    import duckdb
-
     _, spark_warehouse = spark_build
     changed = tmp_path / "journey.duckdb"
     shutil.copyfile(sample_build.warehouse, changed)
@@ -141,18 +191,65 @@ def test_a_difference_is_found(sample_build, spark_build, tmp_path):
                     "where order_id = (select min(order_id) from staging.stg_shop__orders where total_amount is not null)")
     finally:
         con.close()
-    result = {r.name: r for r in compare_warehouses(changed, spark_warehouse, schemas=("staging",))}
+    result = {r.name: r for r in compare_warehouses(changed, spark_warehouse, schemas=("staging",), generation=1)}
     assert not result["staging.stg_shop__orders"].equal
     orders = result["staging.stg_shop__orders"]
     assert orders.duckdb_rows == orders.spark_rows and orders.only_in_duckdb == orders.only_in_spark >= 1
 
 
-def test_components_that_need_more_rounds_than_allowed_fail_the_build(sample_build, spark_build):
+def test_components_that_need_more_rounds_than_allowed_fail_the_build(spark_build, spark_env):
     """On Spark the label rounds run until no label changes, at most var identity_label_rounds of them: the sample's
     identity graph needs more than one, so with one the model fails and says so (instead of leaving labels
     unfinished). The model raises before it writes its table, so the compared tables stay as built."""
     _, spark_warehouse = spark_build
+    env = {**spark_env, SPARK_WAREHOUSE_ENV: str(spark_warehouse), SCHEMA_SUFFIX_ENV: "__g1",
+           CUSTOMER_ID_KEY_ENV: customer_id_key(spark_env[KEY_ENV])}
     result = _dbt_on_spark(["run", "--select", "int_identity__graph_components", "--vars", "identity_label_rounds: 1"],
-                           dbt_spark_env(spark_warehouse, sample_build.warehouse), spark_warehouse)
+                           env, spark_warehouse)
     assert result.returncode != 0
     assert "labels still changed after 1 rounds (var identity_label_rounds)" in result.stdout, result.stdout[-3000:]
+
+
+def test_generations_rollback_and_a_failed_gate(spark_build, spark_env):
+    """A second run with nothing new loads nothing and publishes generation 2 (1 kept as the previous); rollback
+    shows 1 again; a generation whose mart gate fails (a timestamp floor after the sample's first touchpoints) is
+    not published, and the readers' views stay where they were; with the gate passing it is published."""
+    _, warehouse = spark_build
+    raw_rows = _raw_rows(warehouse)
+    run = _journey("run", "--engine", "spark", "--warehouse", str(warehouse), "--landing", str(SAMPLE_LANDING),
+                   env=spark_env)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-3000:]
+    books, _, _, _ = _summary_parts(run.stdout)
+    assert all(line.split()[1:] == ["0", "0", "0", "0"] for line in books), books
+    assert _raw_rows(warehouse) == raw_rows  # the files already loaded are not shipped again
+    assert _generations(warehouse) == {"published": 2, "previous": 1}
+    assert set(_step("views", str(warehouse), env=spark_env).values()) == {"marts__g2"}
+
+    rolled = _journey("rollback", "--engine", "spark", "--warehouse", str(warehouse), env=spark_env)
+    assert rolled.returncode == 0 and "generation 1" in rolled.stdout, rolled.stdout + rolled.stderr
+    assert _generations(warehouse) == {"published": 1, "previous": 2}
+    assert set(_step("views", str(warehouse), env=spark_env).values()) == {"marts__g1"}
+
+    reports = warehouse / "quality_reports"
+    failed = _step("finish", str(warehouse), "2", str(reports),
+                   env={**spark_env, TIMESTAMP_FLOOR_ENV: "2026-10-01"})
+    assert failed["published"] is False
+    touchpoints = next(g for g in failed["gates"] if g["name"] == "fct_touchpoints_quality")
+    assert not touchpoints["passed"] and "timestamp_not_before_floor" in touchpoints["detail"], touchpoints
+    assert _generations(warehouse) == {"published": 1, "previous": 2}
+    assert set(_step("views", str(warehouse), env=spark_env).values()) == {"marts__g1"}
+
+    passed = _step("finish", str(warehouse), "2", str(reports), env=spark_env)
+    assert passed["published"] is True and all(g["passed"] for g in passed["gates"])
+    assert _generations(warehouse) == {"published": 2, "previous": 1}
+    assert set(_step("views", str(warehouse), env=spark_env).values()) == {"marts__g2"}
+
+
+def _raw_rows(warehouse: Path) -> dict[str, int]:
+    """Rows of each raw table on Spark, read from its Parquet files (no Spark session needed)."""
+    con = duckdb.connect()
+    try:
+        return {source: con.execute(f"select count(*) from read_parquet('{warehouse}/tables/raw.db/{source}/*/*.parquet')"
+                                    ).fetchone()[0] for source in SOURCES}
+    finally:
+        con.close()

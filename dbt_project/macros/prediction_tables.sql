@@ -18,8 +18,9 @@
 
 {#- Spark runs one statement at a time: the schema first, then the table the hook's SQL creates. -#}
 {% macro spark__create_prediction_tables() %}
-    {%- if execute %}{% do run_query('create schema if not exists marts') %}{% endif %}
-    create table if not exists marts.customer_predictions (
+    {%- set marts = 'marts' ~ generation_suffix() -%}
+    {%- if execute %}{% do run_query('create schema if not exists ' ~ marts) %}{% endif %}
+    create table if not exists {{ marts }}.customer_predictions (
         customer_id string, as_of_date date, frequency integer, recency_days integer, tenure_days integer,
         monetary_value double, p_alive double, expected_purchases_30d double, expected_purchases_90d double,
         expected_purchases_365d double, expected_avg_order_value double, expected_revenue_365d double,

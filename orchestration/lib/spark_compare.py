@@ -26,7 +26,9 @@ import duckdb
 SCHEMAS = ("reference", "staging", "intermediate", "marts")
 # Columns whose value is when a step ran, never equal across builds: the build's start time (macros/incremental.sql
 # build_started_at) and the prediction step's fit time (orchestration/lib/prediction.py)
-RUN_TIME_COLUMNS = {"_changed_at", "fitted_at"}
+# and the ingestion's own marks: each load's id and time (two ingestions of the same files, as `journey run` on
+# DuckDB and `journey run --engine spark` make, load the same rows under other load ids)
+RUN_TIME_COLUMNS = {"_changed_at", "fitted_at", "_load_id", "_loaded_at"}
 DOUBLE_DECIMALS = 6
 DOUBLE_TOLERANCE = 2e-6  # two units of the sixth decimal: the doubles compared are already rounded
 # What a timestamp equal to its build's start time is compared as (see the module's docstring).
@@ -63,8 +65,11 @@ class TableComparison:
                 f"{self.only_in_duckdb} only on DuckDB, {self.only_in_spark} only on Spark{missing}")
 
 
-def spark_table_folder(spark_warehouse: Path, schema: str, table: str) -> Path:
-    return spark_warehouse.resolve() / "tables" / f"{schema}.db" / table
+def spark_table_folder(spark_warehouse: Path, schema: str, table: str, generation: int | None = None) -> Path:
+    """The Parquet folder of a table dbt built on Spark, in the plain schemas or a generation's (`journey run
+    --engine spark`: marts__g7, ...)."""
+    suffix = "" if generation is None else f"__g{generation}"
+    return spark_warehouse.resolve() / "tables" / f"{schema}{suffix}.db" / table
 
 
 def _comparable(column: str, duckdb_type: str, built_at: str | None = None) -> str:
@@ -86,11 +91,12 @@ def _build_started_at(con: duckdb.DuckDBPyConnection, relation: str) -> str | No
 
 
 def compare_table(con: duckdb.DuckDBPyConnection, spark_warehouse: Path, schema: str, table: str,
-                  built_at: tuple[str | None, str | None] = (None, None)) -> TableComparison:
+                  built_at: tuple[str | None, str | None] = (None, None),
+                  generation: int | None = None) -> TableComparison:
     """One table of the attached DuckDB warehouse (`duck`) against its Parquet folder on Spark; `built_at`: the
     DuckDB build's and the Spark build's start times (timestamps equal to them compare as BUILD_TIME_MARK)."""
     duckdb_rows = con.execute(f'select count(*) from duck."{schema}"."{table}"').fetchone()[0]
-    folder = spark_table_folder(spark_warehouse, schema, table)
+    folder = spark_table_folder(spark_warehouse, schema, table, generation)
     if not folder.is_dir() or not any(folder.glob("*.parquet")):
         return TableComparison(schema, table, duckdb_rows, None)
     spark = f"read_parquet('{folder}/*.parquet')"
@@ -135,9 +141,10 @@ def _unmatched_within_tolerance(con: duckdb.DuckDBPyConnection, duck_side: str, 
     return counts[0], counts[1]
 
 
-def compare_warehouses(duckdb_warehouse: Path, spark_warehouse: Path,
-                       schemas: tuple[str, ...] = SCHEMAS) -> list[TableComparison]:
-    """Every table of `schemas` in the DuckDB warehouse, compared with Spark's (views are left out)."""
+def compare_warehouses(duckdb_warehouse: Path, spark_warehouse: Path, schemas: tuple[str, ...] = SCHEMAS,
+                       generation: int | None = None) -> list[TableComparison]:
+    """Every table of `schemas` in the DuckDB warehouse, compared with Spark's (views are left out): the tables of
+    the plain schemas, or of a generation (`journey run --engine spark`)."""
     con = duckdb.connect()
     try:
         con.execute("set TimeZone = 'UTC'")
@@ -146,21 +153,24 @@ def compare_warehouses(duckdb_warehouse: Path, spark_warehouse: Path,
             "select schema_name, table_name from duckdb_tables() where database_name = 'duck' and schema_name in "
             f"({', '.join('?' for _ in schemas)}) order by schema_name, table_name", list(schemas)).fetchall()
         schema, table = BUILD_TIME_TABLE
-        spark_folder = spark_table_folder(spark_warehouse, schema, table)
+        spark_folder = spark_table_folder(spark_warehouse, schema, table, generation)
         built_at = (_build_started_at(con, f'duck."{schema}"."{table}"'),
                     _build_started_at(con, f"read_parquet('{spark_folder}/*.parquet')")
                     if any(spark_folder.glob("*.parquet")) else None)
-        return [compare_table(con, spark_warehouse, schema, table, built_at) for schema, table in tables]
+        return [compare_table(con, spark_warehouse, schema, table, built_at, generation) for schema, table in tables]
     finally:
         con.close()
 
 
 if __name__ == "__main__":
+    import json
     import sys
 
     if len(sys.argv) != 3:
         sys.exit("usage: python -m orchestration.lib.spark_compare DUCKDB_WAREHOUSE SPARK_WAREHOUSE_FOLDER")
-    results = compare_warehouses(Path(sys.argv[1]), Path(sys.argv[2]))
+    state = Path(sys.argv[2]) / "generations.json"  # a `journey run --engine spark` warehouse: its published one
+    published = json.loads(state.read_text(encoding="utf-8"))["published"] if state.exists() else None
+    results = compare_warehouses(Path(sys.argv[1]), Path(sys.argv[2]), generation=published)
     for result in results:
         print(result.describe())
     print(f"{sum(r.equal for r in results)} of {len(results)} tables equal")

@@ -30,31 +30,43 @@ def predict_on_spark(spark_warehouse: Path) -> PredictionResult:
     """Run the prediction step on the purchase days of a Spark build; write its tables into Spark's catalog."""
     spark = spark_session(spark_warehouse)
     try:
-        if not spark.catalog.tableExists(PURCHASE_DAYS_TABLE):
-            raise FileNotFoundError(f"no {PURCHASE_DAYS_TABLE} in {spark_warehouse}: run `dbt run --target spark` first")
-        purchase_days = spark.table(PURCHASE_DAYS_TABLE).toArrow()
-        con = duckdb.connect()
-        try:
-            con.execute("set TimeZone = 'UTC'")
-            con.execute(f"create schema {PURCHASE_DAYS_TABLE.split('.')[0]}")
-            con.register("purchase_days_from_spark", purchase_days)
-            con.execute(f"create view {PURCHASE_DAYS_TABLE} as select * from purchase_days_from_spark")
-            con.execute(create_tables_sql(replace=False))
-            result = run_prediction(con)
-            outputs = {name: con.sql(f"select * from {name}").to_arrow_table() for name in TABLES}
-        finally:
-            con.close()
-        for name, columns in TABLES.items():
-            spark.sql(f"create database if not exists {name.split('.')[0]}")
-            spark.sql(f"drop table if exists {name}")
-            spark.sql(f"create table {name} ({', '.join(f'{c} {spark_type(t)}' for c, t in columns.items())}) "
-                      "using parquet")
-            spark.createDataFrame(outputs[name]).createOrReplaceTempView("prediction_output")
-            spark.sql(f"insert into {name} select "
-                      + ", ".join(f"cast({c} as {spark_type(t)})" for c, t in columns.items())
-                      + " from prediction_output")
+        return predict_in_session(spark)
     finally:
         spark.stop()
+
+
+def predict_in_session(spark, generation: int | None = None) -> PredictionResult:
+    """The prediction step in an open Spark session, on the plain schemas or a generation's (`journey run --engine
+    spark`: orchestration/lib/spark_steps.py)."""
+    from orchestration.lib.spark_steps import in_generation
+
+    def named(table: str) -> str:
+        return table if generation is None else in_generation(table, generation)
+
+    if not spark.catalog.tableExists(named(PURCHASE_DAYS_TABLE)):
+        raise FileNotFoundError(f"no {named(PURCHASE_DAYS_TABLE)} in Spark's catalog: run `dbt run --target spark` first")
+    purchase_days = spark.table(named(PURCHASE_DAYS_TABLE)).toArrow()
+    con = duckdb.connect()
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute(f"create schema {PURCHASE_DAYS_TABLE.split('.')[0]}")
+        con.register("purchase_days_from_spark", purchase_days)
+        con.execute(f"create view {PURCHASE_DAYS_TABLE} as select * from purchase_days_from_spark")
+        con.execute(create_tables_sql(replace=False))
+        result = run_prediction(con)
+        outputs = {name: con.sql(f"select * from {name}").to_arrow_table() for name in TABLES}
+    finally:
+        con.close()
+    for name, columns in TABLES.items():
+        target = named(name)
+        spark.sql(f"create database if not exists {target.split('.')[0]}")
+        spark.sql(f"drop table if exists {target}")
+        spark.sql(f"create table {target} ({', '.join(f'{c} {spark_type(t)}' for c, t in columns.items())}) "
+                  "using parquet")
+        spark.createDataFrame(outputs[name]).createOrReplaceTempView("prediction_output")
+        spark.sql(f"insert into {target} select "
+                  + ", ".join(f"cast({c} as {spark_type(t)})" for c, t in columns.items())
+                  + " from prediction_output")
     return result
 
 

@@ -1,0 +1,326 @@
+"""The steps of `journey run --engine spark` that need Spark (orchestration/spark_run.py runs them).
+
+Each step runs in a process of its own (`python -m orchestration.lib.spark_steps STEP ...`, in the interpreter that
+has pyspark: .venv-spark), because the local Derby metastore admits one JVM at a time and dbt's Spark session is
+another JVM. A step prints one JSON object on its last line of output.
+
+- `ship BOOKS SPARK_WAREHOUSE`: the rows of the loads in the books' build file (its raw and quarantine tables hold
+  this run's loads only) appended to the Spark tables `raw.<source>` and `quarantine.<source>`, each load a partition
+  of its own (`_load_id`). First it drops the partitions of loads the books do not hold: a run that shipped and then
+  stopped before it kept its books, whose files the next run loads again.
+- `finish SPARK_WAREHOUSE GENERATION REPORTS`: the prediction step on the generation dbt just built, the mart gates
+  (the same suites as on DuckDB, their violation counts computed by Spark SQL), and, only when every gate passed,
+  publishing: the readers' views `marts.<table>` point at the generation's tables.
+
+Publishing on Spark: each run builds every model into schemas of its own generation (`marts__g7`, ...;
+dbt_project/macros/generate_schema_name.sql), and readers query the views of the plain schema `marts`, which
+publishing replaces one by one. Readers never see a half-built or unchecked generation; the views of one publish
+are not switched in one transaction (Spark has none), so a query started within that second may read two
+generations. The published generation and the one before it (for `journey rollback --engine spark`) are kept; older
+ones are dropped after a publish.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from orchestration.lib.spark_raw import spark_session
+from rules.contract import SOURCES
+
+LOAD_PARTITION = "_load_id"
+GENERATIONS_FILE = "generations.json"
+BUILT_SCHEMAS = ("reference", "staging", "intermediate", "marts", "ops", "main")
+PUBLISHED_SCHEMA = "marts"
+SPARK_TYPES = {"VARCHAR": "string", "BIGINT": "bigint", "INTEGER": "int", "DATE": "date", "TIMESTAMP": "timestamp",
+               "BOOLEAN": "boolean", "DOUBLE": "double"}
+
+
+def suffix(generation: int) -> str:
+    """The schema suffix of a generation (JOURNEY_SPARK_SCHEMA_SUFFIX of its dbt build)."""
+    return f"__g{generation}"
+
+
+def in_generation(sql: str, generation: int) -> str:
+    """SQL written for the plain schemas (`marts.dim_customers`, `ops.prediction_fits`), pointed at a generation's."""
+    return re.sub(rf"\b({'|'.join(BUILT_SCHEMAS)})\.(?=[A-Za-z_])", rf"\g<1>{suffix(generation)}.", sql)
+
+
+def spark_dialect(sql: str) -> str:
+    """The DuckDB functions the gates use that Spark lacks, written in Spark SQL: isfinite(x) (NaN is not finite;
+    null stays null, as on DuckDB)."""
+    return re.sub(r"\bisfinite\(([^()]*)\)", r"(not isnan(\1) and abs(\1) <> double('Infinity'))", sql)
+
+
+def spark_type(duckdb_type: str) -> str:
+    if duckdb_type.startswith("DECIMAL"):
+        return duckdb_type.lower()
+    if duckdb_type not in SPARK_TYPES:
+        raise ValueError(f"no Spark type for the DuckDB type {duckdb_type}")
+    return SPARK_TYPES[duckdb_type]
+
+
+def _ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+# ---------------------------------------------------------------------------------------------------- ship
+def ship(books: Path, spark_warehouse: Path) -> dict[str, int]:
+    """Append the books' raw and quarantine rows to Spark; returns rows shipped per table."""
+    con = duckdb.connect(str(books), read_only=True)
+    spark = spark_session(spark_warehouse)
+    shipped: dict[str, int] = {}
+    try:
+        loads = {r[0] for r in con.execute("select load_id from ops.loads").fetchall()}
+        for schema in ("raw", "quarantine"):
+            spark.sql(f"create database if not exists {schema}")
+            for source in SOURCES:
+                table = f"{schema}.{source}"
+                columns = con.execute(
+                    "select column_name, data_type from information_schema.columns "
+                    "where table_schema = ? and table_name = ? order by ordinal_position", [schema, source]).fetchall()
+                typed = [(c, spark_type(t)) for c, t in columns if c != LOAD_PARTITION]
+                _ensure_table(spark, table, typed)
+                _drop_unknown_loads(spark, table, loads)
+                rows = con.execute(f"select count(*) from {schema}.{source}").fetchall()[0][0]
+                if rows:
+                    spark.createDataFrame(con.sql(f"select * from {schema}.{source}").to_arrow_table()) \
+                        .createOrReplaceTempView("shipment")
+                    target = [(f.name, f.dataType.simpleString()) for f in spark.table(table).schema.fields]
+                    have = {c for c, _ in columns}
+                    select = ", ".join(f"cast({_ident(c) if c in have else 'null'} as {t}) as {_ident(c)}"
+                                       for c, t in target)
+                    spark.sql(f"insert into {table} select {select} from shipment")
+                shipped[table] = rows
+    finally:
+        spark.stop()
+        con.close()
+    return shipped
+
+
+def _ensure_table(spark, table: str, typed: list[tuple[str, str]]) -> None:
+    """The table partitioned by load, with every column the books' table has (new export columns added)."""
+    if not spark.catalog.tableExists(table):
+        spark.sql(f"create table {table} ({', '.join(f'{_ident(c)} {t}' for c, t in typed)}, "
+                  f"{LOAD_PARTITION} string) using parquet partitioned by ({LOAD_PARTITION})")
+        return
+    have = {f.name for f in spark.table(table).schema.fields}
+    missing = [(c, t) for c, t in typed if c not in have]
+    if missing:
+        spark.sql(f"alter table {table} add columns ({', '.join(f'{_ident(c)} {t}' for c, t in missing)})")
+
+
+def _drop_unknown_loads(spark, table: str, loads: set[str]) -> None:
+    for (partition,) in spark.sql(f"show partitions {table}").collect():
+        load_id = partition.split("=", 1)[1]
+        if load_id not in loads:
+            spark.sql(f"alter table {table} drop if exists partition ({LOAD_PARTITION} = '{load_id}')")
+
+
+# -------------------------------------------------------------------------------------------------- finish
+class SparkReader:
+    """What the mart gates need of a connection (expectations.mart_integrity), on a Spark generation: `execute(sql)`
+    with `.df()`, `.fetchall()`, `.fetchone()` and `.description`, and the columns of a table. The gates' SQL names
+    the plain schemas; it runs against the generation's."""
+
+    def __init__(self, spark, generation: int):
+        self.spark, self.generation = spark, generation
+        # the gates quote identifiers as SQL does ("name"); Spark reads them so in ANSI mode with this setting
+        spark.conf.set("spark.sql.ansi.enabled", "true")
+        spark.conf.set("spark.sql.ansi.doubleQuotedIdentifiers", "true")
+
+    def execute(self, sql: str, params: Any = None) -> _Result:
+        if params:
+            raise ValueError("SparkReader runs SQL without parameters")
+        return _Result(self.spark.sql(spark_dialect(in_generation(sql, self.generation))))
+
+    def table_columns(self, table: str) -> dict[str, str] | None:
+        name = in_generation(table, self.generation)
+        if not self.spark.catalog.tableExists(name):
+            return None
+        return {f.name: f.dataType.simpleString() for f in self.spark.table(name).schema.fields}
+
+    def close(self) -> None:
+        """The session outlives the gates' reads (closed by the step)."""
+
+
+class _Result:
+    def __init__(self, frame):
+        self.frame = frame
+        self._rows: list | None = None
+
+    def df(self):
+        return self.frame.toPandas()
+
+    def fetchall(self) -> list[tuple]:
+        if self._rows is None:
+            self._rows = [tuple(r) for r in self.frame.collect()]
+        return self._rows
+
+    def fetchone(self) -> tuple | None:
+        rows = self.fetchall()
+        return rows[0] if rows else None
+
+    @property
+    def description(self) -> list[tuple]:
+        return [(f.name,) for f in self.frame.schema.fields]
+
+
+@dataclass
+class GateOutcome:
+    name: str
+    asset: str
+    passed: bool
+    detail: str
+    expectations: list[dict]
+
+
+def run_mart_gates(spark, generation: int, reports: Path) -> list[GateOutcome]:
+    """Every mart gate of the DuckDB pipeline (orchestration.defs.quality.checks.MART_CHECKS) on the generation."""
+    from expectations import dim_customers
+    from expectations.mart_integrity import validate_mart
+    from expectations.validation import build_data_docs, validate_chunks
+    from orchestration.defs.quality.checks import MART_CHECKS, describe_result
+
+    reader = SparkReader(spark, generation)
+    outcomes, results = [], []
+    for table, name, _ in MART_CHECKS:
+        if table == dim_customers.CUSTOMERS_TABLE:
+            columns = reader.table_columns(table) or {}
+            wanted = [c for c in dim_customers.CUSTOMER_COLUMNS if c in columns]
+            frame = reader.execute(f"select {', '.join(_ident(c) for c in wanted) or '*'} from {table}").df()
+            result = validate_chunks(iter([frame]), dim_customers.dim_customers_suite())
+        else:
+            result = validate_mart(lambda: reader, table)
+        results.append(result)
+        outcomes.append(GateOutcome(f"{name}_quality", f"marts/{name}", result.success,
+                                    describe_result(result, table), [f.as_dict() for f in result.failures]))
+    try:
+        build_data_docs(results, reports)
+    except OSError as exc:  # a report we cannot write must not hide the verdict
+        print(f"could not write the quality reports: {exc}", file=sys.stderr)
+    return outcomes
+
+
+def generations(spark_warehouse: Path) -> dict[str, int | None]:
+    """{"published": N, "previous": M} (None where there is none yet)."""
+    path = spark_warehouse / GENERATIONS_FILE
+    if not path.exists():
+        return {"published": None, "previous": None}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _write_generations(spark_warehouse: Path, state: dict[str, int | None]) -> None:
+    path = spark_warehouse / GENERATIONS_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(state) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def point_views(spark, generation: int) -> list[str]:
+    """The readers' views `marts.<name>` over the generation's marts (views of marts it lacks are dropped)."""
+    built = f"{PUBLISHED_SCHEMA}{suffix(generation)}"
+    spark.sql(f"create database if not exists {PUBLISHED_SCHEMA}")
+    names = sorted(t.name for t in spark.catalog.listTables(built) if not t.isTemporary)
+    for name in names:
+        spark.sql(f"create or replace view {PUBLISHED_SCHEMA}.{_ident(name)} as select * from {built}.{_ident(name)}")
+    for stale in {t.name for t in spark.catalog.listTables(PUBLISHED_SCHEMA) if not t.isTemporary} - set(names):
+        spark.sql(f"drop view if exists {PUBLISHED_SCHEMA}.{_ident(stale)}")
+    return names
+
+
+def drop_generations(spark, keep: set[int]) -> list[int]:
+    """Drop the schemas of every generation not in `keep` (failed builds, generations older than the previous)."""
+    pattern = re.compile(rf"^({'|'.join(BUILT_SCHEMAS)})__g(\d+)$")
+    dropped = set()
+    for (name,) in spark.sql("show databases").collect():
+        match = pattern.match(name)
+        if match and int(match.group(2)) not in keep:
+            spark.sql(f"drop database if exists {name} cascade")
+            dropped.add(int(match.group(2)))
+    return sorted(dropped)
+
+
+def finish(spark_warehouse: Path, generation: int, reports: Path) -> dict[str, Any]:
+    """Prediction, mart gates and (when they pass) publishing of a generation; its counts for the summary."""
+    from orchestration.lib.spark_predict import predict_in_session
+
+    spark = spark_session(spark_warehouse)
+    try:
+        predict_in_session(spark, generation)
+        gates = run_mart_gates(spark, generation, reports)
+        passed = all(g.passed for g in gates)
+        if passed:
+            point_views(spark, generation)
+            state = generations(spark_warehouse)
+            new_state = {"published": generation, "previous": state["published"]}
+            _write_generations(spark_warehouse, new_state)
+            drop_generations(spark, {g for g in new_state.values() if g is not None})
+        reader = SparkReader(spark, generation)
+        counts = {name: reader.execute(f"select count(*) from marts.{name}").fetchone()[0]
+                  for name in ("dim_customers", "fct_touchpoints")}
+        markov = reader.execute("select channel, attributed_conversions, per_conversion_credits from "
+                                "marts.fct_markov_channel_attribution order by attributed_conversions desc, channel"
+                                ).fetchall()
+    finally:
+        spark.stop()
+    return {"published": passed, "gates": [g.__dict__ for g in gates], "customers": counts["dim_customers"],
+            "touchpoints": counts["fct_touchpoints"], "markov": [list(r) for r in markov]}
+
+
+def rollback(spark_warehouse: Path) -> int:
+    """Point the readers' views at the previous generation again; returns it. The replaced one becomes previous."""
+    state = generations(spark_warehouse)
+    if state["previous"] is None:
+        raise FileNotFoundError(f"{spark_warehouse}: no previous generation to roll back to")
+    spark = spark_session(spark_warehouse)
+    try:
+        point_views(spark, state["previous"])
+        _write_generations(spark_warehouse, {"published": state["previous"], "previous": state["published"]})
+    finally:
+        spark.stop()
+    return state["previous"]
+
+
+def published_views(spark_warehouse: Path) -> dict[str, str]:
+    """Each readers' view of `marts` and the generation schema it reads (`marts__g7`)."""
+    spark = spark_session(spark_warehouse)
+    try:
+        views = {}
+        for t in spark.catalog.listTables(PUBLISHED_SCHEMA):
+            if t.isTemporary:
+                continue
+            text = spark.sql(f"show create table {PUBLISHED_SCHEMA}.{_ident(t.name)}").collect()[0][0]
+            match = re.search(rf"\b({PUBLISHED_SCHEMA}__g\d+)\.", text)
+            views[t.name] = match.group(1) if match else text
+    finally:
+        spark.stop()
+    return views
+
+
+def main(argv: list[str]) -> int:
+    step, *args = argv
+    if step == "ship" and len(args) == 2:
+        out: Any = ship(Path(args[0]), Path(args[1]))
+    elif step == "finish" and len(args) == 3:
+        out = finish(Path(args[0]), int(args[1]), Path(args[2]))
+    elif step == "rollback" and len(args) == 1:
+        out = {"published": rollback(Path(args[0]))}
+    elif step == "views" and len(args) == 1:
+        out = published_views(Path(args[0]))
+    else:
+        print("usage: python -m orchestration.lib.spark_steps ship BOOKS SPARK_WAREHOUSE | finish SPARK_WAREHOUSE "
+              "GENERATION REPORTS | rollback SPARK_WAREHOUSE | views SPARK_WAREHOUSE", file=sys.stderr)
+        return 2
+    print(json.dumps(out, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

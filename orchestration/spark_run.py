@@ -1,0 +1,333 @@
+"""`journey run --engine spark` and `journey backfill --engine spark`: the nightly pipeline on Apache Spark.
+
+The same steps as the DuckDB run, in the same order, and the same summary (docs/spark.md):
+
+1. **Ingestion and raw gates** by the DuckDB pipeline's own code (orchestration/lib/ingest.py, the raw gates of
+   orchestration/defs/quality), so the rules, the books (rows read = loaded + quarantined per file, checksums,
+   duplicates) and the verdicts are the same by construction. They run on a small DuckDB file of books,
+   `<warehouse>/books.duckdb`, copied to `books.duckdb.build` for the run: a night's files are read on this machine
+   (a night is a small share of the history) and judged before anything reaches Spark. A failed gate stops the
+   run here, and the next run loads the same files again.
+2. **Shipping**: the night's raw and quarantined rows go to Spark's `raw.<source>` and `quarantine.<source>`, a
+   partition per load (orchestration/lib/spark_steps.py `ship`); then the books keep only the registry (ops.*)
+   and replace the previous books. Raw history lives in Spark only.
+3. **dbt** builds the seeds and every model on Spark (`--target spark`) into the run's generation of schemas
+   (`marts__g7`, ...).
+4. **Prediction, mart gates, publishing** (spark_steps `finish`): the readers' views `marts.<table>` point at the
+   generation only when every mart gate passed.
+
+Everything lives under the Spark warehouse folder (`--warehouse`, else JOURNEY_SPARK_WAREHOUSE, else
+warehouse/spark): the books, Spark's tables and metastore, generations.json, logs/ and quality_reports/.
+
+The Spark steps need pyspark, which lives in `.venv-spark` (`make spark`), never in `.venv` (docs/spark.md says
+why): this module runs in either and starts its Spark steps and dbt with JOURNEY_SPARK_PYTHON, else the current
+interpreter when it has pyspark, else `.venv-spark/bin/python`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from orchestration.lib.paths import PROJECT_ROOT
+from orchestration.runner import CheckOutcome, RunInProgress, RunSummary, export_date_range, run_lock
+
+SPARK_WAREHOUSE_ENV = "JOURNEY_SPARK_WAREHOUSE"
+SPARK_PYTHON_ENV = "JOURNEY_SPARK_PYTHON"
+SCHEMA_SUFFIX_ENV = "JOURNEY_SPARK_SCHEMA_SUFFIX"
+BOOKS = "books.duckdb"
+DBT_DIR = PROJECT_ROOT / "dbt_project"
+
+
+class SparkSetupError(RuntimeError):
+    """What the Spark engine needs and does not find (pyspark's interpreter, Java)."""
+
+
+def resolve_spark_warehouse(warehouse: Path | None) -> Path:
+    if warehouse is not None:
+        return warehouse.resolve()
+    return Path(os.environ.get(SPARK_WAREHOUSE_ENV) or PROJECT_ROOT / "warehouse" / "spark").resolve()
+
+
+def spark_python() -> Path:
+    """The interpreter that runs the Spark steps and dbt-spark."""
+    configured = os.environ.get(SPARK_PYTHON_ENV, "").strip()
+    if configured:
+        if not Path(configured).is_file():
+            raise SparkSetupError(f"{SPARK_PYTHON_ENV}={configured}: no such interpreter")
+        return Path(configured)
+    if importlib.util.find_spec("pyspark") is not None:
+        return Path(sys.executable)
+    venv = PROJECT_ROOT / ".venv-spark" / "bin" / "python"
+    if venv.exists():
+        return venv
+    raise SparkSetupError("the Spark engine needs pyspark and dbt-spark, which live in .venv-spark: run `make spark` "
+                          f"(or set {SPARK_PYTHON_ENV} to a Python that has the extra `spark`)")
+
+
+def check_java() -> None:
+    java_home = os.environ.get("JAVA_HOME")
+    if shutil.which("java") or (java_home and (Path(java_home) / "bin" / "java").exists()):
+        return
+    raise SparkSetupError("the Spark engine needs Java 17 (no `java` on PATH and no JAVA_HOME)")
+
+
+def next_generation(spark_warehouse: Path) -> int:
+    from orchestration.lib.spark_steps import GENERATIONS_FILE
+
+    path = spark_warehouse / GENERATIONS_FILE
+    state = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    run_file = spark_warehouse / "last_generation"
+    last = int(run_file.read_text().strip()) if run_file.exists() else 0
+    generation = max([last, *(g for g in state.values() if g is not None)]) + 1
+    run_file.write_text(f"{generation}\n", encoding="utf-8")
+    return generation
+
+
+def execute_spark(landing: Path, warehouse: Path, start: date | None = None, end: date | None = None,
+                  progress: TextIO | None = None) -> RunSummary:
+    """Run the nightly pipeline on Spark over export dates start..end (default: the dates with new files).
+
+    Never raises for a failed step (the summary says what failed); raises ValueError for a landing folder that holds
+    no source folder, SparkSetupError when pyspark or Java is missing, RunInProgress when another run holds the
+    warehouse."""
+    from orchestration.lib.ingest import IngestError, check_landing
+
+    try:
+        check_landing(landing)
+    except IngestError as exc:
+        raise ValueError(str(exc)) from exc
+    python = spark_python()
+    check_java()
+    warehouse.mkdir(parents=True, exist_ok=True)
+    books = warehouse / BOOKS
+    with run_lock(books):
+        if start is None and end is None:
+            start, end = export_date_range(landing, books)
+        start, end = start or end, end or start
+        return _run(landing, warehouse, books, python, start, end, progress)
+
+
+def _say(progress: TextIO | None, text: str) -> None:
+    if progress is not None:
+        print(text, file=progress, flush=True)
+
+
+def _run(landing: Path, warehouse: Path, books: Path, python: Path, start: date, end: date,
+         progress: TextIO | None) -> RunSummary:
+    run_id = str(uuid.uuid4())
+    summary = RunSummary(run_id, success=False, published=False, warehouse=warehouse)
+    logs = warehouse / "logs"
+    logs.mkdir(exist_ok=True)
+    summary.log_file = logs / "journey-run-latest.log"
+    reports = warehouse / "quality_reports"
+    summary.quality_reports = reports / "index.html"
+    build = books.with_name(books.name + ".build")
+    _say(progress, f"journey run (spark): export dates {start} to {end} from {landing}")
+    with summary.log_file.open("w", encoding="utf-8") as log:
+        step = _Steps(log, progress, python, summary)
+        if not step.run("ingest and raw gates", lambda: _ingest(landing, books, build, start, end, reports, summary)):
+            return summary
+        if not step.run("ship to Spark", lambda: step.spark_step("ship", str(build), str(warehouse))):
+            return summary
+        step.run("keep the books", lambda: _keep_books(build, books))
+        generation = next_generation(warehouse)
+        env = _dbt_env(warehouse, books, generation)
+        for args in (["seed"], ["run"]):
+            if not step.run(f"dbt {args[0]} (generation {generation})", lambda a=args: step.dbt(a, env, warehouse)):
+                return summary
+        outcome: dict = {}
+        if not step.run("prediction, mart gates, publish",
+                        lambda: outcome.update(step.spark_step("finish", str(warehouse), str(generation),
+                                                               str(reports)))):
+            return summary
+    summary.checks += [CheckOutcome(g["name"], g["asset"], g["passed"], True, g["detail"], g["expectations"])
+                       for g in outcome["gates"]]
+    summary.published = outcome["published"]
+    summary.customers, summary.touchpoints = outcome["customers"], outcome["touchpoints"]
+    summary.markov = [tuple(r) for r in outcome["markov"]]
+    summary.success = True
+    if not summary.published:
+        summary.failures.append(f"a mart gate failed: generation {generation} is not published; the readers' views "
+                                "still show the previous one")
+    return summary
+
+
+class _Steps:
+    """Runs the steps in order, timing each, logging its output, and turning an exception into a failure line."""
+
+    def __init__(self, log: TextIO, progress: TextIO | None, python: Path, summary: RunSummary):
+        self.log, self.progress, self.python, self.summary = log, progress, python, summary
+
+    def run(self, name: str, action) -> bool:
+        started = time.monotonic()
+        _say(self.progress, f"  {name} ...")
+        try:
+            action()
+        except StepFailed as exc:
+            self.summary.failures.append(f"{name}: {exc}")
+            _say(self.progress, f"  {name} FAILED after {time.monotonic() - started:.1f} s")
+            return False
+        _say(self.progress, f"  {name} done in {time.monotonic() - started:.1f} s")
+        return True
+
+    def _process(self, command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
+        self.log.write(f"$ {' '.join(command)}\n")
+        self.log.flush()
+        result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+        self.log.write(result.stdout + result.stderr)
+        self.log.flush()
+        if result.returncode != 0:
+            from orchestration.runner import dbt_errors
+
+            errors = dbt_errors(result.stdout)
+            self.summary.failures += errors
+            tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["no output"]
+            raise StepFailed(f"exit {result.returncode}: {tail[0][:300]} (log: {self.summary.log_file})")
+        return result.stdout
+
+    def spark_step(self, *args: str) -> dict:
+        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+        out = self._process([str(self.python), "-m", "orchestration.lib.spark_steps", *args], env=env)
+        return json.loads(out.strip().splitlines()[-1])
+
+    def dbt(self, args: list[str], env: dict[str, str], warehouse: Path) -> None:
+        dbt = self.python.parent / "dbt"
+        self._process([str(dbt), *args, "--target", "spark", "--profiles-dir", str(DBT_DIR), "--project-dir",
+                       str(DBT_DIR)], env=env, cwd=DBT_DIR)
+
+
+class StepFailed(RuntimeError):
+    pass
+
+
+def _dbt_env(warehouse: Path, books: Path, generation: int) -> dict[str, str]:
+    from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, key_for_warehouse
+    from orchestration.lib.spark_steps import suffix
+
+    target = warehouse / "dbt-target"
+    return {**os.environ, SPARK_WAREHOUSE_ENV: str(warehouse), SCHEMA_SUFFIX_ENV: suffix(generation),
+            CUSTOMER_ID_KEY_ENV: key_for_warehouse(books, create=True), "DBT_TARGET_PATH": str(target),
+            "DBT_LOG_PATH": str(target), "PYTHONPATH": str(PROJECT_ROOT)}
+
+
+def _ingest(landing: Path, books: Path, build: Path, start: date, end: date, reports: Path,
+            summary: RunSummary) -> None:
+    """Load the new files of start..end into the books' build file and judge them with the raw gates."""
+    from orchestration.lib.ingest import IngestError, load_source
+    from orchestration.lib.privacy import privacy_key
+    from orchestration.lib.warehouse import connect, ensure_tables
+    from rules.contract import SOURCES
+
+    for leftover in (build, build.with_name(build.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    if books.exists():
+        shutil.copyfile(books, build)
+    dates = {start + timedelta(days=i) for i in range((end - start).days + 1)}
+    key = privacy_key(books, create=True)
+    con = connect(str(build))
+    try:
+        ensure_tables(con)
+        for source in SOURCES:
+            load_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{source}-{uuid.uuid4().hex[:8]}"
+            try:
+                load_source(con, source, landing, load_id, datetime.now(UTC).replace(tzinfo=None),
+                            run_id=summary.run_id, dates=dates, privacy_key=key)
+            except IngestError as exc:
+                raise StepFailed(f"[{source}] {exc}") from exc
+        summary.sources = con.execute(
+            "select source, sum(files_loaded), sum(rows_read), sum(rows_loaded), sum(rows_quarantined) "
+            "from ops.loads where run_id = ? group by source order by source", [summary.run_id]).fetchall()
+        summary.reasons = con.execute(
+            " union all ".join(f"select '{s}' as source, _rule, count(*) from quarantine.{s} group by all"
+                               for s in SOURCES) + " order by 1, 2").fetchall()
+    finally:
+        con.close()
+    summary.checks += raw_gates(build, reports)
+    failed = [c for c in summary.checks if not c.passed]
+    if failed:
+        raise StepFailed(f"{len(failed)} raw gate(s) failed: nothing was shipped to Spark, the books are unchanged, "
+                         "and the next run loads these files again")
+
+
+def raw_gates(path: Path, reports: Path) -> list[CheckOutcome]:
+    """The DuckDB pipeline's raw gates (reject rate, volume, the raw suite of each source) on a books file."""
+    import logging
+    from types import SimpleNamespace
+
+    from orchestration.defs.quality.batch import judge_reject_rates, judge_volume
+    from orchestration.defs.quality.checks import check_raw_source, open_read_only
+    from rules.contract import SOURCES
+    from rules.thresholds import raw_thresholds
+
+    context = SimpleNamespace(log=logging.getLogger("journey.spark.gates"))
+    outcomes = []
+    for source in SOURCES:
+        con = open_read_only(path)
+        try:
+            for name, judge in (("reject_rate", judge_reject_rates), ("volume", judge_volume)):
+                verdict = judge(con, source, raw_thresholds(source))
+                outcomes.append(CheckOutcome(f"raw_{source}_{name}", f"raw/{source}", verdict.passed, True,
+                                             verdict.description, verdict.failures))
+        finally:
+            con.close()
+        result = check_raw_source(context, source, path, reports)
+        failed = result.metadata.get("failed_expectations")
+        outcomes.append(CheckOutcome(f"raw_{source}_quality", f"raw/{source}", result.passed, True,
+                                     str(result.description or ""), failed.value if failed is not None else []))
+    return outcomes
+
+
+def _keep_books(build: Path, books: Path) -> None:
+    """The shipped rows leave the books (Spark holds them now); the registry stays. Then the build replaces them."""
+    from orchestration.lib.warehouse import connect
+    from rules.contract import SOURCES
+
+    con = connect(str(build))
+    try:
+        for source in SOURCES:
+            con.execute(f"delete from raw.{source}")
+            con.execute(f"delete from quarantine.{source}")
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    build.replace(books)
+
+
+def rollback_spark(warehouse: Path) -> int:
+    """`journey rollback --engine spark`: the readers' views show the previous generation again."""
+    from orchestration.lib.spark_steps import generations
+
+    if generations(warehouse)["previous"] is None:
+        raise FileNotFoundError(f"{warehouse}: no previous generation to roll back to (a Spark warehouse keeps the "
+                                "published generation and the one before it)")
+    result = subprocess.run([str(spark_python()), "-m", "orchestration.lib.spark_steps", "rollback", str(warehouse)],
+                            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, capture_output=True, text=True,
+                            check=False)
+    if result.returncode != 0:
+        raise FileNotFoundError((result.stderr.strip() or result.stdout.strip()).splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])["published"]
+
+
+def run_spark_pipeline(landing: Path, warehouse: Path | None, start: date | None = None, end: date | None = None,
+                       command: str = "journey run") -> int:
+    from orchestration.runner import format_summary
+
+    try:
+        summary = execute_spark(landing, resolve_spark_warehouse(warehouse), start, end, progress=sys.stderr)
+    except (RunInProgress, ValueError, SparkSetupError) as exc:
+        print(f"{command}: {exc}")
+        return 3 if isinstance(exc, RunInProgress) else 2
+    with contextlib.suppress(BrokenPipeError):
+        print(format_summary(summary))
+    return summary.exit_code
