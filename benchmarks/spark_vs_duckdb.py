@@ -1,17 +1,17 @@
-"""The same dbt project on DuckDB and on Spark local mode, one full build each, same data, same machine (issue 17).
+"""The whole pipeline on DuckDB and on Spark local mode, one run each into a fresh warehouse, same data, same machine
+(issue 17).
 
     .venv/bin/python benchmarks/spark_vs_duckdb.py --people 100000 [--days 150] [--work /tmp/bench]
 
 1. generates the exports once (`journey generate`, cached under WORK/data, as run_benchmarks.py does);
-2. DuckDB: `journey run` into a fresh warehouse (the whole pipeline), with dbt's own elapsed time from its
-   run_results.json;
-3. Spark: the raw tables copied from that warehouse (orchestration/lib/spark_raw.py, the stand-in for Spark
-   ingestion), `dbt seed` and `dbt run` with the `spark` target (.venv-spark), and the prediction step on that build
-   (orchestration/lib/spark_predict.py), each timed;
-4. compares every table (orchestration/lib/spark_compare.py) and prints one JSON document: the timings, dbt's
-   slowest Spark models, and how many tables are equal.
+2. DuckDB: `journey run` into a fresh warehouse, with dbt's own elapsed time from its run_results.json;
+3. Spark: `journey run --engine spark` into a fresh Spark warehouse with the DuckDB warehouse's privacy key (the
+   same customer ids), each step's time as it printed it (ingestion and raw gates, shipping, dbt seed, dbt run,
+   prediction with the mart gates and publishing), dbt's slowest Spark models;
+4. compares every table of the published generation with DuckDB's (orchestration/lib/spark_compare.py) and prints
+   one JSON document.
 
-Nothing is written inside the repository. Needs `.venv-spark` (`make test-spark` creates it) and Java 17.
+Nothing is written inside the repository. Needs `.venv-spark` (`make spark` creates it) and Java 17.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -28,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.run_benchmarks import DEFAULT_DAYS, DEFAULT_SEED, DEFAULT_START, DEFAULT_WORK, ensure_data, fresh  # noqa: E402
+from orchestration.lib.privacy import KEY_ENV, key_path  # noqa: E402
 from orchestration.lib.spark_compare import compare_warehouses  # noqa: E402
-from orchestration.lib.spark_raw import dbt_spark_env  # noqa: E402
 
 VENV = ROOT / ".venv" / "bin"
 SPARK_VENV = ROOT / ".venv-spark" / "bin"
@@ -75,23 +76,17 @@ def main() -> None:
         logs / "duckdb.log", cwd=ROOT), 1)
     result["duckdb_dbt"] = dbt_run_results(duck.with_name(duck.name + ".dbt"))
 
-    env = {**dbt_spark_env(spark, duck), "DBT_TARGET_PATH": str(run / "dbt-target"),
-           "DBT_LOG_PATH": str(run / "dbt-target")}
-    result["spark_raw_copy_seconds"] = round(timed(
-        [str(SPARK_VENV / "python"), "-m", "orchestration.lib.spark_raw", str(duck), str(spark)],
-        logs / "spark_raw.log", env=env, cwd=ROOT), 1)
-    dbt = [str(SPARK_VENV / "dbt")]
-    flags = ["--target", "spark", "--profiles-dir", str(DBT_DIR), "--project-dir", str(DBT_DIR)]
-    result["spark_dbt_seed_seconds"] = round(timed(dbt + ["seed", *flags], logs / "spark_seed.log", env=env,
-                                                   cwd=DBT_DIR), 1)
-    result["spark_dbt_run_seconds"] = round(timed(dbt + ["run", *flags], logs / "spark_run.log", env=env,
-                                                  cwd=DBT_DIR), 1)
-    result["spark_dbt"] = dbt_run_results(run / "dbt-target")
-    result["spark_prediction_seconds"] = round(timed(
-        [str(SPARK_VENV / "python"), "-m", "orchestration.lib.spark_predict", str(spark)],
-        logs / "spark_predict.log", env=env, cwd=ROOT), 1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")}
+    env[KEY_ENV] = key_path(duck).read_text(encoding="utf-8").strip()
+    result["spark_journey_run_seconds"] = round(timed(
+        [str(VENV / "journey"), "run", "--engine", "spark", "--landing", str(data / "landing"), "--warehouse",
+         str(spark)], logs / "spark.log", env=env, cwd=ROOT), 1)
+    result["spark_steps_seconds"] = {step: float(seconds) for step, seconds in re.findall(
+        r"^  (.+) done in ([0-9.]+) s$", (logs / "spark.log").read_text(), flags=re.MULTILINE)}
+    result["spark_dbt"] = dbt_run_results(spark / "dbt-target")
+    generation = json.loads((spark / "generations.json").read_text())["published"]
 
-    comparisons = compare_warehouses(duck, spark)
+    comparisons = compare_warehouses(duck, spark, generation=generation)
     result["tables_compared"] = len(comparisons)
     result["tables_equal"] = sum(c.equal for c in comparisons)
     result["tables_not_equal"] = [c.describe() for c in comparisons if not c.equal]

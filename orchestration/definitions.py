@@ -3,6 +3,7 @@ customer_360 shows) -> mart gates -> publish."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -19,6 +20,7 @@ from orchestration.defs.resources import warehouse_resource
 from orchestration.defs.schedules import landing_sensor, nightly_schedule
 
 NIGHTLY_JOB = "nightly"
+ENGINE_ENV = "JOURNEY_ENGINE"
 
 
 def nightly_job() -> dg.UnresolvedAssetJobDefinition:
@@ -32,10 +34,20 @@ def nightly_job() -> dg.UnresolvedAssetJobDefinition:
     )
 
 
-def build_definitions(warehouse: Path | None = None, landing: Path | None = None) -> dg.Definitions:
+def build_definitions(warehouse: Path | None = None, landing: Path | None = None,
+                      engine: str | None = None) -> dg.Definitions:
     """The code location, for the published warehouse and landing folder given (`journey run`), else those of
     JOURNEY_WAREHOUSE and JOURNEY_LANDING (`dagster dev`), else the defaults (orchestration.defs.resources).
-    The export-date partitions start at the landing folder's oldest export (orchestration.defs.partitions)."""
+    The export-date partitions start at the landing folder's oldest export (orchestration.defs.partitions).
+
+    With engine `spark` (else JOURNEY_ENGINE=spark) the job runs the Spark engine's steps instead
+    (orchestration/defs/spark/assets.py), on the Spark warehouse folder (JOURNEY_SPARK_WAREHOUSE, else
+    warehouse/spark)."""
+    engine = engine or os.environ.get(ENGINE_ENV, "duckdb").strip() or "duckdb"
+    if engine == "spark":
+        return _spark_definitions(warehouse, landing)
+    if engine != "duckdb":
+        raise ValueError(f"{ENGINE_ENV}={engine!r}: the engine is duckdb (the default) or spark")
     resource = warehouse_resource(warehouse, landing)
     partitions = export_dates(resource.landing)
     return dg.Definitions(
@@ -48,6 +60,20 @@ def build_definitions(warehouse: Path | None = None, landing: Path | None = None
             "warehouse": resource,
             "dbt": dbt_resource(),
         },
+    )
+
+
+def _spark_definitions(warehouse: Path | None, landing: Path | None) -> dg.Definitions:
+    from orchestration.defs.spark.assets import spark_assets
+    from orchestration.spark_run import resolve_spark_warehouse
+
+    resource = warehouse_resource(resolve_spark_warehouse(warehouse), landing)
+    return dg.Definitions(
+        assets=spark_assets(export_dates(resource.landing)),
+        jobs=[nightly_job()],
+        schedules=[nightly_schedule(NIGHTLY_JOB)],
+        sensors=[landing_sensor(NIGHTLY_JOB)],
+        resources={"warehouse": resource},
     )
 
 

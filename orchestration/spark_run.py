@@ -115,7 +115,7 @@ def execute_spark(landing: Path, warehouse: Path, start: date | None = None, end
         if start is None and end is None:
             start, end = export_date_range(landing, books)
         start, end = start or end, end or start
-        return _run(landing, warehouse, books, python, start, end, progress)
+        return _run(landing, warehouse, python, start, end, progress)
 
 
 def _say(progress: TextIO | None, text: str) -> None:
@@ -123,51 +123,39 @@ def _say(progress: TextIO | None, text: str) -> None:
         print(text, file=progress, flush=True)
 
 
-def _run(landing: Path, warehouse: Path, books: Path, python: Path, start: date, end: date,
-         progress: TextIO | None) -> RunSummary:
-    run_id = str(uuid.uuid4())
-    summary = RunSummary(run_id, success=False, published=False, warehouse=warehouse)
+def _run(landing: Path, warehouse: Path, python: Path, start: date, end: date, progress: TextIO | None) -> RunSummary:
+    summary = RunSummary(str(uuid.uuid4()), success=False, published=False, warehouse=warehouse)
     logs = warehouse / "logs"
     logs.mkdir(exist_ok=True)
     summary.log_file = logs / "journey-run-latest.log"
-    reports = warehouse / "quality_reports"
-    summary.quality_reports = reports / "index.html"
-    build = books.with_name(books.name + ".build")
+    summary.quality_reports = warehouse / "quality_reports" / "index.html"
     _say(progress, f"journey run (spark): export dates {start} to {end} from {landing}")
     with summary.log_file.open("w", encoding="utf-8") as log:
-        step = _Steps(log, progress, python, summary)
-        if not step.run("ingest and raw gates", lambda: _ingest(landing, books, build, start, end, reports, summary)):
+        run = SparkRun(landing, warehouse, python, summary, log)
+        steps = _Steps(progress, summary)
+        dates = {start + timedelta(days=i) for i in range((end - start).days + 1)}
+        if not (steps.run("ingest and raw gates", lambda: run.ingest(dates))
+                and steps.run("ship to Spark", run.ship) and steps.run("keep the books", run.keep_books)):
             return summary
-        if not step.run("ship to Spark", lambda: step.spark_step("ship", str(build), str(warehouse))):
-            return summary
-        step.run("keep the books", lambda: _keep_books(build, books))
         generation = next_generation(warehouse)
-        env = _dbt_env(warehouse, books, generation)
         for args in (["seed"], ["run"]):
-            if not step.run(f"dbt {args[0]} (generation {generation})", lambda a=args: step.dbt(a, env, warehouse)):
+            if not steps.run(f"dbt {args[0]} (generation {generation})", lambda a=args: run.dbt(a, generation)):
                 return summary
-        outcome: dict = {}
-        if not step.run("prediction, mart gates, publish",
-                        lambda: outcome.update(step.spark_step("finish", str(warehouse), str(generation),
-                                                               str(reports)))):
+        if not steps.run("prediction, mart gates, publish", lambda: run.finish(generation)):
             return summary
-    summary.checks += [CheckOutcome(g["name"], g["asset"], g["passed"], True, g["detail"], g["expectations"])
-                       for g in outcome["gates"]]
-    summary.published = outcome["published"]
-    summary.customers, summary.touchpoints = outcome["customers"], outcome["touchpoints"]
-    summary.markov = [tuple(r) for r in outcome["markov"]]
     summary.success = True
-    if not summary.published:
-        summary.failures.append(f"a mart gate failed: generation {generation} is not published; the readers' views "
-                                "still show the previous one")
     return summary
 
 
-class _Steps:
-    """Runs the steps in order, timing each, logging its output, and turning an exception into a failure line."""
+class StepFailed(RuntimeError):
+    pass
 
-    def __init__(self, log: TextIO, progress: TextIO | None, python: Path, summary: RunSummary):
-        self.log, self.progress, self.python, self.summary = log, progress, python, summary
+
+class _Steps:
+    """Runs the steps in order, timing each, and turning a StepFailed into a failure line of the summary."""
+
+    def __init__(self, progress: TextIO | None, summary: RunSummary):
+        self.progress, self.summary = progress, summary
 
     def run(self, name: str, action) -> bool:
         started = time.monotonic()
@@ -181,6 +169,55 @@ class _Steps:
         _say(self.progress, f"  {name} done in {time.monotonic() - started:.1f} s")
         return True
 
+
+class SparkRun:
+    """The steps of one Spark run, in order: ingest, ship, keep_books, dbt (seed, run), finish. `journey run --engine
+    spark` runs them in one process; the Dagster assets of the Spark engine (orchestration/defs/spark) one per step.
+    Each raises StepFailed with what went wrong; what a step learns goes into `summary`; the output of its processes
+    into `log`."""
+
+    def __init__(self, landing: Path, warehouse: Path, python: Path, summary: RunSummary, log: TextIO):
+        self.landing, self.warehouse, self.python, self.summary, self.log = landing, warehouse, python, summary, log
+        self.books = warehouse / BOOKS
+        self.build = self.books.with_name(self.books.name + ".build")
+        self.reports = warehouse / "quality_reports"
+
+    def ingest(self, dates: set[date] | None) -> None:
+        """Load the new files of `dates` (None: every date) into the books' build file and judge them with the raw
+        gates; a first run that loaded no file stops here (an empty warehouse is a wrong landing folder)."""
+        _ingest(self.landing, self.books, self.build, dates, self.reports, self.summary)
+
+    def ship(self) -> None:
+        self.spark_step("ship", str(self.build), str(self.warehouse))
+
+    def keep_books(self) -> None:
+        _keep_books(self.build, self.books)
+
+    def dbt(self, args: list[str], generation: int) -> None:
+        self._process([str(self.python.parent / "dbt"), *args, "--target", "spark", "--profiles-dir", str(DBT_DIR),
+                       "--project-dir", str(DBT_DIR)], env=_dbt_env(self.warehouse, self.books, generation), cwd=DBT_DIR)
+
+    def finish(self, generation: int) -> dict:
+        """Prediction, mart gates, publishing; the gates and counts go into the summary. Raises StepFailed when a
+        gate failed (the generation is then not published)."""
+        outcome = self.spark_step("finish", str(self.warehouse), str(generation), str(self.reports))
+        summary = self.summary
+        summary.checks += [CheckOutcome(g["name"], g["asset"], g["passed"], True, g["detail"], g["expectations"])
+                           for g in outcome["gates"]]
+        summary.published = outcome["published"]
+        summary.customers, summary.touchpoints = outcome["customers"], outcome["touchpoints"]
+        summary.markov = [tuple(r) for r in outcome["markov"]]
+        if not summary.published:
+            failed = [g["name"] for g in outcome["gates"] if not g["passed"]]
+            raise StepFailed(f"mart gate(s) {', '.join(failed)} failed: generation {generation} is not published; "
+                             "the readers' views still show the previous one")
+        return outcome
+
+    def spark_step(self, *args: str) -> dict:
+        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+        out = self._process([str(self.python), "-m", "orchestration.lib.spark_steps", *args], env=env)
+        return json.loads(out.strip().splitlines()[-1])
+
     def _process(self, command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
         self.log.write(f"$ {' '.join(command)}\n")
         self.log.flush()
@@ -190,25 +227,10 @@ class _Steps:
         if result.returncode != 0:
             from orchestration.runner import dbt_errors
 
-            errors = dbt_errors(result.stdout)
-            self.summary.failures += errors
+            self.summary.failures += dbt_errors(result.stdout)
             tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["no output"]
             raise StepFailed(f"exit {result.returncode}: {tail[0][:300]} (log: {self.summary.log_file})")
         return result.stdout
-
-    def spark_step(self, *args: str) -> dict:
-        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-        out = self._process([str(self.python), "-m", "orchestration.lib.spark_steps", *args], env=env)
-        return json.loads(out.strip().splitlines()[-1])
-
-    def dbt(self, args: list[str], env: dict[str, str], warehouse: Path) -> None:
-        dbt = self.python.parent / "dbt"
-        self._process([str(dbt), *args, "--target", "spark", "--profiles-dir", str(DBT_DIR), "--project-dir",
-                       str(DBT_DIR)], env=env, cwd=DBT_DIR)
-
-
-class StepFailed(RuntimeError):
-    pass
 
 
 def _dbt_env(warehouse: Path, books: Path, generation: int) -> dict[str, str]:
@@ -221,9 +243,9 @@ def _dbt_env(warehouse: Path, books: Path, generation: int) -> dict[str, str]:
             "DBT_LOG_PATH": str(target), "PYTHONPATH": str(PROJECT_ROOT)}
 
 
-def _ingest(landing: Path, books: Path, build: Path, start: date, end: date, reports: Path,
+def _ingest(landing: Path, books: Path, build: Path, dates: set[date] | None, reports: Path,
             summary: RunSummary) -> None:
-    """Load the new files of start..end into the books' build file and judge them with the raw gates."""
+    """Load the new files of `dates` into the books' build file and judge them with the raw gates."""
     from orchestration.lib.ingest import IngestError, load_source
     from orchestration.lib.privacy import privacy_key
     from orchestration.lib.warehouse import connect, ensure_tables
@@ -233,7 +255,6 @@ def _ingest(landing: Path, books: Path, build: Path, start: date, end: date, rep
         leftover.unlink(missing_ok=True)
     if books.exists():
         shutil.copyfile(books, build)
-    dates = {start + timedelta(days=i) for i in range((end - start).days + 1)}
     key = privacy_key(books, create=True)
     con = connect(str(build))
     try:
@@ -251,8 +272,12 @@ def _ingest(landing: Path, books: Path, build: Path, start: date, end: date, rep
         summary.reasons = con.execute(
             " union all ".join(f"select '{s}' as source, _rule, count(*) from quarantine.{s} group by all"
                                for s in SOURCES) + " order by 1, 2").fetchall()
+        files = con.execute("select count(*) from ops.loaded_files").fetchone()[0]
     finally:
         con.close()
+    if files == 0:
+        raise StepFailed(f"nothing published: this first run loaded no export file from {landing} (its source "
+                         "folders hold no export files of the run's dates); check the landing folder")
     summary.checks += raw_gates(build, reports)
     failed = [c for c in summary.checks if not c.passed]
     if failed:

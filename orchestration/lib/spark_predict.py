@@ -1,50 +1,35 @@
-"""STAND-IN for the prediction step on Spark: the same step (orchestration/lib/prediction.py) on a Spark build.
+"""The prediction step (orchestration/lib/prediction.py) on a Spark build (`journey run --engine spark`, its finish
+step: orchestration/lib/spark_steps.py).
 
-The prediction step fits and scores in Python on one row per customer and purchase day, after dbt. Until
-`journey run --engine spark` exists (issue 17 item 1), this module runs it for a Spark warehouse: Spark hands
-`intermediate.int_customers__purchase_days` to Python as Arrow, `prediction.run_prediction` fits, scores and
-backtests on an in-memory DuckDB exactly as it does on the DuckDB warehouse, and its four tables (prediction.TABLES)
-go back to Spark as Arrow and into its catalog as Parquet tables. What crosses is the purchase days (a few rows per
-buying customer) and one row per customer back: both fit in the driver at a size where Spark's other steps need a
-cluster, and no file is shared between the driver and the executors.
-
-`python -m orchestration.lib.spark_predict SPARK_WAREHOUSE_FOLDER` (after `dbt run --target spark`; it opens the
-local metastore, so no dbt may be running on it).
+The prediction step fits and scores in Python on one row per customer and purchase day, after dbt. Spark hands
+`intermediate.int_customers__purchase_days` of the run's generation to Python as Arrow, `prediction.run_prediction`
+fits, scores and backtests on an in-memory DuckDB exactly as it does on the DuckDB warehouse, and its four tables
+(prediction.TABLES) go back to Spark as Arrow and into the generation as Parquet tables. What crosses is the purchase
+days (a few rows per buying customer) and one row per customer back: both fit in the driver at a size where Spark's
+other steps need a cluster, and no file is shared between the driver and the executors. Every run fits again (the
+DuckDB pipeline refits weekly, from the fits it keeps).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 
 from orchestration.lib.prediction import PURCHASE_DAYS_TABLE, TABLES, PredictionResult, create_tables_sql, run_prediction
-from orchestration.lib.spark_raw import spark_session
 
 
 def spark_type(duckdb_type: str) -> str:
     return "string" if duckdb_type == "varchar" else duckdb_type
 
 
-def predict_on_spark(spark_warehouse: Path) -> PredictionResult:
-    """Run the prediction step on the purchase days of a Spark build; write its tables into Spark's catalog."""
-    spark = spark_session(spark_warehouse)
-    try:
-        return predict_in_session(spark)
-    finally:
-        spark.stop()
-
-
 def predict_in_session(spark, generation: int | None = None) -> PredictionResult:
-    """The prediction step in an open Spark session, on the plain schemas or a generation's (`journey run --engine
-    spark`: orchestration/lib/spark_steps.py)."""
+    """The prediction step in an open Spark session, on the plain schemas or a generation's."""
     from orchestration.lib.spark_steps import in_generation
 
     def named(table: str) -> str:
         return table if generation is None else in_generation(table, generation)
 
     if not spark.catalog.tableExists(named(PURCHASE_DAYS_TABLE)):
-        raise FileNotFoundError(f"no {named(PURCHASE_DAYS_TABLE)} in Spark's catalog: run `dbt run --target spark` first")
+        raise FileNotFoundError(f"no {named(PURCHASE_DAYS_TABLE)} in Spark's catalog: build the models first")
     purchase_days = spark.table(named(PURCHASE_DAYS_TABLE)).toArrow()
     con = duckdb.connect()
     try:
@@ -68,12 +53,3 @@ def predict_in_session(spark, generation: int | None = None) -> PredictionResult
                   + ", ".join(f"cast({c} as {spark_type(t)})" for c, t in columns.items())
                   + " from prediction_output")
     return result
-
-
-if __name__ == "__main__":
-    import sys
-
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m orchestration.lib.spark_predict SPARK_WAREHOUSE_FOLDER")
-    outcome = predict_on_spark(Path(sys.argv[1]))
-    print(f"predictions for {outcome.customers} customers as of {outcome.as_of}")

@@ -31,7 +31,7 @@ from typing import Any
 
 import duckdb
 
-from orchestration.lib.spark_raw import spark_session
+from orchestration.lib.spark_session import spark_session
 from rules.contract import SOURCES
 
 LOAD_PARTITION = "_load_id"

@@ -1,0 +1,150 @@
+"""`journey run --engine spark` without Spark: what it says when pyspark or Java is missing, how SQL written for the
+plain schemas reaches a generation's, and a raw gate that fails stopping the run before anything reaches Spark.
+
+The Spark run itself (every table equal to DuckDB's, generations, rollback, a failed mart gate) is tests/test_spark.py
+(`make test-spark`)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration import cli, spark_run
+from orchestration.lib.spark_steps import in_generation, spark_dialect, spark_type, suffix
+from rules.contract import SOURCES
+from tests.helpers import SAMPLE_LANDING
+
+
+def test_sql_for_the_plain_schemas_reads_the_generations():
+    sql = ("select count(*) from marts.fct_touchpoints as s where not exists (select 1 from marts.dim_customers as c "
+           "where c.customer_id = s.customer_id) and s.x in (select y from ops.prediction_fits) and s.note = 'raw'")
+    assert in_generation(sql, 7) == (
+        "select count(*) from marts__g7.fct_touchpoints as s where not exists (select 1 from marts__g7.dim_customers "
+        "as c where c.customer_id = s.customer_id) and s.x in (select y from ops__g7.prediction_fits) "
+        "and s.note = 'raw'")
+    assert suffix(12) == "__g12"
+    # raw and quarantine are the shipped history, not a generation's; a column named like a schema stays
+    assert in_generation("select s.marts from raw.orders s join quarantine.orders q on true", 3) == \
+        "select s.marts from raw.orders s join quarantine.orders q on true"
+
+
+def test_the_gates_duckdb_functions_are_written_in_spark_sql():
+    assert spark_dialect("count(*) filter (where s.p is null or not isfinite(s.p))") == (
+        "count(*) filter (where s.p is null or not (not isnan(s.p) and abs(s.p) <> double('Infinity')))")
+    assert spark_dialect("select isfinite_count from t") == "select isfinite_count from t"
+
+
+def test_raw_column_types_map_to_spark_and_an_unknown_one_is_refused():
+    assert [spark_type(t) for t in ("VARCHAR", "BIGINT", "DATE", "TIMESTAMP", "DECIMAL(18,2)")] == [
+        "string", "bigint", "date", "timestamp", "decimal(18,2)"]
+    with pytest.raises(ValueError, match="no Spark type for the DuckDB type INTERVAL"):
+        spark_type("INTERVAL")
+
+
+def test_without_the_spark_interpreter_the_run_says_what_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(spark_run.SPARK_PYTHON_ENV, str(tmp_path / "no-python"))
+    code = cli.main(["run", "--engine", "spark", "--warehouse", str(tmp_path / "spark")])
+    out = capsys.readouterr().out
+    assert code == 2 and f"{spark_run.SPARK_PYTHON_ENV}={tmp_path / 'no-python'}: no such interpreter" in out
+    monkeypatch.delenv(spark_run.SPARK_PYTHON_ENV)
+    monkeypatch.setattr(spark_run.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(spark_run, "PROJECT_ROOT", tmp_path)  # no .venv-spark there
+    code = cli.main(["backfill", "--engine", "spark", "--from", "2026-09-02", "--to", "2026-09-03",
+                     "--warehouse", str(tmp_path / "spark")])
+    assert code == 2 and "run `make spark`" in capsys.readouterr().out
+    assert not (tmp_path / "spark").exists()  # nothing was started
+
+
+def test_without_java_the_run_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(spark_run.SPARK_PYTHON_ENV, sys.executable)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setattr(spark_run.shutil, "which", lambda name: None)
+    assert cli.main(["run", "--engine", "spark", "--warehouse", str(tmp_path / "spark")]) == 2
+    assert "needs Java 17" in capsys.readouterr().out
+
+
+def test_rollback_without_a_previous_generation_says_so(tmp_path, capsys):
+    assert cli.main(["rollback", "--engine", "spark", "--warehouse", str(tmp_path)]) == 1
+    assert "no previous generation to roll back to" in capsys.readouterr().err
+
+
+def test_a_failed_raw_gate_ships_nothing_and_keeps_no_books(tmp_path, monkeypatch):
+    """A night whose e-mail export is all unparseable timestamps fails the reject-rate gate: the summary names the
+    gate and the file, no Spark step starts, no books are kept, so the next run loads the same files again."""
+    landing = tmp_path / "landing"
+    shutil.copytree(SAMPLE_LANDING, landing)
+    night = sorted((landing / "email_events").iterdir())[-1]
+    columns = SOURCES["email_events"].columns
+    rows = [",".join(f"evt-late-{i}" if c == "event_id" else "not-a-date" if c == "occurred_at" else "x"
+                     for c in columns) for i in range(40)]
+    (night / "email_events_late.csv").write_text("\n".join([",".join(columns), *rows]) + "\n", encoding="utf-8")
+    started = []
+    monkeypatch.setattr(spark_run, "check_java", lambda: None)
+    monkeypatch.setenv(spark_run.SPARK_PYTHON_ENV, sys.executable)
+    monkeypatch.setattr(spark_run.SparkRun, "spark_step", lambda self, *args: started.append(args))
+    warehouse = tmp_path / "spark"
+    summary = spark_run.execute_spark(landing, warehouse)
+    assert summary.exit_code == 1 and not summary.published and started == []
+    failed = [c for c in summary.checks if not c.passed]
+    assert [c.name for c in failed] == ["raw_email_events_reject_rate"], [c.name for c in failed]
+    assert "email_events_late.csv" in failed[0].detail and "40 of 40 rows quarantined" in failed[0].detail
+    assert any("raw gate(s) failed: nothing was shipped to Spark" in f for f in summary.failures)
+    assert not (warehouse / spark_run.BOOKS).exists()
+    # the run's books hold the rows, with the rule they broke: nothing is lost, and nothing was kept
+    con = duckdb.connect(str(warehouse / (spark_run.BOOKS + ".build")), read_only=True)
+    try:
+        assert con.execute("select count(*) from quarantine.email_events where _source_file like '%late%' "
+                           "and _rule = 'unparseable_timestamp'").fetchone()[0] == 40
+        loaded = dict(con.execute("select source, sum(rows_loaded) from ops.loads group by 1").fetchall())
+    finally:
+        con.close()
+    assert set(loaded) == set(SOURCES) and all(n > 0 for n in loaded.values())
+
+
+def test_the_spark_warehouse_defaults_to_the_variable_then_warehouse_spark(tmp_path, monkeypatch):
+    monkeypatch.setenv(spark_run.SPARK_WAREHOUSE_ENV, str(tmp_path / "from-env"))
+    assert spark_run.resolve_spark_warehouse(None) == tmp_path / "from-env"
+    assert spark_run.resolve_spark_warehouse(tmp_path / "given") == tmp_path / "given"
+    monkeypatch.delenv(spark_run.SPARK_WAREHOUSE_ENV)
+    assert spark_run.resolve_spark_warehouse(None) == Path(spark_run.PROJECT_ROOT) / "warehouse" / "spark"
+
+
+def test_a_first_run_that_loads_nothing_publishes_nothing(tmp_path, monkeypatch):
+    """An empty warehouse that passed every check is a wrong landing folder or a missing delivery, not a result."""
+    (tmp_path / "landing" / "orders").mkdir(parents=True)
+    started = []
+    monkeypatch.setattr(spark_run, "check_java", lambda: None)
+    monkeypatch.setenv(spark_run.SPARK_PYTHON_ENV, sys.executable)
+    monkeypatch.setattr(spark_run.SparkRun, "spark_step", lambda self, *args: started.append(args))
+    summary = spark_run.execute_spark(tmp_path / "landing", tmp_path / "spark")
+    assert summary.exit_code == 1 and started == []
+    assert any("nothing published: this first run loaded no export file" in f for f in summary.failures)
+
+
+def test_the_dagster_job_of_the_spark_engine_runs_its_four_steps_in_order(tmp_path):
+    """`JOURNEY_ENGINE=spark dagster dev`: the nightly job is the Spark engine's steps, partitioned by export date
+    like the DuckDB job (its run on the sample is in tests/test_spark.py); an unknown engine is refused."""
+    from orchestration.definitions import NIGHTLY_JOB, build_definitions
+
+    defs = build_definitions(warehouse=tmp_path / "spark", landing=SAMPLE_LANDING, engine="spark")
+    graph = defs.resolve_asset_graph()
+    keys = ["spark/books", "spark/raw", "spark/models", "spark/published"]
+    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == sorted(keys)
+    for upstream, downstream in zip(keys, keys[1:], strict=False):
+        parents = graph.get(dg_key(downstream)).parent_keys
+        assert {p.to_user_string() for p in parents} == {upstream}
+    job = defs.resolve_job_def(NIGHTLY_JOB)
+    assert job.partitions_def is not None and "2026-10-31" in job.partitions_def.get_partition_keys()
+    assert defs.resources["warehouse"].published == tmp_path / "spark"
+    with pytest.raises(ValueError, match="the engine is duckdb"):
+        build_definitions(warehouse=tmp_path / "w.duckdb", landing=SAMPLE_LANDING, engine="snowflake")
+
+
+def dg_key(text: str):
+    import dagster as dg
+
+    return dg.AssetKey(text.split("/"))
