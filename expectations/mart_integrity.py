@@ -436,7 +436,7 @@ def _rule_sql(spec: MartSpec, text: str) -> str:
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str] | None:
     """Column name -> type of `schema.table`, or None when there is no such table. A connection that knows its own
-    catalog (orchestration.lib.spark_steps.SparkReader, the gates of a Spark build) answers itself."""
+    catalog (orchestration.spark_steps.SparkReader, the gates of a Spark build) answers itself."""
     if hasattr(con, "table_columns"):
         return con.table_columns(table)
     schema, _, name = table.rpartition(".")

@@ -9,7 +9,7 @@ The same steps as the DuckDB run, in the same order, and the same summary (docs/
    (a night is a small share of the history) and judged before anything reaches Spark. A failed gate stops the
    run here, and the next run loads the same files again.
 2. **Shipping**: the night's raw and quarantined rows go to Spark's `raw.<source>` and `quarantine.<source>`, a
-   partition per load (orchestration/lib/spark_steps.py `ship`); then the books keep only the registry (ops.*)
+   partition per load (orchestration/spark_steps.py `ship`); then the books keep only the registry (ops.*)
    and replace the previous books. Raw history lives in Spark only.
 3. **dbt** builds the seeds and every model on Spark (`--target spark`) into the run's generation of schemas
    (`marts__g7`, ...).
@@ -45,6 +45,7 @@ from orchestration.runner import CheckOutcome, RunInProgress, RunSummary, export
 SPARK_WAREHOUSE_ENV = "JOURNEY_SPARK_WAREHOUSE"
 SPARK_PYTHON_ENV = "JOURNEY_SPARK_PYTHON"
 SCHEMA_SUFFIX_ENV = "JOURNEY_SPARK_SCHEMA_SUFFIX"
+PREVIOUS_SUFFIX_ENV = "JOURNEY_SPARK_PREVIOUS_SUFFIX"
 BOOKS = "books.duckdb"
 DBT_DIR = PROJECT_ROOT / "dbt_project"
 
@@ -83,7 +84,7 @@ def check_java() -> None:
 
 
 def next_generation(spark_warehouse: Path) -> int:
-    from orchestration.lib.spark_steps import GENERATIONS_FILE
+    from orchestration.spark_steps import GENERATIONS_FILE
 
     path = spark_warehouse / GENERATIONS_FILE
     state = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -215,7 +216,7 @@ class SparkRun:
 
     def spark_step(self, *args: str) -> dict:
         env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-        out = self._process([str(self.python), "-m", "orchestration.lib.spark_steps", *args], env=env)
+        out = self._process([str(self.python), "-m", "orchestration.spark_steps", *args], env=env)
         return json.loads(out.strip().splitlines()[-1])
 
     def _process(self, command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
@@ -234,11 +235,17 @@ class SparkRun:
 
 
 def _dbt_env(warehouse: Path, books: Path, generation: int) -> dict[str, str]:
+    """dbt's environment for building `generation`: its schema suffix, and the published generation's, whose
+    customer-id map and merge log the build carries on (macros/generate_schema_name.sql, previous_generation)."""
     from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, key_for_warehouse
-    from orchestration.lib.spark_steps import suffix
+    from orchestration.spark_steps import generations, suffix
 
     target = warehouse / "dbt-target"
-    return {**os.environ, SPARK_WAREHOUSE_ENV: str(warehouse), SCHEMA_SUFFIX_ENV: suffix(generation),
+    env = {k: v for k, v in os.environ.items() if k != PREVIOUS_SUFFIX_ENV}
+    published = generations(warehouse)["published"]
+    if published is not None:
+        env[PREVIOUS_SUFFIX_ENV] = suffix(published)
+    return {**env, SPARK_WAREHOUSE_ENV: str(warehouse), SCHEMA_SUFFIX_ENV: suffix(generation),
             CUSTOMER_ID_KEY_ENV: key_for_warehouse(books, create=True), "DBT_TARGET_PATH": str(target),
             "DBT_LOG_PATH": str(target), "PYTHONPATH": str(PROJECT_ROOT)}
 
@@ -331,12 +338,12 @@ def _keep_books(build: Path, books: Path) -> None:
 
 def rollback_spark(warehouse: Path) -> int:
     """`journey rollback --engine spark`: the readers' views show the previous generation again."""
-    from orchestration.lib.spark_steps import generations
+    from orchestration.spark_steps import generations
 
     if generations(warehouse)["previous"] is None:
         raise FileNotFoundError(f"{warehouse}: no previous generation to roll back to (a Spark warehouse keeps the "
                                 "published generation and the one before it)")
-    result = subprocess.run([str(spark_python()), "-m", "orchestration.lib.spark_steps", "rollback", str(warehouse)],
+    result = subprocess.run([str(spark_python()), "-m", "orchestration.spark_steps", "rollback", str(warehouse)],
                             env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, capture_output=True, text=True,
                             check=False)
     if result.returncode != 0:

@@ -1,11 +1,12 @@
-"""`journey run --engine spark` on the bundled sample equals the DuckDB run (issue 17; docs/spark.md).
+"""`journey run --engine spark` on the bundled sample equals the DuckDB run, over two nights (issue 17; docs/spark.md).
 
-`make test-spark` (marker `spark`; not in `make test` yet). The DuckDB pipeline builds the sample (`journey run`, the
-session's shared build); `journey run --engine spark` runs the same exports on Spark with the same privacy key
-(ingestion and raw gates, shipping, dbt-spark, prediction, mart gates, publishing: orchestration/spark_run.py);
-orchestration/lib/spark_compare.py compares every table of the generation it published with DuckDB's, row for row.
-Then the generations: a second run publishes generation 2, rollback shows 1 again, and a generation whose mart gate
-fails is not published.
+`make test-spark` (marker `spark`; not in `make test` yet). DuckDB: `journey backfill` of the sample's first export
+dates up to SPLIT (a copy of that warehouse is kept), then `journey run` of the rest. Spark, with the same privacy
+key: `journey backfill --engine spark` of the same dates (generation 1), then the rest through the Spark engine's
+Dagster job (generation 2). orchestration/lib/spark_compare.py compares every table of generation 1 with the DuckDB
+backfill, row for row; after the second night, the customer ids of every identifier and the merge log equal DuckDB's
+(its incremental night against Spark's rebuild that carries the map on). Then the generations: rollback shows 1
+again, and a generation whose mart gate fails is not published.
 
 EQUAL_ON_SPARK lists the tables that are equal today; each is a test. A table that becomes equal moves into it
 (test_the_list_of_equal_tables_is_complete fails until it does, so the list never lags behind what Spark builds).
@@ -18,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -25,12 +27,13 @@ import duckdb
 import pytest
 
 from orchestration.definitions import NIGHTLY_JOB, build_definitions
+from orchestration.defs.partitions import partition_range_tags
 from orchestration.defs.resources import scoped_environment
 from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, customer_id_key
 from orchestration.lib.privacy import KEY_ENV, key_path
-from orchestration.lib.spark_compare import compare_warehouses
-from orchestration.lib.spark_steps import GENERATIONS_FILE
+from orchestration.lib.spark_compare import compare_warehouses, spark_table_folder
 from orchestration.spark_run import SCHEMA_SUFFIX_ENV, SPARK_WAREHOUSE_ENV
+from orchestration.spark_steps import GENERATIONS_FILE
 from rules.contract import SOURCES
 from rules.thresholds import TIMESTAMP_FLOOR_ENV
 from tests.helpers import DBT_DIR, SAMPLE_LANDING
@@ -81,8 +84,8 @@ def _journey(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def _step(*args: str, env: dict[str, str]) -> dict:
-    """One step of orchestration/lib/spark_steps.py (a process of its own: the Derby metastore admits one JVM)."""
-    result = subprocess.run([sys.executable, "-m", "orchestration.lib.spark_steps", *args], env=env,
+    """One step of orchestration/spark_steps.py (a process of its own: the Derby metastore admits one JVM)."""
+    result = subprocess.run([sys.executable, "-m", "orchestration.spark_steps", *args], env=env,
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -92,21 +95,41 @@ def _generations(warehouse: Path) -> dict:
     return json.loads((warehouse / GENERATIONS_FILE).read_text(encoding="utf-8"))
 
 
+FIRST, SPLIT, LAST = "2026-09-02", "2026-10-10", "2026-10-31"  # the sample's export dates; the first night's last
+
+
 @pytest.fixture(scope="module")
-def spark_env(sample_build) -> dict[str, str]:
-    """No JOURNEY_* setting of the caller; the DuckDB sample warehouse's privacy key, so both engines make the same
+def duck_nights(tmp_path_factory):
+    """DuckDB: the backfill up to SPLIT (its warehouse copied aside, and what it printed), then the rest."""
+    folder = tmp_path_factory.mktemp("duck_nights")
+    warehouse = folder / "journey.duckdb"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")}
+    first = _journey("backfill", "--from", FIRST, "--to", SPLIT, "--landing", str(SAMPLE_LANDING), "--warehouse",
+                     str(warehouse), env=env)
+    assert first.returncode == 0, first.stdout[-3000:]
+    prefix = folder / "first_night" / "journey.duckdb"
+    prefix.parent.mkdir()
+    shutil.copyfile(warehouse, prefix)
+    second = _journey("run", "--landing", str(SAMPLE_LANDING), "--warehouse", str(warehouse), env=env)
+    assert second.returncode == 0, second.stdout[-3000:]
+    return prefix, warehouse, first.stdout
+
+
+@pytest.fixture(scope="module")
+def spark_env(duck_nights) -> dict[str, str]:
+    """No JOURNEY_* setting of the caller; the DuckDB warehouse's privacy key, so both engines make the same
     customer ids."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")}
-    env[KEY_ENV] = key_path(sample_build.warehouse).read_text(encoding="utf-8").strip()
+    env[KEY_ENV] = key_path(duck_nights[1]).read_text(encoding="utf-8").strip()
     return env
 
 
 @pytest.fixture(scope="module")
 def spark_build(spark_env, tmp_path_factory):
-    """`journey run --engine spark` on the bundled sample into a new Spark warehouse: its first generation."""
+    """`journey backfill --engine spark` of the first night's dates into a new Spark warehouse: generation 1."""
     warehouse = tmp_path_factory.mktemp("spark") / "warehouse"
-    run = _journey("run", "--engine", "spark", "--warehouse", str(warehouse), "--landing", str(SAMPLE_LANDING),
-                   env=spark_env)
+    run = _journey("backfill", "--engine", "spark", "--from", FIRST, "--to", SPLIT, "--warehouse", str(warehouse),
+                   "--landing", str(SAMPLE_LANDING), env=spark_env)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-3000:]
     return run.stdout, warehouse
 
@@ -121,10 +144,9 @@ def _dbt_on_spark(args: list[str], env: dict[str, str], spark_warehouse: Path) -
 
 
 @pytest.fixture(scope="module")
-def comparison(sample_build, spark_build):
+def comparison(duck_nights, spark_build):
     _, spark_warehouse = spark_build
-    return {result.name: result for result in compare_warehouses(sample_build.warehouse, spark_warehouse,
-                                                                  generation=1)}
+    return {result.name: result for result in compare_warehouses(duck_nights[0], spark_warehouse, generation=1)}
 
 
 def _summary_parts(text: str) -> tuple[list[str], str, str, str]:
@@ -138,13 +160,13 @@ def _summary_parts(text: str) -> tuple[list[str], str, str, str]:
     return books, reasons, counts, checks
 
 
-def test_the_spark_run_prints_the_duckdb_runs_summary(sample_build, spark_build):
+def test_the_spark_run_prints_the_duckdb_runs_summary(duck_nights, spark_build):
     """The same books per source (files, rows read, loaded, quarantined), quarantine reasons, customers and
     touchpoints as the DuckDB run of the same exports; every check passed and the run published."""
     printed, warehouse = spark_build
     assert "OK" in printed.splitlines()[0] and f"warehouse: {warehouse} (published)" in printed, printed
     books, reasons, counts, checks = _summary_parts(printed)
-    duck_books, duck_reasons, duck_counts, duck_checks = _summary_parts(sample_build.stdout)
+    duck_books, duck_reasons, duck_counts, duck_checks = _summary_parts(duck_nights[2])
     assert books == duck_books and len(books) == len(SOURCES)
     assert reasons == duck_reasons and counts == duck_counts
     # the raw gates (quality, reject rate, volume of each source) and the ten mart gates; the DuckDB run has more
@@ -183,11 +205,11 @@ def test_the_list_of_equal_tables_is_complete(comparison):
     assert sorted(EQUAL_ON_SPARK) == equal, "\n".join(r.describe() for r in comparison.values())
 
 
-def test_a_difference_is_found(sample_build, spark_build, tmp_path):
+def test_a_difference_is_found(duck_nights, spark_build, tmp_path):
     """The comparison sees one changed value (so an 'equal' above is not a comparison that cannot fail)."""
     _, spark_warehouse = spark_build
     changed = tmp_path / "journey.duckdb"
-    shutil.copyfile(sample_build.warehouse, changed)
+    shutil.copyfile(duck_nights[0], changed)
     con = duckdb.connect(str(changed))
     try:
         con.execute("update staging.stg_shop__orders set total_amount = total_amount + 0.01 "
@@ -213,32 +235,70 @@ def test_components_that_need_more_rounds_than_allowed_fail_the_build(spark_buil
     assert "labels still changed after 1 rounds (var identity_label_rounds)" in result.stdout, result.stdout[-3000:]
 
 
-def test_generations_rollback_and_a_failed_gate(spark_build, spark_env):
-    """A second run, the Dagster job of the Spark engine for the last export date (`JOURNEY_ENGINE=spark dagster
-    dev`), finds nothing new: it loads and ships nothing and publishes generation 2 (1 kept as the previous);
-    rollback shows 1 again; a generation whose mart gate fails (a timestamp floor after the sample's first
-    touchpoints) is not published, and the readers' views stay where they were; with the gate passing it is."""
+def test_the_second_night_carries_customer_ids_and_the_merge_log(duck_nights, spark_build, spark_env):
+    """The rest of the sample's dates through the Spark engine's Dagster job (`JOURNEY_ENGINE=spark dagster dev`):
+    it loads and ships only the new files and publishes generation 2 (1 kept as the previous). Its customer-id map
+    (every identifier's customer, first customer, state and assignment) and merge log equal the DuckDB warehouse's
+    after the same two nights: the merges of the second night are recorded as on DuckDB."""
     _, warehouse = spark_build
-    raw_rows = _raw_rows(warehouse)
-    last_date = sorted(p.name for p in (SAMPLE_LANDING / "orders").iterdir())[-1]
+    first_night = _raw_rows(warehouse)
     defs = build_definitions(warehouse=warehouse, landing=SAMPLE_LANDING, engine="spark")
+    tags = partition_range_tags(date.fromisoformat(SPLIT) + timedelta(days=1), date.fromisoformat(LAST),
+                                date.fromisoformat(FIRST))
     with scoped_environment(**{KEY_ENV: spark_env[KEY_ENV]}):
         result = defs.resolve_job_def(NIGHTLY_JOB).execute_in_process(
-            instance=dg.DagsterInstance.ephemeral(), partition_key=last_date, raise_on_error=False)
+            instance=dg.DagsterInstance.ephemeral(), tags=tags, raise_on_error=False)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == {
         "spark/books", "spark/raw", "spark/models", "spark/published"}
-    con = duckdb.connect(str(warehouse / "books.duckdb"), read_only=True)
-    try:
-        loads = con.execute("select count(*), sum(rows_read), sum(files_loaded) from ops.loads where run_id = ?",
-                            [result.run_id]).fetchone()
-    finally:
-        con.close()
-    assert loads == (len(SOURCES), 0, 0), loads
-    assert _raw_rows(warehouse) == raw_rows  # the files already loaded are not shipped again
     assert _generations(warehouse) == {"published": 2, "previous": 1}
     assert set(_step("views", str(warehouse), env=spark_env).values()) == {"marts__g2"}
+    duck = duck_nights[1]
+    raw = _raw_rows(warehouse)
+    con = duckdb.connect(str(duck), read_only=True)
+    try:
+        assert raw == {s: con.execute(f"select count(*) from raw.{s}").fetchone()[0] for s in SOURCES}
+        assert all(raw[s] >= first_night[s] for s in SOURCES) and raw != first_night
+        id_map = "select node_id, customer_id, first_customer_id, is_active, assignment, previous_customer_id from {}"
+        merges = "select old_customer_id, new_customer_id, change_type, reason, identifier_count from {}"
+        for sql, name in ((id_map, "intermediate.int_identity__customer_id_map"), (merges, "marts.customer_merges")):
+            schema, table = name.split(".")
+            spark_rows = sorted(con.execute(sql.format(
+                f"read_parquet('{spark_table_folder(warehouse, schema, table, 2)}/*.parquet')")).fetchall(), key=str)
+            duck_rows = sorted(con.execute(sql.format(name)).fetchall(), key=str)
+            assert spark_rows == duck_rows, name
+        assert con.execute("select count(*) from marts.customer_merges where change_type = 'merge'").fetchone()[0] > 0
+        assert con.execute("select count(*) from intermediate.int_identity__customer_id_map "
+                           "where assignment = 'inactive'").fetchone()[0] > 0
+    finally:
+        con.close()
 
+
+def test_a_load_the_books_do_not_hold_is_dropped_from_raw(spark_build, spark_env, tmp_path):
+    """A run that shipped and then stopped before keeping its books: the next shipping drops the partitions of the
+    loads the books do not hold (their files are loaded again), so no file is ever twice in raw."""
+    _, warehouse = spark_build
+    books = tmp_path / "books.duckdb"
+    shutil.copyfile(warehouse / "books.duckdb", books)
+    con = duckdb.connect(str(books))
+    try:
+        last_run = con.execute("select run_id from ops.loads order by started_at desc limit 1").fetchone()[0]
+        dropped = {s: n for s, n in con.execute(
+            "select source, sum(rows_loaded) from ops.loads where run_id = ? group by 1", [last_run]).fetchall()}
+        con.execute("delete from ops.loads where run_id = ?", [last_run])
+    finally:
+        con.close()
+    before = _raw_rows(warehouse)
+    shipped = _step("ship", str(books), str(warehouse), env=spark_env)
+    assert set(shipped.values()) == {0}
+    assert _raw_rows(warehouse) == {s: before[s] - dropped.get(s, 0) for s in SOURCES}
+
+
+def test_rollback_and_a_failed_mart_gate(spark_build, spark_env):
+    """Rollback shows generation 1 again; a generation whose mart gate fails (a timestamp floor after the sample's
+    first touchpoints) is not published and the readers' views stay where they were; with the gate passing it is."""
+    _, warehouse = spark_build
+    assert _generations(warehouse) == {"published": 2, "previous": 1}
     rolled = _journey("rollback", "--engine", "spark", "--warehouse", str(warehouse), env=spark_env)
     assert rolled.returncode == 0 and "generation 1" in rolled.stdout, rolled.stdout + rolled.stderr
     assert _generations(warehouse) == {"published": 1, "previous": 2}

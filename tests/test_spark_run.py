@@ -14,7 +14,8 @@ import duckdb
 import pytest
 
 from orchestration import cli, spark_run
-from orchestration.lib.spark_steps import in_generation, spark_dialect, spark_type, suffix
+from orchestration.lib.spark_session import in_generation, suffix
+from orchestration.spark_steps import spark_dialect, spark_type
 from rules.contract import SOURCES
 from tests.helpers import SAMPLE_LANDING
 

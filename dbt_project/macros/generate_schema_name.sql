@@ -10,3 +10,27 @@
 {% macro generation_suffix() -%}
     {%- if target.type == 'spark' -%}{{ env_var('JOURNEY_SPARK_SCHEMA_SUFFIX', '') }}{%- endif -%}
 {%- endmacro %}
+
+-- The same table in the published generation a Spark run starts from (JOURNEY_SPARK_PREVIOUS_SUFFIX, set by
+-- `journey run --engine spark` when a generation is published), or none: on DuckDB (whose state lives in the table
+-- itself, read as {{ this }} by an incremental build), on Spark's first run, in a full refresh, and where that
+-- generation lacks the table. The customer-id map and the merge log read it, so that they survive runs on Spark,
+-- where every model is otherwise rebuilt from raw history (docs/spark.md).
+{% macro previous_generation(relation) -%}
+    {{ return(adapter.dispatch('previous_generation')(relation)) }}
+{%- endmacro %}
+
+{% macro default__previous_generation(relation) -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+{% macro spark__previous_generation(relation) -%}
+    {%- set previous = env_var('JOURNEY_SPARK_PREVIOUS_SUFFIX', '') -%}
+    {%- set current = generation_suffix() -%}
+    {%- if not execute or not previous or not current or flags.FULL_REFRESH
+           or not relation.schema.endswith(current) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set schema = relation.schema[:relation.schema | length - current | length] ~ previous -%}
+    {{ return(adapter.get_relation(database=relation.database, schema=schema, identifier=relation.identifier)) }}
+{%- endmacro %}

@@ -1,5 +1,5 @@
 """The prediction step (orchestration/lib/prediction.py) on a Spark build (`journey run --engine spark`, its finish
-step: orchestration/lib/spark_steps.py).
+step: orchestration/spark_steps.py).
 
 The prediction step fits and scores in Python on one row per customer and purchase day, after dbt. Spark hands
 `intermediate.int_customers__purchase_days` of the run's generation to Python as Arrow, `prediction.run_prediction`
@@ -15,6 +15,7 @@ from __future__ import annotations
 import duckdb
 
 from orchestration.lib.prediction import PURCHASE_DAYS_TABLE, TABLES, PredictionResult, create_tables_sql, run_prediction
+from orchestration.lib.spark_session import in_generation
 
 
 def spark_type(duckdb_type: str) -> str:
@@ -23,7 +24,6 @@ def spark_type(duckdb_type: str) -> str:
 
 def predict_in_session(spark, generation: int | None = None) -> PredictionResult:
     """The prediction step in an open Spark session, on the plain schemas or a generation's."""
-    from orchestration.lib.spark_steps import in_generation
 
     def named(table: str) -> str:
         return table if generation is None else in_generation(table, generation)

@@ -1,4 +1,5 @@
-"""A SparkSession of the Spark engine's steps (orchestration/lib/spark_steps.py) on the catalog dbt builds in.
+"""A SparkSession of the Spark engine's steps (orchestration/spark_steps.py) on the catalog dbt builds in, and the
+names of a run's generation of schemas.
 
 The settings are those of dbt's `spark` target (dbt_project/profiles.yml keeps the same list): the Spark warehouse
 folder's `tables/` and its local Derby metastore, UTC, and the master from JOURNEY_SPARK_MASTER. The metastore admits
@@ -8,15 +9,30 @@ one JVM at a time, so a step's session is stopped before dbt (another JVM) opens
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 SPARK_MASTER_ENV = "JOURNEY_SPARK_MASTER"
+DRIVER_MEMORY_ENV = "JOURNEY_SPARK_DRIVER_MEMORY"
+# the schemas dbt builds (dbt_project/macros/generate_schema_name.sql): each run's in a generation of its own
+BUILT_SCHEMAS = ("reference", "staging", "intermediate", "marts", "ops", "main")
+
+
+def suffix(generation: int) -> str:
+    """The schema suffix of a generation (JOURNEY_SPARK_SCHEMA_SUFFIX of its dbt build)."""
+    return f"__g{generation}"
+
+
+def in_generation(sql: str, generation: int) -> str:
+    """SQL written for the plain schemas (`marts.dim_customers`, `ops.prediction_fits`), pointed at a generation's."""
+    return re.sub(rf"\b({'|'.join(BUILT_SCHEMAS)})\.(?=[A-Za-z_])", rf"\g<1>{suffix(generation)}.", sql)
 
 
 def spark_settings(spark_warehouse: Path) -> dict[str, str]:
     folder = spark_warehouse.resolve()
     return {
         "spark.master": os.environ.get(SPARK_MASTER_ENV, "local[*]"),
+        "spark.driver.memory": os.environ.get(DRIVER_MEMORY_ENV, "2g"),
         "spark.sql.warehouse.dir": str(folder / "tables"),
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={folder}/metastore_db;create=true",
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={folder}",

@@ -35,6 +35,9 @@
 }}
 
 {%- set run_at = build_started_at() %}
+{#- On Spark, where every model is rebuilt, the map of the published generation is this build's previous state: all
+    of it, as the graph scope is every component there (macros/generate_schema_name.sql, previous_generation). #}
+{%- set carried = none if is_incremental() else previous_generation(this) %}
 
 -- depends_on: {{ ref('int_identity__graph_scope') }}
 
@@ -53,6 +56,10 @@ previous as (
         previous_customer_id, assignment, rekeyed_from
     from {{ this }}
     where node_id in (select node_id from {{ ref('int_identity__graph_scope') }})
+    {% elif carried is not none %}
+    select node_id, customer_id, customer_created_at, first_customer_id, first_assigned_at, changed_at, is_active,
+        previous_customer_id, assignment, rekeyed_from
+    from {{ carried }}
     {% else %}
     select
         cast(null as {{ dbt.type_string() }}) as node_id,

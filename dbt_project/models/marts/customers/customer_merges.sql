@@ -12,6 +12,9 @@
 }}
 
 {%- set run_at = build_started_at() %}
+{#- On Spark, where every model is rebuilt, the log of the published generation is carried into this one
+    (macros/generate_schema_name.sql, previous_generation). #}
+{%- set carried = none if is_incremental() else previous_generation(this) %}
 
 with
 
@@ -95,6 +98,8 @@ rekeys as (
     where rekeyed_from is not null
     {%- if is_incremental() %}
         and rekeyed_from not in (select old_customer_id from {{ this }} where change_type = 'rekey')
+    {%- elif carried is not none %}
+        and rekeyed_from not in (select old_customer_id from {{ carried }} where change_type = 'rekey')
     {%- endif %}
     group by rekeyed_from
 ),
@@ -123,3 +128,7 @@ final as (
 )
 
 select * from final
+{%- if carried is not none %}
+union all
+select old_customer_id, new_customer_id, change_type, changed_at, reason, identifier_count from {{ carried }}
+{%- endif %}

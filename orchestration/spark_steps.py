@@ -1,6 +1,6 @@
 """The steps of `journey run --engine spark` that need Spark (orchestration/spark_run.py runs them).
 
-Each step runs in a process of its own (`python -m orchestration.lib.spark_steps STEP ...`, in the interpreter that
+Each step runs in a process of its own (`python -m orchestration.spark_steps STEP ...`, in the interpreter that
 has pyspark: .venv-spark), because the local Derby metastore admits one JVM at a time and dbt's Spark session is
 another JVM. A step prints one JSON object on its last line of output.
 
@@ -30,26 +30,17 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
-from orchestration.lib.spark_session import spark_session
+from orchestration.lib.spark_session import BUILT_SCHEMAS, in_generation, spark_session, suffix
 from rules.contract import SOURCES
 
 LOAD_PARTITION = "_load_id"
 GENERATIONS_FILE = "generations.json"
-BUILT_SCHEMAS = ("reference", "staging", "intermediate", "marts", "ops", "main")
 PUBLISHED_SCHEMA = "marts"
+SHIP_ROWS = 200_000  # rows per slice handed from DuckDB to Spark
 SPARK_TYPES = {"VARCHAR": "string", "BIGINT": "bigint", "INTEGER": "int", "DATE": "date", "TIMESTAMP": "timestamp",
                "BOOLEAN": "boolean", "DOUBLE": "double"}
-
-
-def suffix(generation: int) -> str:
-    """The schema suffix of a generation (JOURNEY_SPARK_SCHEMA_SUFFIX of its dbt build)."""
-    return f"__g{generation}"
-
-
-def in_generation(sql: str, generation: int) -> str:
-    """SQL written for the plain schemas (`marts.dim_customers`, `ops.prediction_fits`), pointed at a generation's."""
-    return re.sub(rf"\b({'|'.join(BUILT_SCHEMAS)})\.(?=[A-Za-z_])", rf"\g<1>{suffix(generation)}.", sql)
 
 
 def spark_dialect(sql: str) -> str:
@@ -88,16 +79,18 @@ def ship(books: Path, spark_warehouse: Path) -> dict[str, int]:
                 typed = [(c, spark_type(t)) for c, t in columns if c != LOAD_PARTITION]
                 _ensure_table(spark, table, typed)
                 _drop_unknown_loads(spark, table, loads)
-                rows = con.execute(f"select count(*) from {schema}.{source}").fetchall()[0][0]
-                if rows:
-                    spark.createDataFrame(con.sql(f"select * from {schema}.{source}").to_arrow_table()) \
-                        .createOrReplaceTempView("shipment")
-                    target = [(f.name, f.dataType.simpleString()) for f in spark.table(table).schema.fields]
-                    have = {c for c, _ in columns}
-                    select = ", ".join(f"cast({_ident(c) if c in have else 'null'} as {t}) as {_ident(c)}"
-                                       for c, t in target)
-                    spark.sql(f"insert into {table} select {select} from shipment")
-                shipped[table] = rows
+                target = [(f.name, f.dataType.simpleString()) for f in spark.table(table).schema.fields]
+                have = {c for c, _ in columns}
+                select = ", ".join(f"cast({_ident(c) if c in have else 'null'} as {t}) as {_ident(c)}"
+                                   for c, t in target)
+                shipped[table] = 0
+                # in slices: the driver holds one slice at a time (a backfill of years is many millions of rows)
+                batches = con.sql(f"select * from {schema}.{source}").to_arrow_reader(SHIP_ROWS)
+                for batch in batches:
+                    if batch.num_rows:
+                        spark.createDataFrame(pa.Table.from_batches([batch])).createOrReplaceTempView("shipment")
+                        spark.sql(f"insert into {table} select {select} from shipment")
+                        shipped[table] += batch.num_rows
     finally:
         spark.stop()
         con.close()
@@ -315,7 +308,7 @@ def main(argv: list[str]) -> int:
     elif step == "views" and len(args) == 1:
         out = published_views(Path(args[0]))
     else:
-        print("usage: python -m orchestration.lib.spark_steps ship BOOKS SPARK_WAREHOUSE | finish SPARK_WAREHOUSE "
+        print("usage: python -m orchestration.spark_steps ship BOOKS SPARK_WAREHOUSE | finish SPARK_WAREHOUSE "
               "GENERATION REPORTS | rollback SPARK_WAREHOUSE | views SPARK_WAREHOUSE", file=sys.stderr)
         return 2
     print(json.dumps(out, default=str))
