@@ -84,6 +84,8 @@ def check_java() -> None:
 
 
 def next_generation(spark_warehouse: Path) -> int:
+    """A number no generation had (`last_generation` keeps the last one started, published or not: a failed build's
+    schemas stay until the next publish drops them)."""
     from orchestration.spark_steps import GENERATIONS_FILE
 
     path = spark_warehouse / GENERATIONS_FILE

@@ -11,6 +11,8 @@ another JVM. A step prints one JSON object on its last line of output.
 - `finish SPARK_WAREHOUSE GENERATION REPORTS`: the prediction step on the generation dbt just built, the mart gates
   (the same suites as on DuckDB, their violation counts computed by Spark SQL), and, only when every gate passed,
   publishing: the readers' views `marts.<table>` point at the generation's tables.
+- `rollback SPARK_WAREHOUSE`: the views point at the previous generation again (`journey rollback --engine spark`).
+- `views SPARK_WAREHOUSE`: each readers' view and the generation schema it reads.
 
 Publishing on Spark: each run builds every model into schemas of its own generation (`marts__g7`, ...;
 dbt_project/macros/generate_schema_name.sql), and readers query the views of the plain schema `marts`, which
@@ -23,6 +25,7 @@ ones are dropped after a publish.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass
@@ -165,6 +168,15 @@ class _Result:
         return [(f.name,) for f in self.frame.schema.fields]
 
 
+def chunked(select: str, key: str | None, rows: int, chunk_rows: int) -> list[str]:
+    """`select` in chunks of at most about `chunk_rows` rows by a hash of `key` (a key never spans two chunks;
+    Spark's hash is signed, so the chunk is its non-negative remainder)."""
+    chunks = max(1, math.ceil(rows / max(1, chunk_rows))) if key else 1
+    if chunks == 1:
+        return [select]
+    return [f"{select} where pmod(hash({_ident(key)}), {chunks}) = {i}" for i in range(chunks)]
+
+
 @dataclass
 class GateOutcome:
     name: str
@@ -179,16 +191,20 @@ def run_mart_gates(spark, generation: int, reports: Path) -> list[GateOutcome]:
     from expectations import dim_customers
     from expectations.mart_integrity import validate_mart
     from expectations.validation import build_data_docs, validate_chunks
-    from orchestration.defs.quality.checks import MART_CHECKS, describe_result
+    from orchestration.defs.quality.checks import DEFAULT_CHUNK_ROWS, MART_CHECKS, describe_result
 
     reader = SparkReader(spark, generation)
     outcomes, results = [], []
     for table, name, _ in MART_CHECKS:
-        if table == dim_customers.CUSTOMERS_TABLE:
+        if table == dim_customers.CUSTOMERS_TABLE:  # row by row, in chunks of its key as on DuckDB
             columns = reader.table_columns(table) or {}
             wanted = [c for c in dim_customers.CUSTOMER_COLUMNS if c in columns]
-            frame = reader.execute(f"select {', '.join(_ident(c) for c in wanted) or '*'} from {table}").df()
-            result = validate_chunks(iter([frame]), dim_customers.dim_customers_suite())
+            select = f"select {', '.join(_ident(c) for c in wanted) or '*'} from {table}"
+            rows = reader.execute(f"select count(*) from {table}").fetchone()[0]
+            # without the key column there is nothing to chunk by; the suite reports the missing column
+            key = dim_customers.CUSTOMER_KEY if dim_customers.CUSTOMER_KEY in columns else None
+            queries = chunked(select, key, rows, DEFAULT_CHUNK_ROWS)
+            result = validate_chunks((reader.execute(q).df() for q in queries), dim_customers.dim_customers_suite())
         else:
             result = validate_mart(lambda: reader, table)
         results.append(result)

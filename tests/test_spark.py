@@ -14,6 +14,7 @@ EQUAL_ON_SPARK lists the tables that are equal today; each is a test. A table th
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -98,19 +99,37 @@ def _generations(warehouse: Path) -> dict:
 FIRST, SPLIT, LAST = "2026-09-02", "2026-10-10", "2026-10-31"  # the sample's export dates; the first night's last
 
 
+NEW_COLUMN_FILE = ("orders", "2026-10-20", "orders_2026-10-20.csv")  # the second night brings a new column
+
+
 @pytest.fixture(scope="module")
-def duck_nights(tmp_path_factory):
+def landing(tmp_path_factory) -> Path:
+    """The sample, but one of the second night's order exports carries a column the contract does not know
+    (`coupon_code`): ingestion keeps it in raw, and Spark's raw table must grow it."""
+    root = tmp_path_factory.mktemp("landing") / "landing"
+    shutil.copytree(SAMPLE_LANDING, root)
+    path = root.joinpath(*NEW_COLUMN_FILE)
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    rows = [rows[0] + ["coupon_code"]] + [row + [f"C-{i}"] for i, row in enumerate(rows[1:])]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    return root
+
+
+@pytest.fixture(scope="module")
+def duck_nights(landing, tmp_path_factory):
     """DuckDB: the backfill up to SPLIT (its warehouse copied aside, and what it printed), then the rest."""
     folder = tmp_path_factory.mktemp("duck_nights")
     warehouse = folder / "journey.duckdb"
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")}
-    first = _journey("backfill", "--from", FIRST, "--to", SPLIT, "--landing", str(SAMPLE_LANDING), "--warehouse",
+    first = _journey("backfill", "--from", FIRST, "--to", SPLIT, "--landing", str(landing), "--warehouse",
                      str(warehouse), env=env)
     assert first.returncode == 0, first.stdout[-3000:]
     prefix = folder / "first_night" / "journey.duckdb"
     prefix.parent.mkdir()
     shutil.copyfile(warehouse, prefix)
-    second = _journey("run", "--landing", str(SAMPLE_LANDING), "--warehouse", str(warehouse), env=env)
+    second = _journey("run", "--landing", str(landing), "--warehouse", str(warehouse), env=env)
     assert second.returncode == 0, second.stdout[-3000:]
     return prefix, warehouse, first.stdout
 
@@ -125,11 +144,11 @@ def spark_env(duck_nights) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def spark_build(spark_env, tmp_path_factory):
+def spark_build(landing, spark_env, tmp_path_factory):
     """`journey backfill --engine spark` of the first night's dates into a new Spark warehouse: generation 1."""
     warehouse = tmp_path_factory.mktemp("spark") / "warehouse"
     run = _journey("backfill", "--engine", "spark", "--from", FIRST, "--to", SPLIT, "--warehouse", str(warehouse),
-                   "--landing", str(SAMPLE_LANDING), env=spark_env)
+                   "--landing", str(landing), env=spark_env)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-3000:]
     return run.stdout, warehouse
 
@@ -235,14 +254,14 @@ def test_components_that_need_more_rounds_than_allowed_fail_the_build(spark_buil
     assert "labels still changed after 1 rounds (var identity_label_rounds)" in result.stdout, result.stdout[-3000:]
 
 
-def test_the_second_night_carries_customer_ids_and_the_merge_log(duck_nights, spark_build, spark_env):
+def test_the_second_night_carries_customer_ids_and_the_merge_log(landing, duck_nights, spark_build, spark_env):
     """The rest of the sample's dates through the Spark engine's Dagster job (`JOURNEY_ENGINE=spark dagster dev`):
     it loads and ships only the new files and publishes generation 2 (1 kept as the previous). Its customer-id map
     (every identifier's customer, first customer, state and assignment) and merge log equal the DuckDB warehouse's
     after the same two nights: the merges of the second night are recorded as on DuckDB."""
     _, warehouse = spark_build
     first_night = _raw_rows(warehouse)
-    defs = build_definitions(warehouse=warehouse, landing=SAMPLE_LANDING, engine="spark")
+    defs = build_definitions(warehouse=warehouse, landing=landing, engine="spark")
     tags = partition_range_tags(date.fromisoformat(SPLIT) + timedelta(days=1), date.fromisoformat(LAST),
                                 date.fromisoformat(FIRST))
     with scoped_environment(**{KEY_ENV: spark_env[KEY_ENV]}):
@@ -258,6 +277,11 @@ def test_the_second_night_carries_customer_ids_and_the_merge_log(duck_nights, sp
     con = duckdb.connect(str(duck), read_only=True)
     try:
         assert raw == {s: con.execute(f"select count(*) from raw.{s}").fetchone()[0] for s in SOURCES}
+        # the new export column: Spark's raw table grew it, with the values of the file that brought it
+        coupons = con.execute("select count(coupon_code) from raw.orders").fetchone()[0]
+        assert coupons > 0 and con.execute(
+            f"select count(coupon_code) from read_parquet('{warehouse}/tables/raw.db/orders/*/*.parquet', "
+            "union_by_name = true)").fetchone()[0] == coupons
         assert all(raw[s] >= first_night[s] for s in SOURCES) and raw != first_night
         id_map = "select node_id, customer_id, first_customer_id, is_active, assignment, previous_customer_id from {}"
         merges = "select old_customer_id, new_customer_id, change_type, reason, identifier_count from {}"
@@ -323,7 +347,7 @@ def _raw_rows(warehouse: Path) -> dict[str, int]:
     """Rows of each raw table on Spark, read from its Parquet files (no Spark session needed)."""
     con = duckdb.connect()
     try:
-        return {source: con.execute(f"select count(*) from read_parquet('{warehouse}/tables/raw.db/{source}/*/*.parquet')"
-                                    ).fetchone()[0] for source in SOURCES}
+        return {source: con.execute(f"select count(*) from read_parquet('{warehouse}/tables/raw.db/{source}/*/*.parquet', "
+                                    "union_by_name = true)").fetchone()[0] for source in SOURCES}
     finally:
         con.close()
