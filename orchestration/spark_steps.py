@@ -35,29 +35,19 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from orchestration.lib.spark_session import BUILT_SCHEMAS, in_generation, spark_session, suffix
+from orchestration.lib.spark_session import BUILT_SCHEMAS, in_generation, spark_session, spark_type, suffix
 from rules.contract import SOURCES
 
 LOAD_PARTITION = "_load_id"
 GENERATIONS_FILE = "generations.json"
 PUBLISHED_SCHEMA = "marts"
 SHIP_ROWS = 200_000  # rows per slice handed from DuckDB to Spark
-SPARK_TYPES = {"VARCHAR": "string", "BIGINT": "bigint", "INTEGER": "int", "DATE": "date", "TIMESTAMP": "timestamp",
-               "BOOLEAN": "boolean", "DOUBLE": "double"}
 
 
 def spark_dialect(sql: str) -> str:
     """The DuckDB functions the gates use that Spark lacks, written in Spark SQL: isfinite(x) (NaN is not finite;
     null stays null, as on DuckDB)."""
     return re.sub(r"\bisfinite\(([^()]*)\)", r"(not isnan(\1) and abs(\1) <> double('Infinity'))", sql)
-
-
-def spark_type(duckdb_type: str) -> str:
-    if duckdb_type.startswith("DECIMAL"):
-        return duckdb_type.lower()
-    if duckdb_type not in SPARK_TYPES:
-        raise ValueError(f"no Spark type for the DuckDB type {duckdb_type}")
-    return SPARK_TYPES[duckdb_type]
 
 
 def _ident(name: str) -> str:

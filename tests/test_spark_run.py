@@ -14,8 +14,9 @@ import duckdb
 import pytest
 
 from orchestration import cli, spark_run
-from orchestration.lib.spark_session import in_generation, suffix
-from orchestration.spark_steps import spark_dialect, spark_type
+from orchestration.lib.prediction import TABLES
+from orchestration.lib.spark_session import in_generation, spark_type, suffix
+from orchestration.spark_steps import spark_dialect
 from rules.contract import SOURCES
 from tests.helpers import SAMPLE_LANDING
 
@@ -44,6 +45,9 @@ def test_raw_column_types_map_to_spark_and_an_unknown_one_is_refused():
         "string", "bigint", "date", "timestamp", "decimal(18,2)"]
     with pytest.raises(ValueError, match="no Spark type for the DuckDB type INTERVAL"):
         spark_type("INTERVAL")
+    # the prediction step's tables (written lower case) map too
+    assert {spark_type(t) for columns in TABLES.values() for t in columns.values()} <= {
+        "string", "int", "date", "timestamp", "double", "bigint", "boolean"}
 
 
 def test_without_the_spark_interpreter_the_run_says_what_to_install(tmp_path, monkeypatch, capsys):

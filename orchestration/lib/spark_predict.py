@@ -15,11 +15,7 @@ from __future__ import annotations
 import duckdb
 
 from orchestration.lib.prediction import PURCHASE_DAYS_TABLE, TABLES, PredictionResult, create_tables_sql, run_prediction
-from orchestration.lib.spark_session import in_generation
-
-
-def spark_type(duckdb_type: str) -> str:
-    return "string" if duckdb_type == "varchar" else duckdb_type
+from orchestration.lib.spark_session import in_generation, spark_type
 
 
 def predict_in_session(spark, generation: int | None = None) -> PredictionResult:

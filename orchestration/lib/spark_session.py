@@ -18,6 +18,20 @@ DRIVER_MEMORY_ENV = "JOURNEY_SPARK_DRIVER_MEMORY"
 BUILT_SCHEMAS = ("reference", "staging", "intermediate", "marts", "ops", "main")
 
 
+SPARK_TYPES = {"VARCHAR": "string", "BIGINT": "bigint", "INTEGER": "int", "DATE": "date", "TIMESTAMP": "timestamp",
+               "BOOLEAN": "boolean", "DOUBLE": "double"}
+
+
+def spark_type(duckdb_type: str) -> str:
+    """The Spark SQL type of a DuckDB column type (the raw tables' and the prediction step's)."""
+    name = duckdb_type.upper()
+    if name.startswith("DECIMAL"):
+        return name.lower()
+    if name not in SPARK_TYPES:
+        raise ValueError(f"no Spark type for the DuckDB type {duckdb_type}")
+    return SPARK_TYPES[name]
+
+
 def suffix(generation: int) -> str:
     """The schema suffix of a generation (JOURNEY_SPARK_SCHEMA_SUFFIX of its dbt build)."""
     return f"__g{generation}"
