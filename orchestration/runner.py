@@ -245,27 +245,7 @@ def _read_counts(summary: RunSummary) -> None:
     except duckdb.Error:
         return
     try:
-        summary.sources = con.execute(
-            """
-            select source, sum(files_loaded), sum(rows_read), sum(rows_loaded), sum(rows_quarantined)
-            from ops.loads where run_id = ? group by source order by source
-            """,
-            [summary.run_id],
-        ).fetchall()
-        summary.reasons = con.execute(
-            f"""
-            select l.source, q._rule, count(*) from ops.loads l
-            join {_quarantine_union(con)} q on q._load_id = l.load_id
-            where l.run_id = ? group by all order by 1, 2
-            """,
-            [summary.run_id],
-        ).fetchall()
-        with contextlib.suppress(duckdb.Error):  # a warehouse from before the privacy tables
-            summary.suppressed = con.execute(
-                "select source, sum(rows_suppressed) from ops.loads where run_id = ? group by source "
-                "having sum(rows_suppressed) > 0 order by source", [summary.run_id]).fetchall()
-            summary.erasures = con.execute("select request_id, rows_removed from ops.erasures where run_id = ? "
-                                           "order by request_id", [summary.run_id]).fetchall()
+        read_books(con, summary)
         summary.customers = _count(con, "marts.dim_customers")
         summary.touchpoints = _count(con, "marts.fct_touchpoints")
         with contextlib.suppress(duckdb.Error):
@@ -275,6 +255,32 @@ def _read_counts(summary: RunSummary) -> None:
             ).fetchall()
     finally:
         con.close()
+
+
+def read_books(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
+    """The run's books into the summary: rows per source, quarantine reasons, rows suppressed and erasures applied
+    (`journey run`, and `journey run --engine spark` on its books file)."""
+    summary.sources = con.execute(
+        """
+        select source, sum(files_loaded), sum(rows_read), sum(rows_loaded), sum(rows_quarantined)
+        from ops.loads where run_id = ? group by source order by source
+        """,
+        [summary.run_id],
+    ).fetchall()
+    summary.reasons = con.execute(
+        f"""
+        select l.source, q._rule, count(*) from ops.loads l
+        join {_quarantine_union(con)} q on q._load_id = l.load_id
+        where l.run_id = ? group by all order by 1, 2
+        """,
+        [summary.run_id],
+    ).fetchall()
+    with contextlib.suppress(duckdb.Error):  # a warehouse from before the privacy tables
+        summary.suppressed = con.execute(
+            "select source, sum(rows_suppressed) from ops.loads where run_id = ? group by source "
+            "having sum(rows_suppressed) > 0 order by source", [summary.run_id]).fetchall()
+        summary.erasures = con.execute("select request_id, rows_removed from ops.erasures where run_id = ? "
+                                       "order by request_id", [summary.run_id]).fetchall()
 
 
 def _quarantine_union(con: duckdb.DuckDBPyConnection) -> str:

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TextIO
 
 from orchestration.lib.paths import PROJECT_ROOT
-from orchestration.runner import CheckOutcome, RunInProgress, RunSummary, export_date_range, run_lock
+from orchestration.runner import CheckOutcome, RunInProgress, RunSummary, export_date_range, read_books, run_lock
 
 SPARK_WAREHOUSE_ENV = "JOURNEY_SPARK_WAREHOUSE"
 SPARK_PYTHON_ENV = "JOURNEY_SPARK_PYTHON"
@@ -217,9 +217,7 @@ class SparkRun:
         return outcome
 
     def spark_step(self, *args: str) -> dict:
-        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-        out = self._process([str(self.python), "-m", "orchestration.spark_steps", *args], env=env)
-        return json.loads(out.strip().splitlines()[-1])
+        return _step_result(self._process(_step_command(self.python, *args), env=_step_env()))
 
     def _process(self, command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
         self.log.write(f"$ {' '.join(command)}\n")
@@ -255,7 +253,7 @@ def _dbt_env(warehouse: Path, books: Path, generation: int) -> dict[str, str]:
 def _ingest(landing: Path, books: Path, build: Path, dates: set[date] | None, reports: Path,
             summary: RunSummary) -> None:
     """Load the new files of `dates` into the books' build file and judge them with the raw gates."""
-    from orchestration.lib.ingest import IngestError, load_source
+    from orchestration.lib.ingest import IngestError, load_source, new_load_id
     from orchestration.lib.privacy import privacy_key
     from orchestration.lib.warehouse import connect, ensure_tables
     from rules.contract import SOURCES
@@ -269,18 +267,12 @@ def _ingest(landing: Path, books: Path, build: Path, dates: set[date] | None, re
     try:
         ensure_tables(con)
         for source in SOURCES:
-            load_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{source}-{uuid.uuid4().hex[:8]}"
             try:
-                load_source(con, source, landing, load_id, datetime.now(UTC).replace(tzinfo=None),
+                load_source(con, source, landing, new_load_id(source), datetime.now(UTC).replace(tzinfo=None),
                             run_id=summary.run_id, dates=dates, privacy_key=key)
             except IngestError as exc:
                 raise StepFailed(f"[{source}] {exc}") from exc
-        summary.sources = con.execute(
-            "select source, sum(files_loaded), sum(rows_read), sum(rows_loaded), sum(rows_quarantined) "
-            "from ops.loads where run_id = ? group by source order by source", [summary.run_id]).fetchall()
-        summary.reasons = con.execute(
-            " union all ".join(f"select '{s}' as source, _rule, count(*) from quarantine.{s} group by all"
-                               for s in SOURCES) + " order by 1, 2").fetchall()
+        read_books(con, summary)
         files = con.execute("select count(*) from ops.loaded_files").fetchone()[0]
     finally:
         con.close()
@@ -345,12 +337,25 @@ def rollback_spark(warehouse: Path) -> int:
     if generations(warehouse)["previous"] is None:
         raise FileNotFoundError(f"{warehouse}: no previous generation to roll back to (a Spark warehouse keeps the "
                                 "published generation and the one before it)")
-    result = subprocess.run([str(spark_python()), "-m", "orchestration.spark_steps", "rollback", str(warehouse)],
-                            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(_step_command(spark_python(), "rollback", str(warehouse)), env=_step_env(),
+                            capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise FileNotFoundError((result.stderr.strip() or result.stdout.strip()).splitlines()[-1])
-    return json.loads(result.stdout.strip().splitlines()[-1])["published"]
+    return _step_result(result.stdout)["published"]
+
+
+def _step_command(python: Path, *args: str) -> list[str]:
+    """A step of orchestration/spark_steps.py, in a process of its own (the Derby metastore admits one JVM)."""
+    return [str(python), "-m", "orchestration.spark_steps", *args]
+
+
+def _step_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+
+
+def _step_result(stdout: str) -> dict:
+    """What a step printed as one JSON object on its last line."""
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def run_spark_pipeline(landing: Path, warehouse: Path | None, start: date | None = None, end: date | None = None,

@@ -31,12 +31,13 @@ import gzip
 import hashlib
 import re
 import tempfile
+import uuid
 import zlib
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -132,6 +133,11 @@ class _NewFile:
     parsed: int = 0  # records read into columns (the others are in _malformed)
     records: int = 0  # JSON: non-blank lines
     detail: str | None = None  # registry note
+
+
+def new_load_id(source_name: str) -> str:
+    """The id of one load of a source: its start time (UTC), the source and a random part."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{source_name}-{uuid.uuid4().hex[:8]}"
 
 
 def file_suffix(path: Path) -> str | None:

@@ -2,7 +2,6 @@
 
 
 import shutil
-import uuid
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +11,7 @@ import duckdb
 
 from orchestration.defs.partitions import dates_in
 from orchestration.defs.resources import WarehouseResource
-from orchestration.lib.ingest import IngestError, check_landing, load_source
+from orchestration.lib.ingest import IngestError, check_landing, load_source, new_load_id
 from orchestration.lib.privacy import (
     KEY_ENV,
     Erasure,
@@ -137,7 +136,7 @@ def _make_raw_asset(source_name: str, partitions_def: dg.PartitionsDefinition) -
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def _raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        load_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{source_name}-{uuid.uuid4().hex[:8]}"
+        load_id = new_load_id(source_name)
         try:
             con = warehouse.connect_build()
         except OSError as exc:  # a transient file-system problem: worth another try
