@@ -13,8 +13,8 @@
 
 -- The same table in the published generation a Spark run starts from (JOURNEY_SPARK_PREVIOUS_SUFFIX, set by
 -- `journey run --engine spark` when a generation is published), or none: on DuckDB (whose state lives in the table
--- itself, read as {{ this }} by an incremental build), on Spark's first run, in a full refresh, and where that
--- generation lacks the table. The customer-id map and the merge log read it, so that they survive runs on Spark,
+-- itself, read as {{ this }} by an incremental build), on Spark's first run, and where that generation lacks the
+-- table. A full refresh carries it on too: as on DuckDB, where these models are never rebuilt (full_refresh=false). The customer-id map and the merge log read it, so that they survive runs on Spark,
 -- where every model is otherwise rebuilt from raw history (docs/spark.md).
 {% macro previous_generation(relation) -%}
     {{ return(adapter.dispatch('previous_generation')(relation)) }}
@@ -27,8 +27,7 @@
 {% macro spark__previous_generation(relation) -%}
     {%- set previous = env_var('JOURNEY_SPARK_PREVIOUS_SUFFIX', '') -%}
     {%- set current = generation_suffix() -%}
-    {%- if not execute or not previous or not current or flags.FULL_REFRESH
-           or not relation.schema.endswith(current) -%}
+    {%- if not execute or not previous or not current or not relation.schema.endswith(current) -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set schema = relation.schema[:relation.schema | length - current | length] ~ previous -%}
