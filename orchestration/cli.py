@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "TYPE one of email, phone, account_id, loyalty_id, customer_id (blank lines and lines "
                         "starting with # are skipped)")
     forget.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
+    forget.add_argument("--engine", choices=ENGINES, default="duckdb", help=ENGINE_HELP)
     forget.add_argument("--reason", default="", help="why (kept in the suppression list beside the warehouse, "
                         "not in the published file; write a ticket number, not personal data)")
 
@@ -174,9 +175,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _spark(args: argparse.Namespace) -> int:
-    """run, backfill and rollback on Apache Spark (orchestration/spark_run.py)."""
+    """run, backfill, forget and rollback on Apache Spark (orchestration/spark_run.py)."""
     from orchestration.spark_run import SparkSetupError, resolve_spark_warehouse, rollback_spark, run_spark_pipeline
 
+    if args.command == "forget":
+        return _forget(args, spark=True)
     if args.command == "rollback":
         warehouse = resolve_spark_warehouse(args.warehouse)
         try:
@@ -193,18 +196,35 @@ def _spark(args: argparse.Namespace) -> int:
     return run_spark_pipeline(landing, args.warehouse)
 
 
-def _forget(args: argparse.Namespace) -> int:
+def _forget(args: argparse.Namespace, spark: bool = False) -> int:
+    """`journey forget`: on DuckDB the list beside the warehouse file, resolved in the published warehouse; on Spark
+    the list beside the Spark warehouse's books, resolved by the next Spark run in its published generation."""
     from orchestration.lib.privacy import PrivacyError, forget, suppressions_path
 
     identifiers = [(option, value) for option in ("email", "phone", "account_id", "loyalty_id", "customer_id")
                    for value in getattr(args, option)]
+    if spark:
+        from orchestration.spark_run import BOOKS, resolve_spark_warehouse
+
+        folder = resolve_spark_warehouse(args.warehouse)
+        folder.mkdir(parents=True, exist_ok=True)
+        listed_in = folder / BOOKS
+    else:
+        listed_in = args.warehouse
     try:
         if args.file:
             identifiers += read_identifier_file(args.file)
-        result = forget(args.warehouse, identifiers, args.reason)
+        result = forget(listed_in, identifiers, args.reason, resolve=not spark)
     except (PrivacyError, OSError) as exc:
         print(f"journey forget: {exc}", file=sys.stderr)
         return 2
+    if spark:
+        print(f"{result.request_id}: {result.identifiers} identifier(s) listed as keyed hashes in "
+              f"{suppressions_path(listed_in)}")
+        print("the next `journey run --engine spark` finds their customers and every linked identifier in the "
+              "published generation, removes every row of them from Spark's raw and quarantine tables, rebuilds, "
+              "and drops every generation that still holds them once the new one is published")
+        return 0
     print(f"{result.request_id}: {result.customers} customer(s) found in {args.warehouse}; "
           f"{result.identifiers} identifier(s) listed as keyed hashes in {suppressions_path(args.warehouse)}")
     if result.unresolved:

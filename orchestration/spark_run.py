@@ -47,6 +47,7 @@ SPARK_PYTHON_ENV = "JOURNEY_SPARK_PYTHON"
 SCHEMA_SUFFIX_ENV = "JOURNEY_SPARK_SCHEMA_SUFFIX"
 PREVIOUS_SUFFIX_ENV = "JOURNEY_SPARK_PREVIOUS_SUFFIX"
 BOOKS = "books.duckdb"
+ERASURE_FILE = "erasure.json"  # the erasure a run applies, until its generation is published
 DBT_DIR = PROJECT_ROOT / "dbt_project"
 
 
@@ -137,6 +138,8 @@ def _run(landing: Path, warehouse: Path, python: Path, start: date, end: date, p
         run = SparkRun(landing, warehouse, python, summary, log)
         steps = _Steps(progress, summary)
         dates = {start + timedelta(days=i) for i in range((end - start).days + 1)}
+        if run.erasure_requested() and not steps.run("erase (journey forget)", run.erase):
+            return summary
         if not (steps.run("ingest and raw gates", lambda: run.ingest(dates))
                 and steps.run("ship to Spark", run.ship) and steps.run("keep the books", run.keep_books)):
             return summary
@@ -174,7 +177,8 @@ class _Steps:
 
 
 class SparkRun:
-    """The steps of one Spark run, in order: ingest, ship, keep_books, dbt (seed, run), finish. `journey run --engine
+    """The steps of one Spark run, in order: erase (when `journey forget` listed someone), ingest, ship, keep_books,
+    dbt (seed, run), finish. `journey run --engine
     spark` runs them in one process; the Dagster assets of the Spark engine (orchestration/defs/spark) one per step.
     Each raises StepFailed with what went wrong; what a step learns goes into `summary`; the output of its processes
     into `log`."""
@@ -184,11 +188,39 @@ class SparkRun:
         self.books = warehouse / BOOKS
         self.build = self.books.with_name(self.books.name + ".build")
         self.reports = warehouse / "quality_reports"
+        self.erasure_file = warehouse / ERASURE_FILE
+
+    def erasure_requested(self) -> bool:
+        """Whether the suppression list beside the books holds requests no published generation applied yet."""
+        from orchestration.spark_privacy import pending_requests
+
+        return bool(pending_requests(self.books))
+
+    def erase(self) -> None:
+        """The Spark half of the pending erasures (orchestration/spark_privacy.py); what it did is kept in
+        `erasure.json` until the generation that applies it is published. Nothing pending: nothing kept."""
+        if not self.erasure_requested():
+            self.erasure_file.unlink(missing_ok=True)
+            return
+        outcome = self.spark_step("erase", str(self.warehouse), str(self.books))
+        tmp = self.erasure_file.with_name(self.erasure_file.name + ".tmp")
+        tmp.write_text(json.dumps(outcome) + "\n", encoding="utf-8")
+        tmp.replace(self.erasure_file)
+
+    def erasure(self):
+        """The erasure this run applies (a SparkErasure of requests still pending), or None."""
+        from orchestration.spark_privacy import SparkErasure, pending_requests
+
+        if not self.erasure_file.exists():
+            return None
+        erasure = SparkErasure.from_json(json.loads(self.erasure_file.read_text(encoding="utf-8")))
+        pending = {e.request_id for e in pending_requests(self.books)}
+        return erasure if erasure.requests and set(erasure.requests) <= pending else None
 
     def ingest(self, dates: set[date] | None) -> None:
         """Load the new files of `dates` (None: every date) into the books' build file and judge them with the raw
         gates; a first run that loaded no file stops here (an empty warehouse is a wrong landing folder)."""
-        _ingest(self.landing, self.books, self.build, dates, self.reports, self.summary)
+        _ingest(self.landing, self.books, self.build, dates, self.reports, self.summary, self.erasure())
 
     def ship(self) -> None:
         self.spark_step("ship", str(self.build), str(self.warehouse))
@@ -203,7 +235,9 @@ class SparkRun:
     def finish(self, generation: int) -> dict:
         """Prediction, mart gates, publishing; the gates and counts go into the summary. Raises StepFailed when a
         gate failed (the generation is then not published)."""
-        outcome = self.spark_step("finish", str(self.warehouse), str(generation), str(self.reports))
+        erasure = self.erasure()
+        outcome = self.spark_step("finish", str(self.warehouse), str(generation), str(self.reports),
+                                  *(["erasure"] if erasure else []))
         summary = self.summary
         summary.checks += [CheckOutcome(g["name"], g["asset"], g["passed"], True, g["detail"], g["expectations"])
                            for g in outcome["gates"]]
@@ -214,6 +248,11 @@ class SparkRun:
             failed = [g["name"] for g in outcome["gates"] if not g["passed"]]
             raise StepFailed(f"mart gate(s) {', '.join(failed)} failed: generation {generation} is not published; "
                              "the readers' views still show the previous one")
+        if erasure:  # published: the requests are applied (every other generation was dropped)
+            from orchestration.spark_privacy import record_in_books
+
+            summary.erasures = record_in_books(self.books, erasure, summary.run_id)
+            self.erasure_file.unlink()
         return outcome
 
     def spark_step(self, *args: str) -> dict:
@@ -251,11 +290,14 @@ def _dbt_env(warehouse: Path, books: Path, generation: int) -> dict[str, str]:
 
 
 def _ingest(landing: Path, books: Path, build: Path, dates: set[date] | None, reports: Path,
-            summary: RunSummary) -> None:
-    """Load the new files of `dates` into the books' build file and judge them with the raw gates."""
+            summary: RunSummary, erasure=None) -> None:
+    """Load the new files of `dates` into the books' build file and judge them with the raw gates. First the
+    suppression list goes into the books (ingestion drops rows of an erased person), with the books' half of an
+    `erasure` (a SparkErasure: the removed rows counted as suppressed)."""
     from orchestration.lib.ingest import IngestError, load_source, new_load_id
     from orchestration.lib.privacy import privacy_key
     from orchestration.lib.warehouse import connect, ensure_tables
+    from orchestration.spark_privacy import apply_to_books
     from rules.contract import SOURCES
 
     for leftover in (build, build.with_name(build.name + ".wal")):
@@ -266,6 +308,7 @@ def _ingest(landing: Path, books: Path, build: Path, dates: set[date] | None, re
     con = connect(str(build))
     try:
         ensure_tables(con)
+        apply_to_books(con, books, erasure)
         for source in SOURCES:
             try:
                 load_source(con, source, landing, new_load_id(source), datetime.now(UTC).replace(tzinfo=None),

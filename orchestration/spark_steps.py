@@ -11,6 +11,8 @@ another JVM. A step prints one JSON object on its last line of output.
 - `finish SPARK_WAREHOUSE GENERATION REPORTS`: the prediction step on the generation dbt just built, the mart gates
   (the same suites as on DuckDB, their violation counts computed by Spark SQL), and, only when every gate passed,
   publishing: the readers' views `marts.<table>` point at the generation's tables.
+- `erase SPARK_WAREHOUSE BOOKS`: the Spark half of the pending erasures (`journey forget --engine spark`):
+  orchestration/spark_privacy.py.
 - `rollback SPARK_WAREHOUSE`: the views point at the previous generation again (`journey rollback --engine spark`).
 - `views SPARK_WAREHOUSE`: each readers' view and the generation schema it reads.
 
@@ -246,8 +248,10 @@ def drop_generations(spark, keep: set[int]) -> list[int]:
     return sorted(dropped)
 
 
-def finish(spark_warehouse: Path, generation: int, reports: Path) -> dict[str, Any]:
-    """Prediction, mart gates and (when they pass) publishing of a generation; its counts for the summary."""
+def finish(spark_warehouse: Path, generation: int, reports: Path, erasure: bool = False) -> dict[str, Any]:
+    """Prediction, mart gates and (when they pass) publishing of a generation; its counts for the summary. A
+    generation that applied an erasure is published without a previous one: every other generation is dropped, as
+    they hold the erased person (orchestration/spark_privacy.py)."""
     from orchestration.lib.spark_predict import predict_in_session
 
     spark = spark_session(spark_warehouse)
@@ -258,7 +262,7 @@ def finish(spark_warehouse: Path, generation: int, reports: Path) -> dict[str, A
         if passed:
             point_views(spark, generation)
             state = generations(spark_warehouse)
-            new_state = {"published": generation, "previous": state["published"]}
+            new_state = {"published": generation, "previous": None if erasure else state["published"]}
             _write_generations(spark_warehouse, new_state)
             drop_generations(spark, {g for g in new_state.values() if g is not None})
         reader = SparkReader(spark, generation)
@@ -307,15 +311,20 @@ def main(argv: list[str]) -> int:
     step, *args = argv
     if step == "ship" and len(args) == 2:
         out: Any = ship(Path(args[0]), Path(args[1]))
-    elif step == "finish" and len(args) == 3:
-        out = finish(Path(args[0]), int(args[1]), Path(args[2]))
+    elif step == "finish" and len(args) in (3, 4) and args[3:] in ([], ["erasure"]):
+        out = finish(Path(args[0]), int(args[1]), Path(args[2]), erasure=args[3:] == ["erasure"])
+    elif step == "erase" and len(args) == 2:
+        from orchestration.spark_privacy import erase
+
+        out = erase(Path(args[0]), Path(args[1]))
     elif step == "rollback" and len(args) == 1:
         out = {"published": rollback(Path(args[0]))}
     elif step == "views" and len(args) == 1:
         out = published_views(Path(args[0]))
     else:
         print("usage: python -m orchestration.spark_steps ship BOOKS SPARK_WAREHOUSE | finish SPARK_WAREHOUSE "
-              "GENERATION REPORTS | rollback SPARK_WAREHOUSE | views SPARK_WAREHOUSE", file=sys.stderr)
+              "GENERATION REPORTS [erasure] | erase SPARK_WAREHOUSE BOOKS | rollback SPARK_WAREHOUSE | "
+              "views SPARK_WAREHOUSE", file=sys.stderr)
         return 2
     print(json.dumps(out, default=str))
     return 0

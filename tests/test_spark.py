@@ -31,7 +31,7 @@ from orchestration.definitions import NIGHTLY_JOB, build_definitions
 from orchestration.defs.partitions import partition_range_tags
 from orchestration.defs.resources import scoped_environment
 from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, customer_id_key
-from orchestration.lib.privacy import KEY_ENV, key_path
+from orchestration.lib.privacy import KEY_ENV, key_path, normalise, normalised_sql
 from orchestration.lib.spark_compare import compare_warehouses, spark_table_folder
 from orchestration.spark_run import SCHEMA_SUFFIX_ENV, SPARK_WAREHOUSE_ENV
 from orchestration.spark_steps import GENERATIONS_FILE
@@ -283,14 +283,7 @@ def test_the_second_night_carries_customer_ids_and_the_merge_log(landing, duck_n
             f"select count(coupon_code) from read_parquet('{warehouse}/tables/raw.db/orders/*/*.parquet', "
             "union_by_name = true)").fetchone()[0] == coupons
         assert all(raw[s] >= first_night[s] for s in SOURCES) and raw != first_night
-        id_map = "select node_id, customer_id, first_customer_id, is_active, assignment, previous_customer_id from {}"
-        merges = "select old_customer_id, new_customer_id, change_type, reason, identifier_count from {}"
-        for sql, name in ((id_map, "intermediate.int_identity__customer_id_map"), (merges, "marts.customer_merges")):
-            schema, table = name.split(".")
-            spark_rows = sorted(con.execute(sql.format(
-                f"read_parquet('{spark_table_folder(warehouse, schema, table, 2)}/*.parquet')")).fetchall(), key=str)
-            duck_rows = sorted(con.execute(sql.format(name)).fetchall(), key=str)
-            assert spark_rows == duck_rows, name
+        _assert_same_identity(con, warehouse, 2)
         assert con.execute("select count(*) from marts.customer_merges where change_type = 'merge'").fetchone()[0] > 0
         assert con.execute("select count(*) from intermediate.int_identity__customer_id_map "
                            "where assignment = 'inactive'").fetchone()[0] > 0
@@ -343,11 +336,120 @@ def test_rollback_and_a_failed_mart_gate(spark_build, spark_env):
     assert set(_step("views", str(warehouse), env=spark_env).values()) == {"marts__g2"}
 
 
-def _raw_rows(warehouse: Path) -> dict[str, int]:
-    """Rows of each raw table on Spark, read from its Parquet files (no Spark session needed)."""
-    con = duckdb.connect()
+def _assert_same_identity(con: duckdb.DuckDBPyConnection, warehouse: Path, generation: int) -> None:
+    """The customer-id map (every identifier's customer, first customer, state, assignment) and the merge log of a
+    Spark generation equal the DuckDB warehouse's (`con`)."""
+    id_map = "select node_id, customer_id, first_customer_id, is_active, assignment, previous_customer_id from {}"
+    merges = "select old_customer_id, new_customer_id, change_type, reason, identifier_count from {}"
+    for sql, name in ((id_map, "intermediate.int_identity__customer_id_map"), (merges, "marts.customer_merges")):
+        schema, table = name.split(".")
+        spark_rows = sorted(con.execute(sql.format(
+            f"read_parquet('{spark_table_folder(warehouse, schema, table, generation)}/*.parquet')")).fetchall(),
+            key=str)
+        duck_rows = sorted(con.execute(sql.format(name)).fetchall(), key=str)
+        assert spark_rows == duck_rows, name
+
+
+def test_an_erasure_on_spark_equals_duckdbs(landing, duck_nights, spark_build, spark_env, tmp_path):
+    """`journey forget --engine spark` of two people (a customer id a merge of the second night retired, and an
+    e-mail that quarantined rows hold), then a run without new files, against the same on a copy of the DuckDB
+    warehouse: the same raw and quarantined rows removed, the same books (rows moved from loaded and quarantined to
+    suppressed), the same people found, the same suppression list; the new generation's id map and merge log equal
+    DuckDB's, it holds nothing of them, and every older generation (they hold the people) is dropped."""
+    _, warehouse = spark_build
+    duck = tmp_path / "journey.duckdb"
+    shutil.copyfile(duck_nights[1], duck)
+    shutil.copyfile(key_path(duck_nights[1]), key_path(duck))
+    con = duckdb.connect(str(duck), read_only=True)
     try:
-        return {source: con.execute(f"select count(*) from read_parquet('{warehouse}/tables/raw.db/{source}/*/*.parquet', "
-                                    "union_by_name = true)").fetchone()[0] for source in SOURCES}
+        merged, merged_into = con.execute("select old_customer_id, new_customer_id from marts.customer_merges "
+                                          "where change_type = 'merge' order by 1 limit 1").fetchone()
+        quarantine = " union all ".join(f"select _record from quarantine.{s}" for s in SOURCES)
+        email = con.execute(f"select d.email from marts.dim_customers d join ({quarantine}) q "
+                            "on contains(lower(q._record), lower(d.email)) where d.customer_id <> ? "
+                            "group by 1 order by count(*) desc, 1 limit 1", [merged_into]).fetchone()[0]
     finally:
         con.close()
+    forget = ["forget", "--customer-id", merged, "--email", email, "--reason", "ticket 42"]
+    for args in ([*forget, "--warehouse", str(duck)], [*forget, "--engine", "spark", "--warehouse", str(warehouse)]):
+        listed = _journey(*args, env=spark_env)
+        assert listed.returncode == 0, listed.stdout + listed.stderr
+    runs = [_journey("run", "--landing", str(landing), "--warehouse", str(duck), env=spark_env),
+            _journey("run", "--engine", "spark", "--landing", str(landing), "--warehouse", str(warehouse),
+                     env=spark_env)]
+    for run in runs:
+        assert run.returncode == 0 and " applied: " in run.stdout, run.stdout[-4000:] + run.stderr[-3000:]
+    assert _generations(warehouse) == {"published": 3, "previous": None}
+    assert set(_step("views", str(warehouse), env=spark_env).values()) == {"marts__g3"}
+    assert not list((warehouse / "tables").glob("*__g[12].db")), "a generation holding the people was kept"
+    assert not (warehouse / "erasure.json").exists()
+    con = duckdb.connect(str(duck), read_only=True)
+    con.execute(f"attach '{warehouse / 'books.duckdb'}' as books (read_only)")
+    try:
+        assert _raw_rows(warehouse) == {s: con.execute(f"select count(*) from raw.{s}").fetchone()[0] for s in SOURCES}
+        assert _raw_rows(warehouse, "quarantine") == {
+            s: con.execute(f"select count(*) from quarantine.{s}").fetchone()[0] for s in SOURCES}
+        files = ("select source, file_path, rows_read, rows_loaded, rows_quarantined, rows_suppressed "
+                 "from {}.ops.loaded_files order by all")
+        duck_files = con.execute(files.format("journey")).fetchall()
+        assert con.execute(files.format("books")).fetchall() == duck_files
+        assert sum(f[-1] for f in duck_files) > 0
+        found = "select customers, identifiers from {}.ops.erasures"
+        assert con.execute(found.format("books")).fetchall() == con.execute(found.format("journey")).fetchall()
+        hashes = "select distinct hash from {}.ops.suppressions order by 1"
+        assert con.execute(hashes.format("books")).fetchall() == con.execute(hashes.format("journey")).fetchall()
+        _assert_same_identity(con, warehouse, 3)
+        customers = spark_table_folder(warehouse, "marts", "dim_customers", 3)
+        assert con.execute(f"select count(*) from read_parquet('{customers}/*.parquet') where lower(email) = lower(?)",
+                           [email]).fetchone()[0] == 0
+    finally:
+        con.close()
+
+
+def _raw_rows(warehouse: Path, schema: str = "raw") -> dict[str, int]:
+    """Rows of each raw (or quarantine) table on Spark, read from its Parquet files (no Spark session needed)."""
+    con = duckdb.connect()
+    try:
+        return {source: con.execute(f"select count(*) from read_parquet('{folder}/*/*.parquet', union_by_name = true)"
+                                    ).fetchone()[0] if list(folder.glob("*/*.parquet")) else 0
+                for source in SOURCES for folder in [warehouse / "tables" / f"{schema}.db" / source]}
+    finally:
+        con.close()
+
+
+NORMALISATION_CASES = [
+    ("email", " Ann.Lee@Example.COM\u00a0"), ("email", "\t\n"), ("email", "plain"),
+    ("phone", "+44 20 7946 0958"), ("phone", "(503) 245-8540"), ("phone", "1-503-245-8540"), ("phone", "+1 234"),
+    ("phone", "245-8540"), ("phone", "\u00a0+1 (503) 245 8540 "), ("phone", "2-503-245-8540"),
+    ("user_id", " U-17 "), ("loyalty_id", ""),
+]
+
+
+def test_spark_normalises_identifiers_as_ingestion_does(tmp_path):
+    """An erasure on Spark finds raw rows carrying a listed identifier by normalising and hashing it in Spark SQL
+    (privacy.normalised_sql, dialect spark): the same values as the Python and DuckDB normalisation, for e-mails
+    with spaces, case and a no-break space, and phones in every form the rule knows."""
+    script = (
+        "import json, sys\n"
+        "from pyspark.sql import SparkSession\n"
+        "from orchestration.lib.privacy import normalised_sql\n"
+        "spark = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false').getOrCreate()\n"
+        "cases = json.loads(sys.argv[1])\n"
+        "frame = spark.createDataFrame([(i, v) for i, (_, v) in enumerate(cases)], 'i int, value string')\n"
+        "out = [frame.where(f'i = {i}').selectExpr(normalised_sql(t, 'value', dialect='spark')).collect()[0][0]\n"
+        "       for i, (t, _) in enumerate(cases)]\n"
+        "print(json.dumps(out))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")}
+    result = subprocess.run([sys.executable, "-c", script, json.dumps(NORMALISATION_CASES)], env=env,
+                            capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    on_spark = json.loads(result.stdout.strip().splitlines()[-1])
+    con = duckdb.connect()
+    try:
+        on_duckdb = [con.execute(f"select {normalised_sql(t, '$v')}", {"v": v}).fetchone()[0]
+                     for t, v in NORMALISATION_CASES]
+    finally:
+        con.close()
+    assert on_spark == on_duckdb == [normalise(t, v) for t, v in NORMALISATION_CASES]
+    assert on_spark[3] == "+442079460958" and on_spark[1] is None

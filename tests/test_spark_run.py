@@ -163,3 +163,73 @@ def test_dim_customers_is_read_in_chunks_of_its_key_on_spark():
     assert chunked(select, None, 2_000_000, 500_000) == [select]  # no key: one read, the suite names the column
     assert chunked(select, "customer_id", 1_200_000, 500_000) == [
         f"{select} where pmod(hash(`customer_id`), 3) = {i}" for i in range(3)]
+
+
+def _books_with_two_files(path: Path) -> None:
+    from orchestration.lib.warehouse import connect, ensure_tables
+
+    con = connect(str(path))
+    try:
+        ensure_tables(con)
+        con.execute("insert into ops.loaded_files (source, file_path, file_sha256, rows_read, rows_loaded, "
+                    "rows_quarantined, status) values ('orders', 'orders/a.csv', 'h1', 10, 8, 2, 'loaded'), "
+                    "('reviews', 'reviews/b.csv', 'h2', 5, 5, 0, 'loaded')")
+        con.execute("insert into ops.field_issues (source, _source_file, _row_number, column_name) values "
+                    "('orders', 'orders/a.csv', 3, 'birth_date'), ('orders', 'orders/a.csv', 4, 'birth_date')")
+    finally:
+        con.close()
+
+
+def test_the_books_count_an_erasures_rows_once_and_list_its_identifiers(tmp_path, monkeypatch):
+    """The books' half of an erasure on Spark (orchestration/spark_privacy.py): the rows the Spark step removed move
+    from loaded / quarantined to suppressed in their files' books, their field issues go, and the person's node
+    hashes join ops.suppressions. Applied again (a run killed after it, run again: the Spark step returns the
+    same rows from privacy.erased_rows), nothing is counted twice."""
+    from orchestration.lib.privacy import KEY_ENV, forget
+    from orchestration.spark_privacy import SparkErasure, apply_to_books
+
+    monkeypatch.setenv(KEY_ENV, "k")
+    books = tmp_path / "books.duckdb"
+    _books_with_two_files(books)
+    request = forget(books, [("email", "ann@example.com")], "ticket 1").request_id
+    erasure = SparkErasure([request], 1, 2, ["hash-of-node-1", "hash-of-node-2"], {"raw.orders": 2},
+                           [["orders", "orders/a.csv", 3, "raw"], ["orders", "orders/a.csv", 9, "quarantine"],
+                            ["reviews", "reviews/b.csv", 1, "raw"]])
+    for attempt in range(2):
+        con = duckdb.connect(str(books))
+        try:
+            apply_to_books(con, books, erasure)
+            assert con.execute("select source, rows_read, rows_loaded, rows_quarantined, rows_suppressed "
+                               "from ops.loaded_files order by 1").fetchall() == [
+                ("orders", 10, 7, 1, 2), ("reviews", 5, 4, 0, 1)], attempt
+            assert con.execute("select _row_number from ops.field_issues").fetchall() == [(4,)]
+            hashes = {r[0] for r in con.execute("select hash from ops.suppressions").fetchall()}
+            assert {"hash-of-node-1", "hash-of-node-2"} <= hashes and len(hashes) == 3
+        finally:
+            con.close()
+
+
+def test_a_stale_erasure_file_is_not_applied(tmp_path, monkeypatch):
+    """erasure.json of a request that is no longer pending (its generation was published, the file left behind) is
+    ignored; without a pending request the erase step removes it and starts no Spark."""
+    import json
+
+    from orchestration.lib.privacy import KEY_ENV, forget
+    from orchestration.runner import RunSummary
+    from orchestration.spark_privacy import SparkErasure, record_in_books
+
+    monkeypatch.setenv(KEY_ENV, "k")
+    folder = tmp_path / "spark"
+    folder.mkdir()
+    books = folder / spark_run.BOOKS
+    _books_with_two_files(books)
+    request = forget(books, [("email", "ann@example.com")]).request_id
+    run = spark_run.SparkRun(SAMPLE_LANDING, folder, Path(sys.executable), RunSummary("r", False, False, folder), sys.stderr)
+    erasure = SparkErasure([request], 1, 1, ["h"], {"raw.orders": 1}, [])
+    run.erasure_file.write_text(json.dumps(erasure.__dict__), encoding="utf-8")
+    assert run.erasure_requested() and run.erasure() == erasure
+    assert record_in_books(books, erasure, "r") == [(request, 1)]
+    assert not run.erasure_requested() and run.erasure() is None
+    monkeypatch.setattr(run, "spark_step", lambda *a: pytest.fail("no Spark step without a pending request"))
+    run.erase()
+    assert not run.erasure_file.exists()

@@ -114,13 +114,18 @@ def normalise(node_type: str, value: str, country_code: str = DEFAULT_PHONE_COUN
     return text
 
 
-def normalised_sql(node_type: str, column: str, country_code: str = DEFAULT_PHONE_COUNTRY_CODE) -> str:
-    """The same normalisation in DuckDB SQL, for a text column."""
-    text = f"nullif(trim({column}, chr(32) || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160)), '')"
+def normalised_sql(node_type: str, column: str, country_code: str = DEFAULT_PHONE_COUNTRY_CODE,
+                   dialect: str = "duckdb") -> str:
+    """The same normalisation in SQL, for a text column: DuckDB's, or Spark's (`dialect="spark"`, for erasures on
+    the Spark engine: orchestration/spark_privacy.py)."""
+    chars = "chr(32) || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160)"
+    trimmed = f"btrim({column}, {chars})" if dialect == "spark" else f"trim({column}, {chars})"
+    text = f"nullif({trimmed}, '')"
     if node_type == "email":
         return f"lower({text})"
     if node_type == "phone":
-        digits = f"regexp_replace({text}, '[^0-9]', '', 'g')"
+        digits = (f"regexp_replace({text}, '[^0-9]', '')" if dialect == "spark"
+                  else f"regexp_replace({text}, '[^0-9]', '', 'g')")
         cc = country_code
         return (f"case when {text} is null then null "
                 f"when substr({text}, 1, 1) = '+' then case when length({digits}) between 8 and 15 then '+' || {digits} end "
@@ -192,9 +197,11 @@ class ForgetResult:
     unresolved: list[str] = field(default_factory=list)  # "type" of identifiers no customer holds (still listed)
 
 
-def forget(warehouse: Path, identifiers: list[tuple[str, str]], reason: str = "") -> ForgetResult:
+def forget(warehouse: Path, identifiers: list[tuple[str, str]], reason: str = "", resolve: bool = True) -> ForgetResult:
     """Append one suppression entry for the person(s) the identifiers resolve to. `identifiers` are
-    (option, value) pairs with option one of FORGET_TYPES. Reads the published warehouse (read-only) when it exists."""
+    (option, value) pairs with option one of FORGET_TYPES. Reads the published warehouse (read-only) when it exists
+    and `resolve` (the Spark engine lists the identifiers given: its run finds the person,
+    orchestration/spark_privacy.py)."""
     if not identifiers:
         raise PrivacyError("give at least one identifier (--email, --phone, --account-id, --loyalty-id, "
                            "--customer-id or --file)")
@@ -210,7 +217,7 @@ def forget(warehouse: Path, identifiers: list[tuple[str, str]], reason: str = ""
     key = privacy_key(warehouse)
     customers: set[str] = set()
     unresolved: list[str] = []
-    if warehouse.exists():
+    if resolve and warehouse.exists():
         con = duckdb.connect(str(warehouse), read_only=True)
         try:
             if _has_table(con, ID_MAP):
@@ -420,7 +427,7 @@ def apply_erasures(con: duckdb.DuckDBPyConnection, key: str, pending: list[Suppr
                         "and e._row_number = f._row_number)").fetchone()[0]
         if n:
             removed["ops.field_issues"] = n
-    _count_books(con)
+    count_erased_rows(con)
     # every other table: rows holding one of the person's values
     _erase_values(con)
     skip = {"ops.suppressions", "ops.erasures", "ops.loaded_files", "ops.loads"}
@@ -466,7 +473,7 @@ def _erase_values(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _count_books(con: duckdb.DuckDBPyConnection) -> None:
+def count_erased_rows(con: duckdb.DuckDBPyConnection) -> None:
     """The removed rows move from loaded / quarantined to suppressed in the books of their files."""
     ensure_rows_suppressed(con)
     con.execute(

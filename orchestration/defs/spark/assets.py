@@ -60,10 +60,11 @@ def _spark_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefi
     common = {"group_name": "spark", "kinds": {"spark"}, "partitions_def": partitions_def,
               "backfill_policy": dg.BackfillPolicy.single_run()}
 
-    @dg.asset(key=BOOKS_KEY, description="The new export files of the run's dates loaded into the books (DuckDB, "
-              "the contract's rules and books) and judged by the raw gates.", **common)
+    @dg.asset(key=BOOKS_KEY, description="The pending erasures (journey forget) applied to Spark's raw tables; the "
+              "new export files of the run's dates loaded into the books (DuckDB, the contract's rules and books) and "
+              "judged by the raw gates.", **common)
     def spark_books(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        summary, _ = _run(context, warehouse, "books", lambda run: run.ingest(dates_in(context)))
+        summary, _ = _run(context, warehouse, "books", lambda run: (run.erase(), run.ingest(dates_in(context))))
         return dg.MaterializeResult(metadata={
             "sources": dg.MetadataValue.md(_books_table(summary)),
             "raw_gates_passed": sum(c.passed for c in summary.checks)})
