@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--customer-id", default=None, help="default: a customer with a multi-touch conversion")
     report = sub.add_parser("report", help="draw the journey report: one self-contained HTML file of charts from the marts")
     report.add_argument("--warehouse", type=Path, help=WAREHOUSE_HELP)
+    report.add_argument("--engine", choices=ENGINES, default="duckdb", help=ENGINE_HELP)
     report.add_argument("--out", type=Path, default=None,
                         help="the HTML file to write (default: journey_report.html beside the quality reports, "
                              "JOURNEY_QUALITY_REPORTS or quality_reports/ beside the warehouse)")
@@ -180,6 +181,17 @@ def _spark(args: argparse.Namespace) -> int:
 
     if args.command == "forget":
         return _forget(args, spark=True)
+    if args.command == "report":
+        from orchestration.lib.report import REPORT_NAME, ReportError, write_report
+
+        folder = resolve_spark_warehouse(args.warehouse)
+        try:
+            out = write_report(folder, args.out or folder / "quality_reports" / REPORT_NAME, engine="spark")
+        except ReportError as exc:
+            print(f"journey report: {exc}", file=sys.stderr)
+            return 1
+        print(f"journey report: {out} (one HTML file, opens offline in any browser)")
+        return 0
     if args.command == "rollback":
         warehouse = resolve_spark_warehouse(args.warehouse)
         try:

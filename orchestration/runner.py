@@ -113,7 +113,7 @@ def execute(landing: Path, warehouse: Path, start: date | None = None, end: date
         with scoped_environment(**RUN_ENVIRONMENT):
             summary = _execute(landing, warehouse, tags, run_config(full_refresh), progress)
     if summary.exit_code == 0:
-        _write_report(summary)
+        write_run_report(summary)
     return summary
 
 
@@ -126,13 +126,15 @@ def report_path(warehouse: Path) -> Path:
     return warehouse_resource(warehouse).reports / REPORT_NAME
 
 
-def _write_report(summary: RunSummary) -> None:
-    """The journey report of the published warehouse. A report that cannot be drawn is said in the summary; the
-    warehouse is published and checked all the same, so the run does not fail for it."""
-    from orchestration.lib.report import write_report
+def write_run_report(summary: RunSummary, engine: str = "duckdb") -> None:
+    """The journey report of the published warehouse (on Spark: of the published generation, beside the Spark
+    warehouse's quality reports). A report that cannot be drawn is said in the summary; the warehouse is published
+    and checked all the same, so the run does not fail for it."""
+    from orchestration.lib.report import REPORT_NAME, write_report
 
+    out = report_path(summary.warehouse) if engine == "duckdb" else summary.warehouse / "quality_reports" / REPORT_NAME
     try:
-        summary.report = write_report(summary.warehouse, report_path(summary.warehouse))
+        summary.report = write_report(summary.warehouse, out, engine)
     except Exception as exc:  # noqa: BLE001 - any drawing error is reported, never fails a published run
         summary.report_error = f"{type(exc).__name__}: {exc}"
 

@@ -40,7 +40,15 @@ from pathlib import Path
 from typing import TextIO
 
 from orchestration.lib.paths import PROJECT_ROOT
-from orchestration.runner import CheckOutcome, RunInProgress, RunSummary, export_date_range, read_books, run_lock
+from orchestration.runner import (
+    CheckOutcome,
+    RunInProgress,
+    RunSummary,
+    export_date_range,
+    read_books,
+    run_lock,
+    write_run_report,
+)
 
 SPARK_WAREHOUSE_ENV = "JOURNEY_SPARK_WAREHOUSE"
 SPARK_PYTHON_ENV = "JOURNEY_SPARK_PYTHON"
@@ -119,7 +127,10 @@ def execute_spark(landing: Path, warehouse: Path, start: date | None = None, end
         if start is None and end is None:
             start, end = export_date_range(landing, books)
         start, end = start or end, end or start
-        return _run(landing, warehouse, python, start, end, progress)
+        summary = _run(landing, warehouse, python, start, end, progress)
+    if summary.exit_code == 0:
+        write_run_report(summary, engine="spark")
+    return summary
 
 
 def _say(progress: TextIO | None, text: str) -> None:

@@ -16,7 +16,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.lib.report import REPORT_NAME, ReportError, _box_statistics, build_charts, write_report
+from orchestration.lib.report import (
+    REPORT_NAME,
+    ReportError,
+    _box_statistics,
+    build_charts,
+    build_spark_charts,
+    write_report,
+)
 
 CHARTS = ("funnel", "sankey", "attribution", "retention", "stages", "lifecycle", "revenue", "prediction", "quality")
 
@@ -141,6 +148,42 @@ def test_charts_show_the_marts_numbers(tmp_path):
     quality = {(t.name, t.yaxis): list(t.y) for t in by_key["quality"].figure.data}
     assert quality[("orders", "y")] == [90, 50] and quality[("orders", "y2")] == [10, 0]
     assert quality[("reviews", "y")] == [5] and quality[("reviews", "y2")] == [1]
+
+
+def spark_folder_of(warehouse: Path, folder: Path, generation: int = 3) -> Path:
+    """A Spark warehouse folder as `journey run --engine spark` leaves it, holding the marts of a DuckDB warehouse:
+    each mart's Parquet files in tables/marts__g<N>.db/<table>/, the books' ops.loaded_files, generations.json."""
+    tables = folder / "tables" / f"marts__g{generation}.db"
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{warehouse}' as w (read_only)")
+        for (table,) in con.execute("select table_name from information_schema.tables "
+                                    "where table_catalog = 'w' and table_schema = 'marts'").fetchall():
+            (tables / table).mkdir(parents=True)
+            con.execute(f"copy w.marts.{table} to '{tables / table / 'part-00000.parquet'}' (format parquet)")
+        con.execute(f"attach '{folder / 'books.duckdb'}' as books")
+        con.execute("create schema books.ops")
+        con.execute("create table books.ops.loaded_files as select * from w.ops.loaded_files")
+    finally:
+        con.close()
+    (folder / "generations.json").write_text(f'{{"published": {generation}, "previous": null}}\n', encoding="utf-8")
+    return folder
+
+
+def test_the_report_of_a_spark_warehouse_reads_its_published_generation(tmp_path):
+    """`journey report --engine spark`: the same charts and facts from the Parquet files of the published generation
+    and the books as from the DuckDB warehouse holding the same marts; a folder without a published generation is
+    a clear error."""
+    warehouse = tiny_warehouse(tmp_path / "w.duckdb")
+    folder = spark_folder_of(warehouse, tmp_path / "spark")
+    on_spark, spark_facts = build_spark_charts(folder)
+    on_duckdb, duck_facts = build_charts(warehouse)
+    assert [c.figure.to_json() for c in on_spark] == [c.figure.to_json() for c in on_duckdb]
+    assert {k: v for k, v in spark_facts.items() if k not in ("warehouse", "drawn at")} == {
+        k: v for k, v in duck_facts.items() if k not in ("warehouse", "drawn at")}
+    (folder / "generations.json").write_text('{"published": null, "previous": null}\n', encoding="utf-8")
+    with pytest.raises(ReportError, match="no published generation"):
+        build_spark_charts(folder)
 
 
 def test_box_statistics_are_tukeys_boxes_worked_out_in_duckdb():

@@ -195,6 +195,16 @@ def test_the_spark_run_prints_the_duckdb_runs_summary(duck_nights, spark_build):
     assert int(duck_checks.split()[1]) >= passed
 
 
+def test_the_spark_run_writes_the_journey_report(spark_build):
+    """The first night's run drew the journey report of its published generation (read from the Parquet files, no
+    Spark session) beside its quality reports, and named it last, as the DuckDB run does."""
+    out, warehouse = spark_build
+    report = warehouse / "quality_reports" / "journey_report.html"
+    assert f"journey report (open in a browser): {report}" in out.strip().splitlines()[-1]
+    page = report.read_text(encoding="utf-8")
+    assert 'id="attribution"' in page and "marts.fct_funnels" in page
+
+
 def test_readers_see_the_published_generation(spark_build, spark_env):
     """The readers' views of `marts` read the published generation's tables; raw history lives in Spark and the
     books keep the registry only."""

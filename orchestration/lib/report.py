@@ -46,10 +46,11 @@ class Chart:
     empty: bool = False  # no rows to draw (the chart says so)
 
 
-def write_report(warehouse: Path, out: Path) -> Path:
+def write_report(warehouse: Path, out: Path, engine: str = "duckdb") -> Path:
     """Draw the report of `warehouse` into `out` (written to a temporary file, then renamed: a reader of the old
-    report never sees half a page). Raises ReportError when the warehouse cannot be drawn."""
-    charts, facts = build_charts(warehouse)
+    report never sees half a page). With engine "spark", `warehouse` is a Spark warehouse folder and the report
+    reads its published generation (spark_connection). Raises ReportError when the warehouse cannot be drawn."""
+    charts, facts = build_charts(warehouse) if engine == "duckdb" else build_spark_charts(warehouse)
     page = render_page(charts, facts)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -73,19 +74,56 @@ def build_charts(warehouse: Path) -> tuple[list[Chart], dict[str, str]]:
     except duckdb.Error as exc:
         raise ReportError(f"cannot open {warehouse} read-only: {exc}") from exc
     try:
-        present = {f"{s}.{t}" for s, t in con.execute(
-            "select table_schema, table_name from information_schema.tables").fetchall()}
-        missing = [t for t in REQUIRED_TABLES if t not in present]
-        if missing:
-            raise ReportError(f"{warehouse} lacks {', '.join(missing)}: not a built journey warehouse "
-                              "(run `journey run` first)")
-        charts = [funnel_chart(con), sankey_chart(con), attribution_chart(con), retention_chart(con),
-                  stages_chart(con), lifecycle_chart(con), revenue_chart(con), prediction_chart(con, present),
-                  quality_chart(con)]
-        facts = _facts(con, warehouse)
+        return charts_of(con, warehouse)
     finally:
         con.close()
-    return charts, facts
+
+
+def build_spark_charts(folder: Path) -> tuple[list[Chart], dict[str, str]]:
+    con = spark_connection(Path(folder))
+    try:
+        return charts_of(con, Path(folder))
+    finally:
+        con.close()
+
+
+def spark_connection(folder: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB whose `marts.<table>` are views over the Parquet files of a Spark warehouse folder's
+    published generation (`tables/marts__g7.db/<table>/`) and whose `ops.loaded_files` is its books' (read-only):
+    the report's SQL runs unchanged, and no Spark session is started. A local warehouse folder only: on a cluster,
+    the tables live in its object store."""
+    from orchestration.spark_run import BOOKS
+    from orchestration.spark_steps import generations
+
+    published = generations(folder)["published"] if folder.exists() else None
+    tables = folder / "tables" / f"marts__g{published}.db"
+    if published is None or not tables.is_dir() or not (folder / BOOKS).exists():
+        raise ReportError(f"no published generation in {folder} (run `journey run --engine spark` first, or pass "
+                          "--warehouse)")
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    con.execute(f"attach '{folder / BOOKS}' as books (read_only)")
+    con.execute("create schema marts")
+    con.execute("create schema ops")
+    con.execute("create view ops.loaded_files as select * from books.ops.loaded_files")
+    for table in sorted(tables.iterdir()):
+        if table.is_dir() and any(table.glob("*.parquet")):
+            con.execute(f"create view marts.\"{table.name}\" as select * from read_parquet('{table}/*.parquet')")
+    return con
+
+
+def charts_of(con: duckdb.DuckDBPyConnection, warehouse: Path) -> tuple[list[Chart], dict[str, str]]:
+    """Every chart, and the facts of the page's head, from a connection whose `marts` and `ops` are a warehouse's."""
+    present = {f"{s}.{t}" for s, t in con.execute(
+        "select table_schema, table_name from information_schema.tables").fetchall()}
+    missing = [t for t in REQUIRED_TABLES if t not in present]
+    if missing:
+        raise ReportError(f"{warehouse} lacks {', '.join(missing)}: not a built journey warehouse "
+                          "(run `journey run` first)")
+    charts = [funnel_chart(con), sankey_chart(con), attribution_chart(con), retention_chart(con),
+              stages_chart(con), lifecycle_chart(con), revenue_chart(con), prediction_chart(con, present),
+              quality_chart(con)]
+    return charts, _facts(con, warehouse)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
