@@ -87,8 +87,20 @@ def pending_requests(books: Path) -> list[SuppressionEntry]:
 
 
 # ------------------------------------------------------------------------------------------ in Spark
+CARRIED_SUFFIX = "__erasure"  # the schemas of the carried id map and merge log without the person (JOURNEY_SPARK_PREVIOUS_SUFFIX)
+SCRATCH = "__erasing"  # a raw or quarantine table's kept rows of the loads being rewritten
+LOADS_PROPERTY = "journey.erasure.loads"  # on a scratch table: the loads it rewrites (set once it is complete)
+
+
 def erase(spark_warehouse: Path, books: Path) -> dict[str, Any]:
-    """The Spark half of the pending erasures (see the module's docstring); returns a SparkErasure as a dict."""
+    """The Spark half of the pending erasures (see the module's docstring); returns a SparkErasure as a dict.
+
+    Idempotent, so a run killed anywhere is simply run again: the published generation is only read (the carried
+    state without the person is written beside it, in the schemas `intermediate__erasure` and `marts__erasure`),
+    so a second attempt finds the person again; the removed rows' keys are kept in privacy.erased_rows before any
+    is removed; a load's rewrite goes through a scratch table holding its kept rows, which a second attempt finishes
+    first. The privacy key and the person's values reach Spark as rows of small tables joined to the data, never as
+    literals of a plan (which error messages print)."""
     from orchestration.lib.spark_session import spark_session
     from orchestration.spark_steps import generations
 
@@ -105,19 +117,21 @@ def erase(spark_warehouse: Path, books: Path) -> dict[str, Any]:
     # the loads to rewrite are found by Spark: the Derby metastore cannot parse a partition filter on `_load_id`
     spark.conf.set("spark.sql.hive.metastorePartitionPruning", "false")
     try:
+        for table in _scratch_tables(spark):  # a rewrite a killed attempt left half done
+            _finish_rewrite(spark, table)
         published = generations(spark_warehouse)["published"]
-        person = _find_person(spark, key, {h for e in pending for h in e.hashes}, published)
+        keyed = _Keyed(spark, key)
+        person = _find_person(spark, keyed, {h for e in pending for h in e.hashes}, published)
         listed = _listed_hashes(books) | {h for e in read_suppressions(books) for h in e.hashes} | set(person.hashes)
-        found = _find_rows(spark, key, listed, person)
-        found = found.localCheckpoint() if found is not None else None  # read before anything is removed
+        found = _find_rows(spark, keyed, listed, person)
         _remember(spark, found, requests)
-        removed = _remove_rows(spark, found)
-        removed |= _clean_carried_state(spark, published, person.values)
-        erased_rows = _remembered(spark, requests)
+        _remove_rows(spark, requests)
+        carried = _carry_state(spark, published, person.values)
+        erased_rows, removed = _remembered(spark, requests)
     finally:
         spark.stop()
-    return SparkErasure(requests, len(person.customers), len(person.nodes), sorted(person.hashes), removed,
-                        erased_rows).__dict__
+    return SparkErasure(requests, len(person.customers), len(person.nodes), sorted(person.hashes),
+                        removed | carried, erased_rows).__dict__
 
 
 @dataclass
@@ -136,6 +150,30 @@ class _Person:
         return {v for v in values if v}
 
 
+class _Keyed:
+    """The keyed hash (privacy.node_hash: sha256 of `key|node id`) in Spark, with the key as a one-row table."""
+
+    def __init__(self, spark, key: str):
+        from pyspark.sql import functions as F
+
+        self.F = F
+        self.key = F.broadcast(spark.createDataFrame([(key,)], "_erase_key string"))
+        self.spark = spark
+        self._secret = key
+
+    def hash(self, node_id: str) -> str:
+        """A node's keyed hash, worked out here (a hash is no personal data: it goes into the books' list)."""
+        return node_hash(self._secret, node_id)
+
+    def matching(self, frame, node_id, hashes: set[str]):
+        """The rows of `frame` whose node id (a Column) hashes to one of `hashes`."""
+        F = self.F
+        listed = F.broadcast(self.spark.createDataFrame([(h,) for h in sorted(hashes)] or [("",)], "_erase_hash string"))
+        hashed = frame.crossJoin(self.key).withColumn(
+            "_erase_hashed", F.sha2(F.concat(F.col("_erase_key"), F.lit("|"), node_id), 256))
+        return hashed.join(listed, F.col("_erase_hashed") == F.col("_erase_hash"), "left_semi").select(*frame.columns)
+
+
 def _table(spark, qualified: str, generation: int | None):
     """A table of the published generation (`intermediate.x` -> `intermediate__g7.x`), or None."""
     from orchestration.lib.spark_session import in_generation
@@ -146,12 +184,10 @@ def _table(spark, qualified: str, generation: int | None):
     return spark.table(name) if spark.catalog.tableExists(name) else None
 
 
-def _find_person(spark, key: str, hashes: set[str], generation: int | None) -> _Person:
-    """The person's customers, nodes and records in the published generation (apply_erasures' first step)."""
+def _find_person(spark, keyed: _Keyed, hashes: set[str], generation: int | None) -> _Person:
+    """The person's customers, nodes and records in the published generation (apply_erasures' first step; a
+    customer id given is found as DuckDB's `journey forget` finds it: current, first, or retired by a merge)."""
     from pyspark.sql import functions as F
-
-    def keyed(expression):
-        return F.sha2(F.concat(F.lit(key + "|"), expression), 256)
 
     customers: set[str] = set()
     current: set[str] = set()
@@ -159,14 +195,15 @@ def _find_person(spark, key: str, hashes: set[str], generation: int | None) -> _
     records: set[tuple[str, str]] = set()
     id_map = _table(spark, ID_MAP, generation)
     merges = _table(spark, MERGES, generation)
-    listed = list(hashes)
     if id_map is not None:
-        customers = _values(id_map.where(
-            keyed(F.col("node_id")).isin(listed)
-            | keyed(F.concat(F.lit("customer_id:"), F.col("customer_id"))).isin(listed)
-            | keyed(F.concat(F.lit("customer_id:"), F.col("first_customer_id"))).isin(listed)), "customer_id")
-        if merges is not None:  # the ids they were merged into
-            frontier = set(customers)
+        customers = _values(keyed.matching(id_map, F.col("node_id"), hashes), "customer_id")
+        for column in ("customer_id", "first_customer_id"):
+            customers |= _values(keyed.matching(id_map, F.concat(F.lit("customer_id:"), F.col(column)), hashes),
+                                 "customer_id")
+        if merges is not None:  # an old id given, and the ids they were all merged into
+            frontier = customers | _values(keyed.matching(
+                merges, F.concat(F.lit("customer_id:"), F.col("old_customer_id")), hashes), "old_customer_id")
+            customers |= frontier
             for _ in range(MAX_MERGE_HOPS):
                 new = _values(merges.where(F.col("old_customer_id").isin(sorted(frontier))), "new_customer_id")
                 frontier = new - customers
@@ -174,9 +211,9 @@ def _find_person(spark, key: str, hashes: set[str], generation: int | None) -> _
                     break
                 customers |= frontier
         current = set(customers)  # as `journey forget` on DuckDB lists them: their customer ids are listed too
-        nodes = _values(id_map.where(
-            F.col("customer_id").isin(sorted(customers)) | F.col("first_customer_id").isin(sorted(customers))
-            | keyed(F.col("node_id")).isin(listed)), "node_id")
+        nodes = _values(id_map.where(F.col("customer_id").isin(sorted(customers))
+                                     | F.col("first_customer_id").isin(sorted(customers))), "node_id")
+        nodes |= _values(keyed.matching(id_map, F.col("node_id"), hashes), "node_id")
         if merges is not None:  # the ids merged or re-keyed into theirs, at any remove, then every old id of them
             frontier = set(customers)
             for _ in range(MAX_MERGE_HOPS):
@@ -191,7 +228,7 @@ def _find_person(spark, key: str, hashes: set[str], generation: int | None) -> _
     if record_customers is not None and customers:
         records = {(r[0], r[1]) for r in record_customers.where(F.col("customer_id").isin(sorted(customers)))
                    .select("source_name", "record_id").distinct().collect()}
-    hashes = {node_hash(key, n) for n in nodes | {f"customer_id:{c}" for c in current}}
+    hashes = {keyed.hash(n) for n in nodes | {f"customer_id:{c}" for c in current}}
     return _Person(customers, nodes, records, hashes)
 
 
@@ -212,58 +249,56 @@ def _listed_hashes(books: Path) -> set[str]:
         con.close()
 
 
-def _find_rows(spark, key: str, listed: set[str], person: _Person):
+def _find_rows(spark, keyed: _Keyed, listed: set[str], person: _Person):
     """The keys of the raw and quarantined rows to remove: (source, kind, _source_file, _row_number, _load_id)."""
     from pyspark.sql import functions as F
 
-    listed_list = sorted(listed)
-    values = sorted(person.values)
-    long_values = [v.lower() for v in values if len(v) >= 6]
+    keys = ["_source_file", "_row_number", LOAD]
+    records = F.broadcast(spark.createDataFrame(sorted(person.records) or [("", "")],
+                                                "_erase_source string, _erase_record string"))
+    values = F.broadcast(spark.createDataFrame([(v.lower(),) for v in sorted(person.values) if len(v) >= 6]
+                                               or [("\u0000" * 6,)], "_erase_value string"))
     found = None
     for name, source in SOURCES.items():
-        record_ids = sorted(r for s, r in person.records if s == name)
         for kind in ("raw", "quarantine"):
             table = f"{kind}.{name}"
             if not spark.catalog.tableExists(table):
                 continue
             frame = spark.table(table)
-            columns = set(frame.columns)
+            columns = {source.key, *SOURCE_IDENTIFIERS[name]}
             if kind == "raw":
-                fields = {c: F.col(c) for c in {source.key, *SOURCE_IDENTIFIERS[name]} if c in columns}
+                columns &= set(frame.columns)
+                fields = frame.select(*keys, *(F.col(c).cast("string").alias(f"_erase_{c}") for c in columns))
             else:  # the quarantined record's fields, as apply_erasures reads them
-                fields = {c: F.get_json_object(F.col("_record"), f"$.{c}")
-                          for c in {source.key, *SOURCE_IDENTIFIERS[name]}}
-                frame = frame.select("*", *(value.alias(f"_erase_{c}") for c, value in fields.items()))
-                fields = {c: F.col(f"_erase_{c}") for c in fields}
-            condition = F.lit(False)
-            if record_ids and source.key in fields:
-                condition = condition | F.coalesce(fields[source.key].cast("string").isin(record_ids), F.lit(False))
-            for column, node_type in SOURCE_IDENTIFIERS[name].items():
-                if column in fields:
-                    normalised = normalised_sql(node_type, f"`_erase_{column}`" if kind == "quarantine"
-                                                else f"`{column}`", dialect="spark")
-                    hashed = F.sha2(F.concat(F.lit(f"{key}|{node_type}:"), F.expr(normalised)), 256)
-                    condition = condition | F.coalesce(hashed.isin(listed_list), F.lit(False))
-            if kind == "quarantine" and long_values:
-                text = F.lower(F.col("_record"))
-                for value in long_values:
-                    condition = condition | F.coalesce(F.instr(text, value) > 0, F.lit(False))
-            rows = frame.where(condition).select(
-                F.lit(name).alias("source"), F.lit(kind).alias("kind"), "_source_file", "_row_number", LOAD)
-            found = rows if found is None else found.unionByName(rows)
-    return found
+                fields = frame.select(*keys, *(F.get_json_object(F.col("_record"), f"$.{c}").alias(f"_erase_{c}")
+                                               for c in columns))
+            parts = []
+            if source.key in columns:  # the person's records
+                parts.append(fields.join(records.where(F.col("_erase_source") == name),
+                                         F.col(f"_erase_{source.key}") == F.col("_erase_record"), "left_semi"))
+            for column, node_type in SOURCE_IDENTIFIERS[name].items():  # a listed identifier, however spelled
+                if column in columns:
+                    normalised = F.expr(normalised_sql(node_type, f"`_erase_{column}`", dialect="spark"))
+                    parts.append(keyed.matching(fields, F.concat(F.lit(f"{node_type}:"), normalised), listed))
+            if kind == "quarantine":  # a record whose text holds one of their values
+                text = frame.select(*keys, F.lower(F.col("_record")).alias("_erase_text"))
+                parts.append(text.join(values, F.instr(F.col("_erase_text"), F.col("_erase_value")) > 0, "left_semi"))
+            for part in parts:
+                rows = part.select(F.lit(name).alias("source"), F.lit(kind).alias("kind"), *keys)
+                found = rows if found is None else found.unionByName(rows)
+    return found.distinct().localCheckpoint() if found is not None else None  # read before anything is removed
 
 
 def _remember(spark, found, requests: list[str]) -> None:
     """Append the found rows' keys to privacy.erased_rows (those it does not hold yet), before they are removed."""
     from pyspark.sql import functions as F
 
-    if found is None:
-        return
     spark.sql("create database if not exists privacy")
     if not spark.catalog.tableExists(ERASED_ROWS):
         spark.sql(f"create table {ERASED_ROWS} (source string, kind string, _source_file string, _row_number bigint, "
                   f"{LOAD} string, requests string) using parquet")
+    if found is None:
+        return
     keys = ["source", "kind", "_source_file", "_row_number", LOAD]
     new = found.join(spark.table(ERASED_ROWS).select(*keys), keys, "left_anti").distinct()
     new = new.withColumn("requests", F.lit(",".join(sorted(requests)))).localCheckpoint()
@@ -271,73 +306,102 @@ def _remember(spark, found, requests: list[str]) -> None:
         new.select(*keys, "requests").write.insertInto(ERASED_ROWS)
 
 
-def _remembered(spark, requests: list[str]) -> list[list[Any]]:
-    """The removed rows of these requests (this attempt's and an earlier, interrupted one's), for the books."""
+def _of_requests(spark, requests: list[str]):
+    """privacy.erased_rows of these requests (this attempt's and an earlier, interrupted one's)."""
     from pyspark.sql import functions as F
 
-    if not spark.catalog.tableExists(ERASED_ROWS):
-        return []
     wanted = F.arrays_overlap(F.split(F.col("requests"), ","), F.array(*(F.lit(r) for r in requests)))
-    return [[r[0], r[1], r[2], r[3]] for r in spark.table(ERASED_ROWS).where(wanted)
+    return spark.table(ERASED_ROWS).where(wanted)
+
+
+def _remembered(spark, requests: list[str]) -> tuple[list[list[Any]], dict[str, int]]:
+    """The removed rows of these requests, for the books, and their count per table."""
+    rows = [[r[0], r[1], r[2], r[3]] for r in _of_requests(spark, requests)
             .select("source", "_source_file", "_row_number", "kind").distinct().collect()]
+    counts: dict[str, int] = {}
+    for source, _, _, kind in rows:
+        counts[f"{kind}.{source}"] = counts.get(f"{kind}.{source}", 0) + 1
+    return rows, counts
 
 
-def _remove_rows(spark, found) -> dict[str, int]:
-    """Rewrite the loads holding found rows without them (a load left empty loses its partition)."""
+def _remove_rows(spark, requests: list[str]) -> None:
+    """Rewrite each load holding a row of these requests without it (a load left empty loses its partition)."""
     from pyspark.sql import functions as F
 
-    removed: dict[str, int] = {}
-    if found is None:
-        return removed
-    for (name, kind) in found.select("source", "kind").distinct().collect():
+    erased = _of_requests(spark, requests).localCheckpoint()
+    for (name, kind) in erased.select("source", "kind").distinct().collect():
         table = f"{kind}.{name}"
-        keys = found.where((F.col("source") == name) & (F.col("kind") == kind)).select(
-            "_source_file", "_row_number", LOAD).distinct().localCheckpoint()
+        keys = erased.where((F.col("source") == name) & (F.col("kind") == kind)).select(
+            "_source_file", "_row_number", LOAD).distinct()
         loads = sorted(r[0] for r in keys.select(LOAD).distinct().collect())
-        scratch = f"{kind}.{name}__erasing"
-        spark.sql(f"drop table if exists {scratch}")
         rows = spark.table(table).where(F.col(LOAD).isin(loads))
+        if not rows.join(keys, ["_source_file", "_row_number", LOAD], "left_semi").limit(1).count():
+            continue  # removed by an earlier attempt
         keep = rows.join(keys, ["_source_file", "_row_number", LOAD], "left_anti").select(*spark.table(table).columns)
+        scratch = table + SCRATCH
+        spark.sql(f"drop table if exists {scratch}")  # unfinished (no loads property): nothing was overwritten
         keep.write.format("parquet").saveAsTable(scratch)
-        before = rows.count()
-        kept_loads = {r[0] for r in spark.table(scratch).select(LOAD).distinct().collect()}
+        spark.sql(f"alter table {scratch} set tblproperties ('{LOADS_PROPERTY}' = '{','.join(loads)}')")
+        _finish_rewrite(spark, scratch)
+
+
+def _scratch_tables(spark) -> list[str]:
+    return [f"{kind}.{t.name}" for kind in ("raw", "quarantine") if spark.catalog.databaseExists(kind)
+            for t in spark.catalog.listTables(kind) if t.name.endswith(SCRATCH)]
+
+
+def _finish_rewrite(spark, scratch: str) -> None:
+    """Overwrite the scratch's loads of its table with its rows and drop the loads left empty, then the scratch. A
+    scratch without its loads property was not complete: nothing was overwritten from it, it is dropped."""
+    table = scratch[: -len(SCRATCH)]
+    properties = {r[0]: r[1] for r in spark.sql(f"show tblproperties {scratch}").collect()}
+    if LOADS_PROPERTY in properties:
+        loads = set(properties[LOADS_PROPERTY].split(","))
         spark.sql(f"insert overwrite table {table} partition ({LOAD}) select * from {scratch}")
-        for load in set(loads) - kept_loads:
+        kept = {r[0] for r in spark.table(scratch).select(LOAD).distinct().collect()}
+        for load in sorted(loads - kept):
             spark.sql(f"alter table {table} drop if exists partition ({LOAD} = '{load}')")
-        removed[table] = before - spark.table(scratch).count()
-        spark.sql(f"drop table {scratch}")
-    return {t: n for t, n in removed.items() if n}
+    spark.sql(f"drop table {scratch}")
 
 
-def _clean_carried_state(spark, generation: int | None, values: set[str]) -> dict[str, int]:
-    """The published generation's id map and merge log, which the next build carries on, without the person."""
+def _carry_state(spark, generation: int | None, values: set[str]) -> dict[str, int]:
+    """The published generation's id map and merge log, which the new build carries on, without the person's rows,
+    into `intermediate__erasure` and `marts__erasure` (the run's dbt build reads them there: JOURNEY_SPARK_PREVIOUS_
+    SUFFIX); the published generation itself stays as it is until the new one replaces it."""
     from pyspark.sql import functions as F
 
     from orchestration.lib.spark_session import in_generation
 
     removed: dict[str, int] = {}
-    if generation is None or not values:
+    if generation is None:
         return removed
-    wanted = sorted(values)
+    person = F.broadcast(spark.createDataFrame([(v,) for v in sorted(values)], "_erase_value string"))
     for qualified in (ID_MAP, MERGES):
-        name = in_generation(qualified, generation)
-        if not spark.catalog.tableExists(name):
+        source = in_generation(qualified, generation)
+        if not spark.catalog.tableExists(source):
             continue
-        frame = spark.table(name)
-        text = [f.name for f in frame.schema.fields if f.dataType.simpleString() == "string"]
-        holds = F.lit(False)
+        schema, name = qualified.split(".")
+        target = f"{schema}{CARRIED_SUFFIX}.{name}"
+        frame = spark.table(source)
+        numbered = frame.withColumn("_erase_row", F.monotonically_increasing_id()).localCheckpoint()
+        holding = None
+        text = [f.name for f in frame.schema.fields if f.dataType.simpleString() == "string"] if values else []
         for column in text:
-            holds = holds | F.coalesce(F.col(column).isin(wanted), F.lit(False))
-        count = frame.where(holds).count()
-        if not count:
-            continue
-        scratch = f"{name}__erasing"
-        spark.sql(f"drop table if exists {scratch}")
-        frame.where(~holds).write.format("parquet").saveAsTable(scratch)
-        spark.sql(f"insert overwrite table {name} select * from {scratch}")
-        spark.sql(f"drop table {scratch}")
-        removed[qualified] = count
-    return removed
+            part = numbered.join(person, F.col(column) == F.col("_erase_value"), "left_semi").select("_erase_row")
+            holding = part if holding is None else holding.unionByName(part)
+        kept = numbered if holding is None else numbered.join(holding, "_erase_row", "left_anti")
+        kept = kept.select(*frame.columns)
+        spark.sql(f"create database if not exists {schema}{CARRIED_SUFFIX}")
+        spark.sql(f"drop table if exists {target}")
+        kept.write.format("parquet").saveAsTable(target)
+        removed[qualified] = frame.count() - spark.table(target).count()
+    return {t: n for t, n in removed.items() if n}
+
+
+def drop_carried_state(spark) -> None:
+    """After the erasure's generation is published (or when a run has no erasure): the carried copies go."""
+    for schema in {q.split(".")[0] for q in (ID_MAP, MERGES)}:
+        spark.sql(f"drop database if exists {schema}{CARRIED_SUFFIX} cascade")
 
 
 # ------------------------------------------------------------------------------------------ in the books

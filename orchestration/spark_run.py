@@ -39,6 +39,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+import duckdb
+
 from orchestration.lib.paths import PROJECT_ROOT
 from orchestration.runner import (
     CheckOutcome,
@@ -237,11 +239,12 @@ class SparkRun:
         self.spark_step("ship", str(self.build), str(self.warehouse))
 
     def keep_books(self) -> None:
-        _keep_books(self.build, self.books)
+        _keep_books(self.build, self.books, erasure=self.erasure() is not None)
 
     def dbt(self, args: list[str], generation: int) -> None:
+        env = _dbt_env(self.warehouse, self.books, generation, carried_without_erased=self.erasure() is not None)
         self._process([str(self.python.parent / "dbt"), *args, "--target", "spark", "--profiles-dir", str(DBT_DIR),
-                       "--project-dir", str(DBT_DIR)], env=_dbt_env(self.warehouse, self.books, generation), cwd=DBT_DIR)
+                       "--project-dir", str(DBT_DIR)], env=env, cwd=DBT_DIR)
 
     def finish(self, generation: int) -> dict:
         """Prediction, mart gates, publishing; the gates and counts go into the summary. Raises StepFailed when a
@@ -262,7 +265,12 @@ class SparkRun:
         if erasure:  # published: the requests are applied (every other generation was dropped)
             from orchestration.spark_privacy import record_in_books
 
-            summary.erasures = record_in_books(self.books, erasure, summary.run_id)
+            try:
+                summary.erasures = record_in_books(self.books, erasure, summary.run_id)
+            except duckdb.Error as exc:  # e.g. a reader holding the books: the next run applies it again
+                raise StepFailed(f"generation {generation} is published without the erased people, but their "
+                                 f"requests could not be recorded in {self.books} ({exc}); the next run records "
+                                 "them") from exc
             self.erasure_file.unlink()
         return outcome
 
@@ -284,17 +292,19 @@ class SparkRun:
         return result.stdout
 
 
-def _dbt_env(warehouse: Path, books: Path, generation: int) -> dict[str, str]:
+def _dbt_env(warehouse: Path, books: Path, generation: int, carried_without_erased: bool = False) -> dict[str, str]:
     """dbt's environment for building `generation`: its schema suffix, and the published generation's, whose
-    customer-id map and merge log the build carries on (macros/generate_schema_name.sql, previous_generation)."""
+    customer-id map and merge log the build carries on (macros/generate_schema_name.sql, previous_generation); on
+    a run that applies an erasure, their copies without the person (`intermediate__erasure`, `marts__erasure`)."""
     from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, key_for_warehouse
+    from orchestration.spark_privacy import CARRIED_SUFFIX
     from orchestration.spark_steps import generations, suffix
 
     target = warehouse / "dbt-target"
     env = {k: v for k, v in os.environ.items() if k != PREVIOUS_SUFFIX_ENV}
     published = generations(warehouse)["published"]
     if published is not None:
-        env[PREVIOUS_SUFFIX_ENV] = suffix(published)
+        env[PREVIOUS_SUFFIX_ENV] = CARRIED_SUFFIX if carried_without_erased else suffix(published)
     return {**env, SPARK_WAREHOUSE_ENV: str(warehouse), SCHEMA_SUFFIX_ENV: suffix(generation),
             CUSTOMER_ID_KEY_ENV: key_for_warehouse(books, create=True), "DBT_TARGET_PATH": str(target),
             "DBT_LOG_PATH": str(target), "PYTHONPATH": str(PROJECT_ROOT)}
@@ -368,9 +378,10 @@ def raw_gates(path: Path, reports: Path) -> list[CheckOutcome]:
     return outcomes
 
 
-def _keep_books(build: Path, books: Path) -> None:
-    """The shipped rows leave the books (Spark holds them now); the registry stays. Then the build replaces them."""
-    from orchestration.lib.warehouse import connect
+def _keep_books(build: Path, books: Path, erasure: bool = False) -> None:
+    """The shipped rows leave the books (Spark holds them now); the registry stays. Then the build replaces them.
+    After an erasure the books file is rewritten, so that no freed block keeps a removed row's field issue."""
+    from orchestration.lib.warehouse import compact_database, connect
     from rules.contract import SOURCES
 
     con = connect(str(build))
@@ -381,6 +392,8 @@ def _keep_books(build: Path, books: Path) -> None:
         con.execute("checkpoint")
     finally:
         con.close()
+    if erasure:
+        compact_database(str(build))
     build.replace(books)
 
 

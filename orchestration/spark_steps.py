@@ -265,6 +265,10 @@ def finish(spark_warehouse: Path, generation: int, reports: Path, erasure: bool 
             new_state = {"published": generation, "previous": None if erasure else state["published"]}
             _write_generations(spark_warehouse, new_state)
             drop_generations(spark, {g for g in new_state.values() if g is not None})
+            if erasure:  # the id map and merge log the build carried on without the erased people
+                from orchestration.spark_privacy import drop_carried_state
+
+                drop_carried_state(spark)
         reader = SparkReader(spark, generation)
         counts = {name: reader.execute(f"select count(*) from marts.{name}").fetchone()[0]
                   for name in ("dim_customers", "fct_touchpoints")}
