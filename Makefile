@@ -59,7 +59,7 @@ $(SPARK_STAMP): pyproject.toml
 
 spark: $(SPARK_STAMP)  ## the Spark engine's environment, .venv-spark (`journey run --engine spark`; docs/spark.md)
 
-test-spark: $(MANIFEST) $(SPARK_STAMP)  ## `journey run --engine spark` over two nights of the sample equals DuckDB (docs/spark.md; about 11 min; not in `make test` yet)
+test-spark: $(MANIFEST) $(SPARK_STAMP)  ## `journey run --engine spark` over two nights of the sample equals DuckDB (docs/spark.md; about 17 min; not in `make test` yet)
 	$(SPARK_VENV)/bin/pytest -q -m spark tests/test_spark.py
 
 chromium:  ## the headless browser of the report's test: Debian's chromium, installed with apt when missing
