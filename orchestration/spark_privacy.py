@@ -101,8 +101,7 @@ def erase(spark_warehouse: Path, books: Path) -> dict[str, Any]:
     is removed; a load's rewrite goes through a scratch table holding its kept rows, which a second attempt finishes
     first. The privacy key and the person's values reach Spark as rows of small tables joined to the data, never as
     literals of a plan (which error messages print)."""
-    from orchestration.lib.spark_session import spark_session
-    from orchestration.spark_steps import generations
+    from orchestration.lib.spark_session import generations, spark_session
 
     pending = pending_requests(books)
     if not pending:

@@ -42,6 +42,7 @@ from typing import TextIO
 import duckdb
 
 from orchestration.lib.paths import PROJECT_ROOT
+from orchestration.lib.spark_session import BOOKS, GENERATIONS_FILE
 from orchestration.runner import (
     CheckOutcome,
     RunInProgress,
@@ -56,7 +57,6 @@ SPARK_WAREHOUSE_ENV = "JOURNEY_SPARK_WAREHOUSE"
 SPARK_PYTHON_ENV = "JOURNEY_SPARK_PYTHON"
 SCHEMA_SUFFIX_ENV = "JOURNEY_SPARK_SCHEMA_SUFFIX"
 PREVIOUS_SUFFIX_ENV = "JOURNEY_SPARK_PREVIOUS_SUFFIX"
-BOOKS = "books.duckdb"
 ERASURE_FILE = "erasure.json"  # the erasure a run applies, until its generation is published
 DBT_DIR = PROJECT_ROOT / "dbt_project"
 
@@ -97,8 +97,6 @@ def check_java() -> None:
 def next_generation(spark_warehouse: Path) -> int:
     """A number no generation had (`last_generation` keeps the last one started, published or not: a failed build's
     schemas stay until the next publish drops them)."""
-    from orchestration.spark_steps import GENERATIONS_FILE
-
     path = spark_warehouse / GENERATIONS_FILE
     state = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     run_file = spark_warehouse / "last_generation"
@@ -297,8 +295,8 @@ def _dbt_env(warehouse: Path, books: Path, generation: int, carried_without_eras
     customer-id map and merge log the build carries on (macros/generate_schema_name.sql, previous_generation); on
     a run that applies an erasure, their copies without the person (`intermediate__erasure`, `marts__erasure`)."""
     from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, key_for_warehouse
+    from orchestration.lib.spark_session import generations, suffix
     from orchestration.spark_privacy import CARRIED_SUFFIX
-    from orchestration.spark_steps import generations, suffix
 
     target = warehouse / "dbt-target"
     env = {k: v for k, v in os.environ.items() if k != PREVIOUS_SUFFIX_ENV}
@@ -399,7 +397,7 @@ def _keep_books(build: Path, books: Path, erasure: bool = False) -> None:
 
 def rollback_spark(warehouse: Path) -> int:
     """`journey rollback --engine spark`: the readers' views show the previous generation again."""
-    from orchestration.spark_steps import generations
+    from orchestration.lib.spark_session import generations
 
     if generations(warehouse)["previous"] is None:
         raise FileNotFoundError(f"{warehouse}: no previous generation to roll back to (a Spark warehouse keeps the "

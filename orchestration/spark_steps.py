@@ -37,11 +37,18 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from orchestration.lib.spark_session import BUILT_SCHEMAS, in_generation, spark_session, spark_type, suffix
+from orchestration.lib.spark_session import (
+    BUILT_SCHEMAS,
+    GENERATIONS_FILE,
+    generations,
+    in_generation,
+    spark_session,
+    spark_type,
+    suffix,
+)
 from rules.contract import SOURCES
 
 LOAD_PARTITION = "_load_id"
-GENERATIONS_FILE = "generations.json"
 PUBLISHED_SCHEMA = "marts"
 SHIP_ROWS = 200_000  # rows per slice handed from DuckDB to Spark
 
@@ -207,14 +214,6 @@ def run_mart_gates(spark, generation: int, reports: Path) -> list[GateOutcome]:
     except OSError as exc:  # a report we cannot write must not hide the verdict
         print(f"could not write the quality reports: {exc}", file=sys.stderr)
     return outcomes
-
-
-def generations(spark_warehouse: Path) -> dict[str, int | None]:
-    """{"published": N, "previous": M} (None where there is none yet)."""
-    path = spark_warehouse / GENERATIONS_FILE
-    if not path.exists():
-        return {"published": None, "previous": None}
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _write_generations(spark_warehouse: Path, state: dict[str, int | None]) -> None:

@@ -92,8 +92,7 @@ def spark_connection(folder: Path) -> duckdb.DuckDBPyConnection:
     published generation (`tables/marts__g7.db/<table>/`) and whose `ops.loaded_files` is its books' (read-only):
     the report's SQL runs unchanged, and no Spark session is started. A local warehouse folder only: on a cluster,
     the tables live in its object store."""
-    from orchestration.spark_run import BOOKS
-    from orchestration.spark_steps import generations
+    from orchestration.lib.spark_session import BOOKS, generations
 
     published = generations(folder)["published"] if folder.exists() else None
     tables = folder / "tables" / f"marts__g{published}.db"

@@ -8,11 +8,14 @@ one JVM at a time, so a step's session is stopped before dbt (another JVM) opens
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
 
 SPARK_MASTER_ENV = "JOURNEY_SPARK_MASTER"
+BOOKS = "books.duckdb"  # the Spark warehouse folder's books (the ingestion's registry, DuckDB)
+GENERATIONS_FILE = "generations.json"  # the published generation and the previous one
 DRIVER_MEMORY_ENV = "JOURNEY_SPARK_DRIVER_MEMORY"
 # the schemas dbt builds (dbt_project/macros/generate_schema_name.sql): each run's in a generation of its own
 BUILT_SCHEMAS = ("reference", "staging", "intermediate", "marts", "ops", "main")
@@ -64,3 +67,11 @@ def spark_session(spark_warehouse: Path):
     for name, value in spark_settings(spark_warehouse).items():
         builder = builder.config(name, value)
     return builder.getOrCreate()
+
+
+def generations(spark_warehouse: Path) -> dict[str, int | None]:
+    """{"published": N, "previous": M} of a Spark warehouse folder (None where there is none yet)."""
+    path = spark_warehouse / GENERATIONS_FILE
+    if not path.exists():
+        return {"published": None, "previous": None}
+    return json.loads(path.read_text(encoding="utf-8"))
