@@ -11,8 +11,10 @@ split in two (docs/privacy.md "On the Spark engine"):
    - every row of `raw.<source>` of those records or carrying a listed identifier (the same normalisation and keyed
      hash as ingestion's suppression), and every row of `quarantine.<source>` of them or holding one of their values,
      is removed: the loads (partitions) they are in are rewritten without them;
-   - the published generation's customer-id map and merge log, which the next build carries on, lose every row
-     holding one of the person's values.
+   - the published generation's customer-id map and merge log, which the new build carries on, are copied without
+     every row holding one of the person's values into `intermediate__erasure` and `marts__erasure`, which the
+     run's dbt build reads instead (the published generation is only read, so a second attempt finds the person
+     again).
    The keys of the removed rows (source, file, row number, load: no personal data) go to the Spark table
    `privacy.erased_rows` before anything is removed, so a run killed half-way still counts them in the books when
    it is run again.
@@ -22,8 +24,8 @@ split in two (docs/privacy.md "On the Spark engine"):
 
 Every Spark run rebuilds its models from the raw tables, so the new generation holds nothing of the person. Once
 it is published, every other generation (the previous published one, kept for rollback, holds the person) is
-dropped, and `ops.erasures` records each request in the books (`record_in_books`). Until then the request stays
-pending, and a run that failed is simply run again.
+dropped, so are the `__erasure` copies, and `ops.erasures` records each request in the books (`record_in_books`).
+Until then the request stays pending, and a run that failed is simply run again.
 """
 
 from __future__ import annotations
