@@ -182,11 +182,12 @@ def _spark(args: argparse.Namespace) -> int:
     if args.command == "forget":
         return _forget(args, spark=True)
     if args.command == "report":
-        from orchestration.lib.report import REPORT_NAME, ReportError, write_report
+        from orchestration.lib.report import ReportError, write_report
+        from orchestration.runner import report_path
 
         folder = resolve_spark_warehouse(args.warehouse)
         try:
-            out = write_report(folder, args.out or folder / "quality_reports" / REPORT_NAME, engine="spark")
+            out = write_report(folder, args.out or report_path(folder, "spark"), engine="spark")
         except ReportError as exc:
             print(f"journey report: {exc}", file=sys.stderr)
             return 1

@@ -117,12 +117,14 @@ def execute(landing: Path, warehouse: Path, start: date | None = None, end: date
     return summary
 
 
-def report_path(warehouse: Path) -> Path:
+def report_path(warehouse: Path, engine: str = "duckdb") -> Path:
     """Where runs write the journey report: beside the quality reports (JOURNEY_QUALITY_REPORTS, else
-    quality_reports/ beside the warehouse)."""
+    quality_reports/ beside the warehouse; on Spark, quality_reports/ in the Spark warehouse folder)."""
     from orchestration.defs.resources import warehouse_resource
     from orchestration.lib.report import REPORT_NAME
 
+    if engine == "spark":
+        return warehouse / "quality_reports" / REPORT_NAME
     return warehouse_resource(warehouse).reports / REPORT_NAME
 
 
@@ -130,11 +132,10 @@ def write_run_report(summary: RunSummary, engine: str = "duckdb") -> None:
     """The journey report of the published warehouse (on Spark: of the published generation, beside the Spark
     warehouse's quality reports). A report that cannot be drawn is said in the summary; the warehouse is published
     and checked all the same, so the run does not fail for it."""
-    from orchestration.lib.report import REPORT_NAME, write_report
+    from orchestration.lib.report import write_report
 
-    out = report_path(summary.warehouse) if engine == "duckdb" else summary.warehouse / "quality_reports" / REPORT_NAME
     try:
-        summary.report = write_report(summary.warehouse, out, engine)
+        summary.report = write_report(summary.warehouse, report_path(summary.warehouse, engine), engine)
     except Exception as exc:  # noqa: BLE001 - any drawing error is reported, never fails a published run
         summary.report_error = f"{type(exc).__name__}: {exc}"
 

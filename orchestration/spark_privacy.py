@@ -43,7 +43,6 @@ from orchestration.lib.privacy import (
     RECORD_CUSTOMERS,
     SOURCE_IDENTIFIERS,
     PrivacyError,
-    SuppressionEntry,
     count_erased_rows,
     ensure_privacy_tables,
     key_path,
@@ -83,11 +82,6 @@ class SparkErasure:
         return cls(**data)
 
 
-def pending_requests(books: Path) -> list[SuppressionEntry]:
-    """The requests of the suppression list beside the books that no published generation has applied yet."""
-    return pending_erasures(books)
-
-
 # ------------------------------------------------------------------------------------------ in Spark
 CARRIED_SUFFIX = "__erasure"  # the schemas of the carried id map and merge log without the person (JOURNEY_SPARK_PREVIOUS_SUFFIX)
 SCRATCH = "__erasing"  # a raw or quarantine table's kept rows of the loads being rewritten
@@ -105,7 +99,7 @@ def erase(spark_warehouse: Path, books: Path) -> dict[str, Any]:
     literals of a plan (which error messages print)."""
     from orchestration.lib.spark_session import generations, spark_session
 
-    pending = pending_requests(books)
+    pending = pending_erasures(books)
     if not pending:
         return SparkErasure().__dict__
     key = privacy_key(books, create=False)

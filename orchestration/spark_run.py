@@ -42,7 +42,7 @@ from typing import TextIO
 import duckdb
 
 from orchestration.lib.paths import PROJECT_ROOT
-from orchestration.lib.spark_session import BOOKS, GENERATIONS_FILE
+from orchestration.lib.spark_session import BOOKS, generations
 from orchestration.runner import (
     CheckOutcome,
     RunInProgress,
@@ -97,8 +97,7 @@ def check_java() -> None:
 def next_generation(spark_warehouse: Path) -> int:
     """A number no generation had (`last_generation` keeps the last one started, published or not: a failed build's
     schemas stay until the next publish drops them)."""
-    path = spark_warehouse / GENERATIONS_FILE
-    state = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    state = generations(spark_warehouse)
     run_file = spark_warehouse / "last_generation"
     last = int(run_file.read_text().strip()) if run_file.exists() else 0
     generation = max([last, *(g for g in state.values() if g is not None)]) + 1
@@ -189,10 +188,9 @@ class _Steps:
 
 class SparkRun:
     """The steps of one Spark run, in order: erase (when `journey forget` listed someone), ingest, ship, keep_books,
-    dbt (seed, run), finish. `journey run --engine
-    spark` runs them in one process; the Dagster assets of the Spark engine (orchestration/defs/spark) one per step.
-    Each raises StepFailed with what went wrong; what a step learns goes into `summary`; the output of its processes
-    into `log`."""
+    dbt (seed, run), finish. `journey run --engine spark` runs them in one process; the Dagster assets of the Spark
+    engine (orchestration/defs/spark) one per step. Each raises StepFailed with what went wrong; what a step learns
+    goes into `summary`; the output of its processes into `log`."""
 
     def __init__(self, landing: Path, warehouse: Path, python: Path, summary: RunSummary, log: TextIO):
         self.landing, self.warehouse, self.python, self.summary, self.log = landing, warehouse, python, summary, log
@@ -203,9 +201,9 @@ class SparkRun:
 
     def erasure_requested(self) -> bool:
         """Whether the suppression list beside the books holds requests no published generation applied yet."""
-        from orchestration.spark_privacy import pending_requests
+        from orchestration.lib.privacy import pending_erasures
 
-        return bool(pending_requests(self.books))
+        return bool(pending_erasures(self.books))
 
     def erase(self) -> None:
         """The Spark half of the pending erasures (orchestration/spark_privacy.py); what it did is kept in
@@ -220,12 +218,13 @@ class SparkRun:
 
     def erasure(self):
         """The erasure this run applies (a SparkErasure of requests still pending), or None."""
-        from orchestration.spark_privacy import SparkErasure, pending_requests
+        from orchestration.lib.privacy import pending_erasures
+        from orchestration.spark_privacy import SparkErasure
 
         if not self.erasure_file.exists():
             return None
         erasure = SparkErasure.from_json(json.loads(self.erasure_file.read_text(encoding="utf-8")))
-        pending = {e.request_id for e in pending_requests(self.books)}
+        pending = {e.request_id for e in pending_erasures(self.books)}
         return erasure if erasure.requests and set(erasure.requests) <= pending else None
 
     def ingest(self, dates: set[date] | None) -> None:
@@ -295,7 +294,7 @@ def _dbt_env(warehouse: Path, books: Path, generation: int, carried_without_eras
     customer-id map and merge log the build carries on (macros/generate_schema_name.sql, previous_generation); on
     a run that applies an erasure, their copies without the person (`intermediate__erasure`, `marts__erasure`)."""
     from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, key_for_warehouse
-    from orchestration.lib.spark_session import generations, suffix
+    from orchestration.lib.spark_session import suffix
     from orchestration.spark_privacy import CARRIED_SUFFIX
 
     target = warehouse / "dbt-target"
@@ -397,8 +396,6 @@ def _keep_books(build: Path, books: Path, erasure: bool = False) -> None:
 
 def rollback_spark(warehouse: Path) -> int:
     """`journey rollback --engine spark`: the readers' views show the previous generation again."""
-    from orchestration.lib.spark_session import generations
-
     if generations(warehouse)["previous"] is None:
         raise FileNotFoundError(f"{warehouse}: no previous generation to roll back to (a Spark warehouse keeps the "
                                 "published generation and the one before it)")
