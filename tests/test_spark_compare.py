@@ -22,17 +22,27 @@ ROWS = [  # (id, amount, score, first_assigned_at: None = the build's own start 
 ]
 
 
-def _warehouses(tmp_path: Path, spark_rows=ROWS, spark_built_at: str = SPARK_BUILT_AT) -> tuple[Path, Path]:
+def _warehouses(tmp_path: Path, spark_rows=ROWS, spark_built_at: str = SPARK_BUILT_AT,
+                first_builds: tuple[str, str] | None = None) -> tuple[Path, Path]:
+    """A DuckDB warehouse and a Spark folder holding table `t` (and the staged orders whose stamps say when each side
+    built). With `first_builds` (DuckDB's, Spark's), each side built twice: its orders carry that first build's stamp
+    too, and a `first_assigned_at` written as "first" is that side's first build's start."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     duck, spark = tmp_path / "journey.duckdb", tmp_path / "spark"
     con = duckdb.connect(str(duck))
     try:
-        for side, rows, built_at in (("duck", ROWS, DUCKDB_BUILT_AT), ("spark", spark_rows, spark_built_at)):
+        sides = (("duck", ROWS, DUCKDB_BUILT_AT), ("spark", spark_rows, spark_built_at))
+        for index, (side, rows, built_at) in enumerate(sides):
+            first = first_builds[index] if first_builds else None
             con.execute(f"create schema if not exists {side}")
             con.execute(f"create table {side}.stg_shop__orders as select 'o1' as order_id, "
                         f"timestamp '{built_at}' as _changed_at")
+            if first:
+                con.execute(f"insert into {side}.stg_shop__orders values ('o0', timestamp '{first}')")
             con.execute(f"create table {side}.t (id varchar, amount decimal(18, 2), score double, "
                         "first_assigned_at timestamp, _changed_at timestamp)")
             for id_, amount, score, assigned in rows:
+                assigned = first if assigned == "first" else assigned
                 con.execute(f"insert into {side}.t values (?, ?, ?, ?, timestamp '{built_at}')",
                             [id_, amount, score, assigned or built_at])
         for table, schema in (("stg_shop__orders", "staging"), ("t", "marts")):
@@ -56,6 +66,27 @@ def _result(tmp_path: Path, **kwargs):
 def test_the_same_rows_built_at_other_times_are_equal(tmp_path):
     """Each side's own start time (in _changed_at and in first_assigned_at) stands for "this build" on both."""
     assert _result(tmp_path).equal
+
+
+def test_stamps_of_two_builds_compare_by_their_order(tmp_path):
+    """A warehouse built over two nights on each side: a stamp of a side's first build stands for the same as the
+    other side's first build's (and the second's for the second's); a first build's stamp on one side against the
+    second build's on the other is a difference."""
+    firsts = ("2026-09-30 03:00:00", "2026-09-30 03:05:00")
+    rows = [("a", "10.00", 0.5, "first"), *ROWS[1:]]
+    duck, spark = _warehouses(tmp_path / "same", spark_rows=rows, first_builds=firsts)
+    # both sides: "a" first assigned by the side's first build, "c" by its second
+    con = duckdb.connect(str(duck))
+    try:
+        con.execute(f"update marts.t set first_assigned_at = timestamp '{firsts[0]}' where id = 'a'")
+    finally:
+        con.close()
+    assert {r.name: r for r in compare_warehouses(duck, spark)}["marts.t"].equal
+    # DuckDB's "a" by its second build, Spark's by its first
+    duck, spark = _warehouses(tmp_path / "crossed", spark_rows=rows, first_builds=firsts)
+    result = {r.name: r for r in compare_warehouses(duck, spark)}["marts.t"]
+    assert not result.equal
+    assert result.only_in_duckdb == result.only_in_spark == 1, result.describe()
 
 
 def test_doubles_within_the_tolerance_are_equal(tmp_path):

@@ -15,20 +15,20 @@
     string
 {%- endmacro %}
 
--- The materialization of the incremental models (docs/journeys.md "Incremental builds"). Their strategies (delete+
--- insert by key, append with a later delete) need row-level deletes, which plain Parquet tables on Spark do not
--- have: there each is rebuilt in full every run (a table), is_incremental() is false and the models read
--- everything. Insert-overwrite by partition, or merge on a table format that has it, is the later step.
-{% macro incremental_materialization() -%}
-    {{ return(adapter.dispatch('incremental_materialization')()) }}
+-- The materialization of the incremental models (docs/journeys.md "Incremental builds"). On DuckDB every one is
+-- incremental. On Spark a model is incremental once it is ported (`spark_incremental=true`: the Spark form of its
+-- strategy, macros/spark_incremental.sql); the others are rebuilt in full every run (a table), is_incremental() is
+-- false for them and they read everything (docs/spark.md "Incremental builds").
+{% macro incremental_materialization(spark_incremental=false) -%}
+    {{ return(adapter.dispatch('incremental_materialization')(spark_incremental)) }}
 {%- endmacro %}
 
-{% macro default__incremental_materialization() -%}
+{% macro default__incremental_materialization(spark_incremental) -%}
     {{ return('incremental') }}
 {%- endmacro %}
 
-{% macro spark__incremental_materialization() -%}
-    {{ return('table') }}
+{% macro spark__incremental_materialization(spark_incremental) -%}
+    {{ return('incremental' if spark_incremental else 'table') }}
 {%- endmacro %}
 
 -- A regular expression written for DuckDB (RE2, POSIX classes such as [:space:]) as a Spark SQL string literal's

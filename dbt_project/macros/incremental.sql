@@ -29,11 +29,11 @@
 {% macro staging_changed_keys(source_name, key_column) -%}
     select {{ nullif_blank(key_column) }}
     from {{ source('raw', source_name) }}
-    where _loaded_at > (select max(_loaded_at) from {{ this }})
+    where _loaded_at > (select max(_loaded_at) from {{ previous_build() }})
         or _export_date > (
-            select {{ dbt.dateadd('day', -1 * var('incremental_lookback_days'), 'max(_export_date)') }} from {{ this }}
+            select {{ dbt.dateadd('day', -1 * var('incremental_lookback_days'), 'max(_export_date)') }} from {{ previous_build() }}
         )
-        or (select count(*) from {{ this }}) = 0
+        or (select count(*) from {{ previous_build() }}) = 0
 {%- endmacro %}
 
 {% macro default__staging_raw_rows_of_keys(source_name, key_column) -%}
@@ -87,7 +87,7 @@
     left join (
         select {{ keys | join(', ') }}, _changed_at,
             row(*columns(* exclude ({{ (ignored + ['_changed_at']) | join(', ') }}))) as _content
-        from {{ this }} as stored_row
+        from {{ previous_build() }} as stored_row
         {#- only the stored rows of the keys at hand: a night compares its few rows, not the whole table #}
         where exists (
             select 1 from {{ relation }} as candidate
@@ -101,7 +101,7 @@
 {% macro default__stamp_changes(relation, keys, ignored) -%}
     {%- set ignored = ignored + ['_changed_at'] -%}
     {%- set compared = [] -%}
-    {%- for column in adapter.get_columns_in_relation(this) -%}
+    {%- for column in adapter.get_columns_in_relation(previous_build()) -%}
         {%- if column.name not in ignored and column.name not in keys -%}{%- do compared.append(column.name) -%}{%- endif -%}
     {%- endfor %}
     select
@@ -115,7 +115,7 @@
             else stored._changed_at
         end as _changed_at
     from {{ relation }} as changed
-    left join {{ this }} as stored
+    left join {{ previous_build() }} as stored
         on {% for key in keys %}stored.{{ key }} = changed.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}
 {%- endmacro %}
 

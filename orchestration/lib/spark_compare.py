@@ -3,11 +3,15 @@
 The Spark tables are plain Parquet folders under <Spark warehouse>/tables/<schema>.db/<table> (dbt_project/
 profiles.yml `spark`), so DuckDB reads them directly: no Spark session is needed to compare. A table is equal when
 both sides hold the same multiset of rows over the DuckDB table's columns, with these allowances only:
-- columns stamped with the time a step ran (`_changed_at`: the build's start; `fitted_at`: the prediction step's fit)
-  differ between any two builds and are left out;
-- in other timestamp columns, the build's own start time (when a customer id was first assigned, when the map last
-  changed: "this build") stands for the same thing on both sides: each side's is read as BUILD_TIME_MARK. A side's
-  start time is the latest `_changed_at` of its staged orders (a fresh build stamps every staged row with it);
+- columns stamped with the time a step ran (`_changed_at`: the build's start; `run_at`: the build that wrote an id
+  map row; `fitted_at`: the prediction step's fit) differ between any two builds and are left out;
+- in other timestamp columns, a build's own start time (when a customer id was first assigned, when the map last
+  changed: "this build") stands for the same thing on both sides: each side's first build's start is read as the
+  first mark (build_time_mark), its second build's as the second, and so on. A side's build start times are the distinct
+  `_changed_at` of its staged orders, in order (a build stamps every order it staged; a warehouse built over two
+  nights holds both nights' stamps);
+- columns that number a build (`_build_number`) are left out, as the stamps are: a model rebuilt whole numbers all
+  its rows with the last build, an incremental one keeps each row's;
 - doubles are compared rounded to 6 decimals (the engines sum floating point in different orders), and a row that
   differs only in doubles within 2e-6 (relative; a value such as 0.0271875 rounds to either side of the sixth decimal
   depending on its last bit) matches too; decimals (money) exactly;
@@ -28,11 +32,16 @@ SCHEMAS = ("reference", "staging", "intermediate", "marts")
 # build_started_at) and the prediction step's fit time (orchestration/lib/prediction.py)
 # and the ingestion's own marks: each load's id and time (two ingestions of the same files, as `journey run` on
 # DuckDB and `journey run --engine spark` make, load the same rows under other load ids)
-RUN_TIME_COLUMNS = {"_changed_at", "fitted_at", "_load_id", "_loaded_at"}
+RUN_TIME_COLUMNS = {"_changed_at", "fitted_at", "_load_id", "_loaded_at", "_build_number", "run_at"}
 DOUBLE_DECIMALS = 6
 DOUBLE_TOLERANCE = 2e-6  # two units of the sixth decimal: the doubles compared are already rounded
-# What a timestamp equal to its build's start time is compared as (see the module's docstring).
-BUILD_TIME_MARK = "timestamp '0001-01-01 00:00:00'"
+
+
+def build_time_mark(build: int) -> str:
+    """What a timestamp equal to the start time of a side's `build`-th build (from 0) is compared as (see the
+    module's docstring)."""
+    return f"(timestamp '0001-01-01 00:00:00' + interval {build} day)"
+
 BUILD_TIME_TABLE = ("staging", "stg_shop__orders")
 
 
@@ -72,29 +81,32 @@ def spark_table_folder(spark_warehouse: Path, schema: str, table: str, generatio
     return spark_warehouse.resolve() / "tables" / f"{schema}{suffix}.db" / table
 
 
-def _comparable(column: str, duckdb_type: str, built_at: str | None = None) -> str:
+def _comparable(column: str, duckdb_type: str, built_at: tuple[str, ...] = ()) -> str:
     quoted = '"' + column.replace('"', '""') + '"'
     if duckdb_type in ("DOUBLE", "FLOAT"):
         return f"round({quoted}, {DOUBLE_DECIMALS}) as {quoted}"
     if duckdb_type.startswith("TIMESTAMP"):
         value = f"cast({quoted} as timestamp)"
-        if built_at is None:
+        if not built_at:
             return f"{value} as {quoted}"
-        return f"case when {value} = timestamp '{built_at}' then {BUILD_TIME_MARK} else {value} end as {quoted}"
+        marks = " ".join(f"when timestamp '{start}' then {build_time_mark(i)}" for i, start in enumerate(built_at))
+        return f"case {value} {marks} else {value} end as {quoted}"
     return f"cast({quoted} as {duckdb_type}) as {quoted}"
 
 
-def _build_started_at(con: duckdb.DuckDBPyConnection, relation: str) -> str | None:
-    """The start time of the build that wrote `relation` (a staging table of BUILD_TIME_TABLE), as text."""
-    value = con.execute(f"select max(cast(_changed_at as timestamp)) from {relation}").fetchone()[0]
-    return None if value is None else str(value)
+def _build_starts(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[str, ...]:
+    """The start times of the builds that wrote `relation` (a staging table of BUILD_TIME_TABLE), oldest first."""
+    rows = con.execute(f"select distinct cast(_changed_at as timestamp) as t from {relation} "
+                       "where _changed_at is not null order by t").fetchall()
+    return tuple(str(value) for (value,) in rows)
 
 
 def compare_table(con: duckdb.DuckDBPyConnection, spark_warehouse: Path, schema: str, table: str,
-                  built_at: tuple[str | None, str | None] = (None, None),
-                  generation: int | None = None) -> TableComparison:
+                  built_at: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()),
+                  generation: int | None = None, ignored: frozenset[str] = frozenset()) -> TableComparison:
     """One table of the attached DuckDB warehouse (`duck`) against its Parquet folder on Spark; `built_at`: the
-    DuckDB build's and the Spark build's start times (timestamps equal to them compare as BUILD_TIME_MARK)."""
+    DuckDB builds' and the Spark builds' start times, oldest first (timestamps equal to the i-th compare as the
+    i-th build_time_mark); `ignored`: columns left out besides RUN_TIME_COLUMNS."""
     duckdb_rows = con.execute(f'select count(*) from duck."{schema}"."{table}"').fetchone()[0]
     folder = spark_table_folder(spark_warehouse, schema, table, generation)
     if not folder.is_dir() or not any(folder.glob("*.parquet")):
@@ -104,7 +116,7 @@ def compare_table(con: duckdb.DuckDBPyConnection, spark_warehouse: Path, schema:
         "select column_name, data_type from duckdb_columns() where database_name = 'duck' and schema_name = ? "
         "and table_name = ? order by column_index", [schema, table]).fetchall()
     spark_columns = {row[0].lower() for row in con.execute(f"describe select * from {spark}").fetchall()}
-    compared = [(name, kind) for name, kind in duckdb_columns if name not in RUN_TIME_COLUMNS]
+    compared = [(name, kind) for name, kind in duckdb_columns if name not in RUN_TIME_COLUMNS | ignored]
     missing = tuple(name for name, _ in compared if name.lower() not in spark_columns)
     spark_rows = con.execute(f"select count(*) from {spark}").fetchone()[0]
     if missing:
@@ -142,9 +154,11 @@ def _unmatched_within_tolerance(con: duckdb.DuckDBPyConnection, duck_side: str, 
 
 
 def compare_warehouses(duckdb_warehouse: Path, spark_warehouse: Path, schemas: tuple[str, ...] = SCHEMAS,
-                       generation: int | None = None) -> list[TableComparison]:
+                       generation: int | None = None,
+                       ignored: dict[str, frozenset[str]] | None = None) -> list[TableComparison]:
     """Every table of `schemas` in the DuckDB warehouse, compared with Spark's (views are left out): the tables of
-    the plain schemas, or of a generation (`journey run --engine spark`)."""
+    the plain schemas, or of a generation (`journey run --engine spark`). `ignored`: columns to leave out of some
+    tables (`schema.table` to column names)."""
     con = duckdb.connect()
     try:
         con.execute("set TimeZone = 'UTC'")
@@ -154,10 +168,11 @@ def compare_warehouses(duckdb_warehouse: Path, spark_warehouse: Path, schemas: t
             f"({', '.join('?' for _ in schemas)}) order by schema_name, table_name", list(schemas)).fetchall()
         schema, table = BUILD_TIME_TABLE
         spark_folder = spark_table_folder(spark_warehouse, schema, table, generation)
-        built_at = (_build_started_at(con, f'duck."{schema}"."{table}"'),
-                    _build_started_at(con, f"read_parquet('{spark_folder}/*.parquet')")
-                    if any(spark_folder.glob("*.parquet")) else None)
-        return [compare_table(con, spark_warehouse, schema, table, built_at, generation) for schema, table in tables]
+        built_at = (_build_starts(con, f'duck."{schema}"."{table}"'),
+                    _build_starts(con, f"read_parquet('{spark_folder}/*.parquet')")
+                    if any(spark_folder.glob("*.parquet")) else ())
+        return [compare_table(con, spark_warehouse, schema, table, built_at, generation,
+                              (ignored or {}).get(f"{schema}.{table}", frozenset())) for schema, table in tables]
     finally:
         con.close()
 

@@ -1,7 +1,7 @@
 -- CRM contacts: one row per contact version (contact_id, updated_at); exact re-deliveries removed.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         unique_key='contact_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',

@@ -1,7 +1,7 @@
 -- Product reviews from review platforms: one row per review_id (latest delivery wins), typed and normalised.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         unique_key='review_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',

@@ -1,7 +1,7 @@
 -- Online shop orders: one row per order version (order_id, order_updated_at); exact re-deliveries removed.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         unique_key='order_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',

@@ -1,7 +1,7 @@
 -- Customer support tickets: one row per ticket_id (latest delivery wins), typed and normalised.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         unique_key='ticket_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
