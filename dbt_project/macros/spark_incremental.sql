@@ -39,20 +39,53 @@
               and previous_generation(this) is not none) }}
 {%- endmacro %}
 
--- The incremental materialization on Spark. Only delete+insert on a unique key is ported so far; a model with
--- another strategy stops the build with a message instead of building something else.
+-- The pre-hook of an incremental model that rebuilds a scope of its rows (`append` after a delete, or a delete before
+-- `delete+insert`): `pre_hook="{{ delete_stored_rows('stored', is_changed_record('stored')) }}"`. On DuckDB (on an
+-- incremental build) the delete of the stored rows, as `alias`, for which `predicate` holds. On Spark the predicate,
+-- marked for the materialization below, which keeps the previous generation's rows where it does not hold.
+{% macro delete_stored_rows(alias, predicate) -%}
+    {%- if not is_incremental() -%}
+        {{ return('') }}
+    {%- endif -%}
+    {{ return(adapter.dispatch('delete_stored_rows')(alias, predicate)) }}
+{%- endmacro %}
+
+{% macro default__delete_stored_rows(alias, predicate) -%}
+    delete from {{ this }} as {{ alias }} where {{ predicate }}
+{%- endmacro %}
+
+{% macro spark__delete_stored_rows(alias, predicate) -%}
+    {{ spark_scope_mark() }} {{ alias }}
+    {{ predicate }}
+{%- endmacro %}
+
+{% macro spark_scope_mark() -%}-- journey: rows of the previous generation not kept, as{%- endmacro %}
+
+-- The incremental materialization on Spark: `delete+insert` on a unique key, and `append`, each after the scopes of
+-- its pre-hooks (delete_stored_rows). The new generation's table is the previous generation's rows outside the
+-- scopes and not sharing a key with the batch, plus the batch.
 {% materialization incremental, adapter='spark' -%}
     {%- set target_relation = this.incorporate(type='table') -%}
     {%- set existing = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) -%}
     {%- set incremental = is_incremental() -%}
     {%- set strategy = config.get('incremental_strategy') -%}
     {%- set unique_key = config.get('unique_key') -%}
-    {%- if incremental and (strategy != 'delete+insert' or not unique_key) -%}
+    {%- if incremental and not ((strategy == 'delete+insert' and unique_key) or strategy == 'append') -%}
         {{ exceptions.raise_compiler_error("model " ~ this.identifier ~ ": the incremental strategy '" ~ strategy
-            ~ "' is not ported to Spark yet (docs/spark.md); build it as a table: incremental_materialization()") }}
+            ~ "' is not ported to Spark (docs/spark.md)") }}
     {%- endif -%}
 
-    {{ run_hooks(pre_hooks) }}
+    {#- the pre-hooks: a scope (delete_stored_rows) is kept for the statement below, anything else runs #}
+    {%- set scopes = [] -%}
+    {%- for hook in pre_hooks -%}
+        {%- set rendered = render(hook.get('sql')) | trim -%}
+        {%- if rendered.startswith(spark_scope_mark()) -%}
+            {%- set lines = rendered[spark_scope_mark() | length:].split('\n', 1) -%}
+            {%- do scopes.append((lines[0] | trim, lines[1])) -%}
+        {%- elif rendered -%}
+            {%- call statement('pre_hook_' ~ loop.index) -%}{{ rendered }}{%- endcall -%}
+        {%- endif -%}
+    {%- endfor -%}
     {%- if existing is not none -%}
         {#- a build of this generation that stopped after this model: built again from the previous generation #}
         {{ adapter.drop_relation(existing) }}
@@ -63,26 +96,31 @@
             {{ create_table_as(False, target_relation, compiled_code) }}
         {%- endcall -%}
     {%- else -%}
-        {%- set previous = previous_build() -%}
         {%- set batch = this.incorporate(path={'identifier': this.identifier ~ '__batch'}, type='table') -%}
         {{ adapter.drop_relation(batch) }}
         {%- call statement('batch') -%}
             {{ create_table_as(False, batch, compiled_code) }}
         {%- endcall -%}
-        {%- set keys = [unique_key] if unique_key is string else unique_key -%}
-        {%- set kept_columns = adapter.get_columns_in_relation(previous) | map(attribute='name') | map('lower') | list -%}
+        {%- set kept_columns = adapter.get_columns_in_relation(previous_build()) | map(attribute='name') | map('lower') | list -%}
         {%- set columns = adapter.get_columns_in_relation(batch) -%}
+        {%- set kept = namespace(rows='select * from ' ~ previous_build()) -%}
+        {%- for alias, predicate in scopes -%}
+            {%- set kept.rows = 'select * from (' ~ kept.rows ~ ') as ' ~ alias ~ ' where not coalesce((' ~ predicate ~ '), false)' -%}
+        {%- endfor -%}
         {%- call statement('main') -%}
             {%- set rows -%}
             select
                 {%- for column in columns %}
                 {% if column.name | lower in kept_columns %}kept.{{ column.name }}{% else %}cast(null as {{ column.data_type }}){% endif %} as {{ column.name }}{{ ',' if not loop.last }}
                 {%- endfor %}
-            from {{ previous }} as kept
+            from ({{ kept.rows }}) as kept
+            {%- if strategy == 'delete+insert' %}
+            {%- set keys = [unique_key] if unique_key is string else unique_key %}
             where not exists (
                 select 1 from {{ batch }} as batch
                 where {% for key in keys %}batch.{{ key }} = kept.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
             )
+            {%- endif %}
             union all
             select {% for column in columns %}{{ column.name }}{{ ', ' if not loop.last }}{% endfor %}
             from {{ batch }}

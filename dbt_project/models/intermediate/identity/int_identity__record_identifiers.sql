@@ -6,11 +6,11 @@
 -- int_identity__previous_record_identifiers kept what they carried before).
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} as stored where {{ is_changed_record('stored') }}{% endif %}",
+        pre_hook="{{ delete_stored_rows('stored', is_changed_record('stored')) }}",
     )
 }}
 
