@@ -23,8 +23,8 @@ tolerates a share.
 A rule may tolerate a share of violating rows (`Rule.max_share`, from a `mostly` in MartThresholds: a touchpoint
 without a channel); the suite then bounds its share instead of its count.
 
-dim_customers, the one mart without a spec here, is validated row by row by expectations.dim_customers (its key is all
-the suite reads).
+dim_customers' suite is its key's rules alone (one row per customer id, none without one): the other marts' rules
+about customers read it.
 """
 
 from __future__ import annotations
@@ -201,6 +201,13 @@ def _spec(table: str, key: Sequence[str], rules: Sequence[Rule], extra_sources: 
 def _tolerated(mostly: float) -> float | None:
     """A GX-style `mostly` as the share of rows that may break a rule (None when none may)."""
     return None if mostly >= 1 else round(1.0 - mostly, 12)
+
+
+def dim_customers_spec(thresholds: MartThresholds = MARTS, now: datetime | None = None) -> MartSpec:
+    """One row per customer id, none without one. The column names are the ones the mart must expose (BI, the run
+    summary and the other marts' customer_known rules read customer_id): a mart that names it differently fails
+    `column_present`."""
+    return _spec(CUSTOMERS_TABLE, ("customer_id",), [], unit="customers")
 
 
 def fct_touchpoints_spec(thresholds: MartThresholds = MARTS, now: datetime | None = None) -> MartSpec:
@@ -387,6 +394,7 @@ def prediction_model_parameters_spec(thresholds: MartThresholds = MARTS, now: da
 
 # Each builds a spec from the thresholds and the moment of validation (rules about "the future" need it).
 SPECS: Mapping[str, Callable[[MartThresholds, datetime | None], MartSpec]] = {
+    CUSTOMERS_TABLE: dim_customers_spec,
     TOUCHPOINTS_TABLE: fct_touchpoints_spec,
     IDENTIFIERS_TABLE: customer_identifiers_spec,
     SESSIONS_TABLE: fct_sessions_spec,

@@ -1,9 +1,8 @@
 """Validate DataFrames against a suite in an ephemeral GX context, and write the reports.
 
 `validate(df, suite)` for one batch: the one-row profiles of the raw and mart gates (expectations.raw_profile,
-expectations.mart_integrity), whose counts DuckDB computed; `validate_chunks(chunks, suite)` for dim_customers,
-read in chunks that keep every key's rows together (so uniqueness is still judged over the whole mart): per-chunk
-counts are summed and each `mostly` is judged on the totals, as if the batch had been validated at once.
+expectations.mart_integrity), whose counts DuckDB computed, or rows; each `mostly` is judged on the counts, with the
+project's allowance (a few unexpected values tolerated whatever the rate: RawThresholds).
 `build_data_docs(results, folder)` writes one GX Data Docs page per suite, a JSON summary and an index.
 """
 
@@ -163,7 +162,7 @@ def _identity(config: Any) -> str:
 
 @dataclass
 class _Tally:
-    """One expectation's results summed over chunks."""
+    """One expectation's result, and the project's verdict on it (merged_success)."""
 
     config: Any
     is_map: bool = False
@@ -243,23 +242,8 @@ class _Tally:
         )
 
     def patch_gx_result(self) -> None:
-        """Make the first chunk's GX result tell our verdict and the totals (the Data Docs page renders it)."""
-        first = self.results[0]
-        first.success = self.merged_success()
-        if len(self.results) < 2 or not self.is_map:
-            return
-        nonmissing = self.element_count - self.missing_count
-        first.result.update({
-            "element_count": self.element_count, "missing_count": self.missing_count,
-            "unexpected_count": self.unexpected_count,
-            "unexpected_percent": 100.0 * self.unexpected_count / nonmissing if nonmissing else 0.0,
-            "partial_unexpected_list": self.samples,
-        })
-
-
-def validate(df: pd.DataFrame, suite: gx.ExpectationSuite, sample_count: int = SAMPLE_COUNT) -> QualityResult:
-    """Validate one DataFrame (a profile, or a chunk of a mart) against `suite` in an ephemeral context."""
-    return validate_chunks([df], suite, sample_count=sample_count)
+        """Make GX's result tell our verdict (the Data Docs page renders it)."""
+        self.results[0].success = self.merged_success()
 
 
 def blank_as_null(frame: pd.DataFrame) -> pd.DataFrame:
@@ -271,48 +255,39 @@ def blank_as_null(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def validate_chunks(
-    chunks: Iterable[pd.DataFrame], suite: gx.ExpectationSuite, sample_count: int = SAMPLE_COUNT,
-) -> QualityResult:
-    """Validate a batch delivered in chunks; every key's rows must sit in one chunk (see module doc)."""
+def validate(df: pd.DataFrame, suite: gx.ExpectationSuite, sample_count: int = SAMPLE_COUNT) -> QualityResult:
+    """Validate one DataFrame (a profile, or rows) against `suite` in an ephemeral context."""
     meta = suite.meta or {}
     row_columns = [*meta.get("lineage", []), *meta.get("key", [])]
     tallies: dict[str, _Tally] = {_identity(e.configuration): _Tally(e.configuration) for e in suite.expectations}
-    rows = 0
-    gx_result = None
     result_format = {"result_format": "SUMMARY", "partial_unexpected_count": sample_count}
     context = _context()
     batch_definition = (context.data_sources.add_pandas("quality").add_dataframe_asset("batch")
                         .add_batch_definition_whole_dataframe("whole"))
-    for chunk in chunks:
-        batch = blank_as_null(chunk)
-        rows += len(chunk)
-        runnable = _runnable(suite, batch.columns)
-        result = batch_definition.get_batch(batch_parameters={"dataframe": batch}).validate(
-            runnable, result_format=result_format)
-        gx_result = gx_result or result
-        for r in result.results:
-            config = r.expectation_config
-            tally = tallies.setdefault(_identity(config), _Tally(config))
-            columns = [c for c in [*_columns_of(config), config.kwargs.get("column")] if c]
-            tally.add(r, batch, list(dict.fromkeys([*row_columns, *columns])), sample_count)
+    batch = blank_as_null(df)
+    gx_result = batch_definition.get_batch(batch_parameters={"dataframe": batch}).validate(
+        _runnable(suite, batch.columns), result_format=result_format)
+    for r in gx_result.results:
+        config = r.expectation_config
+        tally = tallies.setdefault(_identity(config), _Tally(config))
+        columns = [c for c in [*_columns_of(config), config.kwargs.get("column")] if c]
+        tally.add(r, batch, list(dict.fromkeys([*row_columns, *columns])), sample_count)
     evaluated = [t for t in tallies.values() if t.results]
     failures = [t.failure() for t in evaluated if not t.merged_success()]
     for t in evaluated:
         t.patch_gx_result()
-    if gx_result is not None:
-        for r in gx_result.results:  # GX's page renderer reads numpy 2 scalars' repr ("np.float64(0.5)") as text
-            observed = (r.result or {}).get("observed_value")
-            if hasattr(observed, "item"):
-                r.result["observed_value"] = observed.item()
-        gx_result.success = not failures
-        held = sum(1 for t in evaluated if t.merged_success())
-        gx_result.statistics.update({
-            "evaluated_expectations": len(evaluated), "successful_expectations": held,
-            "unsuccessful_expectations": len(evaluated) - held,
-            "success_percent": 100.0 * held / len(evaluated) if evaluated else 100.0,
-        })
-    return QualityResult(suite_name=suite.name, success=not failures, rows=rows, evaluated=len(evaluated),
+    for r in gx_result.results:  # GX's page renderer reads numpy 2 scalars' repr ("np.float64(0.5)") as text
+        observed = (r.result or {}).get("observed_value")
+        if hasattr(observed, "item"):
+            r.result["observed_value"] = observed.item()
+    gx_result.success = not failures
+    held = sum(1 for t in evaluated if t.merged_success())
+    gx_result.statistics.update({
+        "evaluated_expectations": len(evaluated), "successful_expectations": held,
+        "unsuccessful_expectations": len(evaluated) - held,
+        "success_percent": 100.0 * held / len(evaluated) if evaluated else 100.0,
+    })
+    return QualityResult(suite_name=suite.name, success=not failures, rows=len(df), evaluated=len(evaluated),
                          failures=failures, gx_result=gx_result)
 
 

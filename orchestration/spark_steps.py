@@ -27,7 +27,6 @@ ones are dropped after a publish.
 from __future__ import annotations
 
 import json
-import math
 import re
 import sys
 from dataclasses import dataclass
@@ -167,15 +166,6 @@ class _Result:
         return [(f.name,) for f in self.frame.schema.fields]
 
 
-def chunked(select: str, key: str | None, rows: int, chunk_rows: int) -> list[str]:
-    """`select` in chunks of at most about `chunk_rows` rows by a hash of `key` (a key never spans two chunks;
-    Spark's hash is signed, so the chunk is its non-negative remainder)."""
-    chunks = max(1, math.ceil(rows / max(1, chunk_rows))) if key else 1
-    if chunks == 1:
-        return [select]
-    return [f"{select} where pmod(hash({_ident(key)}), {chunks}) = {i}" for i in range(chunks)]
-
-
 @dataclass
 class GateOutcome:
     name: str
@@ -187,25 +177,14 @@ class GateOutcome:
 
 def run_mart_gates(spark, generation: int, reports: Path) -> list[GateOutcome]:
     """Every mart gate of the DuckDB pipeline (orchestration.defs.quality.checks.MART_CHECKS) on the generation."""
-    from expectations import dim_customers
     from expectations.mart_integrity import validate_mart
-    from expectations.validation import build_data_docs, validate_chunks
-    from orchestration.defs.quality.checks import DEFAULT_CHUNK_ROWS, MART_CHECKS, describe_result
+    from expectations.validation import build_data_docs
+    from orchestration.defs.quality.checks import MART_CHECKS, describe_result
 
     reader = SparkReader(spark, generation)
     outcomes, results = [], []
     for table, name, _ in MART_CHECKS:
-        if table == dim_customers.CUSTOMERS_TABLE:  # row by row, in chunks of its key as on DuckDB
-            columns = reader.table_columns(table) or {}
-            wanted = [c for c in dim_customers.CUSTOMER_COLUMNS if c in columns]
-            select = f"select {', '.join(_ident(c) for c in wanted) or '*'} from {table}"
-            rows = reader.execute(f"select count(*) from {table}").fetchone()[0]
-            # without the key column there is nothing to chunk by; the suite reports the missing column
-            key = dim_customers.CUSTOMER_KEY if dim_customers.CUSTOMER_KEY in columns else None
-            queries = chunked(select, key, rows, DEFAULT_CHUNK_ROWS)
-            result = validate_chunks((reader.execute(q).df() for q in queries), dim_customers.dim_customers_suite())
-        else:
-            result = validate_mart(lambda: reader, table)
+        result = validate_mart(lambda: reader, table)
         results.append(result)
         outcomes.append(GateOutcome(f"{name}_quality", f"marts/{name}", result.success,
                                     describe_result(result, table), [f.as_dict() for f in result.failures]))

@@ -155,16 +155,6 @@ def dg_key(text: str):
     return dg.AssetKey(text.split("/"))
 
 
-def test_dim_customers_is_read_in_chunks_of_its_key_on_spark():
-    from orchestration.spark_steps import chunked
-
-    select = "select `customer_id` from marts.dim_customers"
-    assert chunked(select, "customer_id", 1_000, 500_000) == [select]
-    assert chunked(select, None, 2_000_000, 500_000) == [select]  # no key: one read, the suite names the column
-    assert chunked(select, "customer_id", 1_200_000, 500_000) == [
-        f"{select} where pmod(hash(`customer_id`), 3) = {i}" for i in range(3)]
-
-
 def _books_with_two_files(path: Path) -> None:
     from orchestration.lib.warehouse import connect, ensure_tables
 

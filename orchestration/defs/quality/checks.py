@@ -3,13 +3,12 @@
 Raw checks validate the rows of the *latest load* of a source (raw.<source> rows whose `_load_id` is the newest
 `ops.loads` row of that source), i.e. what this run just added; older rows passed their own gate already. Their
 rules are counted by DuckDB where the rows are (expectations.raw_profile: one profile row per check, plus a few
-sample rows per failed rule), and GX judges the counts. Mart checks validate the whole mart: dim_customers row
-by row (expectations.dim_customers, in chunks), the other marts (fct_touchpoints included) through integrity suites whose
-violation counts DuckDB aggregates (expectations.mart_integrity, the same way). A failed check has severity ERROR
+sample rows per failed rule), and GX judges the counts. Mart checks validate the whole mart through integrity
+suites whose violation counts DuckDB aggregates (expectations.mart_integrity, the same way). A failed check has severity ERROR
 and is blocking, so nothing downstream of the asset runs and the last published warehouse stays as it was.
 
 Each check opens the run's build file (the `warehouse` resource) read-only, only while it reads (a profile,
-samples, a chunk of dim_customers), so writers elsewhere are blocked as briefly as possible; a lock held by a writer
+samples), so writers elsewhere are blocked as briefly as possible; a lock held by a writer
 is waited for. Reports (GX Data Docs pages, JSON summaries, index.html) go to the resource's reports folder.
 
 Great Expectations is imported when a check runs, not when the definitions load (it takes seconds): the run's
@@ -18,10 +17,9 @@ a check waits for that import to end before it imports anything itself.
 """
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation of a check at definition time.
-import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -44,12 +42,8 @@ from orchestration.lib.warehouse import connect, quote
 from rules.contract import SOURCES
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from expectations.validation import QualityResult
 
-# Rows per pandas chunk of dim_customers (validated row by row): every key stays in one chunk.
-DEFAULT_CHUNK_ROWS = 500_000
 # How long a check waits for a writer's lock on the warehouse file before giving up.
 LOCK_WAIT_SECONDS = 300.0
 MAX_FAILURES_IN_DESCRIPTION = 3
@@ -105,25 +99,6 @@ def latest_load(con: duckdb.DuckDBPyConnection, source: str) -> Load | None:
     return Load(str(row[0]), row[1], row[2]) if row else None
 
 
-def chunk_queries(select: str, key_sql: str, rows: int, chunk_rows: int) -> list[str]:
-    """Split `select` (which ends in a where clause) into chunks by a hash of the key: a key never spans two."""
-    chunks = max(1, math.ceil(rows / max(1, chunk_rows)))
-    if chunks == 1:
-        return [select]
-    return [f"{select} and hash({key_sql}) % {chunks} = {i}" for i in range(chunks)]
-
-
-def read_chunks(path: Path, queries: Sequence[str], params: Sequence[Any] = ()) -> Iterator["pd.DataFrame"]:
-    """Each chunk on its own short read-only connection, closed before the chunk is validated."""
-    for sql in queries:
-        con = open_read_only(path)
-        try:
-            frame = con.execute(sql, list(params)).df()
-        finally:
-            con.close()
-        yield frame
-
-
 def result_metadata(result: "QualityResult", report: Path | None, **extra: Any) -> dict[str, Any]:
     """What the Dagster UI shows for a check: counts, each failed expectation with observed value and samples."""
     metadata: dict[str, Any] = {
@@ -172,15 +147,6 @@ def _report(
     )
 
 
-def _validate_and_report(
-    context: AssetCheckExecutionContext, reports: Path, suite: Any, chunks: Iterator["pd.DataFrame"], what: str,
-    chunk_count: int,
-) -> AssetCheckResult:
-    from expectations.validation import validate_chunks
-
-    return _report(context, reports, validate_chunks(chunks, suite), what, chunks=MetadataValue.int(chunk_count))
-
-
 def _passed_without_rows(note: str, **extra: Any) -> AssetCheckResult:
     return AssetCheckResult(
         passed=True, severity=AssetCheckSeverity.ERROR, description=note,
@@ -218,37 +184,11 @@ def check_raw_source(context: AssetCheckExecutionContext, source: str, path: Pat
                    profile=MetadataValue.text("aggregated in DuckDB"), **load_meta)
 
 
-def check_mart(
-    context: AssetCheckExecutionContext, table: str, path: Path, reports: Path, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-) -> AssetCheckResult:
-    """Validate a mart: dim_customers row by row (in chunks of its key), every other mart through its integrity
-    suite (violation counts aggregated in DuckDB, see expectations.mart_integrity)."""
-    wait_for_imports(GATES_IMPORTS)
-    from expectations import dim_customers
-
-    if table != dim_customers.CUSTOMERS_TABLE:
-        return check_mart_integrity(context, table, path, reports)
-    path = existing(path)
-    con = open_read_only(path)
-    try:
-        rows = con.execute(f"select count(*) from {table}").fetchone()[0]
-        columns = {r[0] for r in con.execute(f"describe {table}").fetchall()}
-    finally:
-        con.close()
-    key, suite = dim_customers.CUSTOMER_KEY, dim_customers.dim_customers_suite()
-    wanted = [c for c in dim_customers.CUSTOMER_COLUMNS if c in columns]
-    select = f"select {', '.join(quote(c) for c in wanted) or '*'} from {table} where true"
-    # Without the key column there is nothing to chunk by; the suite reports the missing column.
-    queries = chunk_queries(select, quote(key), rows, chunk_rows) if key in columns else [select]
-    return _validate_and_report(context, reports, suite, read_chunks(path, queries), table,
-                                chunk_count=len(queries))
-
-
-def check_mart_integrity(
-    context: AssetCheckExecutionContext, table: str, path: Path, reports: Path,
-) -> AssetCheckResult:
+def check_mart(context: AssetCheckExecutionContext, table: str, path: Path, reports: Path) -> AssetCheckResult:
     """Validate a mart's integrity suite: one profile row of violation counts computed in DuckDB, then (only when
-    a rule fails) a few sample rows per failed rule. Each read is a short read-only connection."""
+    a rule fails) a few sample rows per failed rule (expectations.mart_integrity). Each read is a short read-only
+    connection."""
+    wait_for_imports(GATES_IMPORTS)
     from expectations.mart_integrity import validate_mart
 
     path = existing(path)
@@ -282,9 +222,8 @@ def _raw_check(source: str, pool: str | None) -> AssetChecksDefinition:
     return _check
 
 
-# Every mart the gate covers: (table, asset name, marts the check also reads besides its own). dim_customers is
-# validated row by row (expectations.dim_customers); the others by their integrity suites (expectations.mart_integrity).
-# A check that reads dim_customers waits for it.
+# Every mart the gate covers: (table, asset name, marts the check also reads besides its own), each by its integrity
+# suite (expectations.mart_integrity). A check that reads dim_customers waits for it.
 MART_CHECKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("marts.fct_touchpoints", "fct_touchpoints", ("dim_customers",)),
     ("marts.dim_customers", "dim_customers", ()),
@@ -319,7 +258,6 @@ MART_CHECK_DESCRIPTIONS = {
 
 
 def mart_checks(
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
     pool: str | None = None,
     touchpoints_wait_for_customers: bool = True,
     marts: Sequence[str] | None = None,
@@ -341,11 +279,11 @@ def mart_checks(
         if name == "fct_touchpoints" and not touchpoints_wait_for_customers:
             reads = ()
         deps = [AssetKey(["marts", other]) for other in reads]
-        definitions.append(_mart_check(table, name, deps, chunk_rows, pool))
+        definitions.append(_mart_check(table, name, deps, pool))
     return definitions
 
 
-def _mart_check(table: str, name: str, deps: list[AssetKey], chunk_rows: int, pool: str | None) -> AssetChecksDefinition:
+def _mart_check(table: str, name: str, deps: list[AssetKey], pool: str | None) -> AssetChecksDefinition:
     @asset_check(
         asset=AssetKey(["marts", name]),
         name=f"{name}_quality",
@@ -356,6 +294,6 @@ def _mart_check(table: str, name: str, deps: list[AssetKey], chunk_rows: int, po
         metadata={"suite": table},
     )
     def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
-        return check_mart(context, table, warehouse.build, warehouse.reports, chunk_rows)
+        return check_mart(context, table, warehouse.build, warehouse.reports)
 
     return _check
