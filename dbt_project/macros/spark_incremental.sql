@@ -6,9 +6,11 @@
 -- (`incremental_materialization(spark_incremental=true)`) reads it as `{{ previous_build() }}`, which on DuckDB is
 -- `{{ this }}`; the DuckDB build's SQL is unchanged.
 --
--- Its new table is written in one statement: the previous generation's rows less those of the keys the night's batch
--- holds, plus the batch (what delete+insert leaves on DuckDB). The compute grows with the night; the write is a new
--- table of Parquet files, as every generation's tables are. Plain Parquet tables have no row-level delete, and the
+-- Its new table is the previous generation's rows less the scope its pre-hooks name (delete_stored_rows) and less
+-- the rows of the keys the night's batch holds (delete+insert), plus the batch: what DuckDB's delete and insert
+-- leave. The batch is the model's select, written first to a scratch table `<model>__batch`; then one statement
+-- writes the new table. The compute grows with the night; the write is a new table of Parquet files, as every
+-- generation's tables are. Plain Parquet tables have no row-level delete, and the
 -- published generation stays as it was until the new one is published, so a failed build leaves nothing to undo.
 
 -- The table the previous build of this model left: `this` on DuckDB (an incremental build changes its own table),
