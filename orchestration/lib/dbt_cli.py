@@ -12,8 +12,17 @@ from the state `make parse` (or a previous build) left, one of another name stil
 is dbt's, unchanged: the connection uses the full path, and `target.path` in jinja is the full path too (no model
 or macro of this project reads it; one that did would need this entry point dropped).
 
+It also drops, before they are formatted, the events no logger of the invocation would write. dbt turns every event
+into a protobuf message and then, for each logger (the console's and the log file's), into a line of JSON or text,
+and only then does Python's logging drop the line below the logger's level: every statement dbt runs fires several
+debug events that the pipeline's loggers (info, JOURNEY_LOG_LEVEL aside) never write. An event is dropped here
+only when nothing would have used it: no callback is registered (dbt's Python API registers them; the command line
+does not), it is not a warning or an error (dbt may have to raise on those), not one of dbt's print events (always
+written), and its level is below the level of every logger. `--log-level debug` or `--log-level-file debug` write
+every event, as before.
+
 The pipeline (orchestration/defs/dbt/project.py), the tests and the Makefile run dbt through it; plain `dbt` works
-on the same project, at the price of a full parse where the folder changed.
+on the same project, at the price of a full parse where the folder changed (and formats the unwritten events).
 """
 
 from __future__ import annotations
@@ -45,10 +54,34 @@ def _hash_the_path_by_its_name() -> None:
     ManifestLoader.build_manifest_state_check = build_manifest_state_check
 
 
+def _drop_events_no_logger_writes() -> None:
+    from dbt_common.events import logger as event_loggers
+    from dbt_common.events.event_manager import EventManager
+
+    fire_event = EventManager.fire_event
+    if getattr(fire_event, "journey_drops_unwritten", False):
+        return
+    rank = event_loggers._log_level_map  # dbt's own: the level each logger's Python logger is set to
+    print_events = event_loggers.PRINT_EVENT_NAMES
+    below_warnings = rank[event_loggers.EventLevel.WARN]
+
+    def fire_unless_unwritten(self, e, level=None, node=None, force_warn_or_error_handling=False):
+        event_rank = rank.get(level or e.level_tag(), below_warnings)
+        if (event_rank < below_warnings and not force_warn_or_error_handling and not self.callbacks
+                and type(e).__name__ not in print_events
+                and all(event_rank < rank.get(logger.level, 0) for logger in self.loggers)):
+            return None
+        return fire_event(self, e, level=level, node=node, force_warn_or_error_handling=force_warn_or_error_handling)
+
+    fire_unless_unwritten.journey_drops_unwritten = True
+    EventManager.fire_event = fire_unless_unwritten
+
+
 def main() -> int:
     from dbt.cli.main import cli
 
     _hash_the_path_by_its_name()
+    _drop_events_no_logger_writes()
     sys.argv[0] = "dbt"
     return cli()
 
