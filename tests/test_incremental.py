@@ -550,9 +550,11 @@ KEYS_BUILT = {"stg_web__events", "stg_app__events", "stg_email__events", "int_id
 
 
 def compiled_tests(warehouse: Path) -> dict[str, str]:
-    """The SQL of every data test the last dbt build of `warehouse` ran, by file name (dbt's target/run folder)."""
+    """The SQL of every data test the last dbt build of `warehouse` ran, by file name (dbt's target/run folder:
+    generic tests under their models' .yml, singular tests under tests/)."""
     run = warehouse.with_name(warehouse.name + ".dbt") / "run"
-    return {path.stem: path.read_text(encoding="utf-8") for path in run.rglob("*.sql") if ".yml" in str(path)}
+    return {path.stem: path.read_text(encoding="utf-8") for path in run.rglob("*.sql")
+            if ".yml" in str(path) or path.relative_to(run).parts[1] == "tests"}
 
 
 def test_a_nights_uniqueness_tests_read_the_keys_it_wrote(nightly, full, refreshed):
@@ -587,7 +589,8 @@ def test_a_nights_uniqueness_tests_read_the_keys_it_wrote(nightly, full, refresh
         con.close()
     night_tests, full_tests = compiled_tests(nightly.warehouse), compiled_tests(full.warehouse)
     scoped = {name for name, sql in night_tests.items() if "journey_keys_built.main." in sql}
-    assert len(scoped) == 23 and {name for name in scoped if "unique" not in name} == set()
+    assert len(scoped) == 25 and {name for name in scoped if "unique" not in name} == {
+        "assert_attribution_credits_sum_to_one", "assert_attribution_uses_the_path_touches"}
     for other in (full_tests, compiled_tests(refreshed.warehouse)):
         assert not any("journey_keys_built.main." in sql for sql in other.values())
         assert set(other) >= scoped
@@ -636,6 +639,34 @@ def test_a_nights_uniqueness_test_fails_on_a_key_it_wrote_twice(nightly, tmp_pat
         assert con.execute(sql).fetchone()[0] == 0, "one row with a null touch is no duplicate"
         con.execute(f"insert into {credits} select * from {credits} where touch_id is null")
         assert con.execute(sql).fetchone()[0] >= 1
+    finally:
+        con.close()
+
+
+def test_a_nights_attribution_tests_check_the_conversions_it_wrote(nightly, tmp_path):
+    """fct_attribution's two singular tests as the night ran them, on a copy: a first-touch credit doubled (with one
+    touch more) on a conversion the night wrote fails both; the same on a conversion no build touched that night is
+    left to the mart gate, which judges every conversion (tests/test_quality_marts.py)."""
+    warehouse = copy_warehouse(nightly.warehouse, tmp_path / "journey.duckdb")
+    keys = tmp_path / "keys_built.duckdb"
+    shutil.copy(nightly.summary["keys_built"], keys)
+    tests = compiled_tests(nightly.warehouse)
+    checks = [tests["assert_attribution_credits_sum_to_one"], tests["assert_attribution_uses_the_path_touches"]]
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(f"attach '{keys}' as journey_keys_built (read_only)")
+        written, untouched = (con.execute(
+            f"select min(conversion_id) from marts.fct_attribution where conversion_id {op} "
+            "(select conversion_id from journey_keys_built.main.fct_attribution where not _marker)").fetchone()[0]
+            for op in ("in", "not in"))
+        assert written and untouched
+        assert [con.execute(sql).fetchone()[0] for sql in checks] == [0, 0]
+        break_credit = ("update marts.fct_attribution set credit = credit + 1, touches_count = touches_count + 1 "
+                        "where conversion_id = ? and model = 'first_touch'")
+        con.execute(break_credit, [untouched])
+        assert [con.execute(sql).fetchone()[0] for sql in checks] == [0, 0]
+        con.execute(break_credit, [written])
+        assert [con.execute(sql).fetchone()[0] for sql in checks] == [1, 1]
     finally:
         con.close()
 

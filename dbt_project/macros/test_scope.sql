@@ -77,23 +77,45 @@
 {%- endmacro %}
 {% macro default__keys_built_tonight(relation, columns) -%}{{ return(relation) }}{%- endmacro %}
 {% macro duckdb__keys_built_tonight(relation, columns) -%}
-    {#- the pipeline allows it on the first dbt build of a build file it has just started (SCOPED_TESTS_ENV in
-        orchestration/lib/warehouse.py): a dbt build run by hand, or again on a file an earlier attempt wrote rows
-        into, tests whole tables -#}
-    {%- if not execute or env_var('JOURNEY_SCOPED_UNIQUENESS_TESTS', '0') != '1' -%}{{ return(relation) }}{%- endif -%}
-    {%- set keys = keys_built_catalog() ~ '.main.' ~ relation.identifier -%}
-    {%- set state = run_query(
-        "select count(*) filter (where not _all_rows and _built_at = " ~ build_started_at() ~ ") = 1 "
-        ~ "from " ~ keys ~ " where _marker") if keys_built_exist(relation.identifier) else none -%}
-    {%- if state is none or not state.rows[0][0] -%}
-        {{ return(relation) }}
-    {%- endif -%}
+    {%- set keys = keys_built_scope(relation) -%}
+    {%- if keys is none -%}{{ return(relation) }}{%- endif -%}
     {%- set match -%}
         {#- null is a value here: journey_unique_combination counts two rows with the same nulls as a duplicate #}
         {%- for column in columns %}built.{{ column }} is not distinct from tested.{{ column }}{{ ' and ' if not loop.last }}{% endfor -%}
     {%- endset -%}
     {{ return('(select * from ' ~ relation ~ ' as tested where exists (select 1 from ' ~ keys
               ~ ' as built where not built._marker and ' ~ match ~ ')) dbt_subquery') }}
+{%- endmacro %}
+
+-- The same scope for a singular test: `{{ built_tonight(ref('model'), 'column') }}` is a condition on `column` that
+-- holds for the values of `column` in the rows this build wrote into the model (one of the keys the model records),
+-- and `true` wherever its uniqueness tests read whole tables. A test of a rule about groups of rows (a conversion's
+-- credits) scopes the groups this way: every row of a group the build touched is checked, old or new.
+{% macro built_tonight(relation, column) -%}
+    {{ return(adapter.dispatch('built_tonight')(relation, column)) }}
+{%- endmacro %}
+{% macro default__built_tonight(relation, column) -%}{{ return('true') }}{%- endmacro %}
+{% macro duckdb__built_tonight(relation, column) -%}
+    {%- set keys = keys_built_scope(relation) -%}
+    {%- if keys is none -%}{{ return('true') }}{%- endif -%}
+    {{ return(column ~ ' in (select built.' ~ column ~ ' from ' ~ keys ~ ' as built where not built._marker)') }}
+{%- endmacro %}
+
+-- The keys this build recorded for `relation` (a table of the attached catalog), or none where its tests read whole
+-- tables (see the top of this file).
+{% macro keys_built_scope(relation) -%}
+    {#- the pipeline allows it on the first dbt build of a build file it has just started (SCOPED_TESTS_ENV in
+        orchestration/lib/warehouse.py): a dbt build run by hand, or again on a file an earlier attempt wrote rows
+        into, tests whole tables -#}
+    {%- if not execute or env_var('JOURNEY_SCOPED_UNIQUENESS_TESTS', '0') != '1' -%}{{ return(none) }}{%- endif -%}
+    {%- set keys = keys_built_catalog() ~ '.main.' ~ relation.identifier -%}
+    {%- set state = run_query(
+        "select count(*) filter (where not _all_rows and _built_at = " ~ build_started_at() ~ ") = 1 "
+        ~ "from " ~ keys ~ " where _marker") if keys_built_exist(relation.identifier) else none -%}
+    {%- if state is none or not state.rows[0][0] -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(keys) }}
 {%- endmacro %}
 
 {% macro keys_built_exist(identifier) -%}
