@@ -153,9 +153,21 @@
 
 -- The previous build's table of a model of this schema, read before this build rewrites it (none on a first build).
 -- Only for a model that must know what a later model held (ref would make a cycle); it must run before that model.
+-- On Spark a build writes a new generation beside the published one: the previous build's table is the published
+-- generation's (previous_generation; none on a first run, and after an erasure, whose previous schemas hold only the
+-- customer-id map and the merge log).
 {% macro previous_state(model_name) -%}
     {%- if not execute -%}{{ return(none) }}{%- endif -%}
+    {{ return(adapter.dispatch('previous_state')(model_name)) }}
+{%- endmacro %}
+
+{% macro default__previous_state(model_name) -%}
     {{ return(adapter.get_relation(database=this.database, schema=this.schema, identifier=model_name)) }}
+{%- endmacro %}
+
+{% macro spark__previous_state(model_name) -%}
+    {{ return(previous_generation(api.Relation.create(database=this.database, schema=this.schema,
+                                                      identifier=model_name))) }}
 {%- endmacro %}
 
 -- The incremental journey models' rebuild scope (docs/journeys.md "Incremental builds"): a row of `alias` is rebuilt
