@@ -100,18 +100,26 @@ def execute(landing: Path, warehouse: Path, start: date | None = None, end: date
     restored afterwards. With `progress` (a stream), what the run is doing is written there as it happens.
     """
     from orchestration.defs.partitions import first_export_date, partition_range_tags
+    from orchestration.defs.resources import warehouse_resource
     from orchestration.lib.ingest import IngestError, check_landing
+    from orchestration.lib.warehouse import discard_early_copy, start_early_copy
 
     try:
         check_landing(landing)
     except IngestError as exc:
         raise ValueError(str(exc)) from exc
     with run_lock(warehouse):
-        if start is None and end is None:
-            start, end = export_date_range(landing, warehouse)
-        tags = partition_range_tags(start or end, end or start, first_export_date(landing))
-        with scoped_environment(**RUN_ENVIRONMENT):
-            summary = _execute(landing, warehouse, tags, run_config(full_refresh), progress)
+        # the build file's copy, beside the set-up below (orchestration/lib/warehouse.py "start_early_copy")
+        paths = warehouse_resource(warehouse, landing)
+        start_early_copy(paths.published, paths.build)
+        try:
+            if start is None and end is None:
+                start, end = export_date_range(landing, warehouse)
+            tags = partition_range_tags(start or end, end or start, first_export_date(landing))
+            with scoped_environment(**RUN_ENVIRONMENT):
+                summary = _execute(landing, warehouse, tags, run_config(full_refresh), progress)
+        finally:
+            discard_early_copy(paths.build)
     if summary.exit_code == 0:
         write_run_report(summary)
     return summary

@@ -167,7 +167,12 @@ def killed_again_and_again(scene, tmp_path_factory):
     warehouse = fresh_copy(scene, tmp_path_factory.mktemp("killed"))
     build = Path(str(warehouse) + ".build")
     compacted = Path(str(warehouse) + ".build.compact")
+    early = Path(str(warehouse) + ".build.early")
     seen = {}
+
+    proc = start_run(landing, warehouse)
+    kill_when(proc, early.exists)  # the build file's copy, started beside the run's set-up
+    seen["early copy"] = {"content": content(warehouse), "left": early.exists()}
 
     proc = start_run(landing, warehouse)
     kill_when(proc, lambda: build.exists() and build.stat().st_size > 0)
@@ -191,8 +196,18 @@ def killed_again_and_again(scene, tmp_path_factory):
     proc = start_run(landing, warehouse, JOURNEY_COMPACT_FREE_SHARE="0", JOURNEY_LOG_LEVEL="INFO")
     out = proc.communicate(timeout=600)[0].decode()
     seen["restart"] = {"returncode": proc.returncode, "output": out, "compacted_left": compacted.exists(),
-                       "content": content(warehouse)}
+                       "content": content(warehouse), "early_left": early.exists()}
     return warehouse, seen
+
+
+def test_kill_during_the_early_copy_then_restart(scene, killed_again_and_again):
+    """Killed while the build file's copy (started beside the run's set-up) is made: readers still see last night's
+    warehouse, the next runs copy again, and no copy is left behind once a run finishes."""
+    _, _, before, expected, _ = scene
+    _, seen = killed_again_and_again
+    assert seen["early copy"]["content"] == before and seen["early copy"]["left"]
+    assert seen["restart"]["returncode"] == 0 and seen["restart"]["content"] == expected
+    assert not seen["restart"]["early_left"]
 
 
 def test_kill_during_ingestion_then_restart(scene, killed_again_and_again):

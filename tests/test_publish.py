@@ -232,6 +232,42 @@ def test_build_file_is_a_clone_where_the_file_system_can(tmp_path, monkeypatch):
     assert build.read_bytes() == published.read_bytes()
 
 
+def test_the_early_copy_is_taken_as_the_build_file_or_else_left_nowhere(tmp_path, monkeypatch):
+    """A run's early copy (started beside its set-up) becomes the build file when the step takes it; one the run
+    does not take is removed; a copy that failed leaves nothing, and the step copies itself (take answers None)."""
+    from orchestration.lib import warehouse as wh
+
+    published, build = tmp_path / "journey.duckdb", tmp_path / "journey.duckdb.build"
+    assert wh.start_early_copy(published, build) is None  # no published file yet: the step creates one
+    make_warehouse(published, 1, rows=50_000)
+    monkeypatch.setenv(wh.STORAGE_VERSION_ENV, "v1.4.0")
+    assert wh.start_early_copy(published, build) is None  # a storage version asked for: the step may convert
+    monkeypatch.delenv(wh.STORAGE_VERSION_ENV)
+
+    copy = wh.start_early_copy(published, build)
+    assert copy is not None and wh.has_early_copy(build) and wh.start_early_copy(published, build) is None
+    said = wh.take_early_copy(published, build)
+    assert said.endswith("(started with the run)") and "starts from published" in said
+    assert build.read_bytes() == published.read_bytes()
+    assert not wh.has_early_copy(build) and not (tmp_path / "journey.duckdb.build.early").exists()
+    assert wh.take_early_copy(published, build) is None  # taken once
+
+    build.unlink()
+    wh.start_early_copy(published, build)
+    wh.discard_early_copy(build)  # the run ended before its first step
+    assert not build.exists() and not (tmp_path / "journey.duckdb.build.early").exists()
+
+    def broken_copy(source, target):
+        with open(target, "wb") as half:
+            half.write(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(wh, "clone_or_copy", broken_copy)
+    wh.start_early_copy(published, build)
+    assert wh.take_early_copy(published, build) is None
+    assert not build.exists() and not (tmp_path / "journey.duckdb.build.early").exists()
+
+
 # ------------------------------------------------------------------------------- compaction at publish
 def churned_warehouse(path, nights: int = 2) -> None:
     """A warehouse shaped like the pipeline's (raw, ops with a sequence, staging view, macro, marts) after

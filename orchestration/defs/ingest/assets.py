@@ -28,11 +28,14 @@ from orchestration.lib.warehouse import (
     compact_free_share,
     compact_path,
     connect,
+    early_copy_path,
     ensure_tables,
     fresh_build_marker,
+    has_early_copy,
     requested_storage_version,
     start_build_file,
     storage_version,
+    take_early_copy,
 )
 from rules.contract import SOURCES
 from rules.thresholds import default_timestamp_floor
@@ -62,9 +65,11 @@ def build_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                 ) from exc
     compact = compact_path(str(build))  # a compaction a killed publish step left half-written
     erasing = published.with_name(published.name + ".previous.erasing")  # a killed publish's erasure of .previous
-    for leftover in (build, build.with_name(build.name + ".wal"), compact, f"{compact}.wal", erasure_marker(build),
-                     fresh_build_marker(build),
-                     erasing, erasing.with_name(erasing.name + ".wal")):
+    leftovers = [build, build.with_name(build.name + ".wal"), compact, f"{compact}.wal", erasure_marker(build),
+                 fresh_build_marker(build), erasing, erasing.with_name(erasing.name + ".wal")]
+    if not has_early_copy(build):  # a killed run's early copy (this run's own is taken below)
+        leftovers += [early_copy_path(build), early_copy_path(build) + ".wal"]
+    for leftover in leftovers:
         Path(leftover).unlink(missing_ok=True)
     shutil.rmtree(f"{compact}.tmp", ignore_errors=True)  # its spill folder
     try:  # settings from the environment and the landing folder are judged once, before anything is loaded
@@ -74,7 +79,7 @@ def build_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         compact_free_share()
     except (ValueError, IngestError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
-    started = start_build_file(str(published), str(build), version)
+    started = take_early_copy(published, build) or start_build_file(str(published), str(build), version)
     Path(fresh_build_marker(build)).touch()  # the dbt step's first build on it may scope its uniqueness tests
     context.log.info(started)
     con = connect(str(build))
