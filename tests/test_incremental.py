@@ -596,22 +596,35 @@ def test_a_nights_uniqueness_tests_read_the_keys_it_wrote(nightly, full, refresh
         assert set(other) >= scoped
 
 
+def night_with_its_keys(nightly, tmp_path: Path) -> tuple[duckdb.DuckDBPyConnection, Path]:
+    """A connection to a copy of the night's warehouse with a copy of the keys its dbt build recorded attached (as
+    the build's tests had them), and that copy's path."""
+    warehouse = copy_warehouse(nightly.warehouse, tmp_path / "journey.duckdb")
+    keys = tmp_path / "keys_built.duckdb"
+    shutil.copy(nightly.summary["keys_built"], keys)
+    con = duckdb.connect(str(warehouse))
+    con.execute(f"attach '{keys}' as journey_keys_built (read_only)")
+    return con, keys
+
+
+def written_and_untouched(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple:
+    """A value of `column` the night wrote into `table` (by its recorded keys), and one it did not."""
+    found = tuple(con.execute(
+        f"select min({column}) from {table} where {column} {op} "
+        f"(select {column} from journey_keys_built.main.{table.split('.')[-1]} where not _marker)").fetchone()[0]
+        for op in ("in", "not in"))
+    assert all(found), found
+    return found
+
+
 def test_a_nights_uniqueness_test_fails_on_a_key_it_wrote_twice(nightly, tmp_path):
     """The scoped test of the night, run again on a copy: a second row for a key the night wrote fails it, whether
     the second row is new or an older row; a duplicate among rows no build touched that night is not its to find
     (the build that wrote them checked them)."""
-    warehouse = copy_warehouse(nightly.warehouse, tmp_path / "journey.duckdb")
-    keys = tmp_path / "keys_built.duckdb"
-    shutil.copy(nightly.summary["keys_built"], keys)
+    con, keys = night_with_its_keys(nightly, tmp_path)
     sql = compiled_tests(nightly.warehouse)["unique_fct_touchpoints_touchpoint_id"]
-    con = duckdb.connect(str(warehouse))
     try:
-        con.execute(f"attach '{keys}' as journey_keys_built (read_only)")
-        written, untouched = (con.execute(
-            f"select min(touchpoint_id) from marts.fct_touchpoints where touchpoint_id {op} "
-            "(select touchpoint_id from journey_keys_built.main.fct_touchpoints where not _marker)").fetchone()[0]
-            for op in ("in", "not in"))
-        assert written and untouched
+        written, untouched = written_and_untouched(con, "marts.fct_touchpoints", "touchpoint_id")
         assert con.execute(sql).fetchone()[0] == 0
         con.execute("insert into marts.fct_touchpoints select * from marts.fct_touchpoints where touchpoint_id = ?",
                     [untouched])
@@ -647,19 +660,11 @@ def test_a_nights_attribution_tests_check_the_conversions_it_wrote(nightly, tmp_
     """fct_attribution's two singular tests as the night ran them, on a copy: a first-touch credit doubled (with one
     touch more) on a conversion the night wrote fails both; the same on a conversion no build touched that night is
     left to the mart gate, which judges every conversion (tests/test_quality_marts.py)."""
-    warehouse = copy_warehouse(nightly.warehouse, tmp_path / "journey.duckdb")
-    keys = tmp_path / "keys_built.duckdb"
-    shutil.copy(nightly.summary["keys_built"], keys)
+    con, _ = night_with_its_keys(nightly, tmp_path)
     tests = compiled_tests(nightly.warehouse)
     checks = [tests["assert_attribution_credits_sum_to_one"], tests["assert_attribution_uses_the_path_touches"]]
-    con = duckdb.connect(str(warehouse))
     try:
-        con.execute(f"attach '{keys}' as journey_keys_built (read_only)")
-        written, untouched = (con.execute(
-            f"select min(conversion_id) from marts.fct_attribution where conversion_id {op} "
-            "(select conversion_id from journey_keys_built.main.fct_attribution where not _marker)").fetchone()[0]
-            for op in ("in", "not in"))
-        assert written and untouched
+        written, untouched = written_and_untouched(con, "marts.fct_attribution", "conversion_id")
         assert [con.execute(sql).fetchone()[0] for sql in checks] == [0, 0]
         break_credit = ("update marts.fct_attribution set credit = credit + 1, touches_count = touches_count + 1 "
                         "where conversion_id = ? and model = 'first_touch'")
