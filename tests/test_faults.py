@@ -134,6 +134,7 @@ def test_a_malformed_setting_fails_once_before_anything_loads(night, monkeypatch
     assert_failed_and_untouched(summary, warehouse, before, TIMESTAMP_FLOOR_ENV, "2010-13-01", "YYYY-MM-DD")
     assert len(summary.failures) == 1 and summary.failures[0].startswith("ops__build_warehouse")
     assert summary.sources == []  # no raw source was loaded
+    assert not warehouse.with_name(warehouse.name + ".build.early").exists()  # the copy it started, not taken
 
 
 def test_truncated_gzip_fails_naming_the_file(night):

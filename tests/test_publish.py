@@ -268,6 +268,29 @@ def test_the_early_copy_is_taken_as_the_build_file_or_else_left_nowhere(tmp_path
     assert not build.exists() and not (tmp_path / "journey.duckdb.build.early").exists()
 
 
+def test_the_build_step_removes_a_killed_runs_early_copy_when_its_own_run_started_none(tmp_path):
+    """The build step materialized on its own (as from the Dagster UI: no early copy started) removes the copy a
+    killed `journey run` left, and starts the build file by copying the published one itself."""
+    import dagster as dg
+
+    from orchestration.defs.ingest.assets import build_warehouse
+    from orchestration.defs.resources import WarehouseResource
+    from tests.helpers import SAMPLE_LANDING
+
+    published = tmp_path / "journey.duckdb"
+    make_warehouse(published, 1)
+    stale = tmp_path / "journey.duckdb.build.early"
+    stale.write_bytes(b"stale bytes of a killed run")
+    warehouse = WarehouseResource(warehouse_path=str(published), landing_dir=str(SAMPLE_LANDING),
+                                  reports_dir=str(tmp_path / "reports"))
+    result = dg.materialize([build_warehouse], resources={"warehouse": warehouse})
+    assert result.success and not stale.exists()
+    [materialization] = result.asset_materializations_for_node("ops__build_warehouse")
+    started = materialization.metadata["start"].value
+    assert "starts from published" in started and "started with the run" not in started
+    assert read_version(tmp_path / "journey.duckdb.build") == (1, 1)
+
+
 # ------------------------------------------------------------------------------- compaction at publish
 def churned_warehouse(path, nights: int = 2) -> None:
     """A warehouse shaped like the pipeline's (raw, ops with a sequence, staging view, macro, marts) after

@@ -220,9 +220,8 @@ class EarlyCopy:
 
     def remove(self) -> None:
         self.wait()
-        for path in (self.path, self.path + ".wal"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
 
 
 _EARLY_COPIES: dict[str, EarlyCopy] = {}

@@ -68,7 +68,7 @@ def build_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     leftovers = [build, build.with_name(build.name + ".wal"), compact, f"{compact}.wal", erasure_marker(build),
                  fresh_build_marker(build), erasing, erasing.with_name(erasing.name + ".wal")]
     if not has_early_copy(build):  # a killed run's early copy (this run's own is taken below)
-        leftovers += [early_copy_path(build), early_copy_path(build) + ".wal"]
+        leftovers.append(early_copy_path(build))
     for leftover in leftovers:
         Path(leftover).unlink(missing_ok=True)
     shutil.rmtree(f"{compact}.tmp", ignore_errors=True)  # its spill folder
