@@ -1,4 +1,5 @@
-"""`journey-dbt` (orchestration/lib/dbt_cli.py): the events it drops are exactly those no logger would write."""
+"""`journey-dbt` (orchestration/lib/dbt_cli.py): the events it drops are exactly those no logger would write, and it
+writes no manifest where the pipeline says so."""
 
 import io
 
@@ -10,7 +11,8 @@ from dbt_common.events.logger import LineFormat, LoggerConfig
 from dbt_common.events.types import Note, PrintEvent
 from dbt_common.exceptions import EventCompilationError
 
-from orchestration.lib.dbt_cli import _drop_events_no_logger_writes
+from orchestration.lib.dbt_cli import WRITE_MANIFEST_ENV, _drop_events_no_logger_writes
+from tests.helpers import dbt
 
 
 @pytest.fixture
@@ -66,3 +68,22 @@ def test_callbacks_print_events_and_warnings_still_get_every_event(manager):
     manager.require_warn_or_error_handling, manager.warn_error = True, True  # --warn-error: a warning still raises
     with pytest.raises(EventCompilationError):
         manager.fire_event(Note(msg="a warning"), level=EventLevel.WARN)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("setting", ["0", None])
+def test_the_manifest_is_written_unless_the_pipeline_says_not_to(tmp_path, monkeypatch, setting):
+    """JOURNEY_DBT_WRITE_MANIFEST=0 (the pipeline's dbt step) skips manifest.json, semantic_manifest.json and
+    graph.gpickle; the parse state is kept. Without it, journey-dbt writes them as dbt does (`make parse` relies on
+    that). `dbt compile` of one model runs both writes: after loading the project and at the end."""
+    if setting is None:
+        monkeypatch.delenv(WRITE_MANIFEST_ENV, raising=False)
+    else:
+        monkeypatch.setenv(WRITE_MANIFEST_ENV, setting)
+    target = tmp_path / "target"
+    compiled = dbt("compile", "--select", "stg_crm__contacts", warehouse=tmp_path / "journey.duckdb", target=target)
+    assert compiled.returncode == 0, compiled.stdout[-3000:] + compiled.stderr[-2000:]
+    written = {p.name for p in target.iterdir()}
+    assert {"partial_parse.msgpack", "dbt.log", "compiled"} <= written, sorted(written)
+    manifests = {"manifest.json", "semantic_manifest.json", "graph.gpickle"}
+    assert (written & manifests) == (set() if setting == "0" else manifests), sorted(written)

@@ -21,6 +21,12 @@ does not), it is not a warning or an error (dbt may have to raise on those), not
 written), and its level is below the level of every logger. `--log-level debug` or `--log-level-file debug` write
 every event, as before.
 
+With JOURNEY_DBT_WRITE_MANIFEST=0 (the pipeline's dbt step sets it) it does not write the manifest: dbt writes
+`manifest.json` (and `semantic_manifest.json`, `graph.gpickle`) once after loading the project and again after the
+last node, 2.7 MB of JSON each time on the critical path of every build, and nothing reads the copy beside a
+warehouse (the Dagster definitions read `dbt_project/target/manifest.json`, which `make parse` writes). The parse
+state (`partial_parse.msgpack`), `run_results.json`, the compiled SQL and the log are written as before.
+
 The pipeline (orchestration/defs/dbt/project.py), the tests and the Makefile run dbt through it; plain `dbt` works
 on the same project, at the price of a full parse where the folder changed (and formats the unwritten events).
 """
@@ -77,11 +83,29 @@ def _drop_events_no_logger_writes() -> None:
     EventManager.fire_event = fire_unless_unwritten
 
 
+WRITE_MANIFEST_ENV = "JOURNEY_DBT_WRITE_MANIFEST"
+
+
+def _skip_manifest_writes() -> None:
+    import dbt.compilation
+    import dbt.parser.manifest
+    import dbt.task.runnable
+
+    def skip_write_manifest(manifest, target_path, which=None):
+        return None
+
+    dbt.parser.manifest.write_manifest = skip_write_manifest  # parse_manifest's write, after loading the project
+    dbt.task.runnable.write_manifest = skip_write_manifest  # the write after the last node
+    dbt.compilation.Compiler.write_graph_file = lambda self, linker, manifest: None
+
+
 def main() -> int:
     from dbt.cli.main import cli
 
     _hash_the_path_by_its_name()
     _drop_events_no_logger_writes()
+    if os.environ.get(WRITE_MANIFEST_ENV) == "0":
+        _skip_manifest_writes()
     sys.argv[0] = "dbt"
     return cli()
 

@@ -11,6 +11,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from orchestration.defs.dbt.project import dbt_project
 from orchestration.defs.resources import DBT_BUILD_FILE_ENV, WarehouseResource, scoped_environment
 from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, has_legacy_customer_ids, key_for_warehouse
+from orchestration.lib.dbt_cli import WRITE_MANIFEST_ENV
 from orchestration.lib.privacy import erasure_marker
 from orchestration.lib.warehouse import SCOPED_TESTS_ENV, take_fresh_build_marker
 
@@ -68,7 +69,9 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
     with scoped_environment(**{DBT_BUILD_FILE_ENV: str(warehouse.build),
                                CUSTOMER_ID_KEY_ENV: key_for_warehouse(warehouse.published),
                                SCOPED_TESTS_ENV: take_fresh_build_marker(warehouse.build),
-                               "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE") or "info"}):
+                               "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE") or "info",
+                               # no manifest.json beside the warehouse: nothing reads it (orchestration/lib/dbt_cli.py)
+                               WRITE_MANIFEST_ENV: os.environ.get(WRITE_MANIFEST_ENV) or "0"}):
         # a build that applied an erasure rebuilds every model from what is left (docs/privacy.md); so does the
         # build that re-keys the md5 ids of an older version (every model holding a customer id gets the new ones)
         rekeying = has_legacy_customer_ids(warehouse.build)
