@@ -11,7 +11,7 @@ from dbt_common.events.logger import LineFormat, LoggerConfig
 from dbt_common.events.types import Note, PrintEvent
 from dbt_common.exceptions import EventCompilationError
 
-from orchestration.lib.dbt_cli import WRITE_MANIFEST_ENV, _drop_events_no_logger_writes
+from orchestration.lib.dbt_cli import MANIFEST_FILES, WRITE_MANIFEST_ENV, _drop_events_no_logger_writes
 from tests.helpers import dbt
 
 
@@ -71,19 +71,21 @@ def test_callbacks_print_events_and_warnings_still_get_every_event(manager):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("setting", ["0", None])
-def test_the_manifest_is_written_unless_the_pipeline_says_not_to(tmp_path, monkeypatch, setting):
+@pytest.mark.parametrize(("setting", "command", "writes"), [("0", "compile", False), (None, "compile", True),
+                                                            ("0", "parse", True)])
+def test_the_manifest_is_written_unless_the_pipeline_says_not_to(tmp_path, monkeypatch, setting, command, writes):
     """JOURNEY_DBT_WRITE_MANIFEST=0 (the pipeline's dbt step) skips manifest.json, semantic_manifest.json and
-    graph.gpickle; the parse state is kept. Without it, journey-dbt writes them as dbt does (`make parse` relies on
-    that). `dbt compile` of one model runs both writes: after loading the project and at the end."""
+    graph.gpickle; the parse state is kept. Without it, and for `dbt parse` (`make parse`, the Dagster definitions'
+    manifest) whatever it says, journey-dbt writes them as dbt does. `dbt compile` of one model runs both of a
+    build's writes: after loading the project and at the end."""
     if setting is None:
         monkeypatch.delenv(WRITE_MANIFEST_ENV, raising=False)
     else:
         monkeypatch.setenv(WRITE_MANIFEST_ENV, setting)
     target = tmp_path / "target"
-    compiled = dbt("compile", "--select", "stg_crm__contacts", warehouse=tmp_path / "journey.duckdb", target=target)
-    assert compiled.returncode == 0, compiled.stdout[-3000:] + compiled.stderr[-2000:]
+    args = ("compile", "--select", "stg_crm__contacts") if command == "compile" else ("parse",)
+    ran = dbt(*args, warehouse=tmp_path / "journey.duckdb", target=target)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
     written = {p.name for p in target.iterdir()}
-    assert {"partial_parse.msgpack", "dbt.log", "compiled"} <= written, sorted(written)
-    manifests = {"manifest.json", "semantic_manifest.json", "graph.gpickle"}
-    assert (written & manifests) == (set() if setting == "0" else manifests), sorted(written)
+    assert {"partial_parse.msgpack", "dbt.log"} <= written, sorted(written)
+    assert (written & set(MANIFEST_FILES)) == (set(MANIFEST_FILES) if writes else set()), sorted(written)
