@@ -1,5 +1,4 @@
-"""`journey-dbt` (orchestration/lib/dbt_cli.py): the events it drops are exactly those no logger would write, and it
-writes no manifest where the pipeline says so."""
+"""`journey-dbt` (orchestration/lib/dbt_cli.py): the events it drops are exactly those no logger would write."""
 
 import io
 
@@ -11,8 +10,7 @@ from dbt_common.events.logger import LineFormat, LoggerConfig
 from dbt_common.events.types import Note, PrintEvent
 from dbt_common.exceptions import EventCompilationError
 
-from orchestration.lib.dbt_cli import MANIFEST_FILES, WRITE_MANIFEST_ENV, _drop_events_no_logger_writes
-from tests.helpers import dbt
+from orchestration.lib.dbt_cli import _drop_events_no_logger_writes
 
 
 @pytest.fixture
@@ -68,24 +66,3 @@ def test_callbacks_print_events_and_warnings_still_get_every_event(manager):
     manager.require_warn_or_error_handling, manager.warn_error = True, True  # --warn-error: a warning still raises
     with pytest.raises(EventCompilationError):
         manager.fire_event(Note(msg="a warning"), level=EventLevel.WARN)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("setting", "command", "writes"), [("0", "compile", False), (None, "compile", True),
-                                                            ("0", "parse", True)])
-def test_the_manifest_is_written_unless_the_pipeline_says_not_to(tmp_path, monkeypatch, setting, command, writes):
-    """JOURNEY_DBT_WRITE_MANIFEST=0 (the pipeline's dbt step) skips manifest.json, semantic_manifest.json and
-    graph.gpickle; the parse state is kept. Without it, and for `dbt parse` (`make parse`, the Dagster definitions'
-    manifest) whatever it says, journey-dbt writes them as dbt does. `dbt compile` of one model runs both of a
-    build's writes: after loading the project and at the end."""
-    if setting is None:
-        monkeypatch.delenv(WRITE_MANIFEST_ENV, raising=False)
-    else:
-        monkeypatch.setenv(WRITE_MANIFEST_ENV, setting)
-    target = tmp_path / "target"
-    args = ("compile", "--select", "stg_crm__contacts") if command == "compile" else ("parse",)
-    ran = dbt(*args, warehouse=tmp_path / "journey.duckdb", target=target)
-    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
-    written = {p.name for p in target.iterdir()}
-    assert {"partial_parse.msgpack", "dbt.log"} <= written, sorted(written)
-    assert (written & set(MANIFEST_FILES)) == (set(MANIFEST_FILES) if writes else set()), sorted(written)

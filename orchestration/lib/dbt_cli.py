@@ -21,13 +21,6 @@ does not), it is not a warning or an error (dbt may have to raise on those), not
 written), and its level is below the level of every logger. `--log-level debug` or `--log-level-file debug` write
 every event, as before.
 
-With JOURNEY_DBT_WRITE_MANIFEST=0 (the pipeline's dbt step sets it) a build does not write the manifest: dbt writes
-`manifest.json` (and `semantic_manifest.json`, `graph.gpickle`) once after loading the project and again after the
-last node, 2.7 MB of JSON each time on the critical path of every build, and nothing reads the copy beside a
-warehouse (the Dagster definitions read `dbt_project/target/manifest.json`, which `make parse` writes; `dbt parse`
-and `dbt docs` write it whatever the setting says). The parse state (`partial_parse.msgpack`), `run_results.json`,
-the compiled SQL and the log are written as before; the dbt step removes a manifest an older version left there.
-
 The pipeline (orchestration/defs/dbt/project.py), the tests and the Makefile run dbt through it; plain `dbt` works
 on the same project, at the price of a full parse where the folder changed (and formats the unwritten events).
 """
@@ -84,39 +77,11 @@ def _drop_events_no_logger_writes() -> None:
     EventManager.fire_event = fire_unless_unwritten
 
 
-WRITE_MANIFEST_ENV = "JOURNEY_DBT_WRITE_MANIFEST"
-
-
-def _skip_manifest_writes() -> None:
-    import dbt.compilation
-    import dbt.parser.manifest
-    import dbt.task.runnable
-
-    def skip_write_manifest(manifest, target_path, which=None):
-        return None
-
-    dbt.parser.manifest.write_manifest = skip_write_manifest  # parse_manifest's write, after loading the project
-    dbt.task.runnable.write_manifest = skip_write_manifest  # the write after the last node
-    dbt.compilation.Compiler.write_graph_file = lambda self, linker, manifest: None
-
-
-MANIFEST_FILES = ("manifest.json", "semantic_manifest.json", "graph.gpickle")
-
-
-def writes_the_manifest_for_others(args: list[str]) -> bool:
-    """`dbt parse` and `dbt docs` exist to write the manifest (`make parse`, the Dagster definitions, `make docs`
-    read it): they write it whatever JOURNEY_DBT_WRITE_MANIFEST says."""
-    command = next((a for a in args if not a.startswith("-")), None)
-    return command in ("parse", "docs")
-
-
 def main() -> int:
     from dbt.cli.main import cli
 
     _hash_the_path_by_its_name()
     _drop_events_no_logger_writes()
-    if os.environ.get(WRITE_MANIFEST_ENV) == "0" and not writes_the_manifest_for_others(sys.argv[1:]):
-        _skip_manifest_writes()
     sys.argv[0] = "dbt"
     return cli()
 

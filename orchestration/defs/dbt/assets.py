@@ -11,7 +11,6 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from orchestration.defs.dbt.project import dbt_project
 from orchestration.defs.resources import DBT_BUILD_FILE_ENV, WarehouseResource, scoped_environment
 from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, has_legacy_customer_ids, key_for_warehouse
-from orchestration.lib.dbt_cli import MANIFEST_FILES, WRITE_MANIFEST_ENV
 from orchestration.lib.privacy import erasure_marker
 from orchestration.lib.warehouse import SCOPED_TESTS_ENV, take_fresh_build_marker
 
@@ -69,9 +68,7 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
     with scoped_environment(**{DBT_BUILD_FILE_ENV: str(warehouse.build),
                                CUSTOMER_ID_KEY_ENV: key_for_warehouse(warehouse.published),
                                SCOPED_TESTS_ENV: take_fresh_build_marker(warehouse.build),
-                               "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE") or "info",
-                               # no manifest.json beside the warehouse: nothing reads it (orchestration/lib/dbt_cli.py)
-                               WRITE_MANIFEST_ENV: os.environ.get(WRITE_MANIFEST_ENV) or "0"}):
+                               "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE") or "info"}):
         # a build that applied an erasure rebuilds every model from what is left (docs/privacy.md); so does the
         # build that re-keys the md5 ids of an older version (every model holding a customer id gets the new ones)
         rekeying = has_legacy_customer_ids(warehouse.build)
@@ -79,9 +76,6 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
             context.log.info("the customer id map holds md5 ids of an older version: this build re-keys them "
                              "(customer_merges change_type 'rekey') and rebuilds every model")
         full_refresh = config.full_refresh or erasure_marker(warehouse.build).exists() or rekeying
-        if os.environ[WRITE_MANIFEST_ENV] == "0":  # not one an older version wrote, which would no longer be current
-            for name in MANIFEST_FILES:
-                (warehouse.dbt_target / name).unlink(missing_ok=True)
         invocation = dbt.cli(dbt_build_args(full_refresh), context=context, target_path=warehouse.dbt_target)
     from orchestration.lib.prediction import import_in_background
 
