@@ -253,6 +253,10 @@ def test_the_early_copy_is_taken_as_the_build_file_or_else_left_nowhere(tmp_path
     assert wh.take_early_copy(published, build) is None  # taken once
 
     build.unlink()
+    wh.start_early_copy(published, build)  # a copy of another published file than the step's is not taken
+    assert wh.take_early_copy(tmp_path / "other.duckdb", build) is None
+    assert not build.exists() and not (tmp_path / "journey.duckdb.build.early").exists()
+
     wh.start_early_copy(published, build)
     wh.discard_early_copy(build)  # the run ended before its first step
     assert not build.exists() and not (tmp_path / "journey.duckdb.build.early").exists()

@@ -184,7 +184,11 @@ def start_build_file(published: str, build: str, version: str | None) -> str:
         if have != want:
             copy_database(published, build, version)
             return f"converted {published} from storage {have} to {want} into {build}"
-    how = clone_or_copy(published, build)
+    return started_from(published, build, clone_or_copy(published, build))
+
+
+def started_from(published: str, build: str, how: str) -> str:
+    """What starting the build file as a copy of the published one did, in words (the build step's log and metadata)."""
     return f"build file {build} starts from published {published}: {how}"
 
 
@@ -263,7 +267,7 @@ def take_early_copy(published: str | os.PathLike, build: str | os.PathLike) -> s
         copy.remove()
         return None
     os.replace(copy.path, build)
-    return f"build file {build} starts from published {published}: {copy.how} (started with the run)"
+    return started_from(published, build, f"{copy.how} (started with the run)")
 
 
 def discard_early_copy(build: str | os.PathLike) -> None:
