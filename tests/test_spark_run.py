@@ -72,6 +72,16 @@ def test_without_java_the_run_says_so(tmp_path, monkeypatch, capsys):
     assert "needs Java 17" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("command", [["run"], ["backfill", "--from", "2026-09-02", "--to", "2026-09-03"]])
+def test_full_refresh_on_spark_is_refused_not_ignored(command, tmp_path, monkeypatch, capsys):
+    """Staging and identity's record models are incremental on Spark: a run that ignored --full-refresh would keep
+    rows a changed rule no longer makes."""
+    monkeypatch.setenv(spark_run.SPARK_PYTHON_ENV, sys.executable)
+    code = cli.main([*command, "--engine", "spark", "--full-refresh", "--warehouse", str(tmp_path / "spark")])
+    assert code == 2 and "--full-refresh is not available on Spark yet" in capsys.readouterr().out
+    assert not (tmp_path / "spark").exists()  # nothing was started
+
+
 def test_rollback_without_a_previous_generation_says_so(tmp_path, capsys):
     assert cli.main(["rollback", "--engine", "spark", "--warehouse", str(tmp_path)]) == 1
     assert "no previous generation to roll back to" in capsys.readouterr().err
