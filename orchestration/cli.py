@@ -203,15 +203,11 @@ def _spark(args: argparse.Namespace) -> int:
         print(f"rolled back: the views of {warehouse} show generation {generation} again (the replaced one is kept "
               "as the previous)")
         return 0
-    if args.full_refresh:
-        # not ignored: staging and identity's record models are built incrementally on Spark too (docs/spark.md)
-        print(f"journey {args.command} --engine spark: --full-refresh is not available on Spark yet (docs/spark.md "
-              f"\"Incremental builds\"); nothing was started")
-        return 2
     landing = resolve_landing(args.landing)
     if args.command == "backfill":
-        return run_spark_pipeline(landing, args.warehouse, args.start, args.end, command="journey backfill")
-    return run_spark_pipeline(landing, args.warehouse)
+        return run_spark_pipeline(landing, args.warehouse, args.start, args.end, command="journey backfill",
+                                  full_refresh=args.full_refresh)
+    return run_spark_pipeline(landing, args.warehouse, full_refresh=args.full_refresh)
 
 
 def _forget(args: argparse.Namespace, spark: bool = False) -> int:

@@ -106,8 +106,10 @@ def next_generation(spark_warehouse: Path) -> int:
 
 
 def execute_spark(landing: Path, warehouse: Path, start: date | None = None, end: date | None = None,
-                  progress: TextIO | None = None) -> RunSummary:
+                  progress: TextIO | None = None, full_refresh: bool = False) -> RunSummary:
     """Run the nightly pipeline on Spark over export dates start..end (default: the dates with new files).
+    With full_refresh, dbt builds every model of the new generation from raw, as on DuckDB: the incremental ones too
+    (staging, identity's records), but the customer-id map and the merge log, which are carried on.
 
     Never raises for a failed step (the summary says what failed); raises ValueError for a landing folder that holds
     no source folder, SparkSetupError when pyspark or Java is missing, RunInProgress when another run holds the
@@ -126,7 +128,7 @@ def execute_spark(landing: Path, warehouse: Path, start: date | None = None, end
         if start is None and end is None:
             start, end = export_date_range(landing, books)
         start, end = start or end, end or start
-        summary = _run(landing, warehouse, python, start, end, progress)
+        summary = _run(landing, warehouse, python, start, end, progress, full_refresh)
     if summary.exit_code == 0:
         write_run_report(summary, engine="spark")
     return summary
@@ -137,7 +139,8 @@ def _say(progress: TextIO | None, text: str) -> None:
         print(text, file=progress, flush=True)
 
 
-def _run(landing: Path, warehouse: Path, python: Path, start: date, end: date, progress: TextIO | None) -> RunSummary:
+def _run(landing: Path, warehouse: Path, python: Path, start: date, end: date, progress: TextIO | None,
+         full_refresh: bool = False) -> RunSummary:
     summary = RunSummary(str(uuid.uuid4()), success=False, published=False, warehouse=warehouse)
     logs = warehouse / "logs"
     logs.mkdir(exist_ok=True)
@@ -154,13 +157,19 @@ def _run(landing: Path, warehouse: Path, python: Path, start: date, end: date, p
                 and steps.run("ship to Spark", run.ship) and steps.run("keep the books", run.keep_books)):
             return summary
         generation = next_generation(warehouse)
-        for args in (["seed"], ["run"]):
+        for args in (["seed"], dbt_run_args(full_refresh)):
             if not steps.run(f"dbt {args[0]} (generation {generation})", lambda a=args: run.dbt(a, generation)):
                 return summary
         if not steps.run("prediction, mart gates, publish", lambda: run.finish(generation)):
             return summary
     summary.success = True
     return summary
+
+
+def dbt_run_args(full_refresh: bool = False) -> list[str]:
+    """dbt's command for a generation's models: `run`, with `--full-refresh` to build the incremental models from raw
+    (the persistent ones, `full_refresh=false`, are carried on all the same)."""
+    return ["run", *(["--full-refresh"] if full_refresh else [])]
 
 
 class StepFailed(RuntimeError):
@@ -421,11 +430,12 @@ def _step_result(stdout: str) -> dict:
 
 
 def run_spark_pipeline(landing: Path, warehouse: Path | None, start: date | None = None, end: date | None = None,
-                       command: str = "journey run") -> int:
+                       command: str = "journey run", full_refresh: bool = False) -> int:
     from orchestration.runner import format_summary
 
     try:
-        summary = execute_spark(landing, resolve_spark_warehouse(warehouse), start, end, progress=sys.stderr)
+        summary = execute_spark(landing, resolve_spark_warehouse(warehouse), start, end, progress=sys.stderr,
+                                full_refresh=full_refresh)
     except (RunInProgress, ValueError, SparkSetupError) as exc:
         print(f"{command}: {exc}")
         return 3 if isinstance(exc, RunInProgress) else 2

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import shutil
 import sys
+from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -73,13 +75,43 @@ def test_without_java_the_run_says_so(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("command", [["run"], ["backfill", "--from", "2026-09-02", "--to", "2026-09-03"]])
-def test_full_refresh_on_spark_is_refused_not_ignored(command, tmp_path, monkeypatch, capsys):
-    """Staging and identity's record models are incremental on Spark: a run that ignored --full-refresh would keep
-    rows a changed rule no longer makes."""
+@pytest.mark.parametrize("full_refresh", [False, True])
+def test_full_refresh_reaches_dbt_on_spark(command, full_refresh, tmp_path, monkeypatch):
+    """Staging and identity's record models are incremental on Spark: `--full-refresh` must reach dbt's run of the
+    generation's models (a run that ignored it would keep rows a changed rule no longer makes); the seeds are
+    built whole either way. The Spark steps themselves are stood in for here (tests/test_spark.py runs them)."""
+    dbt_calls = []
+    monkeypatch.setattr(spark_run, "check_java", lambda: None)
     monkeypatch.setenv(spark_run.SPARK_PYTHON_ENV, sys.executable)
-    code = cli.main([*command, "--engine", "spark", "--full-refresh", "--warehouse", str(tmp_path / "spark")])
-    assert code == 2 and "--full-refresh is not available on Spark yet" in capsys.readouterr().out
-    assert not (tmp_path / "spark").exists()  # nothing was started
+    monkeypatch.setattr(spark_run, "export_date_range", lambda landing, books: (date(2026, 9, 2), date(2026, 9, 2)))
+    monkeypatch.setattr(spark_run, "write_run_report", lambda summary, engine: None)
+    for step in ("ingest", "ship", "keep_books"):
+        monkeypatch.setattr(spark_run.SparkRun, step, lambda self, *args: None)
+    monkeypatch.setattr(spark_run.SparkRun, "dbt", lambda self, args, generation: dbt_calls.append(args))
+    monkeypatch.setattr(spark_run.SparkRun, "finish", lambda self, generation: setattr(self.summary, "published", True))
+    args = [*command, "--engine", "spark", "--warehouse", str(tmp_path / "spark"), "--landing", str(SAMPLE_LANDING)]
+    assert cli.main(args + (["--full-refresh"] if full_refresh else [])) == 0
+    assert dbt_calls == [["seed"], ["run", "--full-refresh"] if full_refresh else ["run"]]
+
+
+def test_the_dagster_job_of_the_spark_engine_takes_full_refresh_as_config(tmp_path, monkeypatch):
+    """The Spark job's `spark/models` asset: config full_refresh (as the DuckDB job's dbt asset has) reaches dbt."""
+    from orchestration.definitions import NIGHTLY_JOB, build_definitions
+
+    dbt_calls = []
+    monkeypatch.setattr(spark_run, "check_java", lambda: None)
+    monkeypatch.setenv(spark_run.SPARK_PYTHON_ENV, sys.executable)
+    monkeypatch.setattr(spark_run.SparkRun, "dbt", lambda self, args, generation: dbt_calls.append(args))
+    (tmp_path / "spark").mkdir()
+    defs = build_definitions(warehouse=tmp_path / "spark", landing=SAMPLE_LANDING, engine="spark")
+    job = defs.resolve_job_def(NIGHTLY_JOB)
+    for full_refresh in (False, True):
+        result = job.execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(), asset_selection=[dg_key("spark/models")],
+            partition_key="2026-09-02", raise_on_error=False,
+            run_config={"ops": {"spark__models": {"config": {"full_refresh": full_refresh}}}})
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+    assert dbt_calls == [["seed"], ["run"], ["seed"], ["run", "--full-refresh"]]
 
 
 def test_rollback_without_a_previous_generation_says_so(tmp_path, capsys):

@@ -94,7 +94,7 @@ def _comparable(column: str, duckdb_type: str, built_at: tuple[str, ...] = ()) -
     return f"cast({quoted} as {duckdb_type}) as {quoted}"
 
 
-def _build_starts(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[str, ...]:
+def build_starts(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[str, ...]:
     """The start times of the builds that wrote `relation` (a staging table of BUILD_TIME_TABLE), oldest first."""
     rows = con.execute(f"select distinct cast(_changed_at as timestamp) as t from {relation} "
                        "where _changed_at is not null order by t").fetchall()
@@ -155,10 +155,13 @@ def _unmatched_within_tolerance(con: duckdb.DuckDBPyConnection, duck_side: str, 
 
 def compare_warehouses(duckdb_warehouse: Path, spark_warehouse: Path, schemas: tuple[str, ...] = SCHEMAS,
                        generation: int | None = None,
-                       ignored: dict[str, frozenset[str]] | None = None) -> list[TableComparison]:
+                       ignored: dict[str, frozenset[str]] | None = None,
+                       earlier_builds: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())) -> list[TableComparison]:
     """Every table of `schemas` in the DuckDB warehouse, compared with Spark's (views are left out): the tables of
     the plain schemas, or of a generation (`journey run --engine spark`). `ignored`: columns to leave out of some
-    tables (`schema.table` to column names)."""
+    tables (`schema.table` to column names). The builds' start times come from the staging table BUILD_TIME_TABLE's
+    stamps; `earlier_builds` (DuckDB's, Spark's; oldest first) are those of builds whose stamps it no longer holds (a
+    full refresh stamps every row again), read from it before."""
     con = duckdb.connect()
     try:
         con.execute("set TimeZone = 'UTC'")
@@ -168,9 +171,9 @@ def compare_warehouses(duckdb_warehouse: Path, spark_warehouse: Path, schemas: t
             f"({', '.join('?' for _ in schemas)}) order by schema_name, table_name", list(schemas)).fetchall()
         schema, table = BUILD_TIME_TABLE
         spark_folder = spark_table_folder(spark_warehouse, schema, table, generation)
-        built_at = (_build_starts(con, f'duck."{schema}"."{table}"'),
-                    _build_starts(con, f"read_parquet('{spark_folder}/*.parquet')")
-                    if any(spark_folder.glob("*.parquet")) else ())
+        built_at = (earlier_builds[0] + build_starts(con, f'duck."{schema}"."{table}"'),
+                    earlier_builds[1] + (build_starts(con, f"read_parquet('{spark_folder}/*.parquet')")
+                                         if any(spark_folder.glob("*.parquet")) else ()))
         return [compare_table(con, spark_warehouse, schema, table, built_at, generation,
                               (ignored or {}).get(f"{schema}.{table}", frozenset())) for schema, table in tables]
     finally:

@@ -27,6 +27,10 @@ MODELS_KEY = dg.AssetKey(["spark", "models"])
 PUBLISHED_KEY = dg.AssetKey(["spark", "published"])
 
 
+class SparkModelsConfig(dg.Config):
+    full_refresh: bool = False  # build the incremental models from raw (`journey run --engine spark --full-refresh`)
+
+
 def _run(context: dg.AssetExecutionContext, warehouse: WarehouseResource, step: str, action):
     """One step of a SparkRun on the resource's folders; its processes' output goes to logs/dagster-<step>.log."""
     from orchestration.spark_run import SparkRun, SparkSetupError, StepFailed, check_java, spark_python
@@ -77,11 +81,13 @@ def _spark_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefi
 
     @dg.asset(key=MODELS_KEY, deps=[RAW_KEY], description="Every dbt model built on Spark into a new generation of "
               "schemas (marts__g<N>).", **common)
-    def spark_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        from orchestration.spark_run import next_generation
+    def spark_models(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                     config: SparkModelsConfig) -> dg.MaterializeResult:
+        from orchestration.spark_run import dbt_run_args, next_generation
 
         generation = next_generation(warehouse.published)
-        _run(context, warehouse, "models", lambda run: (run.dbt(["seed"], generation), run.dbt(["run"], generation)))
+        _run(context, warehouse, "models", lambda run: (run.dbt(["seed"], generation),
+                                                        run.dbt(dbt_run_args(config.full_refresh), generation)))
         return dg.MaterializeResult(metadata={"generation": generation})
 
     @dg.asset(key=PUBLISHED_KEY, deps=[MODELS_KEY], description="Prediction and mart gates on the new generation; "
