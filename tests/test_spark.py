@@ -1,7 +1,8 @@
 """`journey run --engine spark` on the bundled sample equals the DuckDB run, over two nights (issue 17; docs/spark.md).
 
-`make test-spark` (marker `spark`; not in `make test` yet). DuckDB: `journey backfill` of the sample's first export
-dates up to SPLIT (a copy of that warehouse is kept), then `journey run` of the rest. Spark, with the same privacy
+Marker `spark`, in .venv-spark: `make test` runs all but the tests marked `spark_lifecycle` (rollback, a failed
+mart gate, an erasure), after its other tests; `make test-spark` runs them all. DuckDB: `journey backfill` of the
+sample's first export dates up to SPLIT (a copy of that warehouse is kept), then `journey run` of the rest. Spark, with the same privacy
 key: `journey backfill --engine spark` of the same dates (generation 1), then the rest through the Spark engine's
 Dagster job (generation 2). orchestration/lib/spark_compare.py compares every table of generation 1 with the DuckDB
 backfill, row for row; after the second night, every table of generation 2 (its staging and identity's record models
@@ -35,7 +36,7 @@ from orchestration.defs.resources import scoped_environment
 from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, customer_id_key
 from orchestration.lib.privacy import KEY_ENV, key_path, normalise, normalised_sql
 from orchestration.lib.report import build_charts, build_spark_charts
-from orchestration.lib.spark_compare import compare_warehouses, spark_table_folder
+from orchestration.lib.spark_compare import BUILD_TIME_TABLE, build_starts, compare_warehouses, spark_table_folder
 from orchestration.spark_run import SCHEMA_SUFFIX_ENV, SPARK_WAREHOUSE_ENV
 from orchestration.spark_steps import GENERATIONS_FILE
 from rules.contract import SOURCES
@@ -384,6 +385,7 @@ def test_a_load_the_books_do_not_hold_is_dropped_from_raw(spark_build, spark_env
     assert not (warehouse / "tables" / "raw.db" / "reviews" / "_load_id=stopped-run-load").exists()
 
 
+@pytest.mark.spark_lifecycle
 def test_rollback_and_a_failed_mart_gate(spark_build, spark_env):
     """Rollback shows generation 1 again; a generation whose mart gate fails (a timestamp floor after the sample's
     first touchpoints) is not published and the readers' views stay where they were; with the gate passing it is."""
@@ -449,6 +451,7 @@ def _assert_same_identity(con: duckdb.DuckDBPyConnection, warehouse: Path, gener
         assert spark_rows == duck_rows, name
 
 
+@pytest.mark.spark_lifecycle
 def test_an_erasure_on_spark_equals_duckdbs(landing, duck_nights, spark_build, spark_env, tmp_path):
     """`journey forget --engine spark` of two people (a customer id a merge of the second night retired, and an
     e-mail that quarantined rows hold), a run killed after its erasure step, then a run without new files, against
@@ -511,6 +514,53 @@ def test_an_erasure_on_spark_equals_duckdbs(landing, duck_nights, spark_build, s
                            [email]).fetchone()[0] == 0
     finally:
         con.close()
+
+
+FULL_REFRESH_DATES = ("2026-09-02", "2026-09-08")  # a week of the sample: the test builds two warehouses of its own
+
+
+@pytest.mark.spark_lifecycle
+def test_a_full_refresh_on_spark_rebuilds_from_raw_and_equals_duckdbs(tmp_path):
+    """`journey backfill --engine spark --full-refresh` of dates already loaded: no file is loaded again, and
+    generation 2 is built from raw. Every staging table's rows carry its build's stamp, none of generation 1's (an
+    incremental build of a night that delivered nothing keeps every stored row), and every table equals the DuckDB
+    warehouse's after the same backfill and `journey backfill --full-refresh`."""
+    start, end = FULL_REFRESH_DATES
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEY_")}
+    duck = tmp_path / "duck" / "journey.duckdb"
+    schema, table = BUILD_TIME_TABLE
+    first_builds = []  # the first build's start on each side: the full refresh stamps every row again
+    for extra in ([], ["--full-refresh"]):
+        run = _journey("backfill", "--from", start, "--to", end, "--landing", str(SAMPLE_LANDING), "--warehouse",
+                       str(duck), *extra, env=env)
+        assert run.returncode == 0, run.stdout[-3000:]
+        if not extra:
+            with duckdb.connect(str(duck), read_only=True) as con:
+                con.execute("set TimeZone = 'UTC'")
+                first_builds.append(build_starts(con, f"{schema}.{table}"))
+    env[KEY_ENV] = key_path(duck).read_text(encoding="utf-8").strip()
+    spark = tmp_path / "spark"
+    for extra in ([], ["--full-refresh"]):
+        run = _journey("backfill", "--engine", "spark", "--from", start, "--to", end, "--landing", str(SAMPLE_LANDING),
+                       "--warehouse", str(spark), *extra, env=env)
+        assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-3000:]
+    assert _generations(spark) == {"published": 2, "previous": 1}
+    with duckdb.connect() as con:
+        con.execute("set TimeZone = 'UTC'")
+        first_builds.append(build_starts(con, f"read_parquet('{spark_table_folder(spark, schema, table, 1)}/*.parquet')"))
+    con = duckdb.connect()
+    try:
+        for model in (name.split(".")[1] for name in INCREMENTAL_ON_SPARK if name.startswith("staging.")):
+            stamps = {generation: {row[0] for row in con.execute(
+                f"select distinct _changed_at from read_parquet('{spark_table_folder(spark, 'staging', model, generation)}"
+                "/*.parquet')").fetchall()} for generation in (1, 2)}
+            assert len(stamps[2]) == 1 and not stamps[2] & stamps[1], (model, stamps)
+    finally:
+        con.close()
+    results = {r.name: r for r in compare_warehouses(duck, spark, generation=2, ignored=BOOKKEEPING_COLUMNS,
+                                                     earlier_builds=tuple(first_builds))}
+    unequal = sorted(name for name in EQUAL_ON_SPARK if not results[name].equal)
+    assert not unequal, "\n".join(results[name].describe() for name in unequal)
 
 
 def _raw_rows(warehouse: Path, schema: str = "raw") -> dict[str, int]:
