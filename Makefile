@@ -60,12 +60,12 @@ $(SPARK_STAMP): pyproject.toml
 
 spark: $(SPARK_STAMP)  ## the Spark engine's environment, .venv-spark (`journey run --engine spark`; docs/spark.md)
 
-test-spark: $(MANIFEST) $(SPARK_STAMP)  ## all of tests/test_spark.py: the equality test, then rollback, a failed gate and an erasure on Spark (docs/spark.md; about 25 min)
+test-spark: $(MANIFEST) $(SPARK_STAMP)  ## all of tests/test_spark.py: the equality test, then rollback, a failed gate, an erasure and a full refresh on Spark (docs/spark.md; about 35 min)
 	$(SPARK_VENV)/bin/pytest -q -m spark tests/test_spark.py
 
 # The part of tests/test_spark.py that `make test` runs (about 13 min; `make test-spark` adds the marker
-# spark_lifecycle's rollback, failed gate and erasure, 11 min more): `journey run --engine spark` over two nights of
-# the sample equals DuckDB. pyspark 4 needs Java 17 or newer: `make java` installs Debian's JDK with apt when there
+# spark_lifecycle's rollback, failed gate, erasure and full refresh, about 20 min more): `journey run --engine spark`
+# over two nights of the sample equals DuckDB. pyspark 4 needs Java 17 or newer: `make java` installs Debian's JDK with apt when there
 # is none and this runs as root; elsewhere the test is left out with the reason (a machine with only Python).
 test-spark-equality: $(MANIFEST) java
 	@if $(JAVA_17); then \
