@@ -79,23 +79,21 @@ test-spark-equality: $(MANIFEST) java
 # true when `java -version` says 17 or newer ("openjdk version "17.0.15" 2025-04-15")
 JAVA_17 := [ "$$(java -version 2>&1 | sed -n 's/.* version "\([0-9]*\).*/\1/p' | head -1)" -ge 17 ] 2>/dev/null
 
+# $(call apt_install,PACKAGE,WHAT FOR,WHO SAYS SO WITHOUT IT): Debian's PACKAGE installed with apt, as root; else why not
+apt_install = if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's $(1) for $(2)"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1); } \
+	      || echo "could not install $(1) with apt: $(3) will say so"; \
+	  else \
+	    echo "no $(1) and no root to install it: $(3) will say so"; \
+	  fi
+
 java:  ## Java for the Spark test: Debian's headless JDK 17, installed with apt when there is no Java 17+ and this runs as root
-	@$(JAVA_17) || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Debian's openjdk-17-jre-headless for the Spark equality test"; \
-	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	        openjdk-17-jre-headless; } || echo "could not install Java with apt: the Spark equality test will say so"; \
-	  fi; }
+	@$(JAVA_17) || { $(call apt_install,openjdk-17-jre-headless,the Spark equality test,the Spark equality test); }
 
 chromium:  ## the headless browser of the report's test: Debian's chromium, installed with apt when missing
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Debian's chromium for the report's browser test"; \
-	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
-	      || echo "could not install chromium with apt: tests/test_report.py's browser tests will say so"; \
-	  else \
-	    echo "no chromium on PATH and no root to install it: tests/test_report.py's browser tests will say so"; \
-	  fi; }
+	  $(call apt_install,chromium,the report's browser test,tests/test_report.py's browser tests); }
 
 $(SUPERSET_STAMP):
 	rm -rf $(SUPERSET_VENV)
