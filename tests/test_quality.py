@@ -579,3 +579,31 @@ def test_the_build_step_imports_the_gates_library_in_the_background(tmp_path):
             "assert {'great_expectations', 'expectations.raw_profile', 'expectations.mart_integrity'} <= set(sys.modules)\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=root)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_dagsters_sqlalchemy_queries_do_not_race_the_gates_library_imported_in_the_background():
+    """Great Expectations imports `sqlalchemy.orm`, which installs a hook that SQLAlchemy's core calls for values of
+    unknown types part-way through its import; Dagster's instance queries through that core while the step that
+    started the import goes on. A night failed so (raw__crm_contacts: "partially initialized module
+    'sqlalchemy.orm.exc'"). Here the process's main thread asks SQLAlchemy's core to inspect a value all the while
+    the real background import runs, as Dagster's queries do, and must never meet a half-imported module."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys\n"
+            "import time\n"
+            "import sqlalchemy\n"
+            "from sqlalchemy import inspection\n"
+            "from orchestration.defs.quality import checks\n"
+            "assert 'sqlalchemy.orm' not in sys.modules, 'the test needs a process without sqlalchemy.orm'\n"
+            "class Value: pass\n"
+            "thread = checks.import_in_background()\n"
+            "calls = 0\n"
+            "while thread.is_alive():\n"
+            "    inspection.inspect(Value(), False)\n"
+            "    calls += 1\n"
+            "    time.sleep(0.0005)\n"
+            "assert calls > 0 and 'great_expectations' in sys.modules\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=root)
+    assert run.returncode == 0, run.stderr[-2000:]

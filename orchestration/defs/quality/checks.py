@@ -56,7 +56,8 @@ def import_in_background() -> threading.Thread:
     """Import Great Expectations and the suites (2-3 s) in a thread (orchestration/lib/background.py). The build step
     starts it: copying the published file leaves the process waiting on the disk, and the first gate then finds the
     modules imported."""
-    return start_imports(GATES_IMPORTS, ["expectations.mart_integrity", "expectations.raw", "expectations.raw_profile"])
+    return start_imports(GATES_IMPORTS, ["expectations.mart_integrity", "expectations.raw", "expectations.raw_profile"],
+                         first=["sqlalchemy.orm"])  # in use by Dagster meanwhile (orchestration/lib/background.py)
 
 
 @dataclass(frozen=True)
