@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -237,15 +237,25 @@ class SparkRun:
         return erasure if erasure.requests and set(erasure.requests) <= pending else None
 
     def ingest(self, dates: set[date] | None) -> None:
-        """Load the new files of `dates` (None: every date) into the books' build file and judge them with the raw
-        gates; a first run that loaded no file stops here (an empty warehouse is a wrong landing folder)."""
-        _ingest(self.landing, self.books, self.build, dates, self.reports, self.summary, self.erasure())
+        """Load the new files of `dates` (None: every date): read by Spark's executors (the rows into the staging
+        folder, the books into the books' build file), then judged by the raw gates; a first run that loaded no file
+        stops here (an empty warehouse is a wrong landing folder)."""
+        _prepare_books(self.books, self.build, self.erasure())
+        chosen = "all" if dates is None else ",".join(sorted(d.isoformat() for d in dates))
+        outcome = self.spark_step("read", str(self.books), str(self.build), str(self.landing), str(self.warehouse),
+                                  self.summary.run_id, chosen)
+        if outcome["error"]:
+            raise StepFailed(outcome["error"])
+        _judge(self.landing, self.build, self.warehouse, self.reports, self.summary)
 
     def ship(self) -> None:
         self.spark_step("ship", str(self.build), str(self.warehouse))
 
     def keep_books(self) -> None:
         _keep_books(self.build, self.books, erasure=self.erasure() is not None)
+        from orchestration.spark_ingest import clear_staging
+
+        clear_staging(self.warehouse)  # shipped
 
     def dbt(self, args: list[str], generation: int) -> None:
         env = _dbt_env(self.warehouse, self.books, generation, carried_without_erased=self.erasure() is not None)
@@ -316,48 +326,59 @@ def _dbt_env(warehouse: Path, books: Path, generation: int, carried_without_eras
             "DBT_LOG_PATH": str(target), "PYTHONPATH": str(PROJECT_ROOT)}
 
 
-def _ingest(landing: Path, books: Path, build: Path, dates: set[date] | None, reports: Path,
-            summary: RunSummary, erasure=None) -> None:
-    """Load the new files of `dates` into the books' build file and judge them with the raw gates. First the
-    suppression list goes into the books (ingestion drops rows of an erased person), with the books' half of an
-    `erasure` (a SparkErasure: the removed rows counted as suppressed)."""
-    from orchestration.lib.ingest import IngestError, load_source, new_load_id
-    from orchestration.lib.privacy import privacy_key
+def _prepare_books(books: Path, build: Path, erasure=None) -> None:
+    """The books' build file, a copy of the books, with the suppression list and the books' half of an `erasure`
+    (a SparkErasure: the removed rows counted as suppressed); ingestion drops rows of an erased person."""
     from orchestration.lib.warehouse import connect, ensure_tables
     from orchestration.spark_privacy import apply_to_books
-    from rules.contract import SOURCES
 
     for leftover in (build, build.with_name(build.name + ".wal")):
         leftover.unlink(missing_ok=True)
     if books.exists():
         shutil.copyfile(books, build)
-    key = privacy_key(books, create=True)
     con = connect(str(build))
     try:
         ensure_tables(con)
         apply_to_books(con, books, erasure)
-        for source in SOURCES:
-            try:
-                load_source(con, source, landing, new_load_id(source), datetime.now(UTC).replace(tzinfo=None),
-                            run_id=summary.run_id, dates=dates, privacy_key=key)
-            except IngestError as exc:
-                raise StepFailed(f"[{source}] {exc}") from exc
+    finally:
+        con.close()
+
+
+STAGED_SCHEMA = "staged"  # the books' views of the night's staged rows, for the raw gates
+
+
+def _judge(landing: Path, build: Path, warehouse: Path, reports: Path, summary: RunSummary) -> None:
+    """The night's books into the summary, and the raw gates on the staged rows (views `staged.<source>` of the
+    books' build file over the staging folder's Parquet files: the DuckDB pipeline's gates, unchanged)."""
+    from orchestration.lib.ingest import sql_list
+    from orchestration.lib.warehouse import connect
+    from orchestration.spark_ingest import staged_files
+    from rules.contract import SOURCES
+
+    con = connect(str(build))
+    try:
         read_books(con, summary)
         files = con.execute("select count(*) from ops.loaded_files").fetchone()[0]
+        con.execute(f"create schema if not exists {STAGED_SCHEMA}")
+        for source in SOURCES:  # the staging folder holds this run's loads only
+            staged = [str(f) for f in staged_files(warehouse, "raw", source)]
+            rows = f"read_parquet({sql_list(staged)}, union_by_name = true)" if staged else f"raw.{source}"
+            con.execute(f"create or replace view {STAGED_SCHEMA}.{source} as select * from {rows}")
     finally:
         con.close()
     if files == 0:
         raise StepFailed(f"nothing published: this first run loaded no export file from {landing} (its source "
                          "folders hold no export files of the run's dates); check the landing folder")
-    summary.checks += raw_gates(build, reports)
+    summary.checks += raw_gates(build, reports, schema=STAGED_SCHEMA)
     failed = [c for c in summary.checks if not c.passed]
     if failed:
         raise StepFailed(f"{len(failed)} raw gate(s) failed: nothing was shipped to Spark, the books are unchanged, "
                          "and the next run loads these files again")
 
 
-def raw_gates(path: Path, reports: Path) -> list[CheckOutcome]:
-    """The DuckDB pipeline's raw gates (reject rate, volume, the raw suite of each source) on a books file."""
+def raw_gates(path: Path, reports: Path, schema: str = "raw") -> list[CheckOutcome]:
+    """The DuckDB pipeline's raw gates (reject rate, volume, the raw suite of each source) on a books file, the rows
+    in `<schema>.<source>`."""
     import logging
     from types import SimpleNamespace
 
@@ -377,7 +398,7 @@ def raw_gates(path: Path, reports: Path) -> list[CheckOutcome]:
                                              verdict.description, verdict.failures))
         finally:
             con.close()
-        result = check_raw_source(context, source, path, reports)
+        result = check_raw_source(context, source, path, reports, table=f"{schema}.{source}")
         failed = result.metadata.get("failed_expectations")
         outcomes.append(CheckOutcome(f"raw_{source}_quality", f"raw/{source}", result.passed, True,
                                      str(result.description or ""), failed.value if failed is not None else []))
@@ -392,6 +413,7 @@ def _keep_books(build: Path, books: Path, erasure: bool = False) -> None:
 
     con = connect(str(build))
     try:
+        con.execute(f"drop schema if exists {STAGED_SCHEMA} cascade")
         for source in SOURCES:
             con.execute(f"delete from raw.{source}")
             con.execute(f"delete from quarantine.{source}")

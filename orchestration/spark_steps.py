@@ -30,11 +30,11 @@ import json
 import re
 import sys
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from orchestration.lib.spark_session import (
     BUILT_SCHEMAS,
@@ -49,7 +49,6 @@ from rules.contract import SOURCES
 
 LOAD_PARTITION = "_load_id"
 PUBLISHED_SCHEMA = "marts"
-SHIP_ROWS = 200_000  # rows per slice handed from DuckDB to Spark
 
 
 def spark_dialect(sql: str) -> str:
@@ -62,14 +61,36 @@ def _ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+# ---------------------------------------------------------------------------------------------------- read
+def read(books: Path, build: Path, landing: Path, spark_warehouse: Path, run_id: str, dates: str) -> dict[str, Any]:
+    """The new export files of `dates` ("all", or ISO dates joined by commas) read by Spark's executors
+    (orchestration/spark_ingest.py): the rows into the staging folder, the books into `build`."""
+    import os
+
+    from orchestration.lib.privacy import privacy_key
+    from orchestration.spark_ingest import ingest
+
+    # the executors' Python is this one (the environment with the project's libraries), not the PATH's python3
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    chosen = None if dates == "all" else {date.fromisoformat(d) for d in dates.split(",") if d}
+    spark = spark_session(spark_warehouse)
+    try:
+        return ingest(spark, build, landing, spark_warehouse, chosen, run_id, privacy_key(books, create=True))
+    finally:
+        spark.stop()
+
+
 # ---------------------------------------------------------------------------------------------------- ship
 def ship(books: Path, spark_warehouse: Path) -> dict[str, int]:
-    """Append the books' raw and quarantine rows to Spark; returns rows shipped per table."""
+    """Append the staged raw and quarantined rows of the books' loads to Spark's tables (a partition per load);
+    returns rows shipped per table."""
+    from orchestration.spark_ingest import staged_files
+
     con = duckdb.connect(str(books), read_only=True)
     spark = spark_session(spark_warehouse)
     shipped: dict[str, int] = {}
     try:
-        loads = {r[0] for r in con.execute("select load_id from ops.loads").fetchall()}
+        loads = dict(con.execute("select load_id, source from ops.loads").fetchall())
         for schema in ("raw", "quarantine"):
             spark.sql(f"create database if not exists {schema}")
             for source in SOURCES:
@@ -79,19 +100,20 @@ def ship(books: Path, spark_warehouse: Path) -> dict[str, int]:
                     "where table_schema = ? and table_name = ? order by ordinal_position", [schema, source]).fetchall()
                 typed = [(c, spark_type(t)) for c, t in columns if c != LOAD_PARTITION]
                 _ensure_table(spark, table, typed)
-                _drop_unknown_loads(spark, table, loads)
+                _drop_unknown_loads(spark, table, set(loads))
                 target = [(f.name, f.dataType.simpleString()) for f in spark.table(table).schema.fields]
-                have = {c for c, _ in columns}
-                select = ", ".join(f"cast({_ident(c) if c in have else 'null'} as {t}) as {_ident(c)}"
-                                   for c, t in target)
                 shipped[table] = 0
-                # in slices: the driver holds one slice at a time (a backfill of years is many millions of rows)
-                batches = con.sql(f"select * from {schema}.{source}").to_arrow_reader(SHIP_ROWS)
-                for batch in batches:
-                    if batch.num_rows:
-                        spark.createDataFrame(pa.Table.from_batches([batch])).createOrReplaceTempView("shipment")
-                        spark.sql(f"insert into {table} select {select} from shipment")
-                        shipped[table] += batch.num_rows
+                for load_id in sorted(load for load, of in loads.items() if of == source):
+                    files = staged_files(spark_warehouse, schema, source, load_id)
+                    if not files:
+                        continue
+                    staged = spark.read.option("mergeSchema", "true").parquet(*[str(f) for f in files])
+                    have = set(staged.columns)
+                    select = ", ".join(f"cast({_ident(c) if c in have else 'null'} as {t}) as {_ident(c)}"
+                                       for c, t in target)
+                    staged.createOrReplaceTempView("shipment")
+                    spark.sql(f"insert into {table} select {select} from shipment")
+                    shipped[table] += staged.count()
     finally:
         spark.stop()
         con.close()
@@ -291,8 +313,10 @@ def published_views(spark_warehouse: Path) -> dict[str, str]:
 
 def main(argv: list[str]) -> int:
     step, *args = argv
-    if step == "ship" and len(args) == 2:
-        out: Any = ship(Path(args[0]), Path(args[1]))
+    if step == "read" and len(args) == 6:
+        out: Any = read(Path(args[0]), Path(args[1]), Path(args[2]), Path(args[3]), args[4], args[5])
+    elif step == "ship" and len(args) == 2:
+        out = ship(Path(args[0]), Path(args[1]))
     elif step == "finish" and len(args) in (3, 4) and args[3:] in ([], ["erasure"]):
         out = finish(Path(args[0]), int(args[1]), Path(args[2]), erasure=args[3:] == ["erasure"])
     elif step == "erase" and len(args) == 2:
@@ -304,7 +328,8 @@ def main(argv: list[str]) -> int:
     elif step == "views" and len(args) == 1:
         out = published_views(Path(args[0]))
     else:
-        print("usage: python -m orchestration.spark_steps ship BOOKS SPARK_WAREHOUSE | finish SPARK_WAREHOUSE "
+        print("usage: python -m orchestration.spark_steps read BOOKS BUILD LANDING SPARK_WAREHOUSE RUN_ID DATES | "
+              "ship BOOKS SPARK_WAREHOUSE | finish SPARK_WAREHOUSE "
               "GENERATION REPORTS [erasure] | erase SPARK_WAREHOUSE BOOKS | rollback SPARK_WAREHOUSE | "
               "views SPARK_WAREHOUSE", file=sys.stderr)
         return 2

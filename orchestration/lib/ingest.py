@@ -118,7 +118,7 @@ class SourceReport:
 
 
 @dataclass
-class _NewFile:
+class NewFile:
     """A file of this batch to be read: its report, what DuckDB is given to read, and its columns."""
 
     id: int
@@ -255,7 +255,7 @@ def _csv_header(path: Path) -> list[str] | None:
 
 
 # ------------------------------------------------------------------------------------------------ reading
-def _files_table(con: duckdb.DuckDBPyConnection, name: str, files: list[_NewFile]) -> None:
+def _files_table(con: duckdb.DuckDBPyConnection, name: str, files: list[NewFile]) -> None:
     """A temp table mapping what DuckDB read (its filename column) to the file's id."""
     con.execute(
         f"create or replace temp table {name} as select unnest(?::varchar[]) as {PATH}, unnest(?::integer[]) as {FILE_ID}",
@@ -263,17 +263,17 @@ def _files_table(con: duckdb.DuckDBPyConnection, name: str, files: list[_NewFile
     )
 
 
-def _culprit(message: str, files: list[_NewFile]) -> _NewFile | None:
+def _culprit(message: str, files: list[NewFile]) -> NewFile | None:
     """The file a DuckDB error message names (the longest path that appears in it), if any."""
     named = [f for f in files if f.read_path in message]
     return max(named, key=lambda f: len(f.read_path)) if named else None
 
 
-Statement = Callable[[list[_NewFile]], str]
+Statement = Callable[[list[NewFile]], str]
 
 
-def _read_batch(con: duckdb.DuckDBPyConnection, files: list[_NewFile], statement: Statement, what: str,
-                repair: Callable[[_NewFile, str], bool] | None = None) -> None:
+def _read_batch(con: duckdb.DuckDBPyConnection, files: list[NewFile], statement: Statement, what: str,
+                repair: Callable[[NewFile, str], bool] | None = None) -> None:
     """Run `statement(files)`; on failure find the file to blame and raise IngestError naming it.
 
     `repair(file, message)` may return True when it fixed the file's read_path (the batch is then tried again)."""
@@ -293,7 +293,7 @@ def _read_batch(con: duckdb.DuckDBPyConnection, files: list[_NewFile], statement
     raise IngestError(f"{files[0].path} ...: cannot be read as {what}")  # pragma: no cover (repairs exhausted)
 
 
-def _probe(con: duckdb.DuckDBPyConnection, files: list[_NewFile], statement: Statement) -> _NewFile | None:
+def _probe(con: duckdb.DuckDBPyConnection, files: list[NewFile], statement: Statement) -> NewFile | None:
     """Read the files one by one to find the first that fails (only when an error names no file)."""
     for f in files:
         try:
@@ -303,7 +303,7 @@ def _probe(con: duckdb.DuckDBPyConnection, files: list[_NewFile], statement: Sta
     return None
 
 
-def _number_rows(con: duckdb.DuckDBPyConnection, table: str, files: list[_NewFile]) -> str:
+def _number_rows(con: duckdb.DuckDBPyConnection, table: str, files: list[NewFile]) -> str:
     """A temp table of `table`'s files: their id and the rowid of their first row (rows of a file are contiguous
     and in file order: DuckDB reads a list of files in order and a table keeps insertion order). Returns its name."""
     ids = f"{table}_ids"
@@ -323,12 +323,12 @@ def _number_rows(con: duckdb.DuckDBPyConnection, table: str, files: list[_NewFil
     return f"{table}_files"
 
 
-def _read_csv_layout(con: duckdb.DuckDBPyConnection, table: str, files: list[_NewFile], tmp: Path) -> str:
+def _read_csv_layout(con: duckdb.DuckDBPyConnection, table: str, files: list[NewFile], tmp: Path) -> str:
     """Read CSV files of one layout into `table` (one statement); returns the SELECT of their numbered rows."""
     columns = files[0].columns
     spec = "{" + ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in columns) + "}"
 
-    def statement(batch: list[_NewFile]) -> str:
+    def statement(batch: list[NewFile]) -> str:
         return (
             f"drop table if exists {table}_rej; drop table if exists {table}_scan; "
             f"create or replace temp table {table} as select * from read_csv({sql_list([f.read_path for f in batch])}, "
@@ -374,7 +374,7 @@ def _read_csv_layout(con: duckdb.DuckDBPyConnection, table: str, files: list[_Ne
     )
 
 
-def _refuse_unterminated_quotes(con: duckdb.DuckDBPyConnection, bad: str, files: list[_NewFile]) -> None:
+def _refuse_unterminated_quotes(con: duckdb.DuckDBPyConnection, bad: str, files: list[NewFile]) -> None:
     """A quote never closed swallows the rest of the file into one rejected 'line' (an odd number of quotes, or
     line breaks inside it): the records after it cannot be counted, so the file is refused. A stray quote within
     one line is only a malformed record."""
@@ -392,7 +392,7 @@ def _refuse_unterminated_quotes(con: duckdb.DuckDBPyConnection, bad: str, files:
         )
 
 
-def _repair_line_endings(f: _NewFile, tmp: Path) -> bool:
+def _repair_line_endings(f: NewFile, tmp: Path) -> bool:
     """A CSV file mixing CRLF and LF line ends (a line appended by another tool, an export cut short and patched)
     stops DuckDB's strict parser. Read instead a copy whose line ends all follow the header's; the lines, and
     so the ordinals, stay the same. False when that is not the file's problem."""
@@ -413,11 +413,11 @@ def _repair_line_endings(f: _NewFile, tmp: Path) -> bool:
     return True
 
 
-def _read_json_files(con: duckdb.DuckDBPyConnection, files: list[_NewFile]) -> None:
+def _read_json_files(con: duckdb.DuckDBPyConnection, files: list[NewFile]) -> None:
     """Read every JSON lines file line by line (one statement); _json shows the non-blank lines with their file
     and line number, and whether they hold a JSON object. Sets each file's columns (the keys of its objects)."""
 
-    def statement(batch: list[_NewFile]) -> str:
+    def statement(batch: list[NewFile]) -> str:
         return (
             f"create or replace temp table _json_lines as select line, {PATH}, "
             "case when json_valid(line) then json_type(line) = 'OBJECT' else false end as is_object "
@@ -450,7 +450,7 @@ def _read_json_files(con: duckdb.DuckDBPyConnection, files: list[_NewFile]) -> N
         f.parsed, f.records = counts.get(f.id, (0, 0))
 
 
-def _json_select(files: list[_NewFile]) -> str | None:
+def _json_select(files: list[NewFile]) -> str | None:
     """The SELECT of every JSON record's fields as text, one column per (normalised) key of any file."""
     by_column: dict[str, list[str]] = {}
     for f in files:
@@ -474,17 +474,17 @@ def _json_path_key(key: str) -> str:
     return '"' + key.replace('"', '\\"') + '"'
 
 
-def _read_parquet_files(con: duckdb.DuckDBPyConnection, files: list[_NewFile]) -> list[str]:
+def _read_parquet_files(con: duckdb.DuckDBPyConnection, files: list[NewFile]) -> list[str]:
     """Read Parquet files, one statement per schema (columns cast to text); returns the SELECTs of their rows."""
 
-    def schema_statement(batch: list[_NewFile]) -> str:
+    def schema_statement(batch: list[NewFile]) -> str:
         return (f"create or replace temp table _pq_schema as select file_name, list((name, type, converted_type, "
                 f"logical_type, num_children, repetition_type)) as parts "
                 f"from parquet_schema({sql_list([f.read_path for f in batch])}) group by 1")
 
     _read_batch(con, files, schema_statement, "Parquet")
     schemas = dict(con.execute("select file_name, parts::varchar from _pq_schema").fetchall())
-    groups: dict[str, list[_NewFile]] = {}
+    groups: dict[str, list[NewFile]] = {}
     for f in files:
         groups.setdefault(schemas.get(f.read_path, ""), []).append(f)
     selects = []
@@ -500,7 +500,7 @@ def _read_parquet_files(con: duckdb.DuckDBPyConnection, files: list[_NewFile]) -
             f.columns = columns
         casts = ", ".join(f"cast({quote(n)} as varchar) as {quote(c)}" for n, c in zip(names, columns, strict=True))
 
-        def statement(batch: list[_NewFile], table=table, casts=casts) -> str:
+        def statement(batch: list[NewFile], table=table, casts=casts) -> str:
             return (f"create or replace temp table {table} as select {casts}, {PATH}, file_row_number + 1 as {ROW} "
                     f"from read_parquet({sql_list([f.read_path for f in batch])}, filename = '{PATH}', "
                     "file_row_number = true)")
@@ -604,9 +604,24 @@ def load_source(
     ensure_tables(con)
     report = SourceReport(source_name, load_id)
     found = discover_files(landing, source_name, dates)
+    new, register = triage(con, found, hash_files([path for _, path in found]), landing, report)
+    load_files(con, source, report, new, register, load_id, loaded_at, run_id, privacy_key)
+    return report
+
+
+def hash_files(paths: list[Path]) -> list[str]:
+    """The SHA-256 of each file, in order (a few threads keep the disk busy)."""
     with ThreadPoolExecutor(HASH_THREADS) as pool:
-        digests = list(pool.map(sha256_of, [path for _, path in found]))
-    new, register = _triage(con, found, digests, landing, report)
+        return list(pool.map(sha256_of, paths))
+
+
+def load_files(
+    con: duckdb.DuckDBPyConnection, source: Source, report: SourceReport, new: list[NewFile],
+    register: list[NewFile], load_id: str, loaded_at: datetime, run_id: str = "", privacy_key: str | None = None,
+) -> None:
+    """Read the `new` files of a triaged batch, judge their rows and write them, with the books of the batch and
+    the registry rows of `register`, in one transaction (or nothing). The Spark engine runs this on its executors,
+    a group of files each (orchestration/spark_ingest.py)."""
     temp_tables: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="journey_ingest_") as tmp:
@@ -616,7 +631,6 @@ def load_source(
     finally:
         for table in temp_tables:
             con.execute(f"drop {'view' if table in TEMP_VIEWS else 'table'} if exists {table}")
-    return report
 
 
 def pending_export_dates(registry: set[tuple[str, str]], landing: Path) -> list[date]:
@@ -624,16 +638,15 @@ def pending_export_dates(registry: set[tuple[str, str]], landing: Path) -> list[
     run must load. `registry` is ops.loaded_files' (file_sha256, file_path) pairs; a copy of a loaded file under a
     new name is pending too, so it is noted once as a duplicate. Raises IngestError for a stray folder."""
     found = [(export_date, path) for source in SOURCES for export_date, path in discover_files(landing, source)]
-    with ThreadPoolExecutor(HASH_THREADS) as pool:
-        digests = list(pool.map(sha256_of, [path for _, path in found]))
+    digests = hash_files([path for _, path in found])
     return sorted({export_date for (export_date, path), digest in zip(found, digests, strict=True)
                    if (digest, path.relative_to(landing).as_posix()) not in registry})
 
 
-def _triage(
+def triage(
     con: duckdb.DuckDBPyConnection, found: list[tuple[date, Path]], digests: list[str], landing: Path,
     report: SourceReport,
-) -> tuple[list[_NewFile], list[_NewFile]]:
+) -> tuple[list[NewFile], list[NewFile]]:
     """Sort the batch into files to read and files only to register (duplicates, empty files), in order."""
     known: dict[str, str] = {}  # checksum -> a file loaded with that content
     seen: set[tuple[str, str]] = set()  # (checksum, path) already in the registry
@@ -644,12 +657,12 @@ def _triage(
         seen.add((digest, path))
         if status in ("loaded", "empty"):
             known.setdefault(digest, path)
-    new: list[_NewFile] = []
-    register: list[_NewFile] = []
+    new: list[NewFile] = []
+    register: list[NewFile] = []
     for (export_date, path), digest in zip(found, digests, strict=True):
         rel = path.relative_to(landing).as_posix()
         size = path.stat().st_size
-        entry = _NewFile(len(report.files), path, FileReport(rel, export_date, digest, "loaded"), size,
+        entry = NewFile(len(report.files), path, FileReport(rel, export_date, digest, "loaded"), size,
                          file_kind(path), str(path))
         report.files.append(entry.report)
         if digest in known:  # already loaded, or earlier in this batch (two identical files in one night)
@@ -670,7 +683,7 @@ def _triage(
 
 
 def _read_new_files(
-    con: duckdb.DuckDBPyConnection, source: Source, new: list[_NewFile], tmp: Path, temp_tables: list[str]
+    con: duckdb.DuckDBPyConnection, source: Source, new: list[NewFile], tmp: Path, temp_tables: list[str]
 ) -> str | None:
     """Read every new file into temp tables (one statement per format and layout); fill _malformed with the
     records that could not be parsed. Returns the SELECT of all parsed rows (export columns, file id, ordinal)."""
@@ -679,7 +692,7 @@ def _read_new_files(
     temp_tables.append("_malformed")
     selects: list[str] = []
     csv_files = [f for f in new if f.kind == "csv"]
-    layouts: dict[tuple[str, ...], list[_NewFile]] = {}
+    layouts: dict[tuple[str, ...], list[NewFile]] = {}
     for f in csv_files:
         header = _csv_header(f.path)
         if header is None:  # only white space: no header, no records
@@ -707,7 +720,7 @@ def _read_new_files(
     return " union all by name ".join(f"({s})" for s in selects) or None
 
 
-def _check_columns(source: Source, new: list[_NewFile]) -> None:
+def _check_columns(source: Source, new: list[NewFile]) -> None:
     """Every file of the batch has the required columns (else nothing of the batch is written)."""
     for f in new:
         if f.kind == "json" and not f.columns and f.records == 0:  # only blank lines
@@ -725,8 +738,8 @@ def _check_columns(source: Source, new: list[_NewFile]) -> None:
 
 
 def _write_batch(
-    con: duckdb.DuckDBPyConnection, source: Source, report: SourceReport, new: list[_NewFile],
-    register: list[_NewFile], select: str | None, load_id: str, loaded_at: datetime, run_id: str,
+    con: duckdb.DuckDBPyConnection, source: Source, report: SourceReport, new: list[NewFile],
+    register: list[NewFile], select: str | None, load_id: str, loaded_at: datetime, run_id: str,
     privacy_key: str | None = None,
 ) -> None:
     """Judge the batch's rows once and write everything of it in one transaction (or nothing).
@@ -790,7 +803,7 @@ def _write_batch(
             f"from _malformed m join _batch_files f using ({FILE_ID})"
         ))
         _keep_books(con, files, inserted, quarantined, flagged=bool(select))
-        _register(con, source, register, load_id, loaded_at)
+        register_files(con, source, register, load_id, loaded_at)
         con.execute(
             "insert into ops.loads (load_id, source, run_id, started_at, finished_at, files_seen, files_loaded, "
             "files_skipped, rows_read, rows_loaded, rows_quarantined, rows_suppressed) "
@@ -812,7 +825,7 @@ def _count(result: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def _add_new_columns(con: duckdb.DuckDBPyConnection, source: Source, files: list[_NewFile], load_id: str,
+def _add_new_columns(con: duckdb.DuckDBPyConnection, source: Source, files: list[NewFile], load_id: str,
                      loaded_at: datetime) -> None:
     """Extra export columns are kept: added to raw.<source>, noted in ops.schema_changes by the first file."""
     existing = {r[0] for r in con.execute(f"select column_name from (describe raw.{source.name})").fetchall()}
@@ -826,7 +839,7 @@ def _add_new_columns(con: duckdb.DuckDBPyConnection, source: Source, files: list
                 existing.add(col)
 
 
-def _keep_books(con: duckdb.DuckDBPyConnection, files: list[_NewFile], inserted: int, quarantined: int,
+def _keep_books(con: duckdb.DuckDBPyConnection, files: list[NewFile], inserted: int, quarantined: int,
                 flagged: bool) -> None:
     """Per file: rows read (as the reader counted them), quarantined by rule or as malformed, suppressed (an
     identifier on the suppression list), loaded (the rest), and the reasons; the totals must match what was written
@@ -854,8 +867,8 @@ def _keep_books(con: duckdb.DuckDBPyConnection, files: list[_NewFile], inserted:
                           f"{inserted} and {quarantined} were written")
 
 
-def _register(
-    con: duckdb.DuckDBPyConnection, source: Source, entries: list[_NewFile], load_id: str, loaded_at: datetime,
+def register_files(
+    con: duckdb.DuckDBPyConnection, source: Source, entries: list[NewFile], load_id: str, loaded_at: datetime,
 ) -> None:
     """One registry row per file of the batch that is new to the registry (loaded, empty, or a new duplicate)."""
     if not entries:

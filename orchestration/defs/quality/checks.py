@@ -155,16 +155,17 @@ def _passed_without_rows(note: str, **extra: Any) -> AssetCheckResult:
     )
 
 
-def check_raw_source(context: AssetCheckExecutionContext, source: str, path: Path, reports: Path) -> AssetCheckResult:
-    """Validate the rows of the latest load of `source`: the rules' counts aggregated in DuckDB (one profile row,
-    see expectations.raw_profile), judged by GX; a failed rule reads a few sample rows. Each read is a short
-    read-only connection."""
+def check_raw_source(context: AssetCheckExecutionContext, source: str, path: Path, reports: Path,
+                     table: str | None = None) -> AssetCheckResult:
+    """Validate the rows of the latest load of `source` (in `table`, else raw.<source>): the rules' counts
+    aggregated in DuckDB (one profile row, see expectations.raw_profile), judged by GX; a failed rule reads a few
+    sample rows. Each read is a short read-only connection."""
     wait_for_imports(GATES_IMPORTS)
     from expectations.raw import raw_spec
     from expectations.raw_profile import validate_raw
 
     path = existing(path)
-    table = f"raw.{quote(source)}"
+    table = table or f"raw.{quote(source)}"
     con = open_read_only(path)
     try:
         load = latest_load(con, source)
