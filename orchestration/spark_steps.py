@@ -90,7 +90,8 @@ def ship(books: Path, spark_warehouse: Path) -> dict[str, int]:
     spark = spark_session(spark_warehouse)
     shipped: dict[str, int] = {}
     try:
-        loads = dict(con.execute("select load_id, source from ops.loads").fetchall())
+        loads = {load: (source, rows) for load, source, *rows in con.execute(
+            "select load_id, source, rows_loaded, rows_quarantined from ops.loads").fetchall()}
         for schema in ("raw", "quarantine"):
             spark.sql(f"create database if not exists {schema}")
             for source in SOURCES:
@@ -103,7 +104,7 @@ def ship(books: Path, spark_warehouse: Path) -> dict[str, int]:
                 _drop_unknown_loads(spark, table, set(loads))
                 target = [(f.name, f.dataType.simpleString()) for f in spark.table(table).schema.fields]
                 shipped[table] = 0
-                for load_id in sorted(load for load, of in loads.items() if of == source):
+                for load_id in sorted(load for load, (of, _) in loads.items() if of == source):
                     files = staged_files(spark_warehouse, schema, source, load_id)
                     if not files:
                         continue
@@ -113,7 +114,7 @@ def ship(books: Path, spark_warehouse: Path) -> dict[str, int]:
                                        for c, t in target)
                     staged.createOrReplaceTempView("shipment")
                     spark.sql(f"insert into {table} select {select} from shipment")
-                    shipped[table] += staged.count()
+                    shipped[table] += loads[load_id][1][0 if schema == "raw" else 1]  # as the books count them
     finally:
         spark.stop()
         con.close()
