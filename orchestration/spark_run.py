@@ -2,15 +2,15 @@
 
 The same steps as the DuckDB run, in the same order, and the same summary (docs/spark.md):
 
-1. **Ingestion and raw gates** by the DuckDB pipeline's own code (orchestration/lib/ingest.py, the raw gates of
-   orchestration/defs/quality), so the rules, the books (rows read = loaded + quarantined per file, checksums,
-   duplicates) and the verdicts are the same by construction. They run on a small DuckDB file of books,
-   `<warehouse>/books.duckdb`, copied to `books.duckdb.build` for the run: a night's files are read on this machine
-   (a night is a small share of the history) and judged before anything reaches Spark. A failed gate stops the
-   run here, and the next run loads the same files again.
-2. **Shipping**: the night's raw and quarantined rows go to Spark's `raw.<source>` and `quarantine.<source>`, a
-   partition per load (orchestration/spark_steps.py `ship`); then the books keep only the registry (ops.*)
-   and replace the previous books. Raw history lives in Spark only.
+1. **Ingestion** by Spark's executors with the DuckDB pipeline's own code (orchestration/spark_ingest.py runs
+   orchestration/lib/ingest.py's `load_files` in the tasks), so the rules and the books (rows read = loaded +
+   quarantined per file, checksums, duplicates) are the same by construction. The books go into a small DuckDB
+   file, `<warehouse>/books.duckdb`, copied to `books.duckdb.build` for the run; the rows into `<warehouse>/staging`.
+   Then the **raw gates** of orchestration/defs/quality judge the staged rows; a failed gate stops the run here,
+   and the next run loads the same files again.
+2. **Shipping**: the staged raw and quarantined rows go to Spark's `raw.<source>` and `quarantine.<source>`, a
+   partition per load (orchestration/spark_steps.py `ship`); then the books replace the previous books and the
+   staging folder is emptied. Raw history lives in Spark only.
 3. **dbt** builds the seeds and every model on Spark (`--target spark`) into the run's generation of schemas
    (`marts__g7`, ...).
 4. **Prediction, mart gates, publishing** (spark_steps `finish`): the readers' views `marts.<table>` point at the

@@ -3,8 +3,9 @@
 
     spark/books -> spark/raw -> spark/models -> spark/published
 
-`spark/books` loads the new files of the run's export dates into the books and judges them with the raw gates
-(a failed gate fails it, and nothing downstream runs); `spark/raw` ships the rows to Spark and keeps the books;
+`spark/books` has Spark's executors read the new files of the run's export dates (the rows staged, the books kept)
+and judges them with the raw gates (a failed gate fails it, and nothing downstream runs); `spark/raw` appends the
+staged rows to Spark's tables and keeps the books;
 `spark/models` builds a new generation with dbt-spark; `spark/published` runs the prediction step and the mart gates
 and points the readers' views at the generation when they pass (else it fails and the views stay). The resource
 `warehouse` names the Spark warehouse folder (its `warehouse_path`) and the landing folder.
@@ -65,16 +66,16 @@ def _spark_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefi
               "backfill_policy": dg.BackfillPolicy.single_run()}
 
     @dg.asset(key=BOOKS_KEY, description="The pending erasures (journey forget) applied to Spark's raw tables; the "
-              "new export files of the run's dates loaded into the books (DuckDB, the contract's rules and books) and "
-              "judged by the raw gates.", **common)
+              "new export files of the run's dates read by Spark's executors (the DuckDB pipeline's ingestion code: the "
+              "contract's rules and books), their rows staged and judged by the raw gates.", **common)
     def spark_books(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         summary, _ = _run(context, warehouse, "books", lambda run: (run.erase(), run.ingest(dates_in(context))))
         return dg.MaterializeResult(metadata={
             "sources": dg.MetadataValue.md(_books_table(summary)),
             "raw_gates_passed": sum(c.passed for c in summary.checks)})
 
-    @dg.asset(key=RAW_KEY, deps=[BOOKS_KEY], description="The night's raw and quarantined rows appended to Spark's "
-              "raw.<source> and quarantine.<source> (a partition per load); the books keep the registry.", **common)
+    @dg.asset(key=RAW_KEY, deps=[BOOKS_KEY], description="The night's staged raw and quarantined rows appended to "
+              "Spark's raw.<source> and quarantine.<source> (a partition per load); the books keep the registry.", **common)
     def spark_raw(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         _run(context, warehouse, "raw", lambda run: (run.ship(), run.keep_books()))
         return dg.MaterializeResult()
