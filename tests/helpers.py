@@ -174,3 +174,38 @@ def resource_for(build: Path, reports: Path | None = None):
     assert build.name.endswith(".build"), f"{build}: a build file is named <published warehouse>.build"
     return WarehouseResource(warehouse_path=str(build)[: -len(".build")], landing_dir=str(build.parent),
                              reports_dir=str(reports or ""))
+
+
+# --- Spark's executors, in this process -------------------------------------------------------------------------
+
+class _Tasks:
+    """An RDD of `items`: map runs each task here, its argument and result through pickle as Spark ships them."""
+
+    def __init__(self, items, slices):
+        self.items, self.slices = list(items), slices
+
+    def map(self, task):
+        return _Tasks([pickle.loads(pickle.dumps(task(pickle.loads(pickle.dumps(item))))) for item in self.items],
+                      self.slices)
+
+    def collect(self):
+        return self.items
+
+
+class _Context:
+    def __init__(self, cores: int):
+        self.defaultParallelism = cores
+        self.jobs: list[int] = []  # the slices of each job
+
+    def parallelize(self, items, slices):
+        assert 1 <= slices <= max(1, len(items))
+        self.jobs.append(slices)
+        return _Tasks(items, slices)
+
+
+class FakeSpark:
+    """What orchestration/spark_ingest.py uses of a SparkSession: `sparkContext` with `defaultParallelism` and
+    `parallelize(...).map(...).collect()`."""
+
+    def __init__(self, cores: int = 3):
+        self.sparkContext = _Context(cores)

@@ -37,6 +37,7 @@ from orchestration.lib.customer_ids import CUSTOMER_ID_KEY_ENV, customer_id_key
 from orchestration.lib.privacy import KEY_ENV, key_path, normalise, normalised_sql
 from orchestration.lib.report import build_charts, build_spark_charts
 from orchestration.lib.spark_compare import BUILD_TIME_TABLE, build_starts, compare_warehouses, spark_table_folder
+from orchestration.spark_ingest import STAGING, clear_staging, staging_folder
 from orchestration.spark_run import SCHEMA_SUFFIX_ENV, SPARK_WAREHOUSE_ENV
 from orchestration.spark_steps import GENERATIONS_FILE
 from rules.contract import SOURCES
@@ -252,6 +253,23 @@ def test_readers_see_the_published_generation(spark_build, spark_env):
         con.close()
 
 
+def test_raw_history_lives_in_spark_only(spark_build):
+    """After a run the executors' staging folder is gone, the books hold the registry and no rows, and Spark's raw
+    and quarantine tables hold every row the books count as loaded and quarantined."""
+    _, warehouse = spark_build
+    assert not (warehouse / STAGING).exists()
+    con = duckdb.connect(str(warehouse / "books.duckdb"), read_only=True)
+    try:
+        counted = {source: (int(loaded), int(quarantined)) for source, loaded, quarantined in con.execute(
+            "select source, sum(rows_loaded), sum(rows_quarantined) from ops.loads group by 1").fetchall()}
+        assert all(con.execute(f"select count(*) from raw.{source}").fetchone()[0] == 0 for source in SOURCES)
+    finally:
+        con.close()
+    raw, quarantined = _raw_rows(warehouse), _raw_rows(warehouse, "quarantine")
+    assert sum(raw.values()) > 0
+    assert {source: (raw[source], quarantined[source]) for source in SOURCES} == counted
+
+
 @pytest.mark.parametrize("table", EQUAL_ON_SPARK)
 def test_the_table_built_on_spark_equals_duckdbs(comparison, table):
     """Same rows (spark_compare's allowances only: no run-time stamps, each build's start time as one mark, doubles
@@ -364,20 +382,25 @@ def test_the_second_night_equals_duckdbs_and_its_ported_models_were_incremental(
 def test_a_load_the_books_do_not_hold_is_dropped_from_raw(spark_build, spark_env, tmp_path):
     """A run that shipped and then stopped before keeping its books: the next shipping drops the partitions of the
     loads the books do not hold (their files are loaded again), so no file is ever twice in raw. Here a books file
-    with one load more ships it (a row of reviews), and the warehouse's own books then drop it again; the warehouse
-    is left as it was, for the tests after this one."""
+    with one load more ships its staged row of reviews, and the warehouse's own books then drop it again; the
+    warehouse is left as it was, for the tests after this one."""
     _, warehouse = spark_build
     books = tmp_path / "books.duckdb"
     shutil.copyfile(warehouse / "books.duckdb", books)
+    staged = staging_folder(warehouse, "raw", "reviews", "stopped-run-load")
+    staged.mkdir(parents=True)
     con = duckdb.connect(str(books))
     try:
-        con.execute("insert into ops.loads (load_id, source, run_id) values ('stopped-run-load', 'reviews', 'stopped')")
-        con.execute("insert into raw.reviews by name select 'stopped-run-load' as _load_id, 'reviews/x.csv' as "
-                    "_source_file, 1 as _row_number, 'R-stopped' as review_id")
+        con.execute("insert into ops.loads (load_id, source, run_id, rows_loaded, rows_quarantined) "
+                    "values ('stopped-run-load', 'reviews', 'stopped', 1, 0)")
+        con.execute("copy (select 'stopped-run-load' as _load_id, 'reviews/x.csv' as _source_file, "
+                    f"1::bigint as _row_number, 'R-stopped' as review_id) to '{staged / 'part-00000.parquet'}' "
+                    "(format parquet)")
     finally:
         con.close()
     before = _raw_rows(warehouse)
     shipped = _step("ship", str(books), str(warehouse), env=spark_env)
+    clear_staging(warehouse)
     assert shipped["raw.reviews"] == 1 and _raw_rows(warehouse) == {**before, "reviews": before["reviews"] + 1}
     shipped = _step("ship", str(warehouse / "books.duckdb"), str(warehouse), env=spark_env)
     assert set(shipped.values()) == {0}

@@ -1,9 +1,9 @@
-"""Ingestion on Spark's executors (orchestration/spark_ingest.py) without Spark: a stand-in for the SparkContext runs
-the executor tasks in this process, each through pickle as Spark ships them. What the engine's driver and tasks
-write must equal what the DuckDB pipeline's `load_source` writes of the same files: the books, the registry, the
-field issues, the columns a night added, and every raw and quarantined row. tests/test_spark.py runs it on Spark."""
+"""Ingestion on Spark's executors (orchestration/spark_ingest.py) without Spark: a stand-in for the SparkContext
+(tests/helpers.py FakeSpark) runs the executor tasks in this process, each through pickle as Spark ships them. What
+the engine's driver and tasks write must equal what the DuckDB pipeline's `load_source` writes of the same files:
+the books, the registry, the field issues, the columns a night added, and every raw and quarantined row.
+tests/test_spark.py runs it on Spark."""
 
-import pickle
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -15,37 +15,10 @@ from orchestration.lib.ingest import load_source, new_load_id
 from orchestration.lib.privacy import SuppressionEntry, node_hash, sync_suppressions
 from orchestration.lib.warehouse import connect, ensure_tables
 from rules.contract import SOURCES
+from tests.helpers import FakeSpark
 from tests.test_ingest import ORDER_COLS, order_row, write_csv
 
 KEY = "k" * 64
-
-
-class _Tasks:
-    def __init__(self, items, slices):
-        self.items, self.slices = list(items), slices
-
-    def map(self, task):
-        return _Tasks([pickle.loads(pickle.dumps(task(pickle.loads(pickle.dumps(item))))) for item in self.items],
-                      self.slices)
-
-    def collect(self):
-        return self.items
-
-
-class _Context:
-    def __init__(self, cores: int):
-        self.defaultParallelism = cores
-        self.jobs: list[int] = []  # the slices of each job
-
-    def parallelize(self, items, slices):
-        assert 1 <= slices <= max(1, len(items))
-        self.jobs.append(slices)
-        return _Tasks(items, slices)
-
-
-class FakeSpark:
-    def __init__(self, cores: int = 3):
-        self.sparkContext = _Context(cores)
 
 
 def test_groups_balance_bytes_and_keep_file_order():

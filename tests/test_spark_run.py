@@ -1,5 +1,6 @@
 """`journey run --engine spark` without Spark: what it says when pyspark or Java is missing, how SQL written for the
-plain schemas reaches a generation's, and a raw gate that fails stopping the run before anything reaches Spark.
+plain schemas reaches a generation's, and a raw gate that fails stopping the run before anything reaches Spark's
+tables (the executors' reading runs here, in FakeSpark).
 
 The Spark run itself (every table equal to DuckDB's, generations, rollback, a failed mart gate) is tests/test_spark.py
 (`make test-spark`)."""
@@ -18,9 +19,10 @@ import pytest
 from orchestration import cli, spark_run
 from orchestration.lib.prediction import TABLES
 from orchestration.lib.spark_session import in_generation, spark_type, suffix
+from orchestration.spark_ingest import staged_files
 from orchestration.spark_steps import spark_dialect
 from rules.contract import SOURCES
-from tests.helpers import SAMPLE_LANDING
+from tests.helpers import SAMPLE_LANDING, FakeSpark
 
 
 def test_sql_for_the_plain_schemas_reads_the_generations():
@@ -129,27 +131,48 @@ def test_a_failed_raw_gate_ships_nothing_and_keeps_no_books(tmp_path, monkeypatc
     rows = [",".join(f"evt-late-{i}" if c == "event_id" else "not-a-date" if c == "occurred_at" else "x"
                      for c in columns) for i in range(40)]
     (night / "email_events_late.csv").write_text("\n".join([",".join(columns), *rows]) + "\n", encoding="utf-8")
-    started = []
-    monkeypatch.setattr(spark_run, "check_java", lambda: None)
-    monkeypatch.setenv(spark_run.SPARK_PYTHON_ENV, sys.executable)
-    monkeypatch.setattr(spark_run.SparkRun, "spark_step", lambda self, *args: started.append(args))
+    started = _steps_without_spark(monkeypatch)
     warehouse = tmp_path / "spark"
     summary = spark_run.execute_spark(landing, warehouse)
-    assert summary.exit_code == 1 and not summary.published and started == []
+    assert summary.exit_code == 1 and not summary.published and started == ["read"]
     failed = [c for c in summary.checks if not c.passed]
     assert [c.name for c in failed] == ["raw_email_events_reject_rate"], [c.name for c in failed]
     assert "email_events_late.csv" in failed[0].detail and "40 of 40 rows quarantined" in failed[0].detail
     assert any("raw gate(s) failed: nothing was shipped to Spark" in f for f in summary.failures)
     assert not (warehouse / spark_run.BOOKS).exists()
-    # the run's books hold the rows, with the rule they broke: nothing is lost, and nothing was kept
+    # the staged rows hold them, with the rule they broke: nothing is lost, and nothing was kept
+    staged = [str(f) for f in staged_files(warehouse, "quarantine", "email_events")]
+    assert duckdb.connect().execute("select count(*) from read_parquet(?, union_by_name = true) where _source_file "
+                                    "like '%late%' and _rule = 'unparseable_timestamp'", [staged]).fetchone()[0] == 40
     con = duckdb.connect(str(warehouse / (spark_run.BOOKS + ".build")), read_only=True)
     try:
-        assert con.execute("select count(*) from quarantine.email_events where _source_file like '%late%' "
-                           "and _rule = 'unparseable_timestamp'").fetchone()[0] == 40
         loaded = dict(con.execute("select source, sum(rows_loaded) from ops.loads group by 1").fetchall())
     finally:
         con.close()
     assert set(loaded) == set(SOURCES) and all(n > 0 for n in loaded.values())
+
+
+def _steps_without_spark(monkeypatch) -> list[str]:
+    """The Spark steps a run starts, by name; `read` runs the executors' ingestion in this process (FakeSpark), the
+    others do nothing."""
+    from orchestration.lib.privacy import privacy_key
+    from orchestration.spark_ingest import ingest
+
+    started: list[str] = []
+
+    def step(self, name, *args):
+        started.append(name)
+        if name == "read":
+            books, build, landing, warehouse, run_id, dates = args
+            chosen = None if dates == "all" else {date.fromisoformat(d) for d in dates.split(",")}
+            return ingest(FakeSpark(), Path(build), Path(landing), Path(warehouse), chosen, run_id,
+                          privacy_key(Path(books)))
+        return {}
+
+    monkeypatch.setattr(spark_run, "check_java", lambda: None)
+    monkeypatch.setenv(spark_run.SPARK_PYTHON_ENV, sys.executable)
+    monkeypatch.setattr(spark_run.SparkRun, "spark_step", step)
+    return started
 
 
 def test_the_spark_warehouse_defaults_to_the_variable_then_warehouse_spark(tmp_path, monkeypatch):
@@ -163,12 +186,9 @@ def test_the_spark_warehouse_defaults_to_the_variable_then_warehouse_spark(tmp_p
 def test_a_first_run_that_loads_nothing_publishes_nothing(tmp_path, monkeypatch):
     """An empty warehouse that passed every check is a wrong landing folder or a missing delivery, not a result."""
     (tmp_path / "landing" / "orders").mkdir(parents=True)
-    started = []
-    monkeypatch.setattr(spark_run, "check_java", lambda: None)
-    monkeypatch.setenv(spark_run.SPARK_PYTHON_ENV, sys.executable)
-    monkeypatch.setattr(spark_run.SparkRun, "spark_step", lambda self, *args: started.append(args))
+    started = _steps_without_spark(monkeypatch)
     summary = spark_run.execute_spark(tmp_path / "landing", tmp_path / "spark")
-    assert summary.exit_code == 1 and started == []
+    assert summary.exit_code == 1 and started == ["read"]
     assert any("nothing published: this first run loaded no export file" in f for f in summary.failures)
 
 
