@@ -164,3 +164,33 @@ def test_the_tasks_books_balance_with_the_staged_rows(tmp_path, cores, monkeypat
         "(select count(*) from quarantine.orders q where q._source_file = f.file_path) "
         "from ops.loaded_files f order by 1").fetchall() == [
         (f"orders/2026-09-02/o{n}.csv", n + 1, n, 1, n, 1) for n in range(5)]
+
+
+def test_a_task_that_dies_leaves_nothing_the_next_run_keeps(tmp_path, monkeypatch):
+    """An executor that dies mid-night (here: the task of one file raises after staging nothing) fails the read
+    with the books untouched; what other tasks staged is discarded by the next run, which loads every file once."""
+    landing = tmp_path / "landing"
+    write_csv(landing / "orders/2026-09-02/a.csv", [order_row("o1"), order_row("o2")])  # larger: its task first
+    write_csv(landing / "orders/2026-09-02/b.csv", [order_row("o3")])
+    monkeypatch.setattr(spark_ingest, "GROUP_BYTES", 1)
+    real = spark_ingest.read_group
+
+    def dies_on_b(task):
+        if any(f["rel"].endswith("b.csv") for f in task["files"]):
+            raise OSError("executor lost")
+        return real(task)
+
+    monkeypatch.setattr(spark_ingest, "read_group", dies_on_b)
+    with pytest.raises(OSError, match="executor lost"):
+        _on_spark(tmp_path, landing, FakeSpark())
+    warehouse = tmp_path / "spark"
+    assert spark_ingest.staged_files(warehouse, "raw", "orders")  # a.csv's task staged its rows
+    con = connect(str(warehouse / "books.duckdb"))
+    assert con.execute("select count(*) from ops.loaded_files").fetchone()[0] == 0
+    con.close()
+    monkeypatch.setattr(spark_ingest, "read_group", real)
+    outcome = spark_ingest.ingest(FakeSpark(), warehouse / "books.duckdb", landing, warehouse, None, "run-2", KEY)
+    assert outcome["error"] is None and outcome["staged"]["orders"] == 2
+    staged = [str(f) for f in spark_ingest.staged_files(warehouse, "raw", "orders")]
+    assert len(staged) == 2 and duckdb.connect().execute(
+        "select count(*), count(distinct _load_id) from read_parquet(?)", [staged]).fetchone() == (3, 1)
