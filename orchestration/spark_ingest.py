@@ -133,8 +133,9 @@ def ingest(spark, build: Path, landing: Path, spark_warehouse: Path, dates: set[
     cores = context.defaultParallelism
     found = {source: discover_files(landing, source, dates) for source in SOURCES}
     paths = [str(path) for source in SOURCES for _, path in found[source]]
-    hashed = iter(context.parallelize(paths, max(1, min(len(paths), cores))).map(
-        lambda p: sha256_of(Path(p))).collect() if paths else [])
+    hashes = context.parallelize(paths, max(1, min(len(paths), cores))).map(
+        lambda p: sha256_of(Path(p))).collect() if paths else []
+    digest_of = dict(zip(paths, hashes, strict=True))
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     con = connect(str(build))
     try:
@@ -143,7 +144,7 @@ def ingest(spark, build: Path, landing: Path, spark_warehouse: Path, dates: set[
         plans, tasks = {}, []
         for source in SOURCES:
             report = SourceReport(source, new_load_id(source))
-            digests = [next(hashed) for _ in found[source]]
+            digests = [digest_of[str(path)] for _, path in found[source]]
             new, register = triage(con, found[source], digests, landing, report)
             plans[source] = (report, new, register)
             for part, group in enumerate(groups([f.size for f in new], cores, GROUP_BYTES)):
@@ -163,7 +164,7 @@ def ingest(spark, build: Path, landing: Path, spark_warehouse: Path, dates: set[
             return {"error": f"[{first['source']}] {first['error']}"}
         for source in SOURCES:
             report, new, register = plans[source]
-            _keep_books(con, source, report, new, register, [r for r in results if r["source"] == source],
+            _write_books(con, source, report, new, register, [r for r in results if r["source"] == source],
                         loaded_at, run_id)
     finally:
         con.close()
@@ -171,7 +172,7 @@ def ingest(spark, build: Path, landing: Path, spark_warehouse: Path, dates: set[
                                       for source in SOURCES}}
 
 
-def _keep_books(con: duckdb.DuckDBPyConnection, source_name: str, report, new, register, results: list[dict],
+def _write_books(con: duckdb.DuckDBPyConnection, source_name: str, report, new, register, results: list[dict],
                 loaded_at: datetime, run_id: str) -> None:
     """One source's books from its tasks, in one transaction: the per-file counts, the registry (the tasks' rows
     for the files they read, the driver's for the copies and empty files it set aside), field issues, the columns
