@@ -268,9 +268,10 @@ def _read_counts(summary: RunSummary) -> None:
         con.close()
 
 
-def read_books(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
-    """The run's books into the summary: rows per source, quarantine reasons, rows suppressed and erasures applied
-    (`journey run`, and `journey run --engine spark` on its books file)."""
+def read_books(con: duckdb.DuckDBPyConnection, summary: RunSummary, quarantine: str = "quarantine") -> None:
+    """The run's books into the summary: rows per source, quarantine reasons (from the tables or views of schema
+    `quarantine`), rows suppressed and erasures applied (`journey run`, and `journey run --engine spark` on its books
+    file and staged rows)."""
     summary.sources = con.execute(
         """
         select source, sum(files_loaded), sum(rows_read), sum(rows_loaded), sum(rows_quarantined)
@@ -281,7 +282,7 @@ def read_books(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
     summary.reasons = con.execute(
         f"""
         select l.source, q._rule, count(*) from ops.loads l
-        join {_quarantine_union(con)} q on q._load_id = l.load_id
+        join {_quarantine_union(con, quarantine)} q on q._load_id = l.load_id
         where l.run_id = ? group by all order by 1, 2
         """,
         [summary.run_id],
@@ -294,13 +295,13 @@ def read_books(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
                                        "order by request_id", [summary.run_id]).fetchall()
 
 
-def _quarantine_union(con: duckdb.DuckDBPyConnection) -> str:
+def _quarantine_union(con: duckdb.DuckDBPyConnection, schema: str) -> str:
     tables = [r[0] for r in con.execute(
-        "select table_name from information_schema.tables where table_schema = 'quarantine'").fetchall()]
+        "select table_name from information_schema.tables where table_schema = ?", [schema]).fetchall()]
     if not tables:
         return "(select null::varchar as _load_id, null::varchar as _rule where false)"
     return "(" + " union all ".join(
-        f"select _load_id, _rule from quarantine.{t}" for t in tables) + ")"
+        f"select _load_id, _rule from {schema}.{t}" for t in tables) + ")"
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int | None:

@@ -344,7 +344,8 @@ def _prepare_books(books: Path, build: Path, erasure=None) -> None:
         con.close()
 
 
-STAGED_SCHEMA = "staged"  # the books' views of the night's staged rows, for the raw gates
+# the books' views of the night's staged rows: raw ones for the raw gates, quarantined ones for the summary
+STAGED_SCHEMAS = {"raw": "staged", "quarantine": "staged_quarantine"}
 
 
 def _judge(landing: Path, build: Path, warehouse: Path, reports: Path, summary: RunSummary) -> None:
@@ -357,19 +358,20 @@ def _judge(landing: Path, build: Path, warehouse: Path, reports: Path, summary: 
 
     con = connect(str(build))
     try:
-        read_books(con, summary)
+        for schema, views in STAGED_SCHEMAS.items():
+            con.execute(f"create schema if not exists {views}")
+            for source in SOURCES:  # the staging folder holds this run's loads only
+                staged = [str(f) for f in staged_files(warehouse, schema, source)]
+                rows = f"read_parquet({sql_list(staged)}, union_by_name = true)" if staged else f"{schema}.{source}"
+                con.execute(f"create or replace view {views}.{source} as select * from {rows}")
+        read_books(con, summary, quarantine=STAGED_SCHEMAS["quarantine"])
         files = con.execute("select count(*) from ops.loaded_files").fetchone()[0]
-        con.execute(f"create schema if not exists {STAGED_SCHEMA}")
-        for source in SOURCES:  # the staging folder holds this run's loads only
-            staged = [str(f) for f in staged_files(warehouse, "raw", source)]
-            rows = f"read_parquet({sql_list(staged)}, union_by_name = true)" if staged else f"raw.{source}"
-            con.execute(f"create or replace view {STAGED_SCHEMA}.{source} as select * from {rows}")
     finally:
         con.close()
     if files == 0:
         raise StepFailed(f"nothing published: this first run loaded no export file from {landing} (its source "
                          "folders hold no export files of the run's dates); check the landing folder")
-    summary.checks += raw_gates(build, reports, schema=STAGED_SCHEMA)
+    summary.checks += raw_gates(build, reports, schema=STAGED_SCHEMAS["raw"])
     failed = [c for c in summary.checks if not c.passed]
     if failed:
         raise StepFailed(f"{len(failed)} raw gate(s) failed: nothing was shipped to Spark, the books are unchanged, "
@@ -413,7 +415,8 @@ def _keep_books(build: Path, books: Path, erasure: bool = False) -> None:
 
     con = connect(str(build))
     try:
-        con.execute(f"drop schema if exists {STAGED_SCHEMA} cascade")
+        for views in STAGED_SCHEMAS.values():
+            con.execute(f"drop schema if exists {views} cascade")
         for source in SOURCES:
             con.execute(f"delete from raw.{source}")
             con.execute(f"delete from quarantine.{source}")

@@ -140,6 +140,8 @@ def test_a_failed_raw_gate_ships_nothing_and_keeps_no_books(tmp_path, monkeypatc
     assert "email_events_late.csv" in failed[0].detail and "40 of 40 rows quarantined" in failed[0].detail
     assert any("raw gate(s) failed: nothing was shipped to Spark" in f for f in summary.failures)
     assert not (warehouse / spark_run.BOOKS).exists()
+    reasons = {(source, rule): n for source, rule, n in summary.reasons}  # read from the staged quarantined rows
+    assert reasons[("email_events", "unparseable_timestamp")] >= 40 and ("orders", "negative_amount") in reasons
     # the staged rows hold them, with the rule they broke: nothing is lost, and nothing was kept
     staged = [str(f) for f in staged_files(warehouse, "quarantine", "email_events")]
     assert duckdb.connect().execute("select count(*) from read_parquet(?, union_by_name = true) where _source_file "
