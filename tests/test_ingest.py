@@ -230,7 +230,7 @@ def test_a_failure_midway_leaves_no_partial_file(con, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(ingest, "_register", boom)
+    monkeypatch.setattr(ingest, "register_files", boom)
     with pytest.raises(RuntimeError):
         load(con, landing)
     assert balance(con) == (0, 0, 0)
