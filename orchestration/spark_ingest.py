@@ -177,7 +177,7 @@ def _write_books(con: duckdb.DuckDBPyConnection, source_name: str, report, new, 
     """One source's books from its tasks, in one transaction: the per-file counts, the registry (the tasks' rows
     for the files they read, the driver's for the copies and empty files it set aside), field issues, the columns
     the night added (noted by the first file that has them), and the load's totals."""
-    from orchestration.lib.ingest import register_files
+    from orchestration.lib.ingest import record_load, register_files
     from orchestration.lib.warehouse import quote
     from rules.contract import SOURCES
 
@@ -206,14 +206,7 @@ def _write_books(con: duckdb.DuckDBPyConnection, source_name: str, report, new, 
                                     f"values ({', '.join('?' * len(columns))})", rows)
         read = {f.report.path for f in new}
         register_files(con, source, [f for f in register if f.report.path not in read], report.load_id, loaded_at)
-        con.execute(
-            "insert into ops.loads (load_id, source, run_id, started_at, finished_at, files_seen, files_loaded, "
-            "files_skipped, rows_read, rows_loaded, rows_quarantined, rows_suppressed) "
-            "values (?, ?, ?, ?, now() at time zone 'UTC', ?, ?, ?, ?, ?, ?, ?)",
-            [report.load_id, source.name, run_id, loaded_at, len(report.files), report.files_loaded,
-             report.files_skipped, report.rows_read, report.rows_loaded, report.rows_quarantined,
-             report.rows_suppressed],
-        )
+        record_load(con, report, run_id, loaded_at)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -804,13 +804,7 @@ def _write_batch(
         ))
         _keep_books(con, files, inserted, quarantined, flagged=bool(select))
         register_files(con, source, register, load_id, loaded_at)
-        con.execute(
-            "insert into ops.loads (load_id, source, run_id, started_at, finished_at, files_seen, files_loaded, "
-            "files_skipped, rows_read, rows_loaded, rows_quarantined, rows_suppressed) "
-            "values (?, ?, ?, ?, now() at time zone 'UTC', ?, ?, ?, ?, ?, ?, ?)",
-            [load_id, source.name, run_id, loaded_at, len(report.files), report.files_loaded, report.files_skipped,
-             report.rows_read, report.rows_loaded, report.rows_quarantined, report.rows_suppressed],
-        )
+        record_load(con, report, run_id, loaded_at)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -818,6 +812,17 @@ def _write_batch(
     finally:
         con.execute("drop view if exists _rows; drop table if exists _flagged; drop table if exists _batch_files; "
                     "drop table if exists _suppressed")
+
+
+def record_load(con: duckdb.DuckDBPyConnection, report: SourceReport, run_id: str, loaded_at: datetime) -> None:
+    """The load's row in ops.loads: its files and rows, as the report totals them."""
+    con.execute(
+        "insert into ops.loads (load_id, source, run_id, started_at, finished_at, files_seen, files_loaded, "
+        "files_skipped, rows_read, rows_loaded, rows_quarantined, rows_suppressed) "
+        "values (?, ?, ?, ?, now() at time zone 'UTC', ?, ?, ?, ?, ?, ?, ?)",
+        [report.load_id, report.source, run_id, loaded_at, len(report.files), report.files_loaded,
+         report.files_skipped, report.rows_read, report.rows_loaded, report.rows_quarantined, report.rows_suppressed],
+    )
 
 
 def _count(result: duckdb.DuckDBPyConnection) -> int:
