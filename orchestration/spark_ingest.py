@@ -36,6 +36,16 @@ GROUP_BYTES = 128 << 20  # file bytes per executor task (a task's DuckDB holds i
 BOOKS_TABLES = ("loaded_files", "field_issues")
 
 
+def dates_argument(dates: set[date] | None) -> str:
+    """`dates` as the `read` step's command line carries it: "all" (None: every date), or ISO dates joined by commas."""
+    return "all" if dates is None else ",".join(sorted(d.isoformat() for d in dates))
+
+
+def parse_dates_argument(argument: str) -> set[date] | None:
+    """The dates of a `read` step's argument (dates_argument's inverse)."""
+    return None if argument == "all" else {date.fromisoformat(d) for d in argument.split(",") if d}
+
+
 def staging_folder(spark_warehouse: Path, schema: str, source: str, load_id: str) -> Path:
     """Where the tasks leave the rows of one source's load (`schema`: raw or quarantine)."""
     return spark_warehouse / STAGING / schema / source / load_id
@@ -112,7 +122,7 @@ def read_group(task: dict[str, Any]) -> dict[str, Any]:
             cursor = con.execute(f"select * from ops.{table}")
             books[table] = ([d[0] for d in cursor.description], cursor.fetchall())
         return {"source": source.name, "error": None, "books": books,
-                "reports": [{**asdict(f.report), "new_columns": list(f.report.new_columns)} for f in new]}
+                "reports": [asdict(f.report) for f in new]}
     finally:
         con.close()
 

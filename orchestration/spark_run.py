@@ -241,9 +241,10 @@ class SparkRun:
         folder, the books into the books' build file), then judged by the raw gates; a first run that loaded no file
         stops here (an empty warehouse is a wrong landing folder)."""
         _prepare_books(self.books, self.build, self.erasure())
-        chosen = "all" if dates is None else ",".join(sorted(d.isoformat() for d in dates))
+        from orchestration.spark_ingest import dates_argument
+
         outcome = self.spark_step("read", str(self.books), str(self.build), str(self.landing), str(self.warehouse),
-                                  self.summary.run_id, chosen)
+                                  self.summary.run_id, dates_argument(dates))
         if outcome["error"]:
             raise StepFailed(outcome["error"])
         _judge(self.landing, self.build, self.warehouse, self.reports, self.summary)

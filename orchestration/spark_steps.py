@@ -30,7 +30,6 @@ import json
 import re
 import sys
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -63,19 +62,18 @@ def _ident(name: str) -> str:
 
 # ---------------------------------------------------------------------------------------------------- read
 def read(books: Path, build: Path, landing: Path, spark_warehouse: Path, run_id: str, dates: str) -> dict[str, Any]:
-    """The new export files of `dates` ("all", or ISO dates joined by commas) read by Spark's executors
+    """The new export files of `dates` (spark_ingest.dates_argument) read by Spark's executors
     (orchestration/spark_ingest.py): the rows into the staging folder, the books into `build`."""
     import os
 
     from orchestration.lib.privacy import privacy_key
-    from orchestration.spark_ingest import ingest
+    from orchestration.spark_ingest import ingest, parse_dates_argument
 
     # the executors' Python is this one (the environment with the project's libraries), not the PATH's python3
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    chosen = None if dates == "all" else {date.fromisoformat(d) for d in dates.split(",") if d}
     spark = spark_session(spark_warehouse)
     try:
-        return ingest(spark, build, landing, spark_warehouse, chosen, run_id, privacy_key(books, create=True))
+        return ingest(spark, build, landing, spark_warehouse, parse_dates_argument(dates), run_id, privacy_key(books, create=True))
     finally:
         spark.stop()
 
@@ -100,6 +98,10 @@ def ship(books: Path, spark_warehouse: Path) -> dict[str, int]:
                     "select column_name, data_type from information_schema.columns "
                     "where table_schema = ? and table_name = ? order by ordinal_position", [schema, source]).fetchall()
                 typed = [(c, spark_type(t)) for c, t in columns if c != LOAD_PARTITION]
+                # the staged files' columns as DuckDB wrote them (its timestamps carry no zone: timestamp_ntz), so
+                # Spark reads no file's footer to learn them; a column a file lacks (a new export column) reads null
+                staged_columns = ", ".join(
+                    f"{_ident(c)} {'timestamp_ntz' if t.upper() == 'TIMESTAMP' else spark_type(t)}" for c, t in columns)
                 _ensure_table(spark, table, typed)
                 _drop_unknown_loads(spark, table, set(loads))
                 target = [(f.name, f.dataType.simpleString()) for f in spark.table(table).schema.fields]
@@ -108,8 +110,8 @@ def ship(books: Path, spark_warehouse: Path) -> dict[str, int]:
                     files = staged_files(spark_warehouse, schema, source, load_id)
                     if not files:
                         continue
-                    staged = spark.read.option("mergeSchema", "true").parquet(*[str(f) for f in files])
-                    have = set(staged.columns)
+                    staged = spark.read.schema(staged_columns).parquet(*[str(f) for f in files])
+                    have = {c for c, _ in columns}
                     select = ", ".join(f"cast({_ident(c) if c in have else 'null'} as {t}) as {_ident(c)}"
                                        for c, t in target)
                     staged.createOrReplaceTempView("shipment")

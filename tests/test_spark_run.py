@@ -158,7 +158,7 @@ def _steps_without_spark(monkeypatch) -> list[str]:
     """The Spark steps a run starts, by name; `read` runs the executors' ingestion in this process (FakeSpark), the
     others do nothing."""
     from orchestration.lib.privacy import privacy_key
-    from orchestration.spark_ingest import ingest
+    from orchestration.spark_ingest import ingest, parse_dates_argument
 
     started: list[str] = []
 
@@ -166,8 +166,7 @@ def _steps_without_spark(monkeypatch) -> list[str]:
         started.append(name)
         if name == "read":
             books, build, landing, warehouse, run_id, dates = args
-            chosen = None if dates == "all" else {date.fromisoformat(d) for d in dates.split(",")}
-            return ingest(FakeSpark(), Path(build), Path(landing), Path(warehouse), chosen, run_id,
+            return ingest(FakeSpark(), Path(build), Path(landing), Path(warehouse), parse_dates_argument(dates), run_id,
                           privacy_key(Path(books)))
         return {}
 
