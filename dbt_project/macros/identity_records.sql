@@ -71,6 +71,12 @@
 
 {#- Fills `sources` where it is missing (a table built before the column existed; costs nothing once filled). #}
 {% macro fill_identifier_sources(relation) -%}
+    {{ return(adapter.dispatch('fill_identifier_sources')(relation)) }}
+{%- endmacro %}
+
+{% macro spark__fill_identifier_sources(relation) -%}{%- endmacro %}
+
+{% macro default__fill_identifier_sources(relation) -%}
     update {{ relation }} as stored
     set sources = computed.sources
     from (

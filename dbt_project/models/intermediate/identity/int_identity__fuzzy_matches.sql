@@ -14,15 +14,14 @@
 -- Incremental: a build compares again every pair with a changed record (int_identity__changed_records), or a
 -- record sharing its name and address, on either side, against all records; the other pairs cannot have changed
 -- (the parameters are a seed, not the night's data).
-{%- set changed_keys_jinja = "{{ identity_fuzzy_recompared_records() }}" %}
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where record_a in " ~ changed_keys_jinja
-            ~ " or record_b in " ~ changed_keys_jinja ~ "{% endif %}",
+        pre_hook="{{ delete_stored_rows('stored', 'stored.record_a in ' ~ identity_fuzzy_recompared_records() "
+            ~ "~ ' or stored.record_b in ' ~ identity_fuzzy_recompared_records()) }}",
         post_hook=after_commit("{{ record_keys_built(['record_a', 'record_b']) }}"),
     )
 }}

@@ -2,14 +2,16 @@
 -- is a placeholder (seed identity_placeholder_values: exact values or LIKE patterns, per type or '*' for any).
 -- Incremental: a build computes again the nodes of int_identity__changed_nodes (a node no record carries any more
 -- disappears). customer_identifiers reads the counts and sources from here instead of every record's identifiers.
--- A table built before `sources` existed gets it filled once, for every node, by the post-hook.
+-- A table built before `sources` existed gets it filled once, for every node, by the post-hook (on DuckDB; a Spark
+-- generation's table is new each night: what it keeps of the previous one without `sources` has it null).
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where node_id in (select node_id from {{ ref('int_identity__changed_nodes') }}){% endif %}",
+        pre_hook="{{ delete_stored_rows('stored', 'stored.node_id in (select node_id from '
+            ~ ref('int_identity__changed_nodes') ~ ')') }}",
         post_hook=["{% if is_incremental() %}{{ fill_identifier_sources(this) }}{% endif %}", after_commit("{{ record_keys_built(['node_id']) }}")],
     )
 }}

@@ -21,13 +21,12 @@
 {%- set click_bucket = [click_window, 1] | max %}
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} as stored where "
-            ~ "{{ is_changed_record('stored', 'left_source', 'left_id') }} "
-            ~ "or {{ is_changed_record('stored', 'right_source', 'right_id') }}{% endif %}",
+        pre_hook="{{ delete_stored_rows('stored', is_changed_record('stored', 'left_source', 'left_id') "
+            ~ "~ ' or ' ~ is_changed_record('stored', 'right_source', 'right_id')) }}",
     )
 }}
 
