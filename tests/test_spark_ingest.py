@@ -21,6 +21,15 @@ from tests.test_ingest import ORDER_COLS, order_row, write_csv
 KEY = "k" * 64
 
 
+def test_the_read_steps_dates_argument_round_trips():
+    """The dates a Spark run asks its `read` step for reach it as they were sent: every date (None), a set in any
+    order, one date."""
+    for dates in (None, {date(2026, 9, 3), date(2026, 9, 1), date(2026, 10, 12)}, {date(2026, 9, 2)}):
+        assert spark_ingest.parse_dates_argument(spark_ingest.dates_argument(dates)) == dates
+    assert spark_ingest.dates_argument({date(2026, 9, 3), date(2026, 9, 1)}) == "2026-09-01,2026-09-03"
+    assert spark_ingest.dates_argument(None) == "all"
+
+
 def test_groups_balance_bytes_and_keep_file_order():
     # 2 groups (2 cores, all 11 bytes fit in one group's 100): 5 -> first, 4 -> second, 1 -> second (4 < 5),
     # the last 1 -> first (5 = 5: the first group wins the tie)
