@@ -63,6 +63,8 @@
         select {{ spark_customer_id_key() }} is not null as has_key
     {%- elif step == 'key' -%}
         select {{ customer_id_key_variable('journey_customer_id_inner') }} is not null as has_key
+    {%- elif target.type == 'spark' -%}
+        {#- nothing to re-key on Spark: its maps were keyed from the start, with every column #}
     {%- elif is_incremental() and step in ('customer_id_scheme', 'rekeyed_from') -%}
         alter table {{ this }} add column if not exists {{ step }} varchar
     {%- elif is_incremental() and step == 'rekey' -%}

@@ -167,3 +167,35 @@
             // (2 * nullif({{ count }}, 0))) as decimal(38, 0)) * 0.01
         as decimal(18, 2))
 {%- endmacro %}
+
+-- A model's CTE text (`a as (...), b as (...)`, each CTE named at the start of a line and closed by a `)` at the start
+-- of a line) with the CTEs `names` read from tables of their own on Spark. Spark inlines a CTE at every reference,
+-- so a chain of CTEs that each read the ones before several times is planned and computed again at every reference:
+-- the incremental int_identity__identifier_guards ran out of the driver's heap. On Spark each named CTE is written,
+-- in the order given, to a table beside the model (`<model>__cte_<name>`, left for the next build to replace) from
+-- the text as it stands, and its body becomes a read of that table; `preceding` is the text of CTEs before `ctes`
+-- that they read. DuckDB plans a CTE once: the text is returned as it is.
+{% macro cte_tables(ctes, names, preceding='') -%}
+    {{ return(adapter.dispatch('cte_tables')(ctes, names, preceding)) }}
+{%- endmacro %}
+
+{% macro default__cte_tables(ctes, names, preceding) -%}
+    {{ return(ctes) }}
+{%- endmacro %}
+
+{% macro spark__cte_tables(ctes, names, preceding) -%}
+    {%- if not execute %}{{ return(ctes) }}{% endif %}
+    {%- set state = namespace(ctes=ctes) %}
+    {%- for name in names %}
+        {%- set pattern = '(?ms)^' ~ name ~ ' as \\(\\n.*?^\\)' %}
+        {%- if not modules.re.search(pattern, state.ctes) %}
+            {{- exceptions.raise_compiler_error('cte_tables in ' ~ this ~ ': no CTE ' ~ name ~ ' (named at the start of a line, closed at the start of a line)') }}
+        {%- endif %}
+        {%- set table = this.schema ~ '.' ~ this.identifier ~ '__cte_' ~ name %}
+        {%- do run_query('drop table if exists ' ~ table) %}
+        {%- do run_query('create table ' ~ table ~ ' using parquet as with ' ~ ((preceding ~ ',\n') if preceding else '')
+                         ~ state.ctes ~ '\nselect * from ' ~ name) %}
+        {%- set state.ctes = modules.re.sub(pattern, name ~ ' as (select * from ' ~ table ~ ')', state.ctes, count=1) %}
+    {%- endfor %}
+    {{ return(state.ctes) }}
+{%- endmacro %}

@@ -145,10 +145,11 @@
 {%- endmacro %}
 
 -- True when this build rebuilds the incremental models from scratch (whatever a previous build left): dbt's
--- --full-refresh (an erasure, a re-key, `journey run --full-refresh`), var journey_incremental off, or an engine whose
--- incremental models are tables. A first build is the other case: a model knows it by previous_state being none.
+-- --full-refresh (an erasure, a re-key, `journey run --full-refresh`) or var journey_incremental off, on either engine
+-- (the identity graph's models are incremental on Spark too). A first build is the other case: a model knows it by
+-- previous_state being none.
 {% macro rebuilds_everything() -%}
-    {{ return(flags.FULL_REFRESH or not var('journey_incremental') or incremental_materialization() != 'incremental') }}
+    {{ return(flags.FULL_REFRESH or not var('journey_incremental')) }}
 {%- endmacro %}
 
 -- The previous build's table of a model of this schema, read before this build rewrites it (none on a first build).

@@ -7,7 +7,7 @@
 -- beside a row a previous build left, fails as it fails a full scan. Rows no build touched tonight were checked by
 -- the build that wrote them. The test reads the whole table when the build wrote the whole table (a first build, a
 -- full refresh), when the model was not built by this invocation (a `dbt test` alone), on engines without the
--- record (Spark, where the incremental models are rebuilt whole), and unless the pipeline says that every row of the
+-- record (Spark: dbt-spark stages no batch to read the keys from), and unless the pipeline says that every row of the
 -- file was checked before this build (env JOURNEY_SCOPED_UNIQUENESS_TESTS=1, set for the first dbt build of a build
 -- file the run has just started: not for a dbt build run by hand, nor for a dbt step run again on the same file).
 

@@ -20,7 +20,7 @@
 -- previous customer with values outside the scope counts them for its heir, and an id kept outside is not reused.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         unique_key='node_id',
         incremental_strategy='delete+insert',
         full_refresh=false,
@@ -35,9 +35,7 @@
 }}
 
 {%- set run_at = build_started_at() %}
-{#- On Spark, where every model is rebuilt, the map of the published generation is this build's previous state: all
-    of it, as the graph scope is every component there (macros/generate_schema_name.sql, previous_generation). #}
-{%- set carried = none if is_incremental() else previous_generation(this) %}
+{#- On Spark the previous build is the published generation's map (previous_build), read as DuckDB reads its own. #}
 
 -- depends_on: {{ ref('int_identity__graph_scope') }}
 
@@ -54,12 +52,8 @@ previous as (
     {% if is_incremental() %}
     select node_id, customer_id, customer_created_at, first_customer_id, first_assigned_at, changed_at, is_active,
         previous_customer_id, assignment, rekeyed_from
-    from {{ this }}
+    from {{ previous_build() }}
     where node_id in (select node_id from {{ ref('int_identity__graph_scope') }})
-    {% elif carried is not none %}
-    select node_id, customer_id, customer_created_at, first_customer_id, first_assigned_at, changed_at, is_active,
-        previous_customer_id, assignment, rekeyed_from
-    from {{ carried }}
     {% else %}
     select
         cast(null as {{ dbt.type_string() }}) as node_id,
@@ -114,7 +108,7 @@ inheritance as (
         min(stored.customer_created_at),
         count(*),
         min(outside.first_seen_at)
-    from {{ this }} as stored
+    from {{ previous_build() }} as stored
     inner join {{ ref('int_identity__components') }} as outside on outside.node_id = stored.node_id
     where stored.is_active
         and stored.node_id not in (select node_id from {{ ref('int_identity__graph_scope') }})
@@ -149,7 +143,7 @@ kept_customer_ids as (
     select customer_id from kept_ids where age_rank = 1
     {%- if is_incremental() %}
     union
-    select customer_id from {{ this }}
+    select customer_id from {{ previous_build() }}
     where is_active and node_id not in (select node_id from {{ ref('int_identity__graph_scope') }})
     {%- endif %}
 ),

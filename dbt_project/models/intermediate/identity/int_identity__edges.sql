@@ -9,12 +9,13 @@
 -- what one full count of all records gives, without reading the records counted before.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         unique_key=['src_node', 'dst_node', 'edge_kind'],
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where src_node in (select node_id from {{ ref('int_identity__edge_scope') }}) or dst_node in (select node_id from {{ ref('int_identity__edge_scope') }}){% endif %}",
+        pre_hook="{{ delete_stored_rows('stored', 'stored.src_node in (select node_id from ' ~ ref('int_identity__edge_scope')
+            ~ ') or stored.dst_node in (select node_id from ' ~ ref('int_identity__edge_scope') ~ ')') }}",
     )
 }}
 
@@ -174,7 +175,7 @@ counted_in as (
         least(coalesce(stored.example_record, new_edges.example_record), new_edges.example_record) as example_record,
         least(coalesce(stored.first_seen_at, new_edges.first_seen_at), new_edges.first_seen_at) as first_seen_at
     from new_edges
-    left join {{ this }} as stored
+    left join {{ previous_build() }} as stored
         on stored.src_node = new_edges.src_node and stored.dst_node = new_edges.dst_node
         and stored.edge_kind = 'shared_record'
 ),

@@ -5,12 +5,12 @@
 -- (int_identity__identifier_guards has it).
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         incremental_strategy='append',
         on_schema_change='sync_all_columns',
         full_refresh=none if var('journey_incremental') else true,
         post_hook=after_commit("{{ record_keys_built(['node_id']) }}"),
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where node_id in (select node_id from {{ ref('int_identity__graph_scope') }}){% endif %}",
+        pre_hook="{{ delete_stored_rows('stored', 'stored.node_id in (select node_id from ' ~ ref('int_identity__graph_scope') ~ ')') }}",
     )
 }}
 

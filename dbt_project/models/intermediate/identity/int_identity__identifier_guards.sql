@@ -21,14 +21,18 @@
 -- components); and the other values carried by a changed record or by a record of such a core. A changed record
 -- with a single core value adds no co-occurrence and no core edge, so it recounts nothing of phase 1. Every other value keeps its row: nothing it depends on changed. `_changed_at` marks the rows whose
 -- guard changed in this build (int_identity__graph_scope starts from them); a new count alone does not mark a row.
+-- A value no record carries any more loses its row: deleted after the insert on DuckDB, left out of the new table on
+-- Spark (its scope, delete_stored_rows).
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         unique_key='node_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        post_hook=["{% if is_incremental() %}delete from {{ this }} where node_id not in (select node_id from {{ ref('int_identity__identifier_values') }}){% endif %}", after_commit("{{ record_keys_built(['node_id']) }}")],
+        pre_hook="{{ delete_stored_rows('stored', 'stored.node_id not in (select node_id from '
+            ~ ref('int_identity__identifier_values') ~ ')') if target.type == 'spark' else '' }}",
+        post_hook=["{% if is_incremental() and target.type != 'spark' %}delete from {{ this }} where node_id not in (select node_id from {{ ref('int_identity__identifier_values') }}){% endif %}", after_commit("{{ record_keys_built(['node_id']) }}")],
     )
 }}
 
@@ -83,7 +87,9 @@ usable as (
 
 {%- if is_incremental() %}
 
-previous as (select * from {{ this }}),
+{#- the CTEs up to the region's core edges, kept as text for Spark's statements as shared_ctes is #}
+{%- set region_ctes %}
+previous as (select * from {{ previous_build() }}),
 changed_links as (select * from {{ ref('int_identity__changed_links') }}),
 
 -- The core values of the changed records that carry two core values or more, now or before this build. Only such a
@@ -260,10 +266,15 @@ core_edges as (
     inner join linkable_core_nodes as b on b.node_id = fuzzy_matches.node_b
     where fuzzy_matches.is_match and fuzzy_matches.node_a <> fuzzy_matches.node_b
         and (fuzzy_matches.node_a in (select node_id from core_region) or fuzzy_matches.node_b in (select node_id from core_region))
-),
+)
+{%- endset %}
+{#- on Spark, the chain's middle (read again by every later CTE) from tables of its own #}
+{%- set region_ctes = cte_tables(region_ctes, ['multi_core_values', 'recount_core', 'core_guards',
+    'touched_core_values', 'core_region', 'region_records'], preceding=shared_ctes) %}
+{{ region_ctes }},
 
 region_core_components as (
-    {{ identity_connected_components('core_edges', 'core_region') }}
+    {{ identity_connected_components('core_edges', 'core_region', ctes=shared_ctes ~ ',' ~ region_ctes) }}
 ),
 
 -- The person core of every linkable core value: recomputed in the region, as stored elsewhere.

@@ -6,7 +6,7 @@
 -- those whose customer changed.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         unique_key=['source_name', 'record_id'],
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
