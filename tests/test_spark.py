@@ -442,8 +442,8 @@ INCREMENTAL_ON_SPARK = sorted(
     if "incremental_materialization(spark_incremental=true)" in path.read_text(encoding="utf-8"))
 # What an incremental build and a rebuild hold differently by design, left out of the second night's comparison.
 # Tables that list what a build reworked (its scope), not what the warehouse holds, for models not yet ported: after
-# the second night DuckDB's hold its incremental night's scope, Spark's everything, as the models after each record's
-# customer (golden records, consent, journeys) are rebuilt whole on Spark. The identity graph's scope tables (dirty
+# the second night DuckDB's hold its incremental night's scope, Spark's everything, as the models after identity
+# (the journeys and the customers' activity) are rebuilt whole on Spark. The identity graph's scope tables (dirty
 # customers, edge and graph scope) hold the night's scope on both and are compared, as are the scope tables read from
 # the previous build alone (what the changed records carried and linked before: `previous_state`).
 # And the bookkeeping columns of two incremental journey models: the export date of the delivery that last changed a

@@ -7,11 +7,12 @@
 -- only those staged rows. Every other record keeps its customer, its content and the guards of its values.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} as stored where stored.customer_id in (select customer_id from {{ ref('int_identity__dirty_customers') }} where is_regrouped) or {{ is_changed_record('stored') }}{% endif %}",
+        pre_hook="{{ delete_stored_rows('stored', 'stored.customer_id in (select customer_id from ' ~ ref('int_identity__dirty_customers')
+            ~ ' where is_regrouped) or ' ~ is_changed_record('stored')) }}",
     )
 }}
 
