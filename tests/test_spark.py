@@ -352,15 +352,16 @@ def test_the_second_night_carries_customer_ids_and_the_merge_log(landing, duck_n
 
 def test_the_second_night_equals_duckdbs_and_its_ported_models_were_incremental(duck_nights, spark_build):
     """Generation 2 (the second night, built from generation 1) against the DuckDB warehouse after the same two
-    nights: every table of EQUAL_ON_SPARK but the build's scope tables is equal (without the bookkeeping columns of
-    two journey models). The models ported to Spark's incremental form (docs/spark.md "Incremental builds") were
+    nights: every table of EQUAL_ON_SPARK is equal, the tables that list what the night's build reworked (its scope:
+    dirty customers, the graph's and the journeys' rebuild scope) and the journeys' bookkeeping columns (the export
+    date of the delivery that last changed a record, where the night's sessionizing started) included, as a Spark
+    build of a ported model works on the night's scope as DuckDB's does. The models ported to Spark's incremental form (docs/spark.md "Incremental builds") were
     built from generation 1's tables: the statement dbt ran for each reads it, and the staging tables hold rows
     stamped by generation 1's build (`_changed_at`, kept for the keys the second night did not deliver) beside the
     second night's own, where a rebuild from raw would stamp every row with its start."""
     _, warehouse = spark_build
-    results = {r.name: r for r in compare_warehouses(duck_nights[1], warehouse, generation=2,
-                                                     ignored=BOOKKEEPING_COLUMNS)}
-    expected = sorted(set(EQUAL_ON_SPARK) - set(BUILD_SCOPE_TABLES))
+    results = {r.name: r for r in compare_warehouses(duck_nights[1], warehouse, generation=2)}
+    expected = sorted(EQUAL_ON_SPARK)
     equal = sorted(name for name, result in results.items() if result.equal)
     assert equal == expected, "\n".join(results[name].describe() for name in sorted(set(equal) ^ set(expected)))
     statements = {path.stem: path.read_text(encoding="utf-8")
@@ -440,23 +441,6 @@ INCREMENTAL_ON_SPARK = sorted(
     f"{path.relative_to(DBT_DIR / 'models').parts[0]}.{path.stem}"
     for path in (DBT_DIR / "models").rglob("*.sql")
     if "incremental_materialization(spark_incremental=true)" in path.read_text(encoding="utf-8"))
-# What an incremental build and a rebuild hold differently by design, left out of the second night's comparison.
-# Tables that list what a build reworked (its scope), not what the warehouse holds, for models not yet ported: after
-# the second night DuckDB's hold its incremental night's scope, Spark's everything, as the models after identity
-# (the journeys and the customers' activity) are rebuilt whole on Spark. The identity graph's scope tables (dirty
-# customers, edge and graph scope) hold the night's scope on both and are compared, as are the scope tables read from
-# the previous build alone (what the changed records carried and linked before: `previous_state`).
-# And the bookkeeping columns of two incremental journey models: the export date of the delivery that last changed a
-# record (a rebuild takes the latest delivery's) and where the night's sessionizing started. They join the second
-# night's comparison as those models are ported (docs/spark.md "Incremental builds").
-BUILD_SCOPE_TABLES = ["intermediate.int_customers__changed", "intermediate.int_journeys__rebuild_scope"]
-BOOKKEEPING_COLUMNS = {
-    "intermediate.int_journeys__touchpoints_unioned": frozenset({"_export_date"}),
-    "intermediate.int_journeys__touchpoints_sessionized": frozenset(
-        {"_rebuild_from", "_previous_visitor_key", "_previous_rebuild_from"}),
-}
-
-
 def _assert_same_identity(con: duckdb.DuckDBPyConnection, warehouse: Path, generation: int) -> None:
     """The customer-id map (every identifier's customer, first customer, state, assignment) and the merge log of a
     Spark generation equal the DuckDB warehouse's (`con`)."""
@@ -573,7 +557,7 @@ def test_a_full_refresh_on_spark_rebuilds_from_raw_and_equals_duckdbs(tmp_path):
                 for generation in (1, 2)}
             assert len(stamps[2]) == 1 and not stamps[2] & stamps[1], (model, stamps)
         first_builds.append(build_starts(con, f"read_parquet('{spark_table_folder(spark, schema, table, 1)}/*.parquet')"))
-    results = {r.name: r for r in compare_warehouses(duck, spark, generation=2, ignored=BOOKKEEPING_COLUMNS,
+    results = {r.name: r for r in compare_warehouses(duck, spark, generation=2,
                                                      earlier_builds=tuple(first_builds))}
     unequal = sorted(name for name in EQUAL_ON_SPARK if not results[name].equal)
     assert not unequal, "\n".join(results[name].describe() for name in unequal)

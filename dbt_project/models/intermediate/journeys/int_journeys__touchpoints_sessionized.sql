@@ -11,7 +11,7 @@
 -- _previous_rebuild_from); int_journeys__rebuild_scope reads them.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         unique_key='touchpoint_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
@@ -44,7 +44,7 @@ changed_records as (
 
 moved_from as (
     select stored.visitor_key, stored.occurred_at
-    from {{ this }} as stored
+    from {{ previous_build() }} as stored
     where stored.touchpoint_id in (select touchpoint_id from changed_records)
 ),
 
@@ -62,7 +62,7 @@ changed_visitors as (
 
 -- The stored rows of those visitors, and of the changed records wherever they were.
 previous as (
-    select touchpoint_id, visitor_key, occurred_at, is_session_start from {{ this }}
+    select touchpoint_id, visitor_key, occurred_at, is_session_start from {{ previous_build() }}
     where visitor_key in (select visitor_key from changed_visitors)
         or touchpoint_id in (select touchpoint_id from changed_records)
 ),

@@ -10,7 +10,7 @@
 -- visitors to re-stitch.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         unique_key='touchpoint_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
@@ -318,12 +318,12 @@ records as (
 ] %}
 
 previous as (
-    select touchpoint_id, {{ content_columns | join(', ') }} from {{ this }}
+    select touchpoint_id, {{ content_columns | join(', ') }} from {{ previous_build() }}
     where touchpoint_id in (select touchpoint_id from records)
 ),
 
 previous_build as (
-    select coalesce(max(_build_number), 0) as build_number from {{ this }}
+    select coalesce(max(_build_number), 0) as build_number from {{ previous_build() }}
 ),
 
 -- New records, records identity resolution gave another customer, and records whose touchpoint changed (a new order
