@@ -351,14 +351,15 @@ def test_the_second_night_carries_customer_ids_and_the_merge_log(landing, duck_n
 
 
 def test_the_second_night_equals_duckdbs_and_its_ported_models_were_incremental(duck_nights, spark_build):
-    """Generation 2 (the second night, built from generation 1) against the DuckDB warehouse after the same two
-    nights: every table of EQUAL_ON_SPARK is equal, the tables that list what the night's build reworked (its scope:
-    dirty customers, the graph's and the journeys' rebuild scope) and the journeys' bookkeeping columns (the export
-    date of the delivery that last changed a record, where the night's sessionizing started) included, as a Spark
-    build of a ported model works on the night's scope as DuckDB's does. The models ported to Spark's incremental form (docs/spark.md "Incremental builds") were
-    built from generation 1's tables: the statement dbt ran for each reads it, and the staging tables hold rows
-    stamped by generation 1's build (`_changed_at`, kept for the keys the second night did not deliver) beside the
-    second night's own, where a rebuild from raw would stamp every row with its start."""
+    """Generation 2 (the second night, built from generation 1) against the DuckDB warehouse after the same two nights:
+    every table of EQUAL_ON_SPARK is equal, the tables that list what the night's build reworked (its scope: dirty
+    customers, the graph's and the journeys' rebuild scope) and the journeys' bookkeeping columns (the export date
+    of the delivery that last changed a record, where the night's sessionizing started) included, as a Spark build
+    of a ported model works on the night's scope as DuckDB's does. The models ported to Spark's incremental form
+    (docs/spark.md "Incremental builds") were built from generation 1's tables: the statement dbt ran for each reads
+    it, and the staging tables hold rows stamped by generation 1's build (`_changed_at`, kept for the keys the
+    second night did not deliver) beside the second night's own, where a rebuild from raw would stamp every row with
+    its start."""
     _, warehouse = spark_build
     results = {r.name: r for r in compare_warehouses(duck_nights[1], warehouse, generation=2)}
     expected = sorted(EQUAL_ON_SPARK)
