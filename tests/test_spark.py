@@ -370,6 +370,14 @@ def test_the_second_night_equals_duckdbs_and_its_ported_models_were_incremental(
     for name in INCREMENTAL_ON_SPARK:
         schema, model = name.split(".")
         assert f"{schema}__g1.{model}" in statements[model], f"{name} was not built from generation 1"
+    # the guards' night reads its chain of CTEs from the tables cte_tables wrote (Spark re-plans a CTE at every
+    # reference: inline, the night's statement runs out of the driver's heap or takes minutes); the batch's select
+    # is the model's compiled code (the run folder holds the statement that writes the table from the batch)
+    guards = next((warehouse / "dbt-target" / "compiled").rglob("int_identity__identifier_guards.sql")).read_text(
+        encoding="utf-8")
+    assert all(f"int_identity__identifier_guards__cte_{cte}" in guards for cte in (
+        "multi_core_values", "recount_core", "core_guards", "touched_core_values", "core_region", "region_records")), \
+        "the guards' CTEs were not written to tables of their own"
     con = duckdb.connect()
     try:
         for model in (name.split(".")[1] for name in INCREMENTAL_ON_SPARK if name.startswith("staging.")):

@@ -181,10 +181,26 @@
 -- EXISTS whose condition also compares the row's time by first finding the distinct (visitor, time) pairs of the
 -- whole table, 3 to 10 times slower at 500k people (docs/benchmarks.md, ninth round).
 {% macro delete_rebuild_scope(alias, time_column, minutes_before=0, also=none) -%}
+    {{ return(adapter.dispatch('delete_rebuild_scope')(alias, time_column, minutes_before, also)) }}
+{%- endmacro %}
+
+{% macro default__delete_rebuild_scope(alias, time_column, minutes_before, also) -%}
     delete from {{ this }} as {{ alias }}
     using {{ ref('int_journeys__rebuild_scope') }} as rebuild_scope
     where rebuild_scope.visitor_key = {{ alias }}.visitor_key
         and {{ rebuild_scope_reaches(alias ~ '.' ~ time_column, minutes_before, also) }}
+{%- endmacro %}
+
+{#- Spark: the same rows as a scope of the previous generation's (delete_stored_rows), which has no `delete ... using`. #}
+{% macro spark__delete_rebuild_scope(alias, time_column, minutes_before, also) -%}
+    {%- set predicate -%}
+    exists (
+        select 1 from {{ ref('int_journeys__rebuild_scope') }} as rebuild_scope
+        where rebuild_scope.visitor_key = {{ alias }}.visitor_key
+            and {{ rebuild_scope_reaches(alias ~ '.' ~ time_column, minutes_before, also) }}
+    )
+    {%- endset %}
+    {{ return(delete_stored_rows(alias, predicate)) }}
 {%- endmacro %}
 
 -- The time condition of delete_rebuild_scope, for a model that joins int_journeys__rebuild_scope (as `rebuild_scope`).

@@ -86,6 +86,13 @@
     {%- endif -%}
 {%- endmacro %}
 
+-- fct_customer_lifecycle_weeks' rows that an incremental build rewrites (`alias`): the customers of
+-- int_journeys__rebuild_scope, and every week past the as-of week.
+{% macro lifecycle_weeks_rebuilt(alias) -%}
+    {{ alias }}.customer_id in (select visitor_key from {{ ref('int_journeys__rebuild_scope') }})
+        or {{ alias }}.week_start > {{ journey_week(journey_as_of(ref('fct_touchpoints'))) }}
+{%- endmacro %}
+
 -- Generic test: the combination of `columns` is unique (dbt_utils is not installed).
 {% test journey_unique_combination(model, columns) %}
     select {{ columns | join(', ') }}, count(*) as rows_count

@@ -61,6 +61,22 @@
     {{ predicate }}
 {%- endmacro %}
 
+-- The rows of the previous build that a model keeps after its pre-hooks' scope (`predicate` over `alias`), for a
+-- select that reads them: on DuckDB the model's own table, from which the pre-hook has already deleted the scope; on
+-- Spark the previous generation's rows where the predicate does not hold (the materialization leaves them out only
+-- when it writes the new table, after the select).
+{% macro stored_rows_kept(alias, predicate) -%}
+    {{ return(adapter.dispatch('stored_rows_kept')(alias, predicate)) }}
+{%- endmacro %}
+
+{% macro default__stored_rows_kept(alias, predicate) -%}
+    {{ return(this) }}
+{%- endmacro %}
+
+{% macro spark__stored_rows_kept(alias, predicate) -%}
+    (select * from {{ previous_build() }} as {{ alias }} where not coalesce(({{ predicate }}), false))
+{%- endmacro %}
+
 {% macro spark_scope_mark() -%}-- journey: rows of the previous generation not kept, as{%- endmacro %}
 
 -- The incremental materialization on Spark: `delete+insert` on a unique key, and `append`, each after the scopes of

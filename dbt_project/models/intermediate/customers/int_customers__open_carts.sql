@@ -4,11 +4,11 @@
 -- int_customers__changed.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select customer_id from {{ ref('int_customers__changed') }}){% endif %}",
+        pre_hook="{{ delete_stored_rows('stored', 'stored.customer_id in (select customer_id from ' ~ ref('int_customers__changed') ~ ')') }}",
     )
 }}
 -- depends_on: {{ ref('int_customers__changed') }}

@@ -16,7 +16,7 @@
 {%- set last_weight = var('attribution_position_last_weight') %}
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         unique_key=['conversion_id', 'model'],
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
@@ -24,7 +24,7 @@
         post_hook=after_commit("{{ record_keys_built(['conversion_id', 'model', 'touch_id']) }}"),
         pre_hook=[
             "{% if is_incremental() %}{{ delete_rebuild_scope('credit_rows', 'conversion_at') }}{% endif %}",
-            "{% if is_incremental() %}delete from {{ this }} where model = 'markov'{% endif %}",
+            "{{ delete_stored_rows('credit_rows', 'credit_rows.model = ' ~ dbt.string_literal('markov')) }}",
         ],
     )
 }}

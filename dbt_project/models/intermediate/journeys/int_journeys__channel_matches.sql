@@ -5,7 +5,7 @@
 -- combination's channel depends on the rules alone; after changing them, run a full refresh).
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
@@ -32,7 +32,7 @@ combinations as (
     from touchpoints
     {%- if is_incremental() %}
     except
-    select source_name, touchpoint_type, traffic_medium, traffic_source, referrer_domain from {{ this }}
+    select source_name, touchpoint_type, traffic_medium, traffic_source, referrer_domain from {{ previous_build() }}
     {%- endif %}
 ),
 

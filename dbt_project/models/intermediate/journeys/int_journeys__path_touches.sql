@@ -6,7 +6,7 @@
 -- int_journeys__rebuild_scope from their rebuild_from on (a session starting before it ended before it).
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         unique_key='touch_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',

@@ -14,7 +14,7 @@
 -- rebuild_from and their last touch.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         unique_key=['path_id', 'touch_id'],
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',

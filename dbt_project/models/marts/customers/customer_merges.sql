@@ -4,7 +4,7 @@
 -- once, by the build that re-keyed the id map). Appended by each run that changes ids; never rebuilt.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         incremental_strategy='append',
         full_refresh=false,
         on_schema_change='append_new_columns',
@@ -12,9 +12,8 @@
 }}
 
 {%- set run_at = build_started_at() %}
-{#- On Spark, where every model is rebuilt, the log of the published generation is carried into this one
-    (macros/generate_schema_name.sql, previous_generation). #}
-{%- set carried = none if is_incremental() else previous_generation(this) %}
+{#- On Spark the log of the published generation (after an erasure, its copy without the person) is the previous
+    build (previous_build()) that the materialization appends this build's rows to. #}
 
 with
 
@@ -97,9 +96,7 @@ rekeys as (
     from id_map
     where rekeyed_from is not null
     {%- if is_incremental() %}
-        and rekeyed_from not in (select old_customer_id from {{ this }} where change_type = 'rekey')
-    {%- elif carried is not none %}
-        and rekeyed_from not in (select old_customer_id from {{ carried }} where change_type = 'rekey')
+        and rekeyed_from not in (select old_customer_id from {{ previous_build() }} where change_type = 'rekey')
     {%- endif %}
     group by rekeyed_from
 ),
@@ -128,7 +125,3 @@ final as (
 )
 
 select * from final
-{%- if carried is not none %}
-union all
-select old_customer_id, new_customer_id, change_type, changed_at, reason, identifier_count from {{ carried }}
-{%- endif %}

@@ -4,11 +4,11 @@
 -- Incremental: a build rewrites the customers of int_identity__dirty_customers only.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ is_dirty_customer('customer_id') }}{% endif %}",
+        pre_hook="{{ delete_stored_rows('stored', is_dirty_customer('stored.customer_id')) }}",
     )
 }}
 

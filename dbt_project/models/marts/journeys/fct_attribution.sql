@@ -8,15 +8,17 @@
 -- conversions with them. The Markov credits of every other conversion move with the removal effects
 -- (int_journeys__markov_credits: every night's new paths move them), its channels do not: the post-hook
 -- fct_attribution_update_markov_credits sets their two credit columns where they changed, instead of deleting and
--- inserting every conversion's Markov rows each night (about 511,000 rows at 500k people).
+-- inserting every conversion's Markov rows each night (about 511,000 rows at 500k people). On Spark, whose build
+-- writes the whole table anew every night anyway and cannot update rows in place, the night's batch holds every
+-- conversion's Markov credits instead, and they replace the stored ones by key.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         unique_key=['conversion_id', 'model'],
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        post_hook=["{% if is_incremental() %}{{ fct_attribution_update_markov_credits() }}{% endif %}",
+        post_hook=["{% if is_incremental() and target.type != 'spark' %}{{ fct_attribution_update_markov_credits() }}{% endif %}",
                    after_commit("{{ record_keys_built(['conversion_id', 'model', 'channel']) }}")],
         pre_hook="{% if is_incremental() %}{{ delete_rebuild_scope('previous', 'conversion_at') }}{% endif %}",
     )
@@ -33,7 +35,9 @@ rule_credits as (
 
 markov_credits as (
     select * from {{ ref('int_journeys__markov_credits') }}
+    {%- if target.type != 'spark' %}
     where conversion_id in (select conversion_id from rule_credits)
+    {%- endif %}
 ),
 
 {% else %}

@@ -6,7 +6,7 @@
 -- path.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         unique_key='path_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',

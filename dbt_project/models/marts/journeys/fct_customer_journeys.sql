@@ -8,11 +8,11 @@
 -- touchpoints it rewrote (the visitors of int_journeys__rebuild_scope; a customer merged away loses its row).
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select visitor_key from {{ ref('int_journeys__rebuild_scope') }}){% endif %}",
+        pre_hook="{{ delete_stored_rows('stored', 'stored.customer_id in (select visitor_key from ' ~ ref('int_journeys__rebuild_scope') ~ ')') }}",
     )
 }}
 -- depends_on: {{ ref('int_journeys__rebuild_scope') }}

@@ -12,12 +12,12 @@
 -- journey_as_of set earlier than the last build's) are deleted.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
         post_hook=after_commit("{{ record_keys_built(['customer_id', 'week_start']) }}"),
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where customer_id in (select visitor_key from {{ ref('int_journeys__rebuild_scope') }}) or week_start > {{ journey_week(journey_as_of(ref('fct_touchpoints'))) }}{% endif %}",
+        pre_hook="{{ delete_stored_rows('stored', lifecycle_weeks_rebuilt('stored')) }}",
     )
 }}
 -- depends_on: {{ ref('int_journeys__rebuild_scope') }}
@@ -99,7 +99,7 @@ extended as (
         ) / 7 as integer) as new_weeks
     from (
         select customer_id, min(week_start) as first_week, max(week_start) as last_week
-        from {{ this }}
+        from {{ stored_rows_kept('stored', lifecycle_weeks_rebuilt('stored')) }} as stored
         group by customer_id
     ) as stored
     cross join as_of

@@ -7,12 +7,12 @@
 -- it rewrote (int_journeys__rebuild_scope).
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
         post_hook=after_commit("{{ record_keys_built(['funnel_name', 'visitor_key', 'step_order']) }}"),
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where visitor_key in (select visitor_key from {{ ref('int_journeys__rebuild_scope') }}){% endif %}",
+        pre_hook="{{ delete_stored_rows('stored', 'stored.visitor_key in (select visitor_key from ' ~ ref('int_journeys__rebuild_scope') ~ ')') }}",
     )
 }}
 -- depends_on: {{ ref('int_journeys__rebuild_scope') }}

@@ -8,7 +8,7 @@
 {%- set timeout = var('session_timeout_minutes') %}
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         unique_key='session_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',

@@ -10,7 +10,7 @@
 -- table itself, so conversion numbers and repeat purchases continue where they were.
 {{
     config(
-        materialized=incremental_materialization(),
+        materialized=incremental_materialization(spark_incremental=true),
         unique_key='touchpoint_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
@@ -42,7 +42,7 @@ earlier_conversions as (
         previous.visitor_key,
         count(*) as conversions_count,
         min(previous.occurred_at) as first_conversion_at
-    from {{ this }} as previous
+    from {{ previous_build() }} as previous
     inner join rebuild_scope on rebuild_scope.visitor_key = previous.visitor_key
     where previous.is_conversion and previous.occurred_at < rebuild_scope.rebuild_from
     group by previous.visitor_key
