@@ -5,7 +5,8 @@ so they are written for both engines alike: ASCII classes instead of `\\d` and `
 Unicode digit or space, in RE2 only ASCII ones, and RE2's `\\s` lacks the vertical tab), and no look-around (RE2
 has none: the phone rule is a character pattern plus a digit count). Every pattern ends in `WS*$`, so Python's
 `$` matching before a final newline makes no difference either. tests/test_quality.py runs both engines on the
-generator's values and on edge cases.
+generator's values and on edge cases. On the Spark engine they run as Java regular expressions, rewritten where Java
+reads an escape otherwise (expectations/raw_spark_sql.py `java_regex`; tests/test_spark_raw_gates.py).
 """
 
 from __future__ import annotations

@@ -34,6 +34,12 @@ in file and line order (they were the first in whatever order the frame held), f
 compared by DuckDB's hash of the columns (a 64-bit hash: a collision within one key is practically impossible;
 the md5 of '|'-joined text took ('a|b', 'c') for ('a', 'b|c')). tests/test_quality_raw.py holds the broken
 batches on which both judged alike.
+
+On the Spark engine the same SQL runs on Spark, over the staged files of a load: `validate_raw` takes any
+connection-like object, and orchestration/spark_steps.py's StagedReader translates each statement to Spark SQL
+(expectations/raw_spark_sql.py). So the SQL here is written for that translation too: the batch's columns are listed
+rather than `select * replace` (Spark has none), and the DuckDB functions it uses are the ones the translation
+knows.
 """
 
 from __future__ import annotations
@@ -156,11 +162,11 @@ def usable(spec: RawSpec, columns: Sequence[str] | Mapping[str, Any]) -> tuple[l
 
 
 def prepared_sql(spec: RawSpec, batch_sql: str, columns: Sequence[str]) -> str:
-    """The batch with its contract columns cleaned and the usable derived columns added."""
-    present = set(columns)
-    blanks = [f"{cleaned(c)} as {quote(c)}" for c in spec.columns if c in present]
-    clean = f"select * replace ({', '.join(blanks)}) from {batch_sql} as raw_batch" if blanks else \
-        f"select * from {batch_sql} as raw_batch"
+    """The batch with its contract columns cleaned and the usable derived columns added. The batch's columns are
+    listed (not `select * replace`, which Spark lacks): `columns` are the relation's, so the two select the same."""
+    contract = set(spec.columns)
+    listed = ", ".join(f"{cleaned(c)} as {quote(c)}" if c in contract else quote(c) for c in columns)
+    clean = f"select {listed or '*'} from {batch_sql} as raw_batch"
     derived = usable(spec, columns)[1]
     extra = "".join(f", {d.sql} as {quote(d.name)}" for d in derived)
     return f"select *{extra} from ({clean}) as clean_batch"
@@ -249,8 +255,8 @@ def profile_suite(spec: RawSpec) -> gx.ExpectationSuite:
     return gx.ExpectationSuite(
         name=spec.suite_name, expectations=exps,
         meta={"layer": "raw", "source": spec.source, "key": list(spec.key), "lineage": list(SAMPLE_LINEAGE),
-              "profile": "one row of checked and unexpected counts per rule, computed in DuckDB "
-                         "(expectations.raw_profile)",
+              "profile": "one row of checked and unexpected counts per rule, computed in DuckDB (on the Spark "
+                         "engine: its SQL translated to Spark SQL) (expectations.raw_profile)",
               "built_at": spec.built_at.isoformat(timespec="seconds")},
     )
 

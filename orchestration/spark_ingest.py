@@ -15,9 +15,10 @@ back to the driver. The driver keeps what needs every file of a source at once:
    A file that cannot be loaded at all (a required column missing, ...) fails the whole source's batch, as on
    DuckDB: nothing of that night is kept.
 
-The rows stay in `<spark warehouse>/staging/<raw|quarantine>/<source>/<load id>/` until the raw gates (DuckDB over
-those Parquet files: the same SQL) have passed and the `ship` step appends them to Spark's tables. The executors
-must be able to read the landing folder and write the staging folder: on a cluster, a shared file system.
+The rows stay in `<spark warehouse>/staging/<raw|quarantine>/<source>/<load id>/` until the raw gates (their suites
+counted by Spark SQL over those Parquet files: the DuckDB gates' SQL, translated) have passed and the `ship` step
+appends them to Spark's tables. The executors must be able to read the landing folder and write the staging folder:
+on a cluster, a shared file system.
 """
 
 from __future__ import annotations

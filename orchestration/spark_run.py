@@ -6,8 +6,9 @@ The same steps as the DuckDB run, in the same order, and the same summary (docs/
    orchestration/lib/ingest.py's `load_files` in the tasks), so the rules and the books (rows read = loaded +
    quarantined per file, checksums, duplicates) are the same by construction. The books go into a small DuckDB
    file, `<warehouse>/books.duckdb`, copied to `books.duckdb.build` for the run; the rows into `<warehouse>/staging`.
-   Then the **raw gates** of orchestration/defs/quality judge the staged rows; a failed gate stops the run here,
-   and the next run loads the same files again.
+   Then the **raw gates** of orchestration/defs/quality: the reject-rate and volume gates on the books (DuckDB),
+   and each source's raw suite on the staged rows, counted by Spark SQL where the files are (spark_steps
+   `raw_gates`); a failed gate stops the run here, and the next run loads the same files again.
 2. **Shipping**: the staged raw and quarantined rows go to Spark's `raw.<source>` and `quarantine.<source>`, a
    partition per load (orchestration/spark_steps.py `ship`); then the books replace the previous books and the
    staging folder is emptied. Raw history lives in Spark only.
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -247,7 +249,13 @@ class SparkRun:
                                   self.summary.run_id, dates_argument(dates))
         if outcome["error"]:
             raise StepFailed(outcome["error"])
-        _judge(self.landing, self.build, self.warehouse, self.reports, self.summary)
+        _judge(self.landing, self.build, self.warehouse, self.reports, self.summary, self.raw_suites)
+
+    def raw_suites(self) -> list[CheckOutcome]:
+        """The raw suite of each source on the staged rows, counted by Spark where they are (spark_steps
+        `raw_gates`)."""
+        gates = self.spark_step("raw_gates", str(self.build), str(self.warehouse), str(self.reports))
+        return [CheckOutcome(g["name"], g["asset"], g["passed"], True, g["detail"], g["expectations"]) for g in gates]
 
     def ship(self) -> None:
         self.spark_step("ship", str(self.build), str(self.warehouse))
@@ -345,13 +353,16 @@ def _prepare_books(books: Path, build: Path, erasure=None) -> None:
         con.close()
 
 
-# the books' views of the night's staged rows: raw ones for the raw gates, quarantined ones for the summary
+# the books' views of the night's staged quarantined rows, for the summary (the raw suites read the staged raw rows
+# on Spark; `staged` was the schema of their views, dropped with the books' build file when a run left it)
 STAGED_SCHEMAS = {"raw": "staged", "quarantine": "staged_quarantine"}
 
 
-def _judge(landing: Path, build: Path, warehouse: Path, reports: Path, summary: RunSummary) -> None:
-    """The night's books into the summary, and the raw gates on the staged rows (views `staged.<source>` of the
-    books' build file over the staging folder's Parquet files: the DuckDB pipeline's gates, unchanged)."""
+def _judge(landing: Path, build: Path, warehouse: Path, reports: Path, summary: RunSummary,
+           raw_suites: Callable[[], list[CheckOutcome]]) -> None:
+    """The night's books into the summary (views `staged_quarantine.<source>` of the books' build file over the
+    staging folder's quarantined rows), and the raw gates: reject rate and volume on the books, in DuckDB, and the
+    raw suite of each source on the staged rows, by `raw_suites()` (on Spark: SparkRun.raw_suites)."""
     from orchestration.lib.ingest import sql_list
     from orchestration.lib.warehouse import connect
     from orchestration.spark_ingest import staged_files
@@ -359,29 +370,31 @@ def _judge(landing: Path, build: Path, warehouse: Path, reports: Path, summary: 
 
     con = connect(str(build))
     try:
-        for schema, views in STAGED_SCHEMAS.items():
-            con.execute(f"create schema if not exists {views}")
-            for source in SOURCES:  # the staging folder holds this run's loads only
-                staged = [str(f) for f in staged_files(warehouse, schema, source)]
-                rows = f"read_parquet({sql_list(staged)}, union_by_name = true)" if staged else f"{schema}.{source}"
-                con.execute(f"create or replace view {views}.{source} as select * from {rows}")
-        read_books(con, summary, quarantine=STAGED_SCHEMAS["quarantine"])
+        views = STAGED_SCHEMAS["quarantine"]
+        con.execute(f"create schema if not exists {views}")
+        for source in SOURCES:  # the staging folder holds this run's loads only
+            staged = [str(f) for f in staged_files(warehouse, "quarantine", source)]
+            rows = f"read_parquet({sql_list(staged)}, union_by_name = true)" if staged else f"quarantine.{source}"
+            con.execute(f"create or replace view {views}.{source} as select * from {rows}")
+        read_books(con, summary, quarantine=views)
         files = con.execute("select count(*) from ops.loaded_files").fetchone()[0]
     finally:
         con.close()
     if files == 0:
         raise StepFailed(f"nothing published: this first run loaded no export file from {landing} (its source "
                          "folders hold no export files of the run's dates); check the landing folder")
-    summary.checks += raw_gates(build, reports, schema=STAGED_SCHEMAS["raw"])
+    summary.checks += raw_gates(build, reports, suites=raw_suites())
     failed = [c for c in summary.checks if not c.passed]
     if failed:
         raise StepFailed(f"{len(failed)} raw gate(s) failed: nothing was shipped to Spark, the books are unchanged, "
                          "and the next run loads these files again")
 
 
-def raw_gates(path: Path, reports: Path, schema: str = "raw") -> list[CheckOutcome]:
+def raw_gates(path: Path, reports: Path, schema: str = "raw", suites: list[CheckOutcome] | None = None
+              ) -> list[CheckOutcome]:
     """The DuckDB pipeline's raw gates (reject rate, volume, the raw suite of each source) on a books file, the rows
-    in `<schema>.<source>`."""
+    in `<schema>.<source>`; the suites' outcomes `raw_<source>_quality` are taken from `suites` when given (judged
+    elsewhere: on Spark), in the same order as the gates of DuckDB."""
     import logging
     from types import SimpleNamespace
 
@@ -401,11 +414,22 @@ def raw_gates(path: Path, reports: Path, schema: str = "raw") -> list[CheckOutco
                                              verdict.description, verdict.failures))
         finally:
             con.close()
+        if suites is not None:
+            outcomes.append(_suite_of(suites, source))
+            continue
         result = check_raw_source(context, source, path, reports, table=f"{schema}.{source}")
         failed = result.metadata.get("failed_expectations")
         outcomes.append(CheckOutcome(f"raw_{source}_quality", f"raw/{source}", result.passed, True,
                                      str(result.description or ""), failed.value if failed is not None else []))
     return outcomes
+
+
+def _suite_of(suites: list[CheckOutcome], source: str) -> CheckOutcome:
+    """The outcome `raw_<source>_quality` among suites judged elsewhere; a source they lack is an error, never a pass."""
+    found = [c for c in suites if c.name == f"raw_{source}_quality"]
+    if len(found) != 1:
+        raise StepFailed(f"the raw suites judged on Spark hold {len(found)} outcome(s) raw_{source}_quality, not one")
+    return found[0]
 
 
 def _keep_books(build: Path, books: Path, erasure: bool = False) -> None:

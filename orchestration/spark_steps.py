@@ -8,6 +8,10 @@ another JVM. A step prints one JSON object on its last line of output.
   this run's loads only) appended to the Spark tables `raw.<source>` and `quarantine.<source>`, each load a partition
   of its own (`_load_id`). First it drops the partitions of loads the books do not hold: a run that shipped and then
   stopped before it kept its books, whose files the next run loads again.
+- `raw_gates BOOKS SPARK_WAREHOUSE REPORTS`: the raw suite of each source (`raw_<source>_quality`, the DuckDB
+  pipeline's) on the staged rows of the books' latest load: the profile's DuckDB SQL translated to Spark SQL
+  (expectations/raw_spark_sql.py) and run over a temporary view of the staged Parquet files, judged by Great
+  Expectations; their reports go to REPORTS.
 - `finish SPARK_WAREHOUSE GENERATION REPORTS`: the prediction step on the generation dbt just built, the mart gates
   (the same suites as on DuckDB, their violation counts computed by Spark SQL), and, only when every gate passed,
   publishing: the readers' views `marts.<table>` point at the generation's tables.
@@ -31,7 +35,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -45,6 +49,9 @@ from orchestration.lib.spark_session import (
     suffix,
 )
 from rules.contract import SOURCES
+
+if TYPE_CHECKING:
+    from expectations.validation import QualityResult
 
 LOAD_PARTITION = "_load_id"
 PUBLISHED_SCHEMA = "marts"
@@ -94,14 +101,9 @@ def ship(books: Path, spark_warehouse: Path) -> dict[str, int]:
             spark.sql(f"create database if not exists {schema}")
             for source in SOURCES:
                 table = f"{schema}.{source}"
-                columns = con.execute(
-                    "select column_name, data_type from information_schema.columns "
-                    "where table_schema = ? and table_name = ? order by ordinal_position", [schema, source]).fetchall()
+                columns = books_columns(con, schema, source)
                 typed = [(c, spark_type(t)) for c, t in columns if c != LOAD_PARTITION]
-                # the staged files' columns as DuckDB wrote them (its timestamps carry no zone: timestamp_ntz), so
-                # Spark reads no file's footer to learn them; a column a file lacks (a new export column) reads null
-                staged_columns = ", ".join(
-                    f"{_ident(c)} {'timestamp_ntz' if t.upper() == 'TIMESTAMP' else spark_type(t)}" for c, t in columns)
+                staged_columns = staged_schema(columns)
                 _ensure_table(spark, table, typed)
                 _drop_unknown_loads(spark, table, set(loads))
                 target = [(f.name, f.dataType.simpleString()) for f in spark.table(table).schema.fields]
@@ -121,6 +123,18 @@ def ship(books: Path, spark_warehouse: Path) -> dict[str, int]:
         spark.stop()
         con.close()
     return shipped
+
+
+def books_columns(con: duckdb.DuckDBPyConnection, schema: str, source: str) -> list[tuple[str, str]]:
+    """The columns (name, DuckDB type) of the books' table `<schema>.<source>`: every column a staged file may have."""
+    return con.execute("select column_name, data_type from information_schema.columns "
+                       "where table_schema = ? and table_name = ? order by ordinal_position", [schema, source]).fetchall()
+
+
+def staged_schema(columns: list[tuple[str, str]]) -> str:
+    """The staged files' columns as DuckDB wrote them (its timestamps carry no zone: timestamp_ntz), so Spark reads
+    no file's footer to learn them; a column a file lacks (a new export column) reads null."""
+    return ", ".join(f"{_ident(c)} {'timestamp_ntz' if t.upper() == 'TIMESTAMP' else spark_type(t)}" for c, t in columns)
 
 
 def _ensure_table(spark, table: str, typed: list[tuple[str, str]]) -> None:
@@ -155,9 +169,13 @@ class SparkReader:
         spark.conf.set("spark.sql.ansi.doubleQuotedIdentifiers", "true")
 
     def execute(self, sql: str, params: Any = None) -> _Result:
+        return _Result(self.spark.sql(self.spark_sql(sql, params)))
+
+    def spark_sql(self, sql: str, params: Any = None) -> str:
+        """The gates' SQL as Spark runs it."""
         if params:
             raise ValueError("SparkReader runs SQL without parameters")
-        return _Result(self.spark.sql(spark_dialect(in_generation(sql, self.generation))))
+        return spark_dialect(in_generation(sql, self.generation))
 
     def table_columns(self, table: str) -> dict[str, str] | None:
         name = in_generation(table, self.generation)
@@ -167,6 +185,23 @@ class SparkReader:
 
     def close(self) -> None:
         """The session outlives the gates' reads (closed by the step)."""
+
+
+class StagedReader(SparkReader):
+    """What the raw gates need of a connection (expectations.raw_profile.validate_raw), on the staged rows: their
+    DuckDB SQL, parameters inlined, translated to Spark SQL (expectations.raw_spark_sql) and run on Spark over the
+    temporary views the step made (`staged_view`)."""
+
+    def __init__(self, spark):
+        # Spark SQL as sqlglot writes it (backquoted names, try_cast), in Spark's default ANSI mode
+        self.spark, self.generation = spark, None
+        if spark.conf.get("spark.sql.session.timeZone") != "UTC":
+            raise ValueError("the raw gates on Spark need the session time zone UTC (spark.sql.session.timeZone)")
+
+    def spark_sql(self, sql: str, params: Any = None) -> str:
+        from expectations.raw_spark_sql import to_spark
+
+        return to_spark(sql, params)
 
 
 class _Result:
@@ -218,6 +253,71 @@ def run_mart_gates(spark, generation: int, reports: Path) -> list[GateOutcome]:
     except OSError as exc:  # a report we cannot write must not hide the verdict
         print(f"could not write the quality reports: {exc}", file=sys.stderr)
     return outcomes
+
+
+# -------------------------------------------------------------------------------------------------- raw gates
+def staged_view(spark, spark_warehouse: Path, source: str, load_id: str, columns: list[tuple[str, str]]
+                ) -> tuple[str, list[str]] | None:
+    """A temporary view `staged_<source>` over the staged raw files of one load, and the columns they hold (of the
+    books' `columns`, those some file has: as DuckDB's union_by_name reads them); None: the load staged no file."""
+    from orchestration.spark_ingest import staged_files
+
+    files = [str(f) for f in staged_files(spark_warehouse, "raw", source, load_id)]
+    if not files:
+        return None
+    in_files = set(spark.read.option("mergeSchema", "true").parquet(*files).columns)  # the files' footers only
+    held = [(c, t) for c, t in columns if c in in_files]
+    view = f"staged_{source}"
+    spark.read.schema(staged_schema(held)).parquet(*files).createOrReplaceTempView(view)
+    return view, [c for c, _ in held]
+
+
+def raw_gate(spark, books: Path, spark_warehouse: Path, source: str) -> tuple[GateOutcome, QualityResult | None]:
+    """The gate `raw_<source>_quality` (orchestration.defs.quality.checks.check_raw_source) on the staged rows of
+    the books' latest load of `source`, its rules counted by Spark SQL; the result is None when there was nothing
+    to validate."""
+    from expectations.raw import raw_spec
+    from expectations.raw_profile import validate_raw
+    from orchestration.defs.quality.checks import describe_result, latest_load
+
+    con = duckdb.connect(str(books), read_only=True)
+    try:
+        load = latest_load(con, source)
+        columns = books_columns(con, "raw", source)
+    finally:
+        con.close()
+    name, asset = f"raw_{source}_quality", f"raw/{source}"
+    if load is None:
+        return GateOutcome(name, asset, True, f"no load of {source} recorded in ops.loads yet: nothing to validate",
+                           []), None
+    reader = StagedReader(spark)
+    staged = staged_view(spark, spark_warehouse, source, load.load_id, columns)
+    view, held = staged or (None, [])
+    batch = f"(select * from {view} where _load_id = $load_id)"  # as check_raw_source selects the load
+    params = {"load_id": load.load_id}
+    if view is None or reader.execute(f"select count(*) from {batch} as b", params).fetchone()[0] == 0:
+        return GateOutcome(name, asset, True, f"the latest load of {source} ({load.load_id}) added no rows: nothing "
+                                              "new to validate", []), None
+    result = validate_raw(lambda: reader, raw_spec(source), batch, held, params)
+    return GateOutcome(name, asset, result.success, describe_result(result, f"raw.{source} load {load.load_id}"),
+                       [f.as_dict() for f in result.failures]), result
+
+
+def raw_gates(books: Path, spark_warehouse: Path, reports: Path) -> list[dict[str, Any]]:
+    """The per-source raw suites on the night's staged rows, counted by Spark where the files are; the reject-rate
+    and volume gates read only the books and stay in DuckDB (orchestration/spark_run.py)."""
+    from expectations.validation import build_data_docs
+
+    spark = spark_session(spark_warehouse)
+    try:
+        judged = [raw_gate(spark, books, spark_warehouse, source) for source in SOURCES]
+    finally:
+        spark.stop()
+    try:
+        build_data_docs([r for _, r in judged if r is not None], reports)
+    except OSError as exc:  # a report we cannot write must not hide the verdict
+        print(f"could not write the quality reports: {exc}", file=sys.stderr)
+    return [g.__dict__ for g, _ in judged]
 
 
 def _write_generations(spark_warehouse: Path, state: dict[str, int | None]) -> None:
@@ -320,6 +420,8 @@ def main(argv: list[str]) -> int:
         out: Any = read(Path(args[0]), Path(args[1]), Path(args[2]), Path(args[3]), args[4], args[5])
     elif step == "ship" and len(args) == 2:
         out = ship(Path(args[0]), Path(args[1]))
+    elif step == "raw_gates" and len(args) == 3:
+        out = raw_gates(Path(args[0]), Path(args[1]), Path(args[2]))
     elif step == "finish" and len(args) in (3, 4) and args[3:] in ([], ["erasure"]):
         out = finish(Path(args[0]), int(args[1]), Path(args[2]), erasure=args[3:] == ["erasure"])
     elif step == "erase" and len(args) == 2:
@@ -332,7 +434,7 @@ def main(argv: list[str]) -> int:
         out = published_views(Path(args[0]))
     else:
         print("usage: python -m orchestration.spark_steps read BOOKS BUILD LANDING SPARK_WAREHOUSE RUN_ID DATES | "
-              "ship BOOKS SPARK_WAREHOUSE | finish SPARK_WAREHOUSE "
+              "ship BOOKS SPARK_WAREHOUSE | raw_gates BOOKS SPARK_WAREHOUSE REPORTS | finish SPARK_WAREHOUSE "
               "GENERATION REPORTS [erasure] | erase SPARK_WAREHOUSE BOOKS | rollback SPARK_WAREHOUSE | "
               "views SPARK_WAREHOUSE", file=sys.stderr)
         return 2

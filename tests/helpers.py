@@ -209,3 +209,25 @@ class FakeSpark:
 
     def __init__(self, cores: int = 3):
         self.sparkContext = _Context(cores)
+
+
+def duckdb_raw_suites(books: Path, spark_warehouse: Path, reports: Path) -> list[dict]:
+    """What the Spark step `raw_gates` returns, judged by the DuckDB gates instead (tests/test_spark_raw_gates.py
+    shows the two judge alike): the raw suite of each source on views `staged.<source>` of the books over the staged
+    raw files (the books' empty raw table where none is staged)."""
+    from orchestration.lib.ingest import sql_list
+    from orchestration.spark_ingest import staged_files
+    from orchestration.spark_run import raw_gates
+    from rules.contract import SOURCES
+
+    con = duckdb.connect(str(books))
+    try:
+        con.execute("create schema if not exists staged")
+        for source in SOURCES:
+            files = [str(f) for f in staged_files(spark_warehouse, "raw", source)]
+            rows = f"read_parquet({sql_list(files)}, union_by_name = true)" if files else f"raw.{source}"
+            con.execute(f"create or replace view staged.{source} as select * from {rows}")
+    finally:
+        con.close()
+    return [{"name": c.name, "asset": c.asset, "passed": c.passed, "detail": c.detail, "expectations": c.expectations}
+            for c in raw_gates(books, reports, schema="staged") if c.name.endswith("_quality")]

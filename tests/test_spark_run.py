@@ -22,7 +22,7 @@ from orchestration.lib.spark_session import in_generation, spark_type, suffix
 from orchestration.spark_ingest import staged_files
 from orchestration.spark_steps import spark_dialect
 from rules.contract import SOURCES
-from tests.helpers import SAMPLE_LANDING, FakeSpark
+from tests.helpers import SAMPLE_LANDING, FakeSpark, duckdb_raw_suites
 
 
 def test_sql_for_the_plain_schemas_reads_the_generations():
@@ -123,7 +123,8 @@ def test_rollback_without_a_previous_generation_says_so(tmp_path, capsys):
 
 def test_a_failed_raw_gate_ships_nothing_and_keeps_no_books(tmp_path, monkeypatch):
     """A night whose e-mail export is all unparseable timestamps fails the reject-rate gate: the summary names the
-    gate and the file, no Spark step starts, no books are kept, so the next run loads the same files again."""
+    gate and the file, no Spark step starts but reading and the raw suites (stood in for by the DuckDB gates), no
+    books are kept, so the next run loads the same files again."""
     landing = tmp_path / "landing"
     shutil.copytree(SAMPLE_LANDING, landing)
     night = sorted((landing / "email_events").iterdir())[-1]
@@ -134,7 +135,8 @@ def test_a_failed_raw_gate_ships_nothing_and_keeps_no_books(tmp_path, monkeypatc
     started = _steps_without_spark(monkeypatch)
     warehouse = tmp_path / "spark"
     summary = spark_run.execute_spark(landing, warehouse)
-    assert summary.exit_code == 1 and not summary.published and started == ["read"]
+    assert summary.exit_code == 1 and not summary.published and started == ["read", "raw_gates"]
+    assert [c.name for c in summary.checks if c.name.endswith("_quality")] == [f"raw_{s}_quality" for s in SOURCES]
     failed = [c for c in summary.checks if not c.passed]
     assert [c.name for c in failed] == ["raw_email_events_reject_rate"], [c.name for c in failed]
     assert "email_events_late.csv" in failed[0].detail and "40 of 40 rows quarantined" in failed[0].detail
@@ -155,8 +157,8 @@ def test_a_failed_raw_gate_ships_nothing_and_keeps_no_books(tmp_path, monkeypatc
 
 
 def _steps_without_spark(monkeypatch) -> list[str]:
-    """The Spark steps a run starts, by name; `read` runs the executors' ingestion in this process (FakeSpark), the
-    others do nothing."""
+    """The Spark steps a run starts, by name; `read` runs the executors' ingestion in this process (FakeSpark),
+    `raw_gates` the DuckDB gates on the staged rows (tests.helpers.duckdb_raw_suites), the others do nothing."""
     from orchestration.lib.privacy import privacy_key
     from orchestration.spark_ingest import ingest, parse_dates_argument
 
@@ -168,6 +170,8 @@ def _steps_without_spark(monkeypatch) -> list[str]:
             books, build, landing, warehouse, run_id, dates = args
             return ingest(FakeSpark(), Path(build), Path(landing), Path(warehouse), parse_dates_argument(dates), run_id,
                           privacy_key(Path(books)))
+        if name == "raw_gates":
+            return duckdb_raw_suites(*map(Path, args))
         return {}
 
     monkeypatch.setattr(spark_run, "check_java", lambda: None)
