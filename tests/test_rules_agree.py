@@ -58,7 +58,8 @@ def test_the_data_driven_attribution_models_are_those_a_build_rewrites_for_conve
     view = (journeys / "int_journeys__markov_credits.sql").read_text()
     assert set(re.findall(r"'(\w+)' as model", view)) == set(DATA_DRIVEN_ATTRIBUTION_MODELS)
     stored = (journeys / "int_journeys__attribution_credits.sql").read_text()
-    assert set(re.findall(r"where model = '(\w+)'", stored)) == set(DATA_DRIVEN_ATTRIBUTION_MODELS)
+    # its pre-hook: delete_stored_rows('credit_rows', 'credit_rows.model = ' ~ dbt.string_literal('<model>'))
+    assert set(re.findall(r"\.model = ' ~ dbt\.string_literal\('(\w+)'\)", stored)) == set(DATA_DRIVEN_ATTRIBUTION_MODELS)
 
 
 def dbt_key_tests() -> tuple[dict[str, set[tuple[str, ...]]], dict[str, set[tuple[str, str]]]]:
