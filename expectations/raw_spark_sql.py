@@ -12,6 +12,10 @@ cannot know is rewritten on its syntax tree, each to what the DuckDB expression 
 - **Time zones**: DuckDB's `timezone('UTC', timezone(tz, t))` (wall-clock time `t` in zone `tz`, as UTC) is Spark's
   `to_utc_timestamp(t, tz)`, and `to_microseconds(n)` an interval of n microseconds. The session's time zone must be
   UTC (spark_session sets it), as Spark shows instants in it.
+- **Offsets**: DuckDB's cast to `timestamptz` reads an offset after the minutes (`10:00Z`) and offsets of hours
+  only or without a colon (`+02`, `+0200`); Spark's cast to `timestamp` reads an offset only after the seconds and
+  as `+HH:MM`. The text is brought to that form first (`spark_offset_text`; the texts reaching the cast have the
+  shape rules.contract.TIMESTAMP_SHAPE, so the rewrite is total).
 - **Content hashes**: DuckDB's `hash(a, b, ...)` is a 64-bit hash in which a null counts; Spark's `hash` is 32-bit
   and skips nulls, so ('x', null) and (null, 'x') would hash alike. It becomes `xxhash64(a, a is null, b, b is null,
   ...)`: 64 bits, and where the nulls are is part of the content.
@@ -53,7 +57,23 @@ def _string(node: exp.Expression, what: str) -> str:
     return node.this
 
 
+# (pattern, replacement) applied in turn to a text of rules.contract.TIMESTAMP_SHAPE with an offset: seconds after
+# the minutes, minutes after the hours, a colon between them. The same steps as dbt's spark__parse_timestamp.
+SPARK_OFFSET_STEPS = (("^(.{16})([Z+-])", "$1:00$2"), ("([+-][0-9]{2})([0-9]{2})$", "$1:$2"), ("([+-][0-9]{2})$", "$1:00"))
+
+
+def spark_offset_text(text: exp.Expression) -> exp.Expression:
+    """A timestamp text with an offset in the form Spark's cast reads: yyyy-MM-ddTHH:mm:ss[.f](Z|+HH:mm)."""
+    for pattern, replacement in SPARK_OFFSET_STEPS:
+        text = exp.Anonymous(this="regexp_replace", expressions=[
+            text, exp.Literal.string(pattern), exp.Literal.string(replacement)])
+    return text
+
+
 def _rewrite(node: exp.Expression, params: Mapping[str, Any]) -> exp.Expression:
+    if isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.TIMESTAMPTZ):
+        node.set("this", spark_offset_text(node.this))
+        return node
     if isinstance(node, exp.RegexpLike):
         node.set("expression", exp.Literal.string(java_regex(_string(node.expression, "a regex"))))
         return node

@@ -149,14 +149,40 @@ SOURCES: dict[str, Source] = {
 CURRENCIES = ("USD", "EUR", "GBP")
 
 
+# The timestamp texts both engines read alike (ISO-8601, ASCII): a date, optionally a time to the minute, second or
+# fraction (digits past the microsecond are cut), optionally an offset (Z, +HH, +HHMM or +HH:MM, up to 18 hours),
+# surrounded by ASCII whitespace or not. DuckDB's and Spark's casts each read more than this, but not alike (an hour
+# 24, an offset of 24 hours, a zone name, a space before the offset, whitespace inside the text); such a text is
+# unparseable on both engines. tests/test_spark_raw_gates.py runs every combination on both.
+TIMESTAMP_SHAPE = (
+    r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?(Z|[+-](0[0-9]|1[0-8])(:?[0-5][0-9])?)?)?"
+)
+TIMESTAMP_PADDING = r"[ \t\n\x0B\f\r]"
+# trim()'s characters: the padding's
+TIMESTAMP_PADDING_CHARS = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"
+
+
 def timestamp_sql(column: str, tz: str = "UTC") -> str:
     """DuckDB SQL turning ISO-8601 text into a naive UTC timestamp (NULL if unparseable).
 
-    Same rule as the dbt macro `parse_timestamp`: text without an offset is read in the source's time zone.
+    Same rule as the dbt macro `parse_timestamp`: a text of TIMESTAMP_SHAPE, padded or not; text without an offset
+    is read in the source's time zone. The common text (no padding) costs one regular expression and a cast; only a
+    padded text is trimmed.
     """
-    col = f'trim("{column}")'
+    col = f'"{column}"'
+    trimmed = f"trim({col}, {TIMESTAMP_PADDING_CHARS})"
     return (
-        f"case when regexp_matches({col}, '[0-9]:[0-9]{{2}}(\\.[0-9]+)?\\s*(Z|z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
-        f"then try_cast({col} as timestamptz) at time zone 'UTC' "
-        f"else timezone('UTC', timezone('{tz}', try_cast({col} as timestamp))) end"
+        f"case when regexp_matches({col}, '^{TIMESTAMP_SHAPE}$') then {_shaped_timestamp_sql(col, tz)} "
+        f"when regexp_matches({col}, '^{TIMESTAMP_PADDING}*{TIMESTAMP_SHAPE}{TIMESTAMP_PADDING}*$') "
+        f"then {_shaped_timestamp_sql(trimmed, tz)} end"
+    )
+
+
+def _shaped_timestamp_sql(text: str, tz: str) -> str:
+    """A text of TIMESTAMP_SHAPE as a naive UTC timestamp: an offset starts after the minutes (character 17)."""
+    return (
+        f"case when right({text}, 1) = 'Z' or contains(substr({text}, 17), '+') or contains(substr({text}, 17), '-') "
+        f"then try_cast({text} as timestamptz) at time zone 'UTC' "
+        f"else timezone('UTC', timezone('{tz}', try_cast({text} as timestamp))) end"
     )

@@ -30,6 +30,7 @@ from orchestration.spark_ingest import staging_folder
 from rules.contract import SOURCES, timestamp_sql
 from tests.test_quality import NOW, clean_frame
 from tests.test_quality_raw import BROKEN, EDGES
+from tests.test_timestamps import GRID, dbt_parse_timestamp, in_duckdb
 
 pytestmark = pytest.mark.spark
 
@@ -137,20 +138,9 @@ def test_spark_judges_each_batch_as_duckdb(spark, tmp_path: Path, name: str) -> 
         assert counts["key_conflict_free__event_id__unexpected"] == 2
 
 
-def in_duckdb(expression: str, values: list[str]) -> list:
-    con = duckdb.connect()
-    try:
-        con.execute("set TimeZone = 'UTC'")
-        return [r[0] for r in con.execute(
-            f'select {expression} from unnest(?) with ordinality as t("v", i) order by i', [values]).fetchall()]
-    finally:
-        con.close()
-
-
 def in_spark(spark, expression: str, values: list[str]) -> list:
-    frame = spark.createDataFrame([(i, v) for i, v in enumerate(values)], "i int, v string")
-    frame.createOrReplaceTempView("edge_values")
-    return [r[0] for r in spark.sql(to_spark(f'select {expression} from edge_values order by i')).collect()]
+    """`expression` in DuckDB SQL of a text column "v", translated to Spark SQL, for each value."""
+    return in_spark_sql(spark, to_spark(f'select {expression} from edge_values order by i'), values, whole_query=True)
 
 
 def test_regular_expressions_agree_with_duckdb_on_edge_values(spark) -> None:
@@ -162,34 +152,45 @@ def test_regular_expressions_agree_with_duckdb_on_edge_values(spark) -> None:
             dict(zip(values, in_duckdb(test, values), strict=True)), name
 
 
-# Texts the two engines' casts parse otherwise. The Spark gate parses timestamps as staging on Spark does
-# (dbt_project/macros/parse_timestamp.sql): Spark reads no offset after hours and minutes without seconds, nor an
-# hour 24 or an offset of 24 hours; it trims line ends DuckDB refuses, and not the spaces around an offset DuckDB
-# takes. Of the numbers, every one fails the rule number_parseable on both engines.
-TIMESTAMPS_PARSED_OTHERWISE = {
-    " 2026-10-01T10:00Z\t", "2026-10-01\n", "2026-10-01\x0b", "2026-10-01\r\n", "2026-10-01T10:00+02:00",
-    "2026-10-01T10:00:00 Z", "2026-10-01T10:00:00+24:00", "2026-10-01T10:00Z", "2026-10-01T10:00Z\n",
-    "2026-10-01T24:00", "\xa02026-10-01\xa0"}
+# Texts the two engines' casts read otherwise. Of the numbers, every one fails the rule number_parseable on both.
 NUMBERS_PARSED_OTHERWISE = {"+nan", "0x1p3", "1_000", "1d", "\xa012"}
-TIMESTAMPS = [*EDGES["ISO_TIMESTAMP"], *LINE_ENDS, "2026-10-01T10:00:00+05:30", "2026-10-01 10:00:00.5",
-              "2026-03-29T02:30", "2026-10-01T10:00:00Z", "2026-10-01T10:00:00.123456+02:00", "2026-10-02 09:00:00+01:00",
-              "2026-10-01T10:00Z", "2026-10-01T10:00+02:00"]
 NUMBERS = [*EDGES["NUMBER"], "-0.00", " 1e3 ", "1.2.3", "-1", "1d", "0x1p3", "+nan", "1_000"]
+
+
+def in_spark_sql(spark, expression: str, values: list[str], whole_query: bool = False) -> list:
+    """`expression` in Spark SQL of a text column v (or a whole query over the view edge_values) for each value."""
+    frame = spark.createDataFrame([(i, v) for i, v in enumerate(values)], "i int, v string")
+    frame.createOrReplaceTempView("edge_values")
+    rows = spark.sql(expression if whole_query else f"select {expression} from edge_values order by i").collect()
+    return [r[0] for r in rows]
+
+
+def read_otherwise(got: list, values: list[str], tz: str) -> dict[str, tuple]:
+    """The texts Spark read otherwise than ingestion's rule in DuckDB: {text: (Spark's, DuckDB's)}."""
+    duck = in_duckdb(timestamp_sql("v", tz), values)
+    return {v: (s, d) for v, s, d in zip(values, got, duck, strict=True) if str(s) != str(d)}
+
+
+def test_timestamps_read_as_in_duckdb_by_the_gates_and_by_staging(spark) -> None:
+    """Every text of the grid of tests/test_timestamps.py (dates, times, offsets and padding, Java's line terminators
+    among them), in the source's zone or in UTC: the raw gates' rule translated to Spark SQL and dbt's
+    spark__parse_timestamp read the same instant as DuckDB, or none where it reads none."""
+    values = [*GRID, *EDGES["ISO_TIMESTAMP"], *LINE_ENDS]
+    for tz in ("UTC", "Europe/Berlin"):
+        assert read_otherwise(in_spark(spark, timestamp_sql("v", tz), values), values, tz) == {}, tz
+        staging = dbt_parse_timestamp("spark", "v", tz)
+        assert "rlike" in staging and "to_utc_timestamp" in staging
+        assert read_otherwise(in_spark_sql(spark, staging, values), values, tz) == {}, tz
+
+
+def test_numbers_parse_as_in_duckdb_but_for_the_listed_texts(spark) -> None:
+    assert parsed_otherwise(spark, 'try_cast(trim("v") as double)', NUMBERS) == NUMBERS_PARSED_OTHERWISE
+    assert not NUMBERS_PARSED_OTHERWISE & {v for v in NUMBERS if re.search(patterns.NUMBER, v)}
 
 
 def parsed_otherwise(spark, expression: str, values: list[str]) -> set[str]:
     return {v for v, on, duck in zip(values, in_spark(spark, expression, values), in_duckdb(expression, values),
                                      strict=True) if str(on) != str(duck)}
-
-
-def test_timestamps_and_numbers_parse_as_in_duckdb_but_for_the_listed_texts(spark) -> None:
-    assert {"2026-10-01", "2026-10-01T10:00:00Z", "2026-03-29T02:30"} <= set(TIMESTAMPS) - TIMESTAMPS_PARSED_OTHERWISE
-    otherwise = set()
-    for tz in ("UTC", "Europe/Berlin"):  # offset-less text read in the source's zone
-        otherwise |= parsed_otherwise(spark, timestamp_sql("v", tz), TIMESTAMPS)
-    assert otherwise == TIMESTAMPS_PARSED_OTHERWISE
-    assert parsed_otherwise(spark, 'try_cast(trim("v") as double)', NUMBERS) == NUMBERS_PARSED_OTHERWISE
-    assert not NUMBERS_PARSED_OTHERWISE & {v for v in NUMBERS if re.search(patterns.NUMBER, v)}
 
 
 def test_java_regex_rewrites_only_what_java_reads_otherwise() -> None:
