@@ -383,27 +383,22 @@ def _judge(landing: Path, build: Path, warehouse: Path, reports: Path, summary: 
     if files == 0:
         raise StepFailed(f"nothing published: this first run loaded no export file from {landing} (its source "
                          "folders hold no export files of the run's dates); check the landing folder")
-    summary.checks += raw_gates(build, reports, suites=raw_suites())
+    summary.checks += raw_gates(build, raw_suites())
     failed = [c for c in summary.checks if not c.passed]
     if failed:
         raise StepFailed(f"{len(failed)} raw gate(s) failed: nothing was shipped to Spark, the books are unchanged, "
                          "and the next run loads these files again")
 
 
-def raw_gates(path: Path, reports: Path, schema: str = "raw", suites: list[CheckOutcome] | None = None
-              ) -> list[CheckOutcome]:
-    """The DuckDB pipeline's raw gates (reject rate, volume, the raw suite of each source) on a books file, the rows
-    in `<schema>.<source>`; the suites' outcomes `raw_<source>_quality` are taken from `suites` when given (judged
-    elsewhere: on Spark), in the same order as the gates of DuckDB."""
-    import logging
-    from types import SimpleNamespace
-
+def raw_gates(path: Path, suites: list[CheckOutcome]) -> list[CheckOutcome]:
+    """The DuckDB pipeline's raw gates on a books file, in the same order: the reject rate and the volume of each
+    source, judged on the books here, and its raw suite `raw_<source>_quality`, taken from `suites` (judged on Spark
+    by the step `raw_gates`)."""
     from orchestration.defs.quality.batch import judge_reject_rates, judge_volume
-    from orchestration.defs.quality.checks import check_raw_source, open_read_only
+    from orchestration.defs.quality.checks import open_read_only
     from rules.contract import SOURCES
     from rules.thresholds import raw_thresholds
 
-    context = SimpleNamespace(log=logging.getLogger("journey.spark.gates"))
     outcomes = []
     for source in SOURCES:
         con = open_read_only(path)
@@ -414,13 +409,7 @@ def raw_gates(path: Path, reports: Path, schema: str = "raw", suites: list[Check
                                              verdict.description, verdict.failures))
         finally:
             con.close()
-        if suites is not None:
-            outcomes.append(_suite_of(suites, source))
-            continue
-        result = check_raw_source(context, source, path, reports, table=f"{schema}.{source}")
-        failed = result.metadata.get("failed_expectations")
-        outcomes.append(CheckOutcome(f"raw_{source}_quality", f"raw/{source}", result.passed, True,
-                                     str(result.description or ""), failed.value if failed is not None else []))
+        outcomes.append(_suite_of(suites, source))
     return outcomes
 
 

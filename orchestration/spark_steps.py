@@ -157,28 +157,24 @@ def _drop_unknown_loads(spark, table: str, loads: set[str]) -> None:
 
 
 # -------------------------------------------------------------------------------------------------- finish
-class SparkReader:
-    """What the mart gates need of a connection (expectations.mart_integrity), on a Spark generation: `execute(sql)`
-    with `.df()`, `.fetchall()`, `.fetchone()` and `.description`, and the columns of a table. The gates' SQL names
-    the plain schemas; it runs against the generation's."""
+class _SparkConnection:
+    """What the gates need of a connection, on Spark: `execute(sql)` with `.df()`, `.fetchall()`, `.fetchone()` and
+    `.description`, and the columns of a table. How the gates' SQL becomes Spark's is the subclass's `spark_sql`."""
 
-    def __init__(self, spark, generation: int):
-        self.spark, self.generation = spark, generation
-        # the gates quote identifiers as SQL does ("name"); Spark reads them so in ANSI mode with this setting
-        spark.conf.set("spark.sql.ansi.enabled", "true")
-        spark.conf.set("spark.sql.ansi.doubleQuotedIdentifiers", "true")
+    def __init__(self, spark):
+        self.spark = spark
 
     def execute(self, sql: str, params: Any = None) -> _Result:
         return _Result(self.spark.sql(self.spark_sql(sql, params)))
 
     def spark_sql(self, sql: str, params: Any = None) -> str:
-        """The gates' SQL as Spark runs it."""
-        if params:
-            raise ValueError("SparkReader runs SQL without parameters")
-        return spark_dialect(in_generation(sql, self.generation))
+        raise NotImplementedError
+
+    def table_name(self, table: str) -> str:
+        return table
 
     def table_columns(self, table: str) -> dict[str, str] | None:
-        name = in_generation(table, self.generation)
+        name = self.table_name(table)
         if not self.spark.catalog.tableExists(name):
             return None
         return {f.name: f.dataType.simpleString() for f in self.spark.table(name).schema.fields}
@@ -187,14 +183,35 @@ class SparkReader:
         """The session outlives the gates' reads (closed by the step)."""
 
 
-class StagedReader(SparkReader):
-    """What the raw gates need of a connection (expectations.raw_profile.validate_raw), on the staged rows: their
-    DuckDB SQL, parameters inlined, translated to Spark SQL (expectations.raw_spark_sql) and run on Spark over the
-    temporary views the step made (`staged_view`)."""
+class SparkReader(_SparkConnection):
+    """The mart gates' connection (expectations.mart_integrity) on a Spark generation. The gates' SQL names the plain
+    schemas; it runs against the generation's."""
+
+    def __init__(self, spark, generation: int):
+        super().__init__(spark)
+        self.generation = generation
+        # the gates quote identifiers as SQL does ("name"); Spark reads them so in ANSI mode with this setting
+        spark.conf.set("spark.sql.ansi.enabled", "true")
+        spark.conf.set("spark.sql.ansi.doubleQuotedIdentifiers", "true")
+
+    def spark_sql(self, sql: str, params: Any = None) -> str:
+        """The gates' SQL as Spark runs it."""
+        if params:
+            raise ValueError("SparkReader runs SQL without parameters")
+        return spark_dialect(in_generation(sql, self.generation))
+
+    def table_name(self, table: str) -> str:
+        return in_generation(table, self.generation)
+
+
+class StagedReader(_SparkConnection):
+    """The raw gates' connection (expectations.raw_profile.validate_raw) on the staged rows: their DuckDB SQL,
+    parameters inlined, translated to Spark SQL (expectations.raw_spark_sql) and run on Spark over the temporary
+    views the step made (`staged_view`). Spark SQL as sqlglot writes it (backquoted names, try_cast), in Spark's
+    default ANSI mode."""
 
     def __init__(self, spark):
-        # Spark SQL as sqlglot writes it (backquoted names, try_cast), in Spark's default ANSI mode
-        self.spark, self.generation = spark, None
+        super().__init__(spark)
         if spark.conf.get("spark.sql.session.timeZone") != "UTC":
             raise ValueError("the raw gates on Spark need the session time zone UTC (spark.sql.session.timeZone)")
 

@@ -215,9 +215,12 @@ def duckdb_raw_suites(books: Path, spark_warehouse: Path, reports: Path) -> list
     """What the Spark step `raw_gates` returns, judged by the DuckDB gates instead (tests/test_spark_raw_gates.py
     shows the two judge alike): the raw suite of each source on views `staged.<source>` of the books over the staged
     raw files (the books' empty raw table where none is staged)."""
+    import logging
+    from types import SimpleNamespace
+
+    from orchestration.defs.quality.checks import check_raw_source
     from orchestration.lib.ingest import sql_list
     from orchestration.spark_ingest import staged_files
-    from orchestration.spark_run import raw_gates
     from rules.contract import SOURCES
 
     con = duckdb.connect(str(books))
@@ -229,5 +232,11 @@ def duckdb_raw_suites(books: Path, spark_warehouse: Path, reports: Path) -> list
             con.execute(f"create or replace view staged.{source} as select * from {rows}")
     finally:
         con.close()
-    return [{"name": c.name, "asset": c.asset, "passed": c.passed, "detail": c.detail, "expectations": c.expectations}
-            for c in raw_gates(books, reports, schema="staged") if c.name.endswith("_quality")]
+    context = SimpleNamespace(log=logging.getLogger("journey.tests.gates"))
+    suites = []
+    for source in SOURCES:
+        result = check_raw_source(context, source, books, reports, table=f"staged.{source}")
+        failed = result.metadata.get("failed_expectations")
+        suites.append({"name": f"raw_{source}_quality", "asset": f"raw/{source}", "passed": result.passed,
+                       "detail": str(result.description or ""), "expectations": failed.value if failed is not None else []})
+    return suites

@@ -239,6 +239,6 @@ def test_the_raw_gates_step_judges_the_staged_loads_as_the_duckdb_gates_did(tmp_
     assert {g["name"] for g in on_spark if not g["passed"]} == {"raw_orders_quality", "raw_app_events_quality"}
     assert (tmp_path / "reports" / "index.html").exists()
     # the run's gates: each source's reject rate and volume from the books, then its suite as Spark judged it
-    gates = raw_gates(books, tmp_path / "reports", suites=[
+    gates = raw_gates(books, [
         CheckOutcome(g["name"], g["asset"], g["passed"], True, g["detail"], g["expectations"]) for g in on_spark])
     assert [c.name for c in gates] == [f"raw_{s}_{gate}" for s in SOURCES for gate in ("reject_rate", "volume", "quality")]

@@ -41,6 +41,21 @@
               and previous_generation(this) is not none) }}
 {%- endmacro %}
 
+-- Whether an incremental build changes the model's own table in place (DuckDB: delete, update and insert on it) or
+-- writes a new table from the previous generation's rows and the night's batch (Spark: plain Parquet tables have no
+-- row-level change). A model whose hooks change stored rows asks this instead of naming an engine.
+{% macro stored_rows_change_in_place() -%}
+    {{ return(adapter.dispatch('stored_rows_change_in_place')()) }}
+{%- endmacro %}
+
+{% macro default__stored_rows_change_in_place() -%}
+    {{ return(true) }}
+{%- endmacro %}
+
+{% macro spark__stored_rows_change_in_place() -%}
+    {{ return(false) }}
+{%- endmacro %}
+
 -- The pre-hook of an incremental model that rebuilds a scope of its rows (`append` after a delete, or a delete before
 -- `delete+insert`): `pre_hook="{{ delete_stored_rows('stored', is_changed_record('stored')) }}"`. On DuckDB (on an
 -- incremental build) the delete of the stored rows, as `alias`, for which `predicate` holds. On Spark the predicate,

@@ -21,8 +21,8 @@
 -- components); and the other values carried by a changed record or by a record of such a core. A changed record
 -- with a single core value adds no co-occurrence and no core edge, so it recounts nothing of phase 1. Every other value keeps its row: nothing it depends on changed. `_changed_at` marks the rows whose
 -- guard changed in this build (int_identity__graph_scope starts from them); a new count alone does not mark a row.
--- A value no record carries any more loses its row: deleted after the insert on DuckDB, left out of the new table on
--- Spark (its scope, delete_stored_rows).
+-- A value no record carries any more loses its row: deleted after the insert where stored rows change in place
+-- (DuckDB), left out of the new table otherwise (Spark: its scope, delete_stored_rows).
 {{
     config(
         materialized=incremental_materialization(spark_incremental=true),
@@ -30,9 +30,9 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        pre_hook="{{ delete_stored_rows('stored', 'stored.node_id not in (select node_id from '
-            ~ ref('int_identity__identifier_values') ~ ')') if target.type == 'spark' else '' }}",
-        post_hook=["{% if is_incremental() and target.type != 'spark' %}delete from {{ this }} where node_id not in (select node_id from {{ ref('int_identity__identifier_values') }}){% endif %}", after_commit("{{ record_keys_built(['node_id']) }}")],
+        pre_hook="{{ '' if stored_rows_change_in_place() else delete_stored_rows('stored',
+            'stored.node_id not in (select node_id from ' ~ ref('int_identity__identifier_values') ~ ')') }}",
+        post_hook=["{% if is_incremental() and stored_rows_change_in_place() %}delete from {{ this }} where node_id not in (select node_id from {{ ref('int_identity__identifier_values') }}){% endif %}", after_commit("{{ record_keys_built(['node_id']) }}")],
     )
 }}
 

@@ -8,9 +8,9 @@
 -- conversions with them. The Markov credits of every other conversion move with the removal effects
 -- (int_journeys__markov_credits: every night's new paths move them), its channels do not: the post-hook
 -- fct_attribution_update_markov_credits sets their two credit columns where they changed, instead of deleting and
--- inserting every conversion's Markov rows each night (about 511,000 rows at 500k people). On Spark, whose build
--- writes the whole table anew every night anyway and cannot update rows in place, the night's batch holds every
--- conversion's Markov credits instead, and they replace the stored ones by key.
+-- inserting every conversion's Markov rows each night (about 511,000 rows at 500k people). Where stored rows do not change in place
+-- (Spark, whose build writes the whole table anew every night anyway), the night's batch holds every conversion's
+-- Markov credits instead, and they replace the stored ones by key.
 {{
     config(
         materialized=incremental_materialization(spark_incremental=true),
@@ -18,7 +18,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
-        post_hook=["{% if is_incremental() and target.type != 'spark' %}{{ fct_attribution_update_markov_credits() }}{% endif %}",
+        post_hook=["{% if is_incremental() and stored_rows_change_in_place() %}{{ fct_attribution_update_markov_credits() }}{% endif %}",
                    after_commit("{{ record_keys_built(['conversion_id', 'model', 'channel']) }}")],
         pre_hook="{% if is_incremental() %}{{ delete_rebuild_scope('previous', 'conversion_at') }}{% endif %}",
     )
@@ -35,7 +35,7 @@ rule_credits as (
 
 markov_credits as (
     select * from {{ ref('int_journeys__markov_credits') }}
-    {%- if target.type != 'spark' %}
+    {%- if stored_rows_change_in_place() %}
     where conversion_id in (select conversion_id from rule_credits)
     {%- endif %}
 ),
