@@ -268,10 +268,12 @@ def _read_counts(summary: RunSummary) -> None:
         con.close()
 
 
-def read_books(con: duckdb.DuckDBPyConnection, summary: RunSummary, quarantine: str = "quarantine") -> None:
-    """The run's books into the summary: rows per source, quarantine reasons (from the tables or views of schema
-    `quarantine`), rows suppressed and erasures applied (`journey run`, and `journey run --engine spark` on its books
-    file and staged rows)."""
+def read_books(con: duckdb.DuckDBPyConnection, summary: RunSummary, counted: list[tuple[str, str, int]] | None = None
+               ) -> None:
+    """The run's books into the summary: rows per source, quarantine reasons, rows suppressed and erasures applied
+    (`journey run`; `journey run --engine spark` on its books file). The reasons are read from the quarantine tables,
+    or taken from `counted`, the run's quarantined rows as (load_id, rule, rows) counted elsewhere (on Spark, where
+    the staged rows are)."""
     summary.sources = con.execute(
         """
         select source, sum(files_loaded), sum(rows_read), sum(rows_loaded), sum(rows_quarantined)
@@ -279,14 +281,16 @@ def read_books(con: duckdb.DuckDBPyConnection, summary: RunSummary, quarantine: 
         """,
         [summary.run_id],
     ).fetchall()
-    summary.reasons = con.execute(
-        f"""
-        select l.source, q._rule, count(*) from ops.loads l
-        join {_quarantine_union(con, quarantine)} q on q._load_id = l.load_id
-        where l.run_id = ? group by all order by 1, 2
-        """,
-        [summary.run_id],
-    ).fetchall()
+    loads = dict(con.execute("select load_id, source from ops.loads where run_id = ?", [summary.run_id]).fetchall())
+    if counted is None:
+        counted = con.execute(f"select _load_id, _rule, count(*) from {_quarantine_union(con)} q "
+                              f"where _load_id in (select load_id from ops.loads where run_id = ?) group by all",
+                              [summary.run_id]).fetchall()
+    reasons: dict[tuple[str, str], int] = {}
+    for load_id, rule, rows in counted:
+        if load_id in loads:
+            reasons[(loads[load_id], rule)] = reasons.get((loads[load_id], rule), 0) + rows
+    summary.reasons = [(source, rule, rows) for (source, rule), rows in sorted(reasons.items())]
     with contextlib.suppress(duckdb.Error):  # a warehouse from before the privacy tables
         summary.suppressed = con.execute(
             "select source, sum(rows_suppressed) from ops.loads where run_id = ? group by source "
@@ -295,13 +299,12 @@ def read_books(con: duckdb.DuckDBPyConnection, summary: RunSummary, quarantine: 
                                        "order by request_id", [summary.run_id]).fetchall()
 
 
-def _quarantine_union(con: duckdb.DuckDBPyConnection, schema: str) -> str:
+def _quarantine_union(con: duckdb.DuckDBPyConnection) -> str:
     tables = [r[0] for r in con.execute(
-        "select table_name from information_schema.tables where table_schema = ?", [schema]).fetchall()]
+        "select table_name from information_schema.tables where table_schema = 'quarantine'").fetchall()]
     if not tables:
         return "(select null::varchar as _load_id, null::varchar as _rule where false)"
-    return "(" + " union all ".join(
-        f"select _load_id, _rule from {schema}.{t}" for t in tables) + ")"
+    return "(" + " union all ".join(f"select _load_id, _rule from quarantine.{t}" for t in tables) + ")"
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int | None:

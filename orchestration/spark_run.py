@@ -37,6 +37,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -249,13 +250,12 @@ class SparkRun:
                                   self.summary.run_id, dates_argument(dates))
         if outcome["error"]:
             raise StepFailed(outcome["error"])
-        _judge(self.landing, self.build, self.warehouse, self.reports, self.summary, self.raw_suites)
+        _judge(self.landing, self.build, self.summary, self.raw_step)
 
-    def raw_suites(self) -> list[CheckOutcome]:
-        """The raw suite of each source on the staged rows, counted by Spark where they are (spark_steps
-        `raw_gates`)."""
-        gates = self.spark_step("raw_gates", str(self.build), str(self.warehouse), str(self.reports))
-        return [CheckOutcome(g["name"], g["asset"], g["passed"], True, g["detail"], g["expectations"]) for g in gates]
+    def raw_step(self) -> RawJudged:
+        """The raw suite of each source on the staged rows, and the night's quarantined rows per load and rule, both
+        counted by Spark where the staged files are (spark_steps `raw_gates`)."""
+        return RawJudged.from_step(self.spark_step("raw_gates", str(self.build), str(self.warehouse), str(self.reports)))
 
     def ship(self) -> None:
         self.spark_step("ship", str(self.build), str(self.warehouse))
@@ -353,37 +353,46 @@ def _prepare_books(books: Path, build: Path, erasure=None) -> None:
         con.close()
 
 
-# the books' views of the night's staged quarantined rows, for the summary (the raw suites read the staged raw rows
-# on Spark; `staged` was the schema of their views, dropped with the books' build file when a run left it)
+# schemas of views an earlier version made in the books' build file (dropped when the books are kept)
 STAGED_SCHEMAS = {"raw": "staged", "quarantine": "staged_quarantine"}
 
 
-def _judge(landing: Path, build: Path, warehouse: Path, reports: Path, summary: RunSummary,
-           raw_suites: Callable[[], list[CheckOutcome]]) -> None:
-    """The night's books into the summary (views `staged_quarantine.<source>` of the books' build file over the
-    staging folder's quarantined rows), and the raw gates: reject rate and volume on the books, in DuckDB, and the
-    raw suite of each source on the staged rows, by `raw_suites()` (on Spark: SparkRun.raw_suites)."""
-    from orchestration.lib.ingest import sql_list
+@dataclass
+class RawJudged:
+    """What the step `raw_gates` judged and counted on Spark: each source's raw suite, and the night's quarantined
+    rows as (load_id, rule, rows)."""
+
+    suites: list[CheckOutcome]
+    quarantined: list[tuple[str, str, int]]
+
+    @classmethod
+    def from_step(cls, out: dict) -> RawJudged:
+        return cls([CheckOutcome(g["name"], g["asset"], g["passed"], True, g["detail"], g["expectations"])
+                    for g in out["suites"]], [(load, rule, int(n)) for load, rule, n in out["quarantined"]])
+
+
+def _judge(landing: Path, build: Path, summary: RunSummary, raw_step: Callable[[], RawJudged]) -> None:
+    """The night's books into the summary, the quarantine reasons as `raw_step()` counted them on Spark (on Spark:
+    SparkRun.raw_step), and the raw gates: reject rate and volume on the books, in DuckDB, and the raw suite of each
+    source as `raw_step()` judged it. A first run that loaded no file stops before the step."""
     from orchestration.lib.warehouse import connect
-    from orchestration.spark_ingest import staged_files
-    from rules.contract import SOURCES
 
     con = connect(str(build))
     try:
-        views = STAGED_SCHEMAS["quarantine"]
-        con.execute(f"create schema if not exists {views}")
-        for source in SOURCES:  # the staging folder holds this run's loads only
-            staged = [str(f) for f in staged_files(warehouse, "quarantine", source)]
-            rows = f"read_parquet({sql_list(staged)}, union_by_name = true)" if staged else f"quarantine.{source}"
-            con.execute(f"create or replace view {views}.{source} as select * from {rows}")
-        read_books(con, summary, quarantine=views)
+        read_books(con, summary, counted=[])  # the reasons once the step has counted them
         files = con.execute("select count(*) from ops.loaded_files").fetchone()[0]
     finally:
         con.close()
     if files == 0:
         raise StepFailed(f"nothing published: this first run loaded no export file from {landing} (its source "
                          "folders hold no export files of the run's dates); check the landing folder")
-    summary.checks += raw_gates(build, raw_suites())
+    judged = raw_step()
+    con = connect(str(build))
+    try:
+        read_books(con, summary, counted=judged.quarantined)
+    finally:
+        con.close()
+    summary.checks += raw_gates(build, judged.suites)
     failed = [c for c in summary.checks if not c.passed]
     if failed:
         raise StepFailed(f"{len(failed)} raw gate(s) failed: nothing was shipped to Spark, the books are unchanged, "

@@ -320,21 +320,37 @@ def raw_gate(spark, books: Path, spark_warehouse: Path, source: str) -> tuple[Ga
                        [f.as_dict() for f in result.failures]), result
 
 
-def raw_gates(books: Path, spark_warehouse: Path, reports: Path) -> list[dict[str, Any]]:
-    """The per-source raw suites on the night's staged rows, counted by Spark where the files are; the reject-rate
-    and volume gates read only the books and stay in DuckDB (orchestration/spark_run.py)."""
+def quarantined(spark, spark_warehouse: Path) -> list[list]:
+    """The night's quarantined rows per load and rule, [load_id, rule, rows], counted by Spark over the staged files
+    (the staging folder holds this run's loads only)."""
+    from orchestration.spark_ingest import staged_files
+
+    counted = []
+    for source in SOURCES:
+        files = [str(f) for f in staged_files(spark_warehouse, "quarantine", source)]
+        if files:
+            rows = spark.read.parquet(*files).groupBy("_load_id", "_rule").count().collect()
+            counted += [[r["_load_id"], r["_rule"], r["count"]] for r in rows]
+    return sorted(counted)
+
+
+def raw_gates(books: Path, spark_warehouse: Path, reports: Path) -> dict[str, list]:
+    """The per-source raw suites on the night's staged rows (`suites`), and the night's quarantined rows per load and
+    rule (`quarantined`, for the run's summary), counted by Spark where the files are; the reject-rate and volume
+    gates read only the books and stay in DuckDB (orchestration/spark_run.py)."""
     from expectations.validation import build_data_docs
 
     spark = spark_session(spark_warehouse)
     try:
         judged = [raw_gate(spark, books, spark_warehouse, source) for source in SOURCES]
+        counted = quarantined(spark, spark_warehouse)
     finally:
         spark.stop()
     try:
         build_data_docs([r for _, r in judged if r is not None], reports)
     except OSError as exc:  # a report we cannot write must not hide the verdict
         print(f"could not write the quality reports: {exc}", file=sys.stderr)
-    return [g.__dict__ for g, _ in judged]
+    return {"suites": [g.__dict__ for g, _ in judged], "quarantined": counted}
 
 
 def _write_generations(spark_warehouse: Path, state: dict[str, int | None]) -> None:

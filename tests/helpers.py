@@ -211,10 +211,10 @@ class FakeSpark:
         self.sparkContext = _Context(cores)
 
 
-def duckdb_raw_suites(books: Path, spark_warehouse: Path, reports: Path) -> list[dict]:
-    """What the Spark step `raw_gates` returns, judged by the DuckDB gates instead (tests/test_spark_raw_gates.py
-    shows the two judge alike): the raw suite of each source on views `staged.<source>` of the books over the staged
-    raw files (the books' empty raw table where none is staged)."""
+def duckdb_raw_gates_step(books: Path, spark_warehouse: Path, reports: Path) -> dict[str, list]:
+    """What the Spark step `raw_gates` returns, judged and counted by DuckDB instead (tests/test_spark_raw_gates.py
+    shows the two agree): the raw suite of each source on views `staged.<source>` of the books over the staged raw
+    files (the books' empty raw table where none is staged), and the staged quarantined rows per load and rule."""
     import logging
     from types import SimpleNamespace
 
@@ -223,6 +223,7 @@ def duckdb_raw_suites(books: Path, spark_warehouse: Path, reports: Path) -> list
     from orchestration.spark_ingest import staged_files
     from rules.contract import SOURCES
 
+    counted = []
     con = duckdb.connect(str(books))
     try:
         con.execute("create schema if not exists staged")
@@ -230,6 +231,10 @@ def duckdb_raw_suites(books: Path, spark_warehouse: Path, reports: Path) -> list
             files = [str(f) for f in staged_files(spark_warehouse, "raw", source)]
             rows = f"read_parquet({sql_list(files)}, union_by_name = true)" if files else f"raw.{source}"
             con.execute(f"create or replace view staged.{source} as select * from {rows}")
+            quarantined = [str(f) for f in staged_files(spark_warehouse, "quarantine", source)]
+            if quarantined:
+                counted += con.execute(f"select _load_id, _rule, count(*) from read_parquet({sql_list(quarantined)}, "
+                                       "union_by_name = true) group by all").fetchall()
     finally:
         con.close()
     context = SimpleNamespace(log=logging.getLogger("journey.tests.gates"))
@@ -239,4 +244,4 @@ def duckdb_raw_suites(books: Path, spark_warehouse: Path, reports: Path) -> list
         failed = result.metadata.get("failed_expectations")
         suites.append({"name": f"raw_{source}_quality", "asset": f"raw/{source}", "passed": result.passed,
                        "detail": str(result.description or ""), "expectations": failed.value if failed is not None else []})
-    return suites
+    return {"suites": suites, "quarantined": sorted(list(row) for row in counted)}

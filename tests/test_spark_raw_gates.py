@@ -211,11 +211,12 @@ def test_parameters_are_inlined_as_quoted_literals_and_bad_sql_is_refused(spark)
 def test_the_raw_gates_step_judges_the_staged_loads_as_the_duckdb_gates_did(tmp_path: Path) -> None:
     """`python -m orchestration.spark_steps raw_gates` (a process of its own, as the run starts it) on a books file
     whose latest loads of orders (broken) and app_events (a file without two columns) are staged, the other sources
-    never loaded: the same outcomes, in the same order, as the DuckDB gates on views over the same files."""
+    never loaded: the same outcomes, in the same order, as the DuckDB gates on views over the same files; and the
+    same count of the staged quarantined rows per load and rule (two files of one load, one of another)."""
     from orchestration.lib.warehouse import connect, ensure_tables
     from orchestration.runner import CheckOutcome
     from orchestration.spark_run import _step_command, _step_env, _step_result, raw_gates
-    from tests.helpers import duckdb_raw_suites
+    from tests.helpers import duckdb_raw_gates_step
     from tests.test_quality_raw import app_without_column, orders_broken
 
     pytest.importorskip("pyspark")
@@ -230,12 +231,19 @@ def test_the_raw_gates_step_judges_the_staged_loads_as_the_duckdb_gates_did(tmp_
             con.execute("insert into ops.loads (load_id, source, started_at) values (?, ?, '2026-10-01')", [LOAD, source])
     finally:
         con.close()
+    for source, load, part, rules in (("orders", LOAD, 0, ["negative_amount", "missing_key", "negative_amount"]),
+                                      ("orders", LOAD, 1, ["negative_amount"]), ("web_events", "L0", 0, ["missing_key"])):
+        folder = staging_folder(warehouse, "quarantine", source, load)
+        folder.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"_load_id": load, "_rule": rules, "order_id": "x"}).to_parquet(folder / f"part-{part}.parquet")
     env = {**_step_env(), SPARK_MASTER_ENV: "local[1]", "JOURNEY_SPARK_DRIVER_MEMORY": "1g"}
     step = subprocess.run(_step_command(Path(sys.executable), "raw_gates", str(books), str(warehouse),
                                         str(tmp_path / "reports")), env=env, capture_output=True, text=True, check=False)
     assert step.returncode == 0, step.stderr[-3000:]
-    on_spark = _step_result(step.stdout)
-    assert on_spark == duckdb_raw_suites(books, warehouse, tmp_path / "duckdb-reports")
+    judged = _step_result(step.stdout)
+    assert judged == duckdb_raw_gates_step(books, warehouse, tmp_path / "duckdb-reports")
+    assert judged["quarantined"] == [["L0", "missing_key", 1], [LOAD, "missing_key", 1], [LOAD, "negative_amount", 3]]
+    on_spark = judged["suites"]
     assert {g["name"] for g in on_spark if not g["passed"]} == {"raw_orders_quality", "raw_app_events_quality"}
     assert (tmp_path / "reports" / "index.html").exists()
     # the run's gates: each source's reject rate and volume from the books, then its suite as Spark judged it

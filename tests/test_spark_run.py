@@ -22,7 +22,7 @@ from orchestration.lib.spark_session import in_generation, spark_type, suffix
 from orchestration.spark_ingest import staged_files
 from orchestration.spark_steps import spark_dialect
 from rules.contract import SOURCES
-from tests.helpers import SAMPLE_LANDING, FakeSpark, duckdb_raw_suites
+from tests.helpers import SAMPLE_LANDING, FakeSpark, duckdb_raw_gates_step
 
 
 def test_sql_for_the_plain_schemas_reads_the_generations():
@@ -158,7 +158,7 @@ def test_a_failed_raw_gate_ships_nothing_and_keeps_no_books(tmp_path, monkeypatc
 
 def _steps_without_spark(monkeypatch) -> list[str]:
     """The Spark steps a run starts, by name; `read` runs the executors' ingestion in this process (FakeSpark),
-    `raw_gates` the DuckDB gates on the staged rows (tests.helpers.duckdb_raw_suites), the others do nothing."""
+    `raw_gates` the DuckDB gates on the staged rows (tests.helpers.duckdb_raw_gates_step), the others do nothing."""
     from orchestration.lib.privacy import privacy_key
     from orchestration.spark_ingest import ingest, parse_dates_argument
 
@@ -171,7 +171,7 @@ def _steps_without_spark(monkeypatch) -> list[str]:
             return ingest(FakeSpark(), Path(build), Path(landing), Path(warehouse), parse_dates_argument(dates), run_id,
                           privacy_key(Path(books)))
         if name == "raw_gates":
-            return duckdb_raw_suites(*map(Path, args))
+            return duckdb_raw_gates_step(*map(Path, args))
         return {}
 
     monkeypatch.setattr(spark_run, "check_java", lambda: None)
