@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -171,16 +172,25 @@ def read_otherwise(got: list, values: list[str], tz: str) -> dict[str, tuple]:
     return {v: (s, d) for v, s, d in zip(values, got, duck, strict=True) if str(s) != str(d)}
 
 
+# Not yet alike (issue 17): a wall-clock time of the hour a clock change repeats. In Berlin, 02:30 on 2026-10-25
+# exists twice; Spark's to_utc_timestamp takes the first (summer time, 00:30 UTC), DuckDB's timezone() the second
+# (winter time, 01:30 UTC). Only offset-less text in a zone with summer time, one hour a year.
+READ_OTHERWISE = {("Europe/Berlin", "2026-10-25T02:30"): (datetime(2026, 10, 25, 0, 30), datetime(2026, 10, 25, 1, 30))}
+
+
 def test_timestamps_read_as_in_duckdb_by_the_gates_and_by_staging(spark) -> None:
     """Every text of the grid of tests/test_timestamps.py (dates, times, offsets and padding, Java's line terminators
-    among them), in the source's zone or in UTC: the raw gates' rule translated to Spark SQL and dbt's
+    among them) and texts at Berlin's clock changes, in the source's zone or in UTC: the raw gates' rule translated to Spark SQL and dbt's
     spark__parse_timestamp read the same instant as DuckDB, or none where it reads none."""
-    values = [*GRID, *EDGES["ISO_TIMESTAMP"], *LINE_ENDS]
+    # and Berlin's clock changes: 02:30 on 2026-03-29 does not exist there, on 2026-10-25 it exists twice
+    values = [*GRID, *EDGES["ISO_TIMESTAMP"], *LINE_ENDS, "2026-03-29T02:30", "2026-03-29 02:30:00.5",
+              "2026-10-25T02:30", "2026-10-25T01:59:59", "2026-10-25T03:00"]
     for tz in ("UTC", "Europe/Berlin"):
-        assert read_otherwise(in_spark(spark, timestamp_sql("v", tz), values), values, tz) == {}, tz
+        expected = {text: readings for (zone, text), readings in READ_OTHERWISE.items() if zone == tz}
+        assert read_otherwise(in_spark(spark, timestamp_sql("v", tz), values), values, tz) == expected, tz
         staging = dbt_parse_timestamp("spark", "v", tz)
         assert "rlike" in staging and "to_utc_timestamp" in staging
-        assert read_otherwise(in_spark_sql(spark, staging, values), values, tz) == {}, tz
+        assert read_otherwise(in_spark_sql(spark, staging, values), values, tz) == expected, tz
 
 
 def test_numbers_parse_as_in_duckdb_but_for_the_listed_texts(spark) -> None:
