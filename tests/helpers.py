@@ -6,6 +6,7 @@ import csv
 import gzip
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import jinja2
 import pyarrow.parquet as pq
 import pytest
 from filelock import FileLock
@@ -27,6 +29,37 @@ DBT_DIR = ROOT / "dbt_project"
 SAMPLE_LANDING = ROOT / "seeds" / "landing"
 SAMPLE_TRUTH = ROOT / "seeds" / "truth"
 PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+MACRO_BLOCK = re.compile(r"{%-?\s*macro\b.*?{%-?\s*endmacro\s*-?%}", re.DOTALL)
+
+
+class DbtCompilerError(Exception):
+    """What `exceptions.raise_compiler_error` raises in macros rendered by `dbt_macros`."""
+
+
+def dbt_macros(engine: str, *files: str, **context) -> object:
+    """The project's macros in `files` (under dbt_project/macros), rendered by Jinja with dbt's `return`,
+    `adapter.dispatch`, `target.type`, `modules.re` and `exceptions.raise_compiler_error` for `engine` ('duckdb' or
+    'spark'), and `context` (for example `this`): the macros themselves, not copies. As dbt does, only the files'
+    macro blocks are read (not their text between, nor their materializations). Returns the module; its attributes
+    are the macros."""
+    source = "\n".join(block for name in files for block in MACRO_BLOCK.findall((DBT_DIR / "macros" / name).read_text()))
+
+    class Adapter:
+        @staticmethod
+        def dispatch(name: str):
+            return getattr(macros, f"{engine}__{name}", None) or getattr(macros, f"default__{name}")
+
+    def raise_compiler_error(message: str) -> None:
+        raise DbtCompilerError(message)
+
+    macros = jinja2.Environment(extensions=["jinja2.ext.do"]).from_string(source).make_module({
+        "return": lambda value: value, "adapter": Adapter(), "target": {"type": engine},
+        "modules": type("modules", (), {"re": re}),
+        "exceptions": type("exceptions", (), {"raise_compiler_error": staticmethod(raise_compiler_error)}),
+        **context})
+    return macros
 
 
 def dbt(*args: str, warehouse: Path | None = None, target: Path | None = None) -> subprocess.CompletedProcess:

@@ -10,11 +10,10 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
-import jinja2
 import pytest
 
 from rules.contract import timestamp_sql
-from tests.helpers import DBT_DIR
+from tests.helpers import dbt_macros
 
 DATES = ["2026-10-01", "2026-1-1", "2026-02-30", "2026-10-1", "2026-13-01", "2024-02-29"]
 TIMES = ["", "T10", "T10:00", " 10:00", "T10:00:00", "T9:00:00", "T10:00:00.5", "T10:00:00.1234567", "T10:00:00,5",
@@ -67,18 +66,8 @@ def in_duckdb(expression: str, values: list[str]) -> list[Any]:
 
 
 def dbt_parse_timestamp(engine: str, column: str, tz: str) -> str:
-    """The SQL dbt writes for `parse_timestamp(column, tz)` on `engine` ('duckdb' or 'spark'): the project's macros
-    rendered by Jinja with dbt's `return`, `adapter.dispatch` and `target.type`."""
-    source = "".join((DBT_DIR / "macros" / name).read_text() for name in ("engine.sql", "parse_timestamp.sql"))
-
-    class Adapter:
-        @staticmethod
-        def dispatch(name: str):
-            return getattr(macros, f"{engine}__{name}", None) or getattr(macros, f"default__{name}")
-
-    macros = jinja2.Environment(extensions=["jinja2.ext.do"]).from_string(source).make_module(
-        {"return": lambda value: value, "adapter": Adapter(), "target": {"type": engine}})
-    return str(macros.parse_timestamp(column, tz))
+    """The SQL dbt writes for `parse_timestamp(column, tz)` on `engine` ('duckdb' or 'spark')."""
+    return str(dbt_macros(engine, "engine.sql", "parse_timestamp.sql").parse_timestamp(column, tz))
 
 
 @pytest.mark.parametrize(("text", "tz", "expected"), EXPECTED, ids=[f"{t!r}-{z}" for t, z, _ in EXPECTED])

@@ -60,7 +60,14 @@
 -- `delete+insert`): `pre_hook="{{ delete_stored_rows('stored', is_changed_record('stored')) }}"`. On DuckDB (on an
 -- incremental build) the delete of the stored rows, as `alias`, for which `predicate` holds. On Spark the predicate,
 -- marked for the materialization below, which keeps the previous generation's rows where it does not hold.
+-- Write a scope over another table with `in (select ...)` or `exists`, never `not in (select ...)`: Spark keeps the rows
+-- as `not coalesce((predicate), false)`, and a `not in` subquery inside an expression is planned as a null-aware
+-- existence join that compares every pair of rows (a 100k-people night stalled on it for the identifier guards).
 {% macro delete_stored_rows(alias, predicate) -%}
+    {%- if modules.re.search('not\\s+in\\s*\\(\\s*select\\b', predicate, modules.re.IGNORECASE) -%}
+        {{ exceptions.raise_compiler_error("delete_stored_rows: write the scope with `not exists`, not `not in (select ...)`"
+            ~ " (Spark compares every pair of rows for it): " ~ predicate) }}
+    {%- endif -%}
     {%- if not is_incremental() -%}
         {{ return('') }}
     {%- endif -%}

@@ -31,7 +31,7 @@
         on_schema_change='append_new_columns',
         full_refresh=none if var('journey_incremental') else true,
         pre_hook="{{ '' if stored_rows_change_in_place() else delete_stored_rows('stored',
-            'stored.node_id not in (select node_id from ' ~ ref('int_identity__identifier_values') ~ ')') }}",
+            'not exists (select 1 from ' ~ ref('int_identity__identifier_values') ~ ' as v where v.node_id = stored.node_id)') }}",
         post_hook=["{% if is_incremental() and stored_rows_change_in_place() %}delete from {{ this }} where node_id not in (select node_id from {{ ref('int_identity__identifier_values') }}){% endif %}", after_commit("{{ record_keys_built(['node_id']) }}")],
     )
 }}
