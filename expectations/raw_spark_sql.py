@@ -10,8 +10,10 @@ cannot know is rewritten on its syntax tree, each to what the DuckDB expression 
   Java adds the vertical tab) becomes that class, and a final `$` (RE2: the end of the text; Java: also before a
   final line terminator, \\u0085 or \\u2028 too) becomes `\\z`.
 - **Time zones**: DuckDB's `timezone('UTC', timezone(tz, t))` (wall-clock time `t` in zone `tz`, as UTC) is Spark's
-  `to_utc_timestamp(t, tz)`, and `to_microseconds(n)` an interval of n microseconds. The session's time zone must be
-  UTC (spark_session sets it), as Spark shows instants in it.
+  `to_utc_timestamp(t, tz)`, but for a wall-clock time a clock change repeats (02:30 on 2026-10-25 in Berlin): DuckDB
+  (ICU) reads the later instant, Spark (java.time) the earlier. `SPARK_WALL_CLOCK_UTC` reads the later one on Spark
+  too. `to_microseconds(n)` becomes an interval of n microseconds. The session's time zone must be UTC (spark_session
+  sets it), as Spark shows instants in it.
 - **Offsets**: DuckDB's cast to `timestamptz` reads an offset after the minutes (`10:00Z`) and offsets of hours
   only or without a colon (`+02`, `+0200`); Spark's cast to `timestamp` reads an offset only after the seconds and
   as `+HH:MM`. The text is brought to that form first (`spark_offset_text`; the texts reaching the cast have the
@@ -59,6 +61,14 @@ def _string(node: exp.Expression, what: str) -> str:
 
 # (pattern, replacement) applied in turn to a text of rules.contract.TIMESTAMP_SHAPE with an offset: seconds after
 # the minutes, minutes after the hours, a colon between them. The same steps as dbt's spark__parse_timestamp.
+# The wall-clock time {t} (a Spark `timestamp`) of zone {tz} as UTC, read as DuckDB reads it. to_utc_timestamp takes
+# the earlier of two instants an autumn clock change gives one wall-clock time; the offset a day later is the one after
+# the change, so {t} read with it is the later instant when that reads back as {t}, and otherwise (no change, or a
+# spring gap, read alike) to_utc_timestamp's. dbt's spark__wall_clock_utc writes the same expression.
+SPARK_WALL_CLOCK_UTC = (
+    "case when from_utc_timestamp(to_utc_timestamp({t} + interval 1 day, {tz}) - interval 1 day, {tz}) = {t}"
+    " then to_utc_timestamp({t} + interval 1 day, {tz}) - interval 1 day else to_utc_timestamp({t}, {tz}) end")
+
 SPARK_OFFSET_STEPS = (("^(.{16})([Z+-])", "$1:00$2"), ("([+-][0-9]{2})([0-9]{2})$", "$1:$2"), ("([+-][0-9]{2})$", "$1:00"))
 
 
@@ -108,7 +118,7 @@ def _utc(node: exp.Anonymous) -> exp.Expression:
         # Spark's to_utc_timestamp reads a `timestamp` (shown in the session's zone, UTC) as wall-clock time
         wall_clock = wall_clock.copy()
         wall_clock.set("to", exp.DataType.build("timestamp"))
-    return exp.Anonymous(this="to_utc_timestamp", expressions=[wall_clock, zone])
+    return sqlglot.parse_one(SPARK_WALL_CLOCK_UTC.format(t=wall_clock.sql("spark"), tz=zone.sql("spark")), read="spark")
 
 
 def to_spark(sql: str, params: Mapping[str, Any] | None = None) -> str:

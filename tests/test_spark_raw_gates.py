@@ -172,25 +172,44 @@ def read_otherwise(got: list, values: list[str], tz: str) -> dict[str, tuple]:
     return {v: (s, d) for v, s, d in zip(values, got, duck, strict=True) if str(s) != str(d)}
 
 
-# Not yet alike (issue 17): a wall-clock time of the hour a clock change repeats. In Berlin, 02:30 on 2026-10-25
-# exists twice; Spark's to_utc_timestamp takes the first (summer time, 00:30 UTC), DuckDB's timezone() the second
-# (winter time, 01:30 UTC). Only offset-less text in a zone with summer time, one hour a year.
-READ_OTHERWISE = {("Europe/Berlin", "2026-10-25T02:30"): (datetime(2026, 10, 25, 0, 30), datetime(2026, 10, 25, 1, 30))}
+# Wall-clock times at clock changes, with the zones they fall in. Of the two instants an autumn change gives a
+# wall-clock time, both engines read the later (DuckDB's timezone(); Spark's to_utc_timestamp alone would take the
+# earlier); a time a spring change skips is read with the offset before it. Around each change: the day before and
+# after (a day later is what the Spark expression looks at), the edges of the repeated or skipped interval.
+CLOCK_CHANGES = {
+    "Europe/Berlin": ["2026-03-29T02:30", "2026-03-29 02:30:00.5", "2026-03-28T02:30", "2026-03-29T01:59:59",
+                      "2026-03-29T03:00", "2026-10-25T02:30", "2026-10-25T02:00", "2026-10-25T02:59:59.999999",
+                      "2026-10-25T01:59:59", "2026-10-25T03:00", "2026-10-24T02:30", "2026-10-26T02:30", "2026-10-25"],
+    "America/New_York": ["2026-11-01T01:30", "2026-11-01T00:59", "2026-11-01T02:00", "2026-10-31T01:30",
+                         "2026-03-08T02:30", "2026-03-07T02:30"],
+    # half an hour, and the change at 02:00 summer time
+    "Australia/Lord_Howe": ["2026-04-05T01:45", "2026-04-05T01:30", "2026-04-05T02:00", "2026-04-04T01:45",
+                            "2026-10-04T02:15", "2026-10-03T02:15"],
+    "UTC": [],
+}
 
 
 def test_timestamps_read_as_in_duckdb_by_the_gates_and_by_staging(spark) -> None:
     """Every text of the grid of tests/test_timestamps.py (dates, times, offsets and padding, Java's line terminators
-    among them) and texts at Berlin's clock changes, in the source's zone or in UTC: the raw gates' rule translated to Spark SQL and dbt's
-    spark__parse_timestamp read the same instant as DuckDB, or none where it reads none."""
-    # and Berlin's clock changes: 02:30 on 2026-03-29 does not exist there, on 2026-10-25 it exists twice
-    values = [*GRID, *EDGES["ISO_TIMESTAMP"], *LINE_ENDS, "2026-03-29T02:30", "2026-03-29 02:30:00.5",
-              "2026-10-25T02:30", "2026-10-25T01:59:59", "2026-10-25T03:00"]
-    for tz in ("UTC", "Europe/Berlin"):
-        expected = {text: readings for (zone, text), readings in READ_OTHERWISE.items() if zone == tz}
-        assert read_otherwise(in_spark(spark, timestamp_sql("v", tz), values), values, tz) == expected, tz
+    among them), in the source's zone or in UTC, and texts at clock changes in three zones: the raw gates' rule
+    translated to Spark SQL and dbt's spark__parse_timestamp read the same instant as DuckDB, or none where it reads
+    none."""
+    for tz, clock_changes in CLOCK_CHANGES.items():
+        values = clock_changes if tz not in ("UTC", "Europe/Berlin") else [*GRID, *EDGES["ISO_TIMESTAMP"], *LINE_ENDS,
+                                                                            *clock_changes]
+        assert read_otherwise(in_spark(spark, timestamp_sql("v", tz), values), values, tz) == {}, tz
         staging = dbt_parse_timestamp("spark", "v", tz)
         assert "rlike" in staging and "to_utc_timestamp" in staging
-        assert read_otherwise(in_spark_sql(spark, staging, values), values, tz) == expected, tz
+        assert read_otherwise(in_spark_sql(spark, staging, values), values, tz) == {}, tz
+
+
+def test_spark_alone_reads_the_repeated_hour_as_the_earlier_instant(spark) -> None:
+    # what the expression above changes, so that the test above can fail: 02:30 on 2026-10-25 in Berlin is 00:30 UTC
+    # (summer time) to to_utc_timestamp, 01:30 UTC (winter time) to DuckDB and to the project's Spark SQL
+    values = ["2026-10-25T02:30"]
+    assert in_spark_sql(spark, "to_utc_timestamp(cast(v as timestamp), 'Europe/Berlin')", values) == [
+        datetime(2026, 10, 25, 0, 30)]
+    assert in_duckdb(timestamp_sql("v", "Europe/Berlin"), values) == [datetime(2026, 10, 25, 1, 30)]
 
 
 def test_numbers_parse_as_in_duckdb_but_for_the_listed_texts(spark) -> None:

@@ -44,6 +44,14 @@ EXPECTED = [
     ("2026-10-01T10:00:00.5+02:00\n", "Europe/Berlin", datetime(2026, 10, 1, 8, 0, 0, 500000)),
     ("2026-10-01\r\n", "Europe/Berlin", datetime(2026, 9, 30, 22)),
     ("\x0b2026-10-01 10:00\x0c", "UTC", datetime(2026, 10, 1, 10)),
+    # clock changes: a wall-clock time an autumn change repeats is the later instant (standard time), one a spring
+    # change skips is read with the offset before the change (tests/test_spark_raw_gates.py: Spark reads them alike)
+    ("2026-10-25T02:30", "Europe/Berlin", datetime(2026, 10, 25, 1, 30)),  # twice; CET, UTC+1
+    ("2026-10-25T01:59:59", "Europe/Berlin", datetime(2026, 10, 24, 23, 59, 59)),  # before the repeated hour: CEST
+    ("2026-10-25T03:00", "Europe/Berlin", datetime(2026, 10, 25, 2)),
+    ("2026-03-29T02:30", "Europe/Berlin", datetime(2026, 3, 29, 1, 30)),  # never on a clock: CET, as before
+    ("2026-11-01T01:30", "America/New_York", datetime(2026, 11, 1, 6, 30)),  # twice; EST, UTC-5
+    ("2026-04-05T01:45", "Australia/Lord_Howe", datetime(2026, 4, 4, 15, 15)),  # twice; UTC+10:30 (summer: +11)
     # not read on either engine
     ("2026-10-01T24:00", "UTC", None), ("2026-10-01T10:00:00+24:00", "UTC", None),
     ("2026-10-01T10:00:00+19:00", "UTC", None), ("2026-10-01T10:00:00 Z", "UTC", None),

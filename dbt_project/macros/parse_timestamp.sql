@@ -50,7 +50,7 @@
 
 {#- Spark: a text with an offset casts to the instant, shown in the session time zone (UTC: profiles.yml), once it
     has seconds and an offset of the form +HH:mm (the steps of expectations/raw_spark_sql.py SPARK_OFFSET_STEPS);
-    to_utc_timestamp reads an offset-less text in `tz`. With ANSI mode off (dbt-spark's setting) a text that is
+    an offset-less text is read in `tz` (spark__wall_clock_utc). With ANSI mode off (dbt-spark's setting) a text that is
     no timestamp casts to null. -#}
 {% macro spark__parse_timestamp(column, tz) -%}
     case
@@ -67,6 +67,15 @@
             regexp_replace(regexp_replace(regexp_replace({{ text }},
                 '^(.{16})([Z+-])', '$1:00$2'), '([+-][0-9]{2})([0-9]{2})$', '$1:$2'), '([+-][0-9]{2})$', '$1:00')
             as timestamp)
-        else to_utc_timestamp(try_cast({{ text }} as timestamp), '{{ tz }}')
+        else {{ spark__wall_clock_utc('try_cast(' ~ text ~ ' as timestamp)', "'" ~ tz ~ "'") }}
     end
+{%- endmacro %}
+
+{#- The wall-clock time `t` of zone `tz` as UTC, as DuckDB's timezone() reads it: of the two instants an autumn clock
+    change gives one wall-clock time, the later (to_utc_timestamp takes the earlier). The offset a day later is the
+    one after the change; `t` read with it is that instant when it reads back as `t`. The same expression as
+    expectations/raw_spark_sql.py SPARK_WALL_CLOCK_UTC. -#}
+{% macro spark__wall_clock_utc(t, tz) -%}
+    case when from_utc_timestamp(to_utc_timestamp({{ t }} + interval 1 day, {{ tz }}) - interval 1 day, {{ tz }}) = {{ t }}
+        then to_utc_timestamp({{ t }} + interval 1 day, {{ tz }}) - interval 1 day else to_utc_timestamp({{ t }}, {{ tz }}) end
 {%- endmacro %}
