@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import re
 
+from rules.contract import TIMESTAMP_PADDING, TIMESTAMP_SHAPE
+
 # Whitespace as RE2 and Python agree on it (ASCII).
 WS = r"[ \t\n\r\f\v]"
-# ISO-8601 date or date-time: 2026-09-01, 2026-09-01T10:15, 2026-09-01 10:15:00.123+02:00, ...Z
-ISO_TIMESTAMP = (
-    rf"^{WS}*[0-9]{{4}}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
-    rf"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.,][0-9]+)?)?{WS}*"
-    rf"(?:[Zz]|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?)?{WS}*$"
-)
+# ISO-8601 date or date-time as both engines read it (rules.contract.TIMESTAMP_SHAPE, padded by ASCII whitespace or
+# not): 2026-09-01, 2026-09-01T10:15, 2026-09-01 10:15:00.123+02:00, ...Z. A text of this form parses unless its
+# date does not exist (2026-02-30); ingestion quarantines a text that does not parse as `unparseable_timestamp`.
+ISO_TIMESTAMP = rf"^{TIMESTAMP_PADDING}*{TIMESTAMP_SHAPE}{TIMESTAMP_PADDING}*$"
 # A decimal number as DuckDB's try_cast reads it: 12, -3.5, .5, 1e3 (no thousands separators).
 NUMBER = rf"^{WS}*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?{WS}*$"
 # local@domain.tld, any case; placeholders such as noemail@example.com are well-formed (identity rules drop them).

@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from expectations.patterns import ISO_TIMESTAMP
 from rules.contract import timestamp_sql
 from tests.helpers import dbt_macros
 
@@ -91,3 +92,12 @@ def test_ingestion_and_staging_read_every_text_of_the_grid_alike() -> None:
         assert rule == in_duckdb(dbt_parse_timestamp("duckdb", '"v"', tz), GRID), tz
         read = {v for v, r in zip(GRID, rule, strict=True) if r is not None}
         assert len(read) == 550, tz  # 2 dates x (no time, or 6 times x 9 offsets) x 5 paddings
+
+
+def test_the_raw_gates_pattern_takes_the_texts_that_parse_and_impossible_dates_only() -> None:
+    # the gates' rule timestamp_iso8601 (expectations.patterns.ISO_TIMESTAMP) judges the form; a text of that form
+    # parses unless its date does not exist, which ingestion quarantines as unparseable
+    well_formed = in_duckdb(f"regexp_matches(v, '{ISO_TIMESTAMP}')", GRID)
+    parsed = in_duckdb(timestamp_sql("v", "UTC"), GRID)
+    assert {v for v, w, p in zip(GRID, well_formed, parsed, strict=True) if p is not None and not w} == set()
+    assert {v.strip()[:10] for v, w, p in zip(GRID, well_formed, parsed, strict=True) if w and p is None} == {"2026-02-30"}
