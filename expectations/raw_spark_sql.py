@@ -59,8 +59,6 @@ def _string(node: exp.Expression, what: str) -> str:
     return node.this
 
 
-# (pattern, replacement) applied in turn to a text of rules.contract.TIMESTAMP_SHAPE with an offset: seconds after
-# the minutes, minutes after the hours, a colon between them. The same steps as dbt's spark__parse_timestamp.
 # The wall-clock time {t} (a Spark `timestamp`) of zone {tz} as UTC, read as DuckDB reads it. to_utc_timestamp takes
 # the earlier of two instants an autumn clock change gives one wall-clock time; the offset a day later is the one after
 # the change, so {t} read with it is the later instant when that reads back as {t}, and otherwise (no change, or a
@@ -69,6 +67,8 @@ SPARK_WALL_CLOCK_UTC = (
     "case when from_utc_timestamp(to_utc_timestamp({t} + interval 1 day, {tz}) - interval 1 day, {tz}) = {t}"
     " then to_utc_timestamp({t} + interval 1 day, {tz}) - interval 1 day else to_utc_timestamp({t}, {tz}) end")
 
+# (pattern, replacement) applied in turn to a text of rules.contract.TIMESTAMP_SHAPE with an offset: seconds after
+# the minutes, minutes after the hours, a colon between them. The same steps as dbt's spark__parse_timestamp.
 SPARK_OFFSET_STEPS = (("^(.{16})([Z+-])", "$1:00$2"), ("([+-][0-9]{2})([0-9]{2})$", "$1:$2"), ("([+-][0-9]{2})$", "$1:00"))
 
 
