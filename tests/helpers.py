@@ -11,8 +11,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import jinja2
@@ -31,35 +33,55 @@ SAMPLE_TRUTH = ROOT / "seeds" / "truth"
 PARTIAL_PARSE = "partial_parse.msgpack"
 
 
-MACRO_BLOCK = re.compile(r"{%-?\s*macro\b.*?{%-?\s*endmacro\s*-?%}", re.DOTALL)
+MACRO_BLOCK = re.compile(r"{%-?\s*macro\s+(\w+).*?{%-?\s*endmacro\s*-?%}", re.DOTALL)
 
 
 class DbtCompilerError(Exception):
     """What `exceptions.raise_compiler_error` raises in macros rendered by `dbt_macros`."""
 
 
-def dbt_macros(engine: str, *files: str, **context) -> object:
-    """The project's macros in `files` (under dbt_project/macros), rendered by Jinja with dbt's `return`,
-    `adapter.dispatch`, `target.type`, `modules.re` and `exceptions.raise_compiler_error` for `engine` ('duckdb' or
-    'spark'), and `context` (for example `this`): the macros themselves, not copies. As dbt does, only the files'
-    macro blocks are read (not their text between, nor their materializations). Returns the module; its attributes
-    are the macros."""
-    source = "\n".join(block for name in files for block in MACRO_BLOCK.findall((DBT_DIR / "macros" / name).read_text()))
+class _MacroReturn(Exception):  # noqa: N818 (dbt's name: not an error, a macro's `return`)
+    def __init__(self, value: object) -> None:
+        super().__init__()
+        self.value = value
 
-    class Adapter:
-        @staticmethod
-        def dispatch(name: str):
-            return getattr(macros, f"{engine}__{name}", None) or getattr(macros, f"default__{name}")
+
+def dbt_macros(engine: str, *files: str, **context) -> SimpleNamespace:
+    """The project's macros in `files` (under dbt_project/macros), rendered by Jinja as dbt renders them for `engine`
+    ('duckdb' or 'spark'): the macros themselves, not copies. As in dbt, only the files' macro blocks are read, each
+    macro is a template of its own that finds the others by name, and `return(value)` ends a macro with that value;
+    `adapter.dispatch`, `target.type`, `modules.re`, `exceptions.raise_compiler_error` (DbtCompilerError) are given,
+    and `context` adds the rest a macro needs (`this`, `execute`, `dbt.is_incremental`, ...). Returns the macros as
+    attributes."""
+    blocks = {name: block for file in files
+              for block, name in ((m.group(0), m.group(1)) for m in MACRO_BLOCK.finditer((DBT_DIR / "macros" / file).read_text()))}
+    made: dict[str, Callable] = {}
+
+    def named(name: str) -> Callable:
+        def call(*args, **kwargs):
+            try:
+                return made[name](*args, **kwargs)
+            except _MacroReturn as returned:
+                return returned.value
+        return call
+
+    def dispatch(name: str) -> Callable:
+        return named(f"{engine}__{name}" if f"{engine}__{name}" in blocks else f"default__{name}")
+
+    def returned(value: object) -> None:
+        raise _MacroReturn(value)
 
     def raise_compiler_error(message: str) -> None:
         raise DbtCompilerError(message)
 
-    macros = jinja2.Environment(extensions=["jinja2.ext.do"]).from_string(source).make_module({
-        "return": lambda value: value, "adapter": Adapter(), "target": {"type": engine},
-        "modules": type("modules", (), {"re": re}),
-        "exceptions": type("exceptions", (), {"raise_compiler_error": staticmethod(raise_compiler_error)}),
-        **context})
-    return macros
+    names = {name: named(name) for name in blocks}
+    namespace = {"return": returned, "adapter": SimpleNamespace(dispatch=dispatch), "target": {"type": engine},
+                 "modules": SimpleNamespace(re=re), "exceptions": SimpleNamespace(raise_compiler_error=raise_compiler_error),
+                 **context, **names}
+    environment = jinja2.Environment(extensions=["jinja2.ext.do"])
+    for name, block in blocks.items():
+        made[name] = getattr(environment.from_string(block).make_module(namespace), name)
+    return SimpleNamespace(**names)
 
 
 def dbt(*args: str, warehouse: Path | None = None, target: Path | None = None) -> subprocess.CompletedProcess:

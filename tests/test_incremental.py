@@ -39,7 +39,7 @@ from orchestration.lib.warehouse import (
 )
 from orchestration.runner import execute, format_summary
 from rules.contract import SOURCES
-from tests.helpers import BuiltWarehouse, DbtCompilerError, built_once, copy_key, copy_warehouse, dbt_macros, query
+from tests.helpers import BuiltWarehouse, built_once, copy_key, copy_warehouse, query
 
 pytestmark = pytest.mark.slow
 
@@ -685,21 +685,3 @@ def test_only_the_first_dbt_build_of_a_fresh_build_file_scopes_its_uniqueness_te
     Path(fresh_build_marker(build)).touch()
     assert take_fresh_build_marker(build) == "1"
     assert take_fresh_build_marker(build) == "0"
-
-
-@pytest.mark.parametrize("engine", ["duckdb", "spark"])
-def test_a_stored_rows_scope_written_with_not_in_a_subquery_is_refused(engine: str) -> None:
-    # Spark keeps the rows outside a scope as `not coalesce((scope), false)`, where a `not in` subquery is planned as a
-    # null-aware join of every pair of rows: the identifier guards' night at 100k people stalled on it. The macro
-    # refuses the form on both engines.
-    macros = dbt_macros(engine, "spark_incremental.sql", this="main.guards", execute=True,
-                        dbt={"is_incremental": lambda: True}, model={"config": {"materialized": "incremental"}},
-                        should_full_refresh=lambda: False, previous_generation=lambda relation: relation + "__g1")
-    kept = "not exists (select 1 from values_ as v where v.node_id = stored.node_id)"
-    scope = {"duckdb": f"delete from main.guards as stored where {kept}", "spark": f"{macros.spark_scope_mark()} stored\n    {kept}"}
-    assert str(macros.delete_stored_rows("stored", kept)).strip() == scope[engine]
-    for written in ("stored.node_id not in (select node_id from values_)", "stored.node_id NOT IN(\n  SELECT node_id from v)"):
-        with pytest.raises(DbtCompilerError, match="not exists"):
-            macros.delete_stored_rows("stored", written)
-    # a list of literals is not a subquery
-    assert "not in ('a', 'b')" in str(macros.delete_stored_rows("stored", "stored.node_id not in ('a', 'b')"))

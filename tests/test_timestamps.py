@@ -96,7 +96,8 @@ def test_ingestion_and_staging_read_every_text_of_the_grid_alike() -> None:
 
 def test_the_raw_gates_pattern_takes_the_texts_that_parse_and_impossible_dates_only() -> None:
     # the gates' rule timestamp_iso8601 (expectations.patterns.ISO_TIMESTAMP) judges the form; a text of that form
-    # parses unless its date does not exist, which ingestion quarantines as unparseable
+    # parses unless its date does not exist, which ingestion quarantines as unparseable. ISO_TIMESTAMP is built from
+    # the parsing rule's shape, so the first assertion holds by construction: it keeps the two one if either changes.
     well_formed = in_duckdb(f"regexp_matches(v, '{ISO_TIMESTAMP}')", GRID)
     parsed = in_duckdb(timestamp_sql("v", "UTC"), GRID)
     assert {v for v, w, p in zip(GRID, well_formed, parsed, strict=True) if p is not None and not w} == set()
